@@ -1,0 +1,36 @@
+# Two commands do all set-up on a fresh clone: `make demo` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
+export MAGSEV_DATA_DIR ?= $(CURDIR)/data
+
+.PHONY: install demo test test-slow test-e2e ui dashboards bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+$(DAGSTER_HOME):
+	mkdir -p $(DAGSTER_HOME)
+	touch $(DAGSTER_HOME)/dagster.yaml
+
+demo: $(STAMP) $(DAGSTER_HOME)  ## materialize the last trading days on the embedded default
+	$(BIN)/python -m magsev_dagster.demo
+
+test: $(STAMP)  ## the default suite (CI runs exactly this)
+	$(BIN)/python -m pytest -n 2 -m "not slow and not e2e"
+
+test-slow: $(STAMP)
+	$(BIN)/python -m pytest -m slow
+
+ui: $(STAMP) $(DAGSTER_HOME)  ## the Dagster UI on http://127.0.0.1:3000
+	$(BIN)/dagster dev -w workspace.yaml
+
+clean:
+	rm -rf $(VENV) .dagster_home data

@@ -1,0 +1,13 @@
+"""Assets, one module per group: ingest -> warehouse -> serve."""
+
+import dagster as dg
+
+from magsev_dagster.assets import ingest, serve, warehouse
+
+
+def all_assets() -> list:
+    return [
+        *dg.load_assets_from_modules([ingest], group_name="ingest"),
+        *dg.load_assets_from_modules([warehouse], group_name="warehouse"),
+        *dg.load_assets_from_modules([serve], group_name="serve"),
+    ]

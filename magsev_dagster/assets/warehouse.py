@@ -1,0 +1,64 @@
+"""Warehouse: the crawled raw table, the typed parquet table, and the validated production table."""
+
+
+import dagster as dg
+
+from magsev_dagster.assets.common import PARTITIONED
+from magsev_dagster.metadata import column_schema, table_metadata
+from magsev_dagster.partitions import window_of
+from magsev_dagster.resources.warehouse import (
+    BAR_COLUMNS, PARQUET_TABLE, PROD_TABLE, RAW_COLUMNS, RAW_TABLE, Warehouse,
+)
+
+BAR_SCHEMA = column_schema(BAR_COLUMNS)
+
+
+@dg.asset(
+    deps=["raw_polygon_aggregates"],
+    kinds={"glue", "duckdb"},
+    description=(
+        "The crawled table over the raw JSON lines (columns t, o, h, l, c, v, vw, n; partitions ticker, dt). "
+        "AWS: Glue crawler first_pass_polygon_crawler into fp_db_polygon_io with table prefix magsev_ "
+        "(or direct partition registration). Local: a DuckDB view over the files."
+    ),
+    metadata={"dagster/table_name": RAW_TABLE,
+              "dagster/column_schema": column_schema({**RAW_COLUMNS, "ticker": "VARCHAR", "dt": "VARCHAR"})},
+    **PARTITIONED,
+)
+def magsev_polygon_raw(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
+    window = window_of(context)
+    details = warehouse.refresh_raw_table(window)
+    meta = table_metadata(warehouse, RAW_TABLE, window, order_by=("ticker", "t"))
+    return dg.MaterializeResult(metadata={**meta, **details})
+
+
+@dg.asset(
+    deps=[RAW_TABLE],
+    kinds={"athena", "parquet", "duckdb"},
+    description=(
+        "Typed, de-duplicated hourly bars as parquet partitioned by dt. Only the dt days of the run are "
+        "rewritten (never the seed's drop-and-rebuild). Audited by the blocking checks before publishing."
+    ),
+    metadata={"dagster/table_name": PARQUET_TABLE, "dagster/column_schema": BAR_SCHEMA},
+    **PARTITIONED,
+)
+def polygon_parquet_fp(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
+    window = window_of(context)
+    details = warehouse.rewrite_parquet(window)
+    return dg.MaterializeResult(metadata={**table_metadata(warehouse, PARQUET_TABLE, window), **details})
+
+
+@dg.asset(
+    deps=[PARQUET_TABLE],
+    kinds={"athena", "duckdb"},
+    description=(
+        "The validated production table. Write-audit-publish: it only runs after every blocking check "
+        "on polygon_parquet_fp passed, and swaps in the run's dt days atomically."
+    ),
+    metadata={"dagster/table_name": PROD_TABLE, "dagster/column_schema": BAR_SCHEMA},
+    **PARTITIONED,
+)
+def polygon_hourly_prod(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
+    window = window_of(context)
+    details = warehouse.publish_prod(window)
+    return dg.MaterializeResult(metadata={**table_metadata(warehouse, PROD_TABLE, window), **details})

@@ -1,0 +1,114 @@
+"""QA as asset checks. Those on polygon_parquet_fp block: production is not touched when one fails."""
+
+
+from datetime import datetime, timezone
+
+import dagster as dg
+import pandas as pd
+
+from magsev_dagster import sql
+from magsev_dagster.calendars import expected_hours
+from magsev_dagster.metadata import markdown
+from magsev_dagster.partitions import Window, hourly_partitions, window_of
+from magsev_dagster.resources.universe import TickerUniverse
+from magsev_dagster.resources.warehouse import PARQUET_TABLE, PROD_TABLE, Warehouse
+
+# name -> what a passing partition guarantees; each has sql/checks/<name>.sql selecting the offending rows.
+ROW_CHECKS = {
+    "keys_not_null": "Every bar has a ticker and a bar start.",
+    "unique_bars": "No (ticker, bar start) is stored twice.",
+    "prices_positive": "Open, high, low and close are present and > 0.",
+    "ohlc_consistent": "low <= open, close <= high for every bar.",
+    "volume_non_negative": "Volume is present and >= 0.",
+}
+
+
+def _row_check(name: str, description: str) -> dg.AssetChecksDefinition:
+    @dg.asset_check(asset=PARQUET_TABLE, name=name, description=description, blocking=True,
+                    partitions_def=hourly_partitions)
+    def _check(context: dg.AssetCheckExecutionContext, warehouse: Warehouse) -> dg.AssetCheckResult:
+        window = window_of(context)
+        offending = warehouse.query(sql.sample_with_total(f"checks/{name}"), **window.params())
+        count = int(offending["offending_rows"].iloc[0]) if not offending.empty else 0
+        return dg.AssetCheckResult(
+            passed=count == 0,
+            severity=dg.AssetCheckSeverity.ERROR,
+            description=description if count == 0 else f"{count} offending rows: {description}",
+            metadata={"offending_rows": count, "window": str(window),
+                      "sample": markdown(offending.drop(columns=["offending_rows"], errors="ignore"))},
+        )
+
+    return _check
+
+
+def missing_bars(present: pd.DataFrame, tickers: list[str], window: Window, extended: bool) -> pd.DataFrame:
+    """(ticker, hour) pairs the market calendar expects in the window but `present` lacks."""
+    have = set(zip(present["ticker"], present["bar_start_ms"])) if not present.empty else set()
+    rows = [
+        {"ticker": ticker, "bar_start": hour.strftime("%Y-%m-%d %H:%M UTC")}
+        for ticker in tickers
+        for hour in expected_hours(ticker, window.start, window.end, extended)
+        if (ticker, int(hour.timestamp() * 1000)) not in have
+    ]
+    return pd.DataFrame(rows, columns=["ticker", "bar_start"])
+
+
+def _completeness(window: Window, present: pd.DataFrame, universe: TickerUniverse, what: str) -> dg.AssetCheckResult:
+    missing = missing_bars(present, universe.tickers, window, universe.extended_hours)
+    absent = sorted(set(universe.tickers) - set(present["ticker"])) if not present.empty else list(universe.tickers)
+    expected = sum(len(expected_hours(t, window.start, window.end, universe.extended_hours)) for t in universe.tickers)
+    return dg.AssetCheckResult(
+        passed=missing.empty,
+        description=(f"all {expected} expected {what} present" if missing.empty
+                     else f"{len(missing)} of {expected} expected {what} missing"),
+        metadata={"expected_bars": expected, "missing_bars": len(missing),
+                  "tickers_without_bars": ", ".join(t for t in absent if t in set(missing["ticker"])) or "none",
+                  "missing_sample": markdown(missing), "window": str(window)},
+    )
+
+
+@dg.asset_check(asset=PARQUET_TABLE, blocking=True, partitions_def=hourly_partitions,
+                description="Every configured ticker has a bar for every hour its market was open "
+                            "(NYSE calendar incl. holidays and early closes; crypto 24/7).")
+def tickers_complete(context: dg.AssetCheckExecutionContext, warehouse: Warehouse,
+                     universe: TickerUniverse) -> dg.AssetCheckResult:
+    window = window_of(context)
+    present = warehouse.query("checks/bars_in_window", **window.params())
+    return _completeness(window, present, universe, "bars")
+
+
+@dg.asset_check(asset=PARQUET_TABLE, blocking=True, partitions_def=hourly_partitions,
+                description="The parquet table holds exactly one row per distinct (ticker, t) in the raw data.")
+def row_count_matches_raw(context: dg.AssetCheckExecutionContext, warehouse: Warehouse) -> dg.AssetCheckResult:
+    window = window_of(context)
+    counts = warehouse.query("checks/row_counts", **window.params()).iloc[0]
+    raw_rows, raw_bars, parquet_rows = (int(counts[c]) for c in ("raw_rows", "raw_bars", "parquet_rows"))
+    return dg.AssetCheckResult(
+        passed=parquet_rows == raw_bars,
+        description=f"{parquet_rows} parquet rows for {raw_bars} distinct raw bars ({raw_rows} raw rows)",
+        metadata={"raw_rows": raw_rows, "raw_distinct_bars": raw_bars, "parquet_rows": parquet_rows,
+                  "raw_duplicates": raw_rows - raw_bars, "window": str(window)},
+    )
+
+
+@dg.asset_check(asset=PROD_TABLE, partitions_def=hourly_partitions,
+                description="Production holds every bar the market calendar expects for the window, "
+                            "and reports how far the newest bar lags the window's end.")
+def prod_fresh_and_complete(context: dg.AssetCheckExecutionContext, warehouse: Warehouse,
+                            universe: TickerUniverse) -> dg.AssetCheckResult:
+    window = window_of(context)
+    present = warehouse.query("checks/prod_bars_in_window", **window.params())
+    result = _completeness(window, present, universe, "production bars")
+    newest = (datetime.fromtimestamp(int(present["bar_start_ms"].max()) / 1000, tz=timezone.utc)
+              if not present.empty else None)
+    lag = round((window.end - newest).total_seconds() / 3600, 1) if newest else None
+    return dg.AssetCheckResult(
+        passed=result.passed, description=result.description,
+        metadata={**result.metadata, "newest_bar": newest.isoformat() if newest else "none",
+                  "lag_hours": lag if lag is not None else -1},
+    )
+
+
+def all_checks() -> list[dg.AssetChecksDefinition]:
+    return [*(_row_check(n, d) for n, d in ROW_CHECKS.items()), tickers_complete, row_count_matches_raw,
+            prod_fresh_and_complete]

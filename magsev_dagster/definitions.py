@@ -1,0 +1,28 @@
+"""The Definitions of magsev_dagster: assets, checks, job, schedule and the environment's resources."""
+
+import warnings
+
+import dagster as dg
+
+# Partitioned asset checks and single-run backfill policies are preview/beta APIs we rely on on purpose.
+warnings.filterwarnings("ignore", category=dg.PreviewWarning)
+warnings.filterwarnings("ignore", category=dg.BetaWarning)
+
+from magsev_dagster.assets import all_assets  # noqa: E402
+from magsev_dagster.checks import all_checks  # noqa: E402
+from magsev_dagster.resources import resources_for  # noqa: E402
+from magsev_dagster.schedules import magsev_hourly_job, magsev_hourly_schedule  # noqa: E402
+from magsev_dagster.settings import Settings  # noqa: E402
+
+
+def build_defs(resources: dict) -> dg.Definitions:
+    return dg.Definitions(
+        assets=all_assets(),
+        asset_checks=all_checks(),
+        jobs=[magsev_hourly_job],
+        schedules=[magsev_hourly_schedule],
+        resources=resources,
+    )
+
+
+defs = build_defs(resources_for(Settings.from_env()))

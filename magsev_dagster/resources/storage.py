@@ -1,0 +1,79 @@
+"""The `storage` resource: where raw objects live. A directory locally, an S3 bucket on AWS."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+
+import dagster as dg
+
+
+class RawStore(dg.ConfigurableResource):
+    """Byte objects under string keys. `put` is atomic: readers see the old or the new object, never half."""
+
+    def put(self, key: str, data: bytes) -> None:
+        raise NotImplementedError
+
+    def get(self, key: str) -> bytes:
+        raise NotImplementedError
+
+    def list(self, prefix: str) -> list[str]:
+        raise NotImplementedError
+
+    def delete(self, keys: Iterable[str]) -> int:
+        raise NotImplementedError
+
+    def uri(self, key: str = "") -> str:
+        raise NotImplementedError
+
+
+class LocalRawStore(RawStore):
+    """Objects as files under `root` (MAGSEV_DATA_DIR); the key is the relative path."""
+
+    root: str
+
+    def _path(self, key: str) -> Path:
+        root = Path(self.root).resolve()
+        path = (root / key).resolve()
+        if root not in path.parents and path != root:
+            raise ValueError(f"storage key {key!r} escapes the data directory")
+        return path
+
+    def put(self, key: str, data: bytes) -> None:
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def get(self, key: str) -> bytes:
+        return self._path(key).read_bytes()
+
+    def list(self, prefix: str) -> list[str]:
+        base = self._path(prefix.rstrip("/")) if prefix else Path(self.root).resolve()
+        if not base.is_dir():
+            return []
+        root = Path(self.root).resolve()
+        return sorted(
+            str(p.relative_to(root)) for p in base.rglob("*") if p.is_file() and not p.name.startswith(".tmp-")
+        )
+
+    def delete(self, keys: Iterable[str]) -> int:
+        removed = 0
+        for key in keys:
+            try:
+                self._path(key).unlink()
+                removed += 1
+            except FileNotFoundError:
+                pass
+        return removed
+
+    def uri(self, key: str = "") -> str:
+        return str(self._path(key)) if key else str(Path(self.root).resolve())

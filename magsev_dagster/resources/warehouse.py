@@ -1,0 +1,187 @@
+"""The `warehouse` resource: the tables of the graph. DuckDB + parquet files locally, Glue + Athena on AWS.
+
+Both run the same statements from sql/; only storage layout (views over files, partition
+registration, where parquet lands) is backend-specific.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from magsev_dagster import layout, sql
+from magsev_dagster.partitions import Window
+
+RAW_TABLE = "magsev_polygon_raw"
+PARQUET_TABLE = "polygon_parquet_fp"
+PROD_TABLE = "polygon_hourly_prod"
+VARIANCE_VIEW = "hourly_price_variance"
+
+# The raw layer's JSON fields and their types; unknown extra fields stay in the raw objects.
+RAW_COLUMNS = {"t": "BIGINT", "o": "DOUBLE", "h": "DOUBLE", "l": "DOUBLE", "c": "DOUBLE",
+               "v": "DOUBLE", "vw": "DOUBLE", "n": "BIGINT"}
+BAR_COLUMNS = {"ticker": "VARCHAR", "bar_start": "TIMESTAMP", "bar_start_ms": "BIGINT", "open": "DOUBLE",
+               "high": "DOUBLE", "low": "DOUBLE", "close": "DOUBLE", "volume": "DOUBLE", "vwap": "DOUBLE",
+               "trades": "BIGINT", "dt": "VARCHAR"}
+
+
+class Warehouse(dg.ConfigurableResource):
+    """The operations the assets need; each returns metadata describing what it did."""
+
+    def query(self, statement: str | object, **params: object) -> pd.DataFrame:
+        """Run a SELECT from sql/ (by name or as a sqlglot tree) with its placeholders bound."""
+        raise NotImplementedError
+
+    def refresh_raw_table(self, window: Window) -> dict:
+        raise NotImplementedError
+
+    def rewrite_parquet(self, window: Window) -> dict:
+        raise NotImplementedError
+
+    def publish_prod(self, window: Window) -> dict:
+        raise NotImplementedError
+
+    def create_variance_view(self) -> dict:
+        raise NotImplementedError
+
+    def location(self, table: str) -> str:
+        raise NotImplementedError
+
+    @property
+    def dialect(self) -> str:
+        return sql.SOURCE_DIALECT
+
+
+def _empty_select(columns: dict[str, str]) -> str:
+    cols = ", ".join(f"CAST(NULL AS {typ}) AS {name}" for name, typ in columns.items())
+    return f"SELECT {cols} WHERE FALSE"
+
+
+class DuckDBWarehouse(Warehouse):
+    """The embedded default: raw JSON lines and parquet files under `data_dir`, tables in one DuckDB file."""
+
+    data_dir: str
+
+    @property
+    def dialect(self) -> str:
+        return "duckdb"
+
+    @property
+    def root(self) -> Path:
+        return Path(self.data_dir).resolve()
+
+    @property
+    def database_path(self) -> Path:
+        return self.root / "warehouse.duckdb"
+
+    @contextmanager
+    def connect(self, read_only: bool = False):
+        self.root.mkdir(parents=True, exist_ok=True)
+        con = duckdb.connect(str(self.database_path), read_only=read_only and self.database_path.exists())
+        try:
+            con.execute("SET TimeZone = 'UTC'")
+            yield con
+        finally:
+            con.close()
+
+    def location(self, table: str) -> str:
+        prefixes = {RAW_TABLE: layout.RAW_TABLE_PREFIX, PARQUET_TABLE: layout.PARQUET_PREFIX}
+        if table in prefixes:
+            return str(self.root / prefixes[table])
+        return f"{self.database_path}::{table}"
+
+    def query(self, statement, **params) -> pd.DataFrame:
+        text = sql.render(statement, "duckdb", **params)
+        with self.connect() as con:
+            return con.execute(text).df()
+
+    def _has_files(self, prefix: str, pattern: str) -> bool:
+        return any((self.root / prefix).glob(pattern))
+
+    def refresh_raw_table(self, window: Window) -> dict:
+        glob = f"{self.root / layout.RAW_TABLE_PREFIX}/*/*/*.jsonl"
+        if self._has_files(layout.RAW_TABLE_PREFIX, "*/*/*.jsonl"):
+            columns = "{" + ", ".join(f"'{k}': '{v}'" for k, v in RAW_COLUMNS.items()) + "}"
+            body = (f"SELECT * FROM read_json('{glob}', format = 'newline_delimited', hive_partitioning = true, "
+                    f"hive_types_autocast = false, columns = {columns})")
+        else:
+            body = _empty_select({**RAW_COLUMNS, "ticker": "VARCHAR", "dt": "VARCHAR"})
+        with self.connect() as con:
+            con.execute(f"CREATE OR REPLACE VIEW {RAW_TABLE} AS {body}")
+        return {"catalog": "duckdb view over JSON lines", "glob": glob}
+
+    def _parquet_view(self, con) -> None:
+        if self._has_files(layout.PARQUET_PREFIX, "dt=*/*.parquet"):
+            glob = f"{self.root / layout.PARQUET_PREFIX}/dt=*/*.parquet"
+            body = f"SELECT * FROM read_parquet('{glob}', hive_partitioning = true, hive_types_autocast = false)"
+        else:
+            body = _empty_select(BAR_COLUMNS)
+        con.execute(f"CREATE OR REPLACE VIEW {PARQUET_TABLE} AS {body}")
+
+    def rewrite_parquet(self, window: Window) -> dict:
+        """Replace exactly the dt days of the window: write each day to a temporary file, then rename."""
+        with self.connect() as con:
+            table = con.sql(sql.render(PARQUET_TABLE, "duckdb", **window.params())).to_arrow_table()
+            files = []
+            for day in window.days:
+                files.append(self._replace_day(table, day.isoformat()))
+            self._parquet_view(con)
+        written = [f for f in files if f]
+        return {"files_written": len(written), "days_rewritten": len(window.days)}
+
+    def _replace_day(self, table: pa.Table, day: str) -> str | None:
+        rows = table.filter(pc.equal(table["dt"], day)).drop_columns(["dt"]).sort_by(
+            [("ticker", "ascending"), ("bar_start_ms", "ascending")])
+        target_dir = self.root / layout.table_day_prefix(layout.PARQUET_PREFIX, day)
+        target = target_dir / "data.parquet"
+        if rows.num_rows == 0:
+            target.unlink(missing_ok=True)
+            return None
+        target_dir.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target_dir, prefix=".tmp-", suffix=".parquet.partial")
+        os.close(fd)
+        try:
+            pq.write_table(rows, tmp)
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return str(target)
+
+    def publish_prod(self, window: Window) -> dict:
+        """Write-audit-publish: swap the window's dt days into production in one transaction."""
+        select = sql.render(PROD_TABLE, "duckdb", **window.params())
+        with self.connect() as con:
+            con.execute(f"CREATE TABLE IF NOT EXISTS {PROD_TABLE} AS {_empty_select(BAR_COLUMNS)}")
+            con.execute("BEGIN TRANSACTION")
+            try:
+                deleted = con.execute(
+                    f"DELETE FROM {PROD_TABLE} WHERE dt BETWEEN ? AND ?", [window.first_dt, window.last_dt]
+                ).fetchone()[0]
+                inserted = con.execute(f"INSERT INTO {PROD_TABLE} {select}").fetchone()[0]
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+        return {"rows_replaced": int(deleted), "rows_published": int(inserted)}
+
+    def create_variance_view(self) -> dict:
+        with self.connect() as con:
+            con.execute(f"CREATE TABLE IF NOT EXISTS {PROD_TABLE} AS {_empty_select(BAR_COLUMNS)}")
+            con.execute(sql.render(VARIANCE_VIEW, "duckdb"))
+        return {}
+
+    def reset(self) -> None:
+        """Remove derived tables and files (raw stays: it is the source of truth)."""
+        shutil.rmtree(self.root / layout.PARQUET_PREFIX, ignore_errors=True)
+        self.database_path.unlink(missing_ok=True)

@@ -1,0 +1,84 @@
+"""Every setting of the project, read once from the environment (documented in the README)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from magsev_dagster.tickers import resolve_universe
+
+ENVIRONMENTS = ("local", "aws")
+
+
+class SettingsError(ValueError):
+    """A setting with a value the project cannot use."""
+
+
+def _int(env: dict[str, str], name: str, default: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be an integer, got {raw!r}") from None
+
+
+def _float(env: dict[str, str], name: str, default: float) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a number, got {raw!r}") from None
+
+
+@dataclass(frozen=True)
+class Settings:
+    env: str = "local"
+    data_dir: Path = Path("data")
+    tickers: tuple[str, ...] = field(default_factory=lambda: resolve_universe(None))
+    extended_hours: bool = False
+    polygon_base_url: str = "https://api.polygon.io"
+    polygon_requests_per_minute: float = 5.0
+    polygon_timeout_seconds: float = 30.0
+    polygon_max_retries: int = 5
+    s3_bucket: str = "polygon-kinesis-fp"
+    glue_database: str = "fp_db_polygon_io"
+    glue_crawler: str = "first_pass_polygon_crawler"
+    table_prefix: str = "magsev_"
+    raw_catalog: str = "crawler"
+    athena_workgroup: str = "primary"
+    athena_output: str = ""
+    aws_region: str = "us-east-1"
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> "Settings":
+        env = dict(os.environ if environ is None else environ)
+        name = env.get("MAGSEV_ENV", "local").strip().lower() or "local"
+        if name not in ENVIRONMENTS:
+            raise SettingsError(f"MAGSEV_ENV must be one of {', '.join(ENVIRONMENTS)}, got {name!r}")
+        raw_catalog = env.get("MAGSEV_RAW_CATALOG", "crawler").strip().lower() or "crawler"
+        if raw_catalog not in ("crawler", "partitions"):
+            raise SettingsError(f"MAGSEV_RAW_CATALOG must be 'crawler' or 'partitions', got {raw_catalog!r}")
+        bucket = env.get("MAGSEV_S3_BUCKET", "").strip() or cls.s3_bucket
+        return cls(
+            env=name,
+            data_dir=Path(env.get("MAGSEV_DATA_DIR", "").strip() or "data").expanduser().absolute(),
+            tickers=resolve_universe(env.get("MAGSEV_TICKERS")),
+            extended_hours=env.get("MAGSEV_EXTENDED_HOURS", "").strip().lower() in ("1", "true", "yes"),
+            polygon_base_url=(env.get("POLYGON_BASE_URL", "").strip() or cls.polygon_base_url).rstrip("/"),
+            polygon_requests_per_minute=_float(env, "POLYGON_REQUESTS_PER_MINUTE", cls.polygon_requests_per_minute),
+            polygon_timeout_seconds=_float(env, "POLYGON_TIMEOUT_SECONDS", cls.polygon_timeout_seconds),
+            polygon_max_retries=_int(env, "POLYGON_MAX_RETRIES", cls.polygon_max_retries),
+            s3_bucket=bucket,
+            glue_database=env.get("MAGSEV_GLUE_DATABASE", "").strip() or cls.glue_database,
+            glue_crawler=env.get("MAGSEV_GLUE_CRAWLER", "").strip() or cls.glue_crawler,
+            table_prefix=env.get("MAGSEV_TABLE_PREFIX", "").strip() or cls.table_prefix,
+            raw_catalog=raw_catalog,
+            athena_workgroup=env.get("MAGSEV_ATHENA_WORKGROUP", "").strip() or cls.athena_workgroup,
+            athena_output=env.get("MAGSEV_ATHENA_OUTPUT", "").strip() or f"s3://{bucket}/athena-results/",
+            aws_region=(env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or cls.aws_region).strip(),
+        )

@@ -1,0 +1,69 @@
+"""SQL written once, in Athena's (Trino) dialect, rendered for Athena or transpiled for DuckDB.
+
+Statements take `:name` placeholders (see `partitions.Window.params`); values are bound as
+literals by sqlglot, never pasted in as text.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from importlib import resources
+
+import sqlglot
+from sqlglot import exp
+
+SOURCE_DIALECT = "athena"
+
+
+def names() -> list[str]:
+    """Every statement under sql/, as 'name' or '<folder>/name'."""
+    root = resources.files(__package__)
+    found = [p.name[:-4] for p in root.iterdir() if p.name.endswith(".sql")]
+    for sub in ("checks", "reports"):
+        found += [f"{sub}/{p.name[:-4]}" for p in root.joinpath(sub).iterdir() if p.name.endswith(".sql")]
+    return sorted(found)
+
+
+@lru_cache(maxsize=None)
+def text(name: str) -> str:
+    return resources.files(__package__).joinpath(f"{name}.sql").read_text()
+
+
+@lru_cache(maxsize=None)
+def parse(name: str) -> exp.Expression:
+    return sqlglot.parse_one(text(name), read=SOURCE_DIALECT)
+
+
+def render(name_or_tree: str | exp.Expression, dialect: str = SOURCE_DIALECT, **params: object) -> str:
+    """The statement with its placeholders bound, in `dialect` ('athena' or 'duckdb')."""
+    tree = parse(name_or_tree) if isinstance(name_or_tree, str) else name_or_tree
+    wanted = {p.name for p in tree.find_all(exp.Placeholder)}
+    missing = wanted - params.keys()
+    if missing:
+        raise KeyError(f"SQL {name_or_tree if isinstance(name_or_tree, str) else 'statement'} needs {sorted(missing)}")
+    bound = exp.replace_placeholders(tree.copy(), **{k: v for k, v in params.items() if k in wanted})
+    return bound.sql(dialect=dialect, pretty=True)
+
+
+def sample_with_total(name: str, limit: int = 5) -> exp.Expression:
+    """Wrap a check's offending-rows query: a few rows plus the total count, in one scan."""
+    inner = parse(name).subquery("offending")
+    total = exp.Window(this=exp.Count(this=exp.Star()), alias="").as_("offending_rows")
+    return exp.select(exp.Star(), total).from_(inner).limit(limit)
+
+
+def window_rows(table: str, limit: int | None = None, order_by: tuple[str, ...] = ("ticker", "bar_start")) -> exp.Expression:
+    """`SELECT * FROM table` for the run's dt days (a preview when `limit` is set)."""
+    query = exp.select("*").from_(table).where("dt BETWEEN :start_dt AND :end_dt", dialect=SOURCE_DIALECT)
+    if limit:
+        query = query.order_by(*order_by).limit(limit)
+    return query
+
+
+def window_count(table: str) -> exp.Expression:
+    """Row count of the run's dt days, per ticker."""
+    return (
+        exp.select("ticker", "count(*) AS row_count").from_(table)
+        .where("dt BETWEEN :start_dt AND :end_dt", dialect=SOURCE_DIALECT)
+        .group_by("ticker").order_by("ticker")
+    )

@@ -1,0 +1,19 @@
+-- hourly_price_variance: what the dashboard reads, per ticker per hour.
+-- price_range is the seed dashboard's "hourly price variance" (high - low); the indexed
+-- closes put tickers of very different prices on one axis (100 = first open of the day / of the table).
+CREATE OR REPLACE VIEW hourly_price_variance AS
+SELECT
+    ticker,
+    bar_start,
+    dt,
+    open,
+    high,
+    low,
+    close,
+    volume,
+    high - low AS price_range,
+    (high - low) / open * 100 AS range_pct,
+    (close - open) / open * 100 AS change_pct,
+    100 * close / first_value(open) OVER (PARTITION BY ticker, dt ORDER BY bar_start) AS index_day,
+    100 * close / first_value(open) OVER (PARTITION BY ticker ORDER BY bar_start) AS index_window
+FROM polygon_hourly_prod
