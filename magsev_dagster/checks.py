@@ -78,7 +78,8 @@ def tickers_complete(context: dg.AssetCheckExecutionContext, warehouse: Warehous
 
 
 @dg.asset_check(asset=PARQUET_TABLE, blocking=True, partitions_def=hourly_partitions,
-                description="The parquet table holds exactly one row per distinct (ticker, t) in the raw data.")
+                description="The parquet table holds exactly one row per distinct raw bar of the run's days "
+                            "(identical re-deliveries count once): nothing lost, nothing added.")
 def row_count_matches_raw(context: dg.AssetCheckExecutionContext, warehouse: Warehouse) -> dg.AssetCheckResult:
     window = window_of(context)
     counts = warehouse.query("checks/row_counts", **window.params()).iloc[0]

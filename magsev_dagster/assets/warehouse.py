@@ -36,7 +36,8 @@ def magsev_polygon_raw(context: dg.AssetExecutionContext, warehouse: Warehouse) 
     deps=[RAW_TABLE],
     kinds={"athena", "parquet", "duckdb"},
     description=(
-        "Typed, de-duplicated hourly bars as parquet partitioned by dt. Only the dt days of the run are "
+        "Typed hourly bars as parquet partitioned by dt (identical re-deliveries collapse to one row). "
+        "Only the dt days of the run are "
         "rewritten (never the seed's drop-and-rebuild). Audited by the blocking checks before publishing."
     ),
     metadata={"dagster/table_name": PARQUET_TABLE, "dagster/column_schema": BAR_SCHEMA},

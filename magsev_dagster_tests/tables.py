@@ -1,0 +1,36 @@
+"""Reading the local warehouse and raw tree directly, so tests compare what is really stored."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from magsev_dagster import layout
+
+TABLES = ("polygon_parquet_fp", "polygon_hourly_prod", "hourly_price_variance")
+
+
+def read_table(data_dir: Path, table: str) -> pd.DataFrame:
+    con = duckdb.connect(str(data_dir.resolve() / "warehouse.duckdb"), read_only=True)
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        return con.execute(f"SELECT * FROM {table} ORDER BY ticker, bar_start").df()
+    finally:
+        con.close()
+
+
+def snapshot(data_dir: Path) -> dict[str, object]:
+    """Every table's full content plus a digest of every raw object."""
+    raw_root = data_dir / layout.RAW_TABLE_PREFIX
+    raw = {str(p.relative_to(data_dir)): hashlib.sha256(p.read_bytes()).hexdigest()
+           for p in sorted(raw_root.rglob("*.jsonl"))}
+    return {"raw": raw, **{t: read_table(data_dir, t) for t in TABLES}}
+
+
+def assert_same(before: dict, after: dict) -> None:
+    assert before["raw"] == after["raw"]
+    for table in TABLES:
+        pd.testing.assert_frame_equal(before[table], after[table], check_exact=True)

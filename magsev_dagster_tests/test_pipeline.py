@@ -1,0 +1,75 @@
+"""From raw to production on the embedded default: the rows, the values, idempotence."""
+
+import json
+
+import pandas as pd
+import pytest
+
+from magsev_dagster import layout
+from magsev_dagster.tickers import GROUPS
+from magsev_dagster_tests.helpers import run_range
+from magsev_dagster_tests.tables import assert_same, read_table, snapshot
+
+MAG7 = GROUPS["mag7"]
+# Fri 2026-11-20 and Mon 2026-11-23 are full NYSE sessions: 09:30-16:00 New York = hours 14..20 UTC.
+START, END = "2026-11-20-00:00", "2026-11-23-23:00"
+SESSION_HOURS = list(range(14, 21))
+
+
+@pytest.fixture
+def loaded(defs, data_dir):
+    result = run_range(defs, START, END)
+    assert result.success
+    return data_dir
+
+
+def test_every_ticker_has_every_trading_hour_in_production(loaded):
+    prod = read_table(loaded, "polygon_hourly_prod")
+    assert sorted(prod["ticker"].unique()) == sorted(MAG7)
+    assert set(prod["dt"]) == {"2026-11-20", "2026-11-23"}  # the weekend has no stock bars
+    for ticker, rows in prod.groupby("ticker"):
+        assert len(rows) == 2 * len(SESSION_HOURS), ticker
+        assert sorted(set(rows["bar_start"].dt.hour)) == SESSION_HOURS
+
+
+def test_raw_bars_reach_production_unchanged(loaded):
+    prod = read_table(loaded, "polygon_hourly_prod").set_index(["ticker", "bar_start_ms"])
+    for ticker in MAG7:
+        for path in (loaded / layout.RAW_TABLE_PREFIX / f"ticker={ticker}").rglob("*.jsonl"):
+            for bar in map(json.loads, path.read_text().splitlines()):
+                row = prod.loc[(ticker, bar["t"])]
+                assert (row["open"], row["high"], row["low"], row["close"], row["volume"]) == (
+                    bar["o"], bar["h"], bar["l"], bar["c"], bar["v"])
+
+
+def test_variance_matches_a_hand_computation(loaded):
+    view = read_table(loaded, "hourly_price_variance")
+    day = loaded / layout.RAW_TABLE_PREFIX / "ticker=NVDA" / "dt=2026-11-23"
+    bars = [json.loads(p.read_text()) for p in sorted(day.glob("*.jsonl"))]
+    first_open = bars[0]["o"]
+    for bar in bars[:3]:
+        row = view[(view["ticker"] == "NVDA") & (view["bar_start"] == pd.Timestamp(bar["t"], unit="ms"))].iloc[0]
+        assert row["price_range"] == pytest.approx(bar["h"] - bar["l"])
+        assert row["range_pct"] == pytest.approx((bar["h"] - bar["l"]) / bar["o"] * 100)
+        assert row["change_pct"] == pytest.approx((bar["c"] - bar["o"]) / bar["o"] * 100)
+        assert row["index_day"] == pytest.approx(100 * bar["c"] / first_open)
+    first_of_window = view[view["ticker"] == "NVDA"].iloc[0]
+    assert first_of_window["index_window"] == pytest.approx(100 * first_of_window["close"] / first_of_window["open"])
+
+
+def test_rematerializing_the_same_range_changes_nothing(loaded, defs):
+    before = snapshot(loaded)
+    assert run_range(defs, START, END).success
+    assert_same(before, snapshot(loaded))
+
+
+def test_a_neighbouring_range_changes_nothing_outside_it(loaded, defs):
+    before = snapshot(loaded)
+    assert run_range(defs, "2026-11-24-00:00", "2026-11-24-23:00").success
+    after = snapshot(loaded)
+    assert set(before["raw"]) < set(after["raw"])
+    assert {k: v for k, v in after["raw"].items() if k in before["raw"]} == before["raw"]
+    for table in ("polygon_parquet_fp", "polygon_hourly_prod"):
+        old = after[table][after[table]["dt"] != "2026-11-24"].reset_index(drop=True)
+        pd.testing.assert_frame_equal(before[table], old, check_exact=True)
+        assert (after[table]["dt"] == "2026-11-24").sum() == len(MAG7) * len(SESSION_HOURS)
