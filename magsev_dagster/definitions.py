@@ -11,18 +11,19 @@ warnings.filterwarnings("ignore", category=dg.BetaWarning)
 from magsev_dagster.assets import all_assets  # noqa: E402
 from magsev_dagster.checks import all_checks  # noqa: E402
 from magsev_dagster.resources import resources_for  # noqa: E402
-from magsev_dagster.schedules import magsev_hourly_job, magsev_hourly_schedule  # noqa: E402
+from magsev_dagster.schedules import hourly_schedule, magsev_hourly_job  # noqa: E402
 from magsev_dagster.settings import Settings  # noqa: E402
 
 
-def build_defs(resources: dict) -> dg.Definitions:
+def build_defs(resources: dict, lookback_hours: int = 0) -> dg.Definitions:
     return dg.Definitions(
         assets=all_assets(),
         asset_checks=all_checks(),
         jobs=[magsev_hourly_job],
-        schedules=[magsev_hourly_schedule],
+        schedules=[hourly_schedule(lookback_hours)],
         resources=resources,
     )
 
 
-defs = build_defs(resources_for(Settings.from_env()))
+_settings = Settings.from_env()
+defs = build_defs(resources_for(_settings), lookback_hours=_settings.late_data_lookback_hours)

@@ -53,6 +53,7 @@ class Settings:
     athena_workgroup: str = "primary"
     athena_output: str = ""
     aws_region: str = "us-east-1"
+    late_data_lookback_hours: int = 0
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> "Settings":
@@ -80,5 +81,6 @@ class Settings:
             raw_catalog=raw_catalog,
             athena_workgroup=env.get("MAGSEV_ATHENA_WORKGROUP", "").strip() or cls.athena_workgroup,
             athena_output=env.get("MAGSEV_ATHENA_OUTPUT", "").strip() or f"s3://{bucket}/athena-results/",
+            late_data_lookback_hours=_int(env, "MAGSEV_LATE_DATA_LOOKBACK_HOURS", 0),
             aws_region=(env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or cls.aws_region).strip(),
         )

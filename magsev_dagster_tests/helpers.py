@@ -22,8 +22,9 @@ def local_settings(data_dir: Path, **env: str) -> Settings:
 
 def local_defs(data_dir: Path, overrides: dict | None = None, **env: str) -> dg.Definitions:
     """The real Definitions on the embedded default under `data_dir`; `overrides` swaps resources."""
-    resources = {**resources_for(local_settings(data_dir, **env)), **(overrides or {})}
-    return build_defs(resources)
+    settings = local_settings(data_dir, **env)
+    resources = {**resources_for(settings), **(overrides or {})}
+    return build_defs(resources, lookback_hours=settings.late_data_lookback_hours)
 
 
 def run_range(defs: dg.Definitions, start: str, end: str, instance: dg.DagsterInstance | None = None,

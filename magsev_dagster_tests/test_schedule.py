@@ -27,3 +27,14 @@ def test_a_two_day_backfill_is_one_run_covering_every_partition(defs):
     materialized = instance.get_materialized_partitions(dg.AssetKey("polygon_hourly_prod"))
     assert len(materialized) == 48
     assert {"2026-11-23-00:00", "2026-11-24-23:00"} <= materialized
+
+
+def test_a_late_data_lookback_refetches_the_trailing_hours_in_one_run(data_dir):
+    from magsev_dagster_tests.helpers import RANGE_END_TAG, RANGE_START_TAG, local_defs
+
+    schedule = local_defs(data_dir, MAGSEV_LATE_DATA_LOOKBACK_HOURS="3").resolve_schedule_def("magsev_hourly_schedule")
+    tick_time = datetime(2026, 11, 24, 0, 5, tzinfo=timezone.utc)
+    with dg.build_schedule_context(scheduled_execution_time=tick_time) as context:
+        [request] = schedule.evaluate_tick(context).run_requests
+    assert request.tags[RANGE_START_TAG] == "2026-11-23-20:00"
+    assert request.tags[RANGE_END_TAG] == "2026-11-23-23:00"
