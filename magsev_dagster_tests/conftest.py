@@ -1,15 +1,19 @@
 """Shared fixtures. Each test gets its own data directory; nothing reads the developer's environment."""
 
+import os
+
 import pytest
 
 from magsev_dagster_tests.helpers import local_defs
 
+CALLER_SETTINGS = ("POLYGON_API_KEY", "MAGSEV_ENV", "MAGSEV_TICKERS", "MAGSEV_DATA_DIR", "POLYGON_BASE_URL",
+                   "MAGSEV_EXTENDED_HOURS", "MAGSEV_LATE_DATA_LOOKBACK_HOURS")
 
-@pytest.fixture(autouse=True)
-def _isolated_env(monkeypatch):
-    """Tests never see a real key or the caller's settings unless they set them."""
-    for name in ("POLYGON_API_KEY", "MAGSEV_ENV", "MAGSEV_TICKERS", "MAGSEV_DATA_DIR", "POLYGON_BASE_URL"):
-        monkeypatch.delenv(name, raising=False)
+
+def pytest_configure(config):
+    """Tests never see a real key or the caller's settings (not even module fixtures) unless they set them."""
+    for name in CALLER_SETTINGS:
+        os.environ.pop(name, None)
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import pytest
 
 from magsev_dagster import layout
 from magsev_dagster.tickers import GROUPS
-from magsev_dagster_tests.helpers import run_range
+from magsev_dagster_tests.helpers import local_defs, run_range
 from magsev_dagster_tests.tables import assert_same, read_table, snapshot
 
 MAG7 = GROUPS["mag7"]
@@ -16,10 +16,18 @@ START, END = "2026-11-20-00:00", "2026-11-23-23:00"
 SESSION_HOURS = list(range(14, 21))
 
 
+@pytest.fixture(scope="module")
+def loaded(tmp_path_factory):
+    """One materialized range shared by the read-only tests of this module."""
+    data_dir = tmp_path_factory.mktemp("pipeline") / "data"
+    assert run_range(local_defs(data_dir), START, END).success
+    return data_dir
+
+
 @pytest.fixture
-def loaded(defs, data_dir):
-    result = run_range(defs, START, END)
-    assert result.success
+def reloadable(defs, data_dir):
+    """A materialized range of the test's own, for tests that run the graph again."""
+    assert run_range(defs, START, END).success
     return data_dir
 
 
@@ -57,16 +65,16 @@ def test_variance_matches_a_hand_computation(loaded):
     assert first_of_window["index_window"] == pytest.approx(100 * first_of_window["close"] / first_of_window["open"])
 
 
-def test_rematerializing_the_same_range_changes_nothing(loaded, defs):
-    before = snapshot(loaded)
+def test_rematerializing_the_same_range_changes_nothing(reloadable, defs):
+    before = snapshot(reloadable)
     assert run_range(defs, START, END).success
-    assert_same(before, snapshot(loaded))
+    assert_same(before, snapshot(reloadable))
 
 
-def test_a_neighbouring_range_changes_nothing_outside_it(loaded, defs):
-    before = snapshot(loaded)
+def test_a_neighbouring_range_changes_nothing_outside_it(reloadable, defs):
+    before = snapshot(reloadable)
     assert run_range(defs, "2026-11-24-00:00", "2026-11-24-23:00").success
-    after = snapshot(loaded)
+    after = snapshot(reloadable)
     assert set(before["raw"]) < set(after["raw"])
     assert {k: v for k, v in after["raw"].items() if k in before["raw"]} == before["raw"]
     for table in ("polygon_parquet_fp", "polygon_hourly_prod"):
