@@ -51,6 +51,8 @@ def main(argv: list[str] | None = None) -> int:
     with dg.DagsterInstance.get() as instance:
         result = defs.resolve_job_def("magsev_hourly_job").execute_in_process(
             instance=instance,
+            # Step-level logs belong in the UI; the terminal gets warnings and the summary.
+            run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
             tags={"dagster/asset_partition_range_start": start, "dagster/asset_partition_range_end": end},
             raise_on_error=False,
         )
