@@ -54,6 +54,7 @@ def _style(ax, panel: Panel) -> None:
     ax.set_title(panel.title, color=TEXT, fontsize=10, loc="left", pad=6)
     ax.tick_params(colors=TEXT, labelsize=7)
     ax.grid(True, color=GRID, linewidth=0.5)
+    ax.set_axisbelow(True)
     for spine in ax.spines.values():
         spine.set_color(GRID)
 
