@@ -12,7 +12,7 @@ import pytest
 from magsev_dagster.grafana import queries
 from magsev_dagster.grafana.macros import TimeRange
 from magsev_dagster.grafana.panels import PANELS, TICKER_OPTIONS_SQL
-from magsev_dagster.grafana.picture import PICTURE_KEY, publish_picture, variables_for
+from magsev_dagster.grafana.picture import PICTURE_KEY, publish_picture, typed, variables_for
 from magsev_dagster.resources.storage import LocalRawStore
 from magsev_dagster.resources.warehouse import DuckDBWarehouse
 from magsev_dagster.tickers import GROUPS, resolve_universe
@@ -139,3 +139,13 @@ def test_picture_of_an_empty_warehouse_says_no_data(tmp_path):
     meta = publish_picture(warehouse, LocalRawStore(root=str(tmp_path)), TICKERS, RANGE.end)
     assert meta["qa_status"] == "no production rows in range"
     assert (tmp_path / PICTURE_KEY).read_bytes().startswith(PNG_MAGIC)
+
+
+def test_text_results_as_athena_returns_them_are_typed_back(warehouse):
+    for panel in PANELS:
+        frame = queries.run(warehouse, panel.sql, RANGE, VARIABLES)
+        as_text = frame.astype(str)  # Athena's GetQueryResults returns every value as a string
+        back = typed(as_text, panel)
+        assert pd.api.types.is_datetime64_any_dtype(back.iloc[:, 0])
+        assert (back.iloc[:, 0] == frame.iloc[:, 0]).all()
+        assert (back[panel.value] - frame[panel.value]).abs().max() < 1e-9

@@ -28,8 +28,17 @@ def variables_for(tickers: list[str]) -> dict[str, list[str]]:
     return {"ticker": list(tickers), "group": queries.group_names()}
 
 
+def typed(frame: pd.DataFrame, panel: Panel) -> pd.DataFrame:
+    """Time first column and numeric value, whatever the backend returns (Athena's results come back as text)."""
+    if frame.empty:
+        return frame
+    time_column = frame.columns[0]
+    return frame.assign(**{time_column: pd.to_datetime(frame[time_column]),
+                           panel.value: pd.to_numeric(frame[panel.value])})
+
+
 def panel_frames(warehouse, time_range: TimeRange, variables: dict[str, list[str]]) -> list[tuple[Panel, pd.DataFrame]]:
-    return [(panel, queries.run(warehouse, panel.sql, time_range, variables)) for panel in PANELS]
+    return [(panel, typed(queries.run(warehouse, panel.sql, time_range, variables), panel)) for panel in PANELS]
 
 
 def _summary(frames: list[tuple[Panel, pd.DataFrame]]) -> pd.DataFrame:

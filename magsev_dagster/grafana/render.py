@@ -148,8 +148,8 @@ def render_png(panels: list[tuple[Panel, pd.DataFrame]], time_range: TimeRange, 
     table_rows = max((len(f) for _, f in tables), default=0)
     heights = [4.0] * chart_rows + [0.5 + 0.2 * (table_rows + 1)] * len(tables)
     total = sum(heights) + 1.1
-    fig = plt.figure(figsize=(17, total), facecolor=BACKGROUND)
-    grid = fig.add_gridspec(len(heights), 2, height_ratios=heights, left=0.05, right=0.93, top=1 - 1.05 / total,
+    fig = plt.figure(figsize=(14.4, total), facecolor=BACKGROUND)  # 1152 px: fits the UI dialog
+    grid = fig.add_gridspec(len(heights), 2, height_ratios=heights, left=0.055, right=0.92, top=1 - 1.05 / total,
                             bottom=0.01, hspace=0.32, wspace=0.3)
     order = [*tickers, *GROUPS, "other"]
     for i, (panel, frame) in enumerate(charts):
