@@ -32,5 +32,8 @@ test-slow: $(STAMP)
 ui: $(STAMP) $(DAGSTER_HOME)  ## the Dagster UI on http://127.0.0.1:3000
 	$(BIN)/dagster dev -w workspace.yaml
 
+dashboards: $(STAMP)  ## regenerate grafana/dashboards/*.json from magsev_dagster/grafana (commit the result)
+	$(BIN)/python -m magsev_dagster.grafana.dashboard
+
 clean:
 	rm -rf $(VENV) .dagster_home data

@@ -1,11 +1,14 @@
-"""Serve: the hourly price-variance view the dashboard reads."""
+"""Serve: the hourly price-variance view the dashboard reads, and the dashboard itself."""
 
 
 import dagster as dg
 
 from magsev_dagster.assets.common import PARTITIONED
+from magsev_dagster.grafana.picture import publish_picture
 from magsev_dagster.metadata import column_schema, table_metadata
 from magsev_dagster.partitions import window_of
+from magsev_dagster.resources.storage import RawStore
+from magsev_dagster.resources.universe import TickerUniverse
 from magsev_dagster.resources.warehouse import PROD_TABLE, VARIANCE_VIEW, Warehouse
 
 VARIANCE_COLUMNS = {
@@ -30,3 +33,22 @@ def hourly_price_variance(context: dg.AssetExecutionContext, warehouse: Warehous
     window = window_of(context)
     details = warehouse.create_variance_view()
     return dg.MaterializeResult(metadata={**table_metadata(warehouse, VARIANCE_VIEW, window), **details})
+
+
+@dg.asset(
+    deps=[VARIANCE_VIEW],
+    kinds={"grafana", "python"},
+    description=(
+        "The Grafana dashboard as code (grafana/dashboards/magsev_hourly_variance.json, `make dashboards`) and "
+        "its picture: every panel's SQL (sql/grafana/) run on the warehouse for the 7 days up to the run's "
+        "end and drawn to a PNG, shown here in the materialization's metadata."
+    ),
+    **PARTITIONED,
+)
+def grafana_dashboard(context: dg.AssetExecutionContext, warehouse: Warehouse, storage: RawStore,
+                      universe: TickerUniverse) -> dg.MaterializeResult:
+    window = window_of(context)
+    metadata = publish_picture(warehouse, storage, universe.tickers, window.end)
+    # A range run records one materialization per partition: inline the picture on the newest only.
+    context.add_asset_metadata({"dashboard": metadata.pop("dashboard")}, partition_key=context.partition_keys[-1])
+    return dg.MaterializeResult(metadata=metadata)
