@@ -202,15 +202,42 @@ def without_hours(missing: set[tuple[str, datetime]], source: BarSource = synthe
     return lambda ticker, start, end: [b for b in source(ticker, start, end) if (ticker, b["t"]) not in gone]
 
 
-@pytest.fixture
-def fake_polygon():
-    """A FakePolygon on its own threaded server (a slow answer does not hold up the next request)."""
+@pytest.fixture(scope="session")
+def polygon_http_server():
+    """One threaded local HTTP server per test process (a slow answer does not hold up the next request)."""
     nyse()  # load the calendar before any timeout-sensitive request
     server = HTTPServer(host="127.0.0.1", threaded=True)
     server.start()
-    try:
-        yield FakePolygon(server)
-    finally:
-        server.clear()
-        if server.is_running():
-            server.stop()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def fake_polygon(polygon_http_server):
+    """A fresh FakePolygon (no scripted faults, nothing seen) on the shared server."""
+    polygon_http_server.clear()
+    yield FakePolygon(polygon_http_server)
+    polygon_http_server.clear()
+
+
+def unused_port_url() -> str:
+    """A URL where nothing listens: connections are refused."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
+
+
+class FakeTime:
+    """A monotonic clock that only moves when someone sleeps on it: pacing and backoff without waiting."""
+
+    def __init__(self):
+        self.now = 1000.0
+        self.sleeps: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
