@@ -137,4 +137,20 @@ def test_a_missing_tuesday_hour_fails_completeness_and_prod_is_unchanged(data_di
     assert checks["tickers_complete"] is False
     assert all(passed for name, passed in checks.items() if name != "tickers_complete")
     assert raw_metadata(result)["bars"] == 7 + 24 - 1
+    assert not (data_dir / layout.raw_bars_key("AAPL", datetime(2026, 11, 24, 17, tzinfo=UTC))).exists()
     assert prod_rows(data_dir).equals(before)
+
+
+def test_a_rerun_replaces_the_window_objects_and_leaves_no_stale_page(data_dir, fake_polygon):
+    defs = local_defs(data_dir, MAGSEV_TICKERS="X:BTCUSD", **fake_polygon.env())
+    fake_polygon.page_size = 10
+    assert run_range(defs, *("2026-11-24-00:00", "2026-11-24-23:00"), selection=[RAW]).success
+    first = files(data_dir)
+    assert len([k for k in first if k.startswith(layout.RESPONSES_PREFIX)]) == 3
+    fake_polygon.page_size = 50000
+    assert run_range(defs, *("2026-11-24-00:00", "2026-11-24-23:00"), selection=[RAW]).success
+    second = files(data_dir)
+    assert [k for k in second if k.startswith(layout.RESPONSES_PREFIX)] == [
+        f"{layout.RESPONSES_PREFIX}/ticker=X:BTCUSD/window=20261124T00-20261125T00/page-0001.json"]
+    bars = {k: v for k, v in second.items() if k.startswith(layout.RAW_TABLE_PREFIX)}
+    assert len(bars) == 24 and bars == {k: v for k, v in first.items() if k.startswith(layout.RAW_TABLE_PREFIX)}
