@@ -34,9 +34,10 @@ def _stock_hours(start: datetime, end: datetime, extended: bool) -> tuple[dateti
     for session in cal.sessions_in_range(first, last):
         open_, close = cal.session_open(session), cal.session_close(session)
         if extended:
-            # Polygon's hourly bars cover 04:00-20:00 New York time on trading days.
-            local = session.tz_localize("America/New_York")
-            open_, close = local + pd.Timedelta(hours=4), local + pd.Timedelta(hours=20)
+            # Pre-market from 04:00 New York time; after-hours run 4 hours past the close
+            # (20:00 on a full day, 17:00 after a 13:00 early close).
+            open_ = session.tz_localize("America/New_York") + pd.Timedelta(hours=4)
+            close = close + pd.Timedelta(hours=4)
         hour = _floor_hour(open_.to_pydatetime().astimezone(timezone.utc))
         close_dt = close.to_pydatetime().astimezone(timezone.utc)
         while hour < close_dt:

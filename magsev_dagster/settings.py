@@ -45,6 +45,7 @@ class Settings:
     polygon_requests_per_minute: float = 5.0
     polygon_timeout_seconds: float = 30.0
     polygon_max_retries: int = 5
+    polygon_backoff_seconds: float = 1.0
     s3_bucket: str = "polygon-kinesis-fp"
     glue_database: str = "fp_db_polygon_io"
     glue_crawler: str = "first_pass_polygon_crawler"
@@ -74,6 +75,7 @@ class Settings:
             polygon_requests_per_minute=_float(env, "POLYGON_REQUESTS_PER_MINUTE", cls.polygon_requests_per_minute),
             polygon_timeout_seconds=_float(env, "POLYGON_TIMEOUT_SECONDS", cls.polygon_timeout_seconds),
             polygon_max_retries=_int(env, "POLYGON_MAX_RETRIES", cls.polygon_max_retries),
+            polygon_backoff_seconds=_float(env, "POLYGON_BACKOFF_SECONDS", cls.polygon_backoff_seconds),
             s3_bucket=bucket,
             glue_database=env.get("MAGSEV_GLUE_DATABASE", "").strip() or cls.glue_database,
             glue_crawler=env.get("MAGSEV_GLUE_CRAWLER", "").strip() or cls.glue_crawler,

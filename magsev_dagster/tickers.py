@@ -41,7 +41,8 @@ def resolve_universe(spec: str | None) -> tuple[str, ...]:
             tickers.extend(GROUPS[item.lower()])
         elif item.islower() and item.isalnum():
             raise TickerError(
-                f"unknown ticker group {item!r}: known groups are {', '.join(sorted(GROUPS))}"
+                f"unknown ticker group {item!r}: known groups are {', '.join(sorted(GROUPS))} "
+                "(tickers are upper-case, e.g. AAPL)"
             )
         else:
             tickers.append(validate_ticker(item))

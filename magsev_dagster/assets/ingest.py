@@ -13,7 +13,7 @@ from magsev_dagster import layout
 from magsev_dagster.assets.common import PARTITIONED
 from magsev_dagster.metadata import location_value, markdown
 from magsev_dagster.partitions import Window, hour_of_ms, window_of
-from magsev_dagster.polygon.errors import MalformedResponseError, PolygonError
+from magsev_dagster.polygon.errors import MalformedResponseError, PolygonAuthError, PolygonError
 from magsev_dagster.resources.polygon import PolygonSource
 from magsev_dagster.resources.storage import RawStore
 from magsev_dagster.resources.universe import TickerUniverse
@@ -26,17 +26,14 @@ class TickerBars:
     by_hour: dict[datetime, list[dict]] = field(default_factory=lambda: defaultdict(list))
     duplicates: int = 0
     outside_window: int = 0
-    missing_t: int = 0
 
 
 def bucket_bars(bars: list[dict], window: Window) -> TickerBars:
-    """Map bars to their hourly partition by `t`; drop (and count) repeats and bars outside the window."""
+    """Map bars to their hourly partition by `t` (ms, UTC, bar start; parse_page guarantees an int);
+    drop (and count) repeats and bars outside the window."""
     out, seen = TickerBars(), set()
     for bar in bars:
-        t = bar.get("t")
-        if not isinstance(t, int):
-            out.missing_t += 1
-            continue
+        t = bar["t"]
         if t in seen:
             out.duplicates += 1
             continue
@@ -72,13 +69,24 @@ def _fetch(polygon: PolygonSource, storage: RawStore, ticker: str, window: Windo
         last.update(page_no=page_no, body=body)
 
     try:
-        return polygon.fetch(ticker, window, keep)
+        fetched = polygon.fetch(ticker, window, keep)
     except MalformedResponseError as exc:
         key = layout.quarantine_key(ticker, window, int(last.get("page_no", 0)))
         storage.put(key, bytes(last.get("body", b"")))
         raise dg.Failure(description=f"{exc}; kept at {storage.uri(key)}", allow_retries=False) from None
     except PolygonError as exc:
-        raise dg.Failure(description=f"Polygon request for {ticker} failed: {exc}") from None
+        # A bad key or a plan limit will not fix itself: no op retry for those.
+        raise dg.Failure(description=f"Polygon request for {ticker} failed: {exc}",
+                         allow_retries=not isinstance(exc, PolygonAuthError)) from None
+    _drop_stale_pages(storage, ticker, window, len(fetched.pages))
+    return fetched
+
+
+def _drop_stale_pages(storage: RawStore, ticker: str, window: Window, pages: int) -> None:
+    """A re-run of the same window that needed fewer pages leaves no old page behind."""
+    current = {layout.response_key(ticker, window, n) for n in range(1, pages + 1)}
+    prefix = layout.response_key(ticker, window, 1).rsplit("/", 1)[0] + "/"
+    storage.delete(sorted(set(storage.list(prefix)) - current))
 
 
 @dg.asset(
@@ -88,6 +96,8 @@ def _fetch(polygon: PolygonSource, storage: RawStore, ticker: str, window: Windo
         "kept as received under raw/responses/, then each bar is written as JSON lines under "
         "raw/polygon_raw/ticker=<T>/dt=<day>/<hour>.jsonl, one object per (ticker, hour): re-runs overwrite."
     ),
+    # Pacing is per run: a pool limit of 1 keeps the schedule and a backfill from sharing the key's quota.
+    pool="polygon_api",
     **PARTITIONED,
 )
 def raw_polygon_aggregates(
@@ -97,18 +107,21 @@ def raw_polygon_aggregates(
     totals: dict[str, int] = defaultdict(int)
     statuses: set[str] = set()
     per_ticker, sample = [], []
-    for ticker in universe.tickers:
-        fetched = _fetch(polygon, storage, ticker, window)
+    # Fetch every ticker before writing any bar: a failure leaves the raw layer as it was.
+    fetched_all = [_fetch(polygon, storage, ticker, window) for ticker in universe.tickers]
+    for fetched in fetched_all:
+        ticker = fetched.ticker
         bucketed = bucket_bars(fetched.bars, window)
         written, deleted = write_ticker_window(storage, ticker, window, bucketed)
         kept = sum(len(b) for b in bucketed.by_hour.values())
         statuses |= fetched.statuses
-        for name, value in (("requests", fetched.requests), ("pages", len(fetched.pages)), ("bars", kept),
+        for name, value in (("requests", fetched.requests), ("retries", fetched.retries),
+                            ("pages", len(fetched.pages)), ("bars", kept),
                             ("duplicates_dropped", bucketed.duplicates), ("outside_window_dropped", bucketed.outside_window),
-                            ("missing_t_dropped", bucketed.missing_t), ("objects_written", written),
-                            ("objects_deleted", deleted)):
+                            ("objects_written", written), ("objects_deleted", deleted)):
             totals[name] += value
-        per_ticker.append({"ticker": ticker, "bars": kept, "pages": len(fetched.pages)})
+        per_ticker.append({"ticker": ticker, "bars": kept, "pages": len(fetched.pages),
+                           "requests": fetched.requests, "statuses": ", ".join(sorted(fetched.statuses))})
         sample.extend({"ticker": ticker, **bar} for bar in fetched.bars[:2])
         context.log.info(f"{ticker}: {kept} bars in {window} ({polygon.source_label})")
     if "DELAYED" in statuses:

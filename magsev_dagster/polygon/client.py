@@ -7,16 +7,21 @@ import random
 import threading
 import time
 from collections.abc import Callable
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import requests
 
-from magsev_dagster.polygon.errors import PolygonAPIError, PolygonAuthError, PolygonError, redact
+from magsev_dagster.polygon.errors import PolygonAPIError, PolygonAuthError, PolygonError, auth_error, redact
 
 log = logging.getLogger(__name__)
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+# Transport failures worth another attempt: refused/reset connections, timeouts, bodies cut short.
+TRANSIENT_ERRORS = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError)
 PAGE_LIMIT = 50000
+RETRY_AFTER_CAP = 600.0  # a server asking for more than 10 minutes is not waited for blindly
 
 
 class RateLimiter:
@@ -24,15 +29,16 @@ class RateLimiter:
 
     def __init__(self, per_minute: float, clock=time.monotonic, sleep=time.sleep):
         self.interval = 60.0 / per_minute if per_minute > 0 else 0.0
-        self._clock, self._sleep, self._next = clock, sleep, 0.0
+        self._clock, self._sleep, self._next = clock, sleep, None
         self._lock = threading.Lock()
 
     def wait(self) -> float:
         with self._lock:
             now = self._clock()
-            delay = max(0.0, self._next - now)
-            self._next = max(now, self._next) + self.interval
+            delay = 0.0 if self._next is None else max(0.0, self._next - now)
+            self._next = now + delay + self.interval
         if delay:
+            log.debug("Polygon pacing: waiting %.2fs before the next request", delay)
             self._sleep(delay)
         return delay
 
@@ -40,8 +46,24 @@ class RateLimiter:
 def strip_api_key(url: str) -> str:
     """next_url may carry apiKey when a key was ever sent as a query parameter; never forward it."""
     parts = urlsplit(url)
-    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k.lower() != "apikey"]
-    return urlunsplit(parts._replace(query=urlencode(query)))
+    pairs = parse_qsl(parts.query, keep_blank_values=True)
+    if not any(k.lower() == "apikey" for k, _ in pairs):
+        return url  # leave the cursor byte-for-byte as Polygon wrote it
+    return parts._replace(query=urlencode([(k, v) for k, v in pairs if k.lower() != "apikey"])).geturl()
+
+
+def retry_after_seconds(value: str | None, now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)) -> float | None:
+    """Retry-After in seconds: either delta-seconds or an HTTP date; None when absent or unreadable."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        return max(0.0, (parsedate_to_datetime(value) - now()).total_seconds())
+    except (TypeError, ValueError):
+        return None
 
 
 class PolygonClient:
@@ -56,6 +78,8 @@ class PolygonClient:
         backoff_base: float = 1.0,
         backoff_cap: float = 60.0,
         sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        rng: random.Random | None = None,
     ):
         if not api_key:
             raise PolygonAuthError("POLYGON_API_KEY is empty: set it, or unset it to use synthetic data")
@@ -63,64 +87,77 @@ class PolygonClient:
         self.base_url = base_url.rstrip("/")
         self.timeout, self.max_retries = timeout, max_retries
         self.backoff_base, self.backoff_cap = backoff_base, backoff_cap
-        self._sleep = sleep
-        self.limiter = RateLimiter(requests_per_minute, sleep=sleep)
+        self._sleep, self._rng = sleep, rng or random.Random()
+        self.limiter = RateLimiter(requests_per_minute, clock=clock, sleep=sleep)
         self.session = requests.Session()
         self.session.headers.update({"Authorization": f"Bearer {api_key}", "Accept": "application/json"})
         self.requests_made = 0
+        self.retries = 0
 
     def aggregates_url(self, ticker: str, start_ms: int, end_ms: int, multiplier: int = 1, timespan: str = "hour") -> str:
         query = urlencode({"adjusted": "true", "sort": "asc", "limit": PAGE_LIMIT})
         return f"{self.base_url}/v2/aggs/ticker/{ticker}/range/{multiplier}/{timespan}/{start_ms}/{end_ms}?{query}"
 
+    def next_page_url(self, next_url: str) -> str:
+        """Follow next_url on our own base URL (its path and cursor only), so the Bearer key never
+        travels to another host and an apiKey in it is never forwarded."""
+        parts = urlsplit(strip_api_key(next_url))
+        if not parts.path.startswith("/v2/aggs/"):
+            raise PolygonAPIError(f"next_url does not point at the aggregates endpoint: {parts.path!r}")
+        return f"{self.base_url}{parts.path}" + (f"?{parts.query}" if parts.query else "")
+
     def get(self, url: str) -> bytes:
         """One GET with pacing, timeouts and retries; returns the raw body of a 200."""
-        where = urlsplit(url).path
+        where = f"GET {urlsplit(url).path}"
         for attempt in range(self.max_retries + 1):
             self.limiter.wait()
             self.requests_made += 1
             try:
                 response = self.session.get(url, timeout=self.timeout)
-            except (requests.ConnectionError, requests.Timeout) as exc:
+            except TRANSIENT_ERRORS as exc:
+                reason = redact(f"{exc.__class__.__name__}: {exc}", self._key)
                 if attempt == self.max_retries:
                     raise PolygonError(
-                        f"GET {where} failed after {attempt + 1} attempts: {exc.__class__.__name__}"
+                        f"{where} failed after {attempt + 1} attempts (timeout {self.timeout:g}s each): {reason}"
                     ) from None
-                self._backoff(attempt, None, f"{exc.__class__.__name__}")
+                self._backoff(attempt, None, exc.__class__.__name__)
                 continue
+            except requests.RequestException as exc:
+                raise PolygonError(f"{where} failed: {redact(f'{exc.__class__.__name__}: {exc}', self._key)}") from None
             if response.status_code == 200:
                 return response.content
-            message = redact(_error_message(response), self._key)
+            status, message = _error_fields(response)
+            message = redact(message, self._key)
             if response.status_code in (401, 403):
-                raise PolygonAuthError(
-                    f"GET {where} -> HTTP {response.status_code}: the Polygon API key is missing, invalid or "
-                    f"not entitled to this data ({message})"
-                )
+                raise auth_error(where, status, message, response.status_code)
             if response.status_code not in RETRY_STATUSES:
-                raise PolygonAPIError(f"GET {where} -> HTTP {response.status_code}: {message}")
+                raise PolygonAPIError(f"{where} -> HTTP {response.status_code} (not retried): {message}")
             if attempt == self.max_retries:
-                raise PolygonAPIError(
-                    f"GET {where} -> HTTP {response.status_code} after {attempt + 1} attempts: {message}"
-                )
+                raise PolygonAPIError(f"{where} -> HTTP {response.status_code} after {attempt + 1} attempts: {message}")
             self._backoff(attempt, response.headers.get("Retry-After"), f"HTTP {response.status_code}")
         raise AssertionError("unreachable")
 
+    def backoff_delay(self, attempt: int, retry_after: str | None = None) -> float:
+        """Exponential backoff with jitter (50-100% of base * 2**attempt, capped); Retry-After is a floor."""
+        delay = min(self.backoff_cap, self.backoff_base * 2**attempt) * self._rng.uniform(0.5, 1.0)
+        asked = retry_after_seconds(retry_after)
+        return max(delay, min(asked, RETRY_AFTER_CAP)) if asked is not None else delay
+
     def _backoff(self, attempt: int, retry_after: str | None, reason: str) -> None:
-        delay = min(self.backoff_cap, self.backoff_base * 2**attempt) * random.uniform(0.5, 1.0)
-        if retry_after:
-            try:
-                delay = max(delay, float(retry_after))
-            except ValueError:
-                pass
-        log.warning("Polygon %s; retry %d/%d in %.1fs", reason, attempt + 1, self.max_retries, delay)
+        delay = self.backoff_delay(attempt, retry_after)
+        self.retries += 1
+        log.warning("Polygon %s; retry %d/%d in %.2fs", reason, attempt + 1, self.max_retries, delay)
         self._sleep(delay)
 
 
-def _error_message(response: requests.Response) -> str:
+def _error_fields(response: requests.Response) -> tuple[str, str]:
+    """(Polygon status, message) of an error response, whatever shape its body has."""
     try:
         doc = response.json()
     except ValueError:
-        return response.text[:200] or response.reason or "no body"
+        return "", (response.text[:200] or response.reason or "no body")
     if isinstance(doc, dict):
-        return str(doc.get("message") or doc.get("error") or doc.get("status") or doc)[:300]
-    return str(doc)[:300]
+        message = doc.get("message") or doc.get("error") or ""
+        request_id = f" (request_id {doc['request_id']})" if doc.get("request_id") else ""
+        return str(doc.get("status") or ""), (str(message)[:300] + request_id).strip()
+    return "", str(doc)[:300]

@@ -9,6 +9,18 @@ class PolygonAuthError(PolygonError):
     """401/403 or NOT_AUTHORIZED: the key is missing, invalid or not entitled (not retried)."""
 
 
+def auth_error(where: str, status: str, message: str, http_status: int | None = None) -> PolygonAuthError:
+    """401/403/NOT_AUTHORIZED as a sentence the user can act on: bad key, or a plan limit."""
+    code = f"HTTP {http_status} " if http_status else ""
+    said = f"Polygon answered {code}{status}: {message}".rstrip(": ")
+    if http_status == 401:
+        hint = "the API key is missing or invalid (check POLYGON_API_KEY)"
+    else:
+        hint = ("the API key is not entitled to this data: a plan limit (free keys get end-of-day data only; "
+                "recent hours need a paid plan), not a crash")
+    return PolygonAuthError(f"{where}: {hint}. {said}")
+
+
 class PolygonAPIError(PolygonError):
     """Polygon answered with an error status or an HTTP error that retrying will not fix."""
 
@@ -22,3 +34,10 @@ def redact(text: str, secret: str | None) -> str:
     if secret:
         text = text.replace(secret, "***")
     return text
+
+
+def redact_bytes(body: bytes, secret: str | None) -> bytes:
+    """The same for a response body about to be stored (a no-op unless the server echoed the key)."""
+    if secret:
+        body = body.replace(secret.encode(), b"***")
+    return body

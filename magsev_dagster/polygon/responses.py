@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
-from magsev_dagster.polygon.errors import MalformedResponseError, PolygonAPIError, PolygonAuthError
+from magsev_dagster.polygon.errors import MalformedResponseError, PolygonAPIError, auth_error
 
 ACCEPTED_STATUSES = ("OK", "DELAYED")
 REQUIRED_BAR_FIELDS = ("t", "o", "h", "l", "c", "v")
@@ -34,21 +34,43 @@ def parse_page(body: bytes, *, where: str) -> Page:
     if not isinstance(doc, dict):
         raise MalformedResponseError(f"{where}: expected a JSON object, got {type(doc).__name__}")
     status = str(doc.get("status", ""))
-    message = doc.get("message") or doc.get("error") or ""
+    message = str(doc.get("message") or doc.get("error") or "")
     if status == "NOT_AUTHORIZED":
-        raise PolygonAuthError(f"{where}: Polygon says NOT_AUTHORIZED: {message} (a plan limit, not a crash)")
+        raise auth_error(where, status, message)
     if status not in ACCEPTED_STATUSES:
         raise PolygonAPIError(f"{where}: Polygon status {status or 'missing'!r}: {message}".rstrip(": "))
-    results = doc.get("results") or []
-    if not isinstance(results, list) or not all(isinstance(bar, dict) for bar in results):
-        raise MalformedResponseError(f"{where}: 'results' is not a list of bar objects")
+    results = doc.get("results") or []  # absent when resultsCount is 0: a valid empty window
+    if not isinstance(results, list):
+        raise MalformedResponseError(f"{where}: 'results' is a {type(results).__name__}, not a list of bars")
+    for index, bar in enumerate(results):
+        problem = _bar_problem(bar)
+        if problem:
+            raise MalformedResponseError(f"{where}: bar {index} {problem}")
+    next_url = doc.get("next_url")
+    if next_url is not None and not isinstance(next_url, str):
+        raise MalformedResponseError(f"{where}: 'next_url' is a {type(next_url).__name__}, not a URL")
     return Page(
         status=status,
         bars=results,
-        next_url=doc.get("next_url"),
+        next_url=next_url or None,
         request_id=doc.get("request_id"),
         extra={k: v for k, v in doc.items() if k not in ("results", "next_url")},
     )
+
+
+def _bar_problem(bar: object) -> str | None:
+    """Why a bar cannot be stored (extra fields are fine: the API adds fields over time)."""
+    if not isinstance(bar, dict):
+        return f"is a {type(bar).__name__}, not an object"
+    missing = [name for name in REQUIRED_BAR_FIELDS if name not in bar]
+    if missing:
+        return f"lacks {', '.join(missing)}"
+    if not isinstance(bar["t"], int) or isinstance(bar["t"], bool):
+        return f"has a non-integer bar start t={bar['t']!r}"
+    wrong = [n for n in REQUIRED_BAR_FIELDS[1:] if bar[n] is not None and not isinstance(bar[n], (int, float))]
+    if wrong:
+        return f"has non-numeric {', '.join(wrong)}"
+    return None
 
 
 def page_document(ticker: str, bars: list[dict], request_id: str, status: str = "OK") -> dict:

@@ -24,6 +24,7 @@ def polygon_source(settings: Settings) -> PolygonSource:
         requests_per_minute=settings.polygon_requests_per_minute,
         timeout_seconds=settings.polygon_timeout_seconds,
         max_retries=settings.polygon_max_retries,
+        backoff_seconds=settings.polygon_backoff_seconds,
         extended_hours=settings.extended_hours,
     )
 

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import dagster as dg
-from pydantic import PrivateAttr
+from pydantic import Field, PrivateAttr
 
 from magsev_dagster.partitions import Window
-from magsev_dagster.polygon.client import PolygonClient, strip_api_key
-from magsev_dagster.polygon.errors import PolygonError, redact
+from magsev_dagster.polygon.client import PolygonClient
+from magsev_dagster.polygon.errors import PolygonAPIError, PolygonError, redact, redact_bytes
 from magsev_dagster.polygon.responses import Page, parse_page
 from magsev_dagster.polygon.synthetic import synthetic_bodies
 from magsev_dagster.tickers import validate_ticker
@@ -25,6 +26,7 @@ class Fetched:
     ticker: str
     pages: list[Page] = field(default_factory=list)
     requests: int = 0
+    retries: int = 0
 
     @property
     def bars(self) -> list[dict]:
@@ -39,14 +41,17 @@ class PolygonSource(dg.ConfigurableResource):
     """Hourly aggregates for one ticker and window; every response body is handed to `keep_body`
     before it is parsed, so nothing is lost when parsing fails."""
 
-    api_key: str | None = None
+    api_key: str | None = Field(default=None, description="POLYGON_API_KEY, through EnvVar; unset = synthetic")
     base_url: str = "https://api.polygon.io"
-    requests_per_minute: float = 5.0
-    timeout_seconds: float = 30.0
-    max_retries: int = 5
+    requests_per_minute: float = Field(default=5.0, ge=0, description="client-side pacing; 0 disables")
+    timeout_seconds: float = Field(default=30.0, gt=0, description="connect and read timeout of every request")
+    max_retries: int = Field(default=5, ge=0, description="retries on connection errors, timeouts, 429 and 5xx")
+    backoff_seconds: float = Field(default=1.0, ge=0, description="first retry delay; doubles each retry, with jitter")
+    backoff_cap_seconds: float = Field(default=60.0, ge=0, description="longest delay between two retries")
     extended_hours: bool = False
 
     _client: PolygonClient | None = PrivateAttr(default=None)
+    _timing: tuple[Callable[[], float], Callable[[float], None]] = PrivateAttr(default=(time.monotonic, time.sleep))
 
     @property
     def synthetic(self) -> bool:
@@ -56,14 +61,24 @@ class PolygonSource(dg.ConfigurableResource):
     def source_label(self) -> str:
         return "synthetic (no POLYGON_API_KEY)" if self.synthetic else "polygon.io"
 
+    def with_timing(self, clock: Callable[[], float], sleep: Callable[[float], None]) -> "PolygonSource":
+        """Use another clock and sleep for pacing and backoff (tests drive time without waiting)."""
+        self._timing, self._client = (clock, sleep), None
+        return self
+
     def client(self) -> PolygonClient:
         if self._client is None:
+            clock, sleep = self._timing
             self._client = PolygonClient(
                 self.api_key or "",
                 self.base_url,
                 requests_per_minute=self.requests_per_minute,
                 timeout=self.timeout_seconds,
                 max_retries=self.max_retries,
+                backoff_base=self.backoff_seconds,
+                backoff_cap=self.backoff_cap_seconds,
+                sleep=sleep,
+                clock=clock,
             )
         return self._client
 
@@ -86,16 +101,23 @@ class PolygonSource(dg.ConfigurableResource):
             fetched.pages.append(parse_page(body, where=f"{fetched.ticker} synthetic page {page_no}"))
 
     def _fetch_http(self, fetched: Fetched, window: Window, keep_body: KeepBody) -> None:
+        """One request series for the whole window: the first URL, then next_url to the end."""
         client = self.client()
         # Polygon's `to` is inclusive: stop one millisecond before the window's end.
         url: str | None = client.aggregates_url(fetched.ticker, window.start_ms, window.end_ms - 1)
-        page_no = 0
+        page_no, seen = 0, set()
         while url:
-            before = client.requests_made
-            body = client.get(url)
-            fetched.requests += client.requests_made - before
+            if url in seen:  # a cursor that leads back to itself would page forever
+                raise PolygonAPIError(f"{fetched.ticker} page {page_no}: next_url repeats an earlier page")
+            seen.add(url)
+            before = (client.requests_made, client.retries)
+            try:
+                body = client.get(url)
+            finally:
+                fetched.requests += client.requests_made - before[0]
+                fetched.retries += client.retries - before[1]
             page_no += 1
-            keep_body(page_no, body)
+            keep_body(page_no, redact_bytes(body, self.api_key))
             page = parse_page(body, where=f"{fetched.ticker} page {page_no}")
             fetched.pages.append(page)
-            url = strip_api_key(page.next_url) if page.next_url else None
+            url = client.next_page_url(page.next_url) if page.next_url else None

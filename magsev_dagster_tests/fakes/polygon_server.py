@@ -1,0 +1,243 @@
+"""A fake Polygon.io aggregates endpoint on a real local HTTP server (pytest-httpserver).
+
+It speaks Polygon's response format (results with v, vw, o, c, h, l, t, n; ticker, queryCount,
+resultsCount, adjusted, status, request_id, count, next_url with an opaque cursor), checks the
+`Authorization: Bearer` key the way Polygon does (401 with Polygon's error body), pages with
+next_url, and plays scripted faults (HTTP errors with or without Retry-After, slow responses,
+dropped connections, raw bodies) before answering normally. Bars come from a source function,
+the project's synthetic bars by default, so a test can serve any data it needs.
+
+    fake = FakePolygon(server, page_size=10)         # or the `fake_polygon` fixture
+    fake.script(http_error(429, retry_after="2"), http_error(503))
+    local_defs(data_dir, **fake.env())               # POLYGON_BASE_URL etc.; set POLYGON_API_KEY too
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import socket
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from urllib.parse import parse_qs, urlencode
+
+import pytest
+from pytest_httpserver import HTTPServer
+from werkzeug import Request, Response
+
+from magsev_dagster.calendars import nyse
+from magsev_dagster.polygon.synthetic import synthetic_bars
+
+FAKE_KEY = "fake-key-9f3c1e7a5b2d4c6e8a0b"
+AGGS_PATH = re.compile(r"^/v2/aggs/ticker/(?P<ticker>[^/]+)/range/(?P<mult>\d+)/(?P<span>\w+)/(?P<start>\d+)/(?P<end>\d+)$")
+NOT_ENTITLED = "You are not entitled to this data. Please upgrade your plan at https://polygon.io/pricing"
+TOO_MANY = ("You've exceeded the maximum requests per minute, please wait or upgrade your subscription "
+            "to continue. https://polygon.io/pricing")
+
+BarSource = Callable[[str, datetime, datetime], list[dict]]
+Fault = Callable[[Request], "Response | None"]  # None: go on and answer normally
+
+
+def polygon_body(status: str, **fields) -> bytes:
+    return json.dumps({"status": status, "request_id": _request_id(), **fields}).encode()
+
+
+_ids = iter(range(1, 10**9))
+
+
+def _request_id() -> str:
+    return f"{next(_ids):032x}"
+
+
+# Faults: each answers one request in place of the normal response.
+def http_error(status: int, *, retry_after: str | None = None, body: bytes | None = None) -> Fault:
+    """An HTTP error with Polygon's error body (429 says what Polygon says)."""
+    message = {429: TOO_MANY, 401: "Unknown API Key", 403: NOT_ENTITLED}.get(status, "Internal server error")
+    polygon_status = "NOT_AUTHORIZED" if status == 403 else "ERROR"
+    key = "message" if status == 403 else "error"
+    payload = body if body is not None else polygon_body(polygon_status, **{key: message})
+    headers = {"Retry-After": retry_after} if retry_after is not None else {}
+    return lambda request: Response(payload, status=status, headers=headers, content_type="application/json")
+
+
+def raw_body(body: bytes, status: int = 200) -> Fault:
+    """Exactly these bytes, e.g. malformed or truncated JSON."""
+    return lambda request: Response(body, status=status, content_type="application/json")
+
+
+def slow(seconds: float) -> Fault:
+    """Answer normally, but only after `seconds` (longer than the client's timeout: it gives up)."""
+    def fault(request: Request) -> None:
+        time.sleep(seconds)
+        return None
+    return fault
+
+
+def drop_connection() -> Fault:
+    """Close the socket without an answer: the client sees a connection error."""
+    def fault(request: Request) -> Response:
+        sock: socket.socket = request.environ["werkzeug.socket"]
+        sock.shutdown(socket.SHUT_RDWR)
+        sock.close()
+        return Response(b"", status=500)
+    return fault
+
+
+@dataclass
+class Seen:
+    """One request as the server received it."""
+
+    url: str
+    path: str
+    query: dict[str, list[str]]
+    authorization: str | None
+    ticker: str | None
+
+
+@dataclass
+class FakePolygon:
+    server: HTTPServer
+    api_key: str = FAKE_KEY
+    page_size: int = 50000
+    bars: BarSource = synthetic_bars
+    status: str = "OK"  # or DELAYED
+    extra_bar_fields: dict = field(default_factory=dict)  # fields the API may add one day
+    next_url_extra: str = ""  # e.g. "&apiKey=..." to see the client strip it
+    seen: list[Seen] = field(default_factory=list)
+    bodies: list[bytes] = field(default_factory=list)  # every 200 body served, in order
+
+    def __post_init__(self):
+        self._faults: dict[str | None, deque[Fault]] = {}
+        self._lock = threading.Lock()
+        self.server.expect_request(re.compile(r"^/.*")).respond_with_handler(self._handle)
+
+    @property
+    def url(self) -> str:
+        return self.server.url_for("/").rstrip("/")
+
+    def env(self, **more: str) -> dict[str, str]:
+        """Settings pointing the project at this server, with no real waiting between requests."""
+        return {"POLYGON_BASE_URL": self.url, "POLYGON_REQUESTS_PER_MINUTE": "0",
+                "POLYGON_BACKOFF_SECONDS": "0", "POLYGON_TIMEOUT_SECONDS": "5", **more}
+
+    def script(self, *faults: Fault, ticker: str | None = None) -> "FakePolygon":
+        """Answer the next requests (of `ticker`, or of any ticker) with these faults, in order."""
+        with self._lock:
+            self._faults.setdefault(ticker, deque()).extend(faults)
+        return self
+
+    def requests_for(self, ticker: str) -> list[Seen]:
+        return [s for s in self.seen if s.ticker == ticker]
+
+    def _next_fault(self, ticker: str | None) -> Fault | None:
+        with self._lock:
+            for name in (ticker, None):
+                queue = self._faults.get(name)
+                if queue:
+                    return queue.popleft()
+        return None
+
+    def _handle(self, request: Request) -> Response:
+        match = AGGS_PATH.match(request.path)
+        ticker = match["ticker"] if match else None
+        self.seen.append(Seen(request.url, request.path, parse_qs(request.query_string.decode()),
+                              request.headers.get("Authorization"), ticker))
+        auth = request.headers.get("Authorization")
+        if not auth and "apiKey" not in request.args:
+            return _json(401, polygon_body("ERROR", error="API Key was not provided"))
+        if auth != f"Bearer {self.api_key}" and request.args.get("apiKey") != self.api_key:
+            return _json(401, polygon_body("ERROR", error="Unknown API Key"))
+        if not match:
+            return _json(404, polygon_body("NOT_FOUND", message="Route not found"))
+        fault = self._next_fault(ticker)
+        if fault is not None:
+            response = fault(request)
+            if response is not None:
+                return response
+        body = self._page(ticker, int(match["start"]), int(match["end"]), request)
+        self.bodies.append(body)
+        return Response(body, status=200, content_type="application/json")
+
+    def _page(self, ticker: str, start_ms: int, end_ms: int, request: Request) -> bytes:
+        cursor = _decode_cursor(request.args.get("cursor"))
+        offset = int(cursor.get("offset", 0))
+        limit = min(int(cursor.get("limit", request.args.get("limit", 5000))), self.page_size)
+        start, end = (datetime.fromtimestamp(ms / 1000, tz=timezone.utc) for ms in (start_ms, end_ms + 1))
+        bars = [{**bar, **self.extra_bar_fields} for bar in self.bars(ticker, start, end)
+                if start_ms <= bar["t"] <= end_ms]  # Polygon's `to` is inclusive
+        page = bars[offset: offset + limit]
+        doc = {"ticker": ticker, "queryCount": len(page), "resultsCount": len(page),
+               "adjusted": request.args.get("adjusted", cursor.get("adjusted", "true")) == "true"}
+        if page:
+            doc["results"] = page  # Polygon leaves `results` out when there are none
+        doc.update(status=self.status, request_id=_request_id(), count=len(page))
+        if offset + limit < len(bars):
+            next_cursor = _encode_cursor({"offset": offset + limit, "limit": limit, "sort": "asc", "adjusted": "true"})
+            doc["next_url"] = f"{self.url}{request.path}?cursor={next_cursor}{self.next_url_extra}"
+        return json.dumps(doc).encode()
+
+
+def _json(status: int, body: bytes) -> Response:
+    return Response(body, status=status, content_type="application/json")
+
+
+def _encode_cursor(values: dict) -> str:
+    return base64.urlsafe_b64encode(urlencode(values).encode()).decode()
+
+
+def _decode_cursor(cursor: str | None) -> dict[str, str]:
+    if not cursor:
+        return {}
+    return {k: v[0] for k, v in parse_qs(base64.urlsafe_b64decode(cursor.encode()).decode()).items()}
+
+
+def without_hours(missing: set[tuple[str, datetime]], source: BarSource = synthetic_bars) -> BarSource:
+    """A bar source that lacks the given (ticker, UTC hour start) bars."""
+    gone = {(t, int(h.timestamp() * 1000)) for t, h in missing}
+    return lambda ticker, start, end: [b for b in source(ticker, start, end) if (ticker, b["t"]) not in gone]
+
+
+@pytest.fixture(scope="session")
+def polygon_http_server():
+    """One threaded local HTTP server per test process (a slow answer does not hold up the next request)."""
+    nyse()  # load the calendar before any timeout-sensitive request
+    server = HTTPServer(host="127.0.0.1", threaded=True)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def fake_polygon(polygon_http_server):
+    """A fresh FakePolygon (no scripted faults, nothing seen) on the shared server."""
+    polygon_http_server.clear()
+    yield FakePolygon(polygon_http_server)
+    polygon_http_server.clear()
+
+
+def unused_port_url() -> str:
+    """A URL where nothing listens: connections are refused."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
+
+
+class FakeTime:
+    """A monotonic clock that only moves when someone sleeps on it: pacing and backoff without waiting."""
+
+    def __init__(self):
+        self.now = 1000.0
+        self.sleeps: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds

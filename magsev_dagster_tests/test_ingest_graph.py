@@ -1,0 +1,156 @@
+"""raw_polygon_aggregates and the graph behind it, run as single-run ranges against the fake Polygon server."""
+
+import json
+from datetime import datetime, timezone
+
+import dagster as dg
+import pytest
+import sqlglot
+
+from magsev_dagster import layout
+from magsev_dagster.resources.warehouse import DuckDBWarehouse
+from magsev_dagster_tests.fakes.polygon_server import (  # noqa: F401 (fixtures)
+    FAKE_KEY,
+    fake_polygon,
+    http_error,
+    polygon_http_server,
+    raw_body,
+    without_hours,
+)
+from magsev_dagster_tests.helpers import check_results, local_defs, run_range
+
+UTC = timezone.utc
+RAW = "raw_polygon_aggregates"
+
+
+@pytest.fixture(autouse=True)
+def key(monkeypatch):
+    monkeypatch.setenv("POLYGON_API_KEY", FAKE_KEY)
+
+
+def raw_metadata(result) -> dict:
+    """The raw asset's metadata (a single-run range records the same metadata for each of its partitions)."""
+    events = [e for e in result.get_asset_materialization_events() if e.asset_key == dg.AssetKey(RAW)]
+    return {k: v.value for k, v in events[0].materialization.metadata.items()}
+
+
+def failure_text(result) -> str:
+    [event] = result.get_step_failure_events()
+    data = event.step_failure_data
+    return (data.user_failure_data.description if data.user_failure_data else "") + data.error.message
+
+
+def files(root) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def prod_rows(data_dir):
+    query = sqlglot.parse_one("SELECT * FROM polygon_hourly_prod ORDER BY ticker, bar_start_ms")
+    return DuckDBWarehouse(data_dir=str(data_dir)).query(query)
+
+
+def test_a_three_day_range_is_one_request_series_per_ticker(data_dir, fake_polygon):
+    """Early-closing Friday and a weekend: one series per ticker, every check green (a weekend is no failure)."""
+    fake_polygon.page_size = 5
+    fake_polygon.extra_bar_fields = {"otc": False, "x_added_later": {"nested": [1, 2]}}
+    defs = local_defs(data_dir, MAGSEV_TICKERS="AAPL,SPY,X:BTCUSD", **fake_polygon.env())
+    result = run_range(defs, "2026-11-27-00:00", "2026-11-29-23:00")
+    assert result.success
+    checks = check_results(result)
+    assert checks["tickers_complete"] and checks["prod_fresh_and_complete"] and all(checks.values())
+
+    start_ms, to_ms = 1795737600000, 1795996799999  # 2026-11-27T00:00Z .. 2026-11-29T23:59:59.999Z
+    bars = {"AAPL": 4, "SPY": 4, "X:BTCUSD": 72}  # 14:00-17:00 UTC (13:00 ET close) for stocks; crypto 24/7
+    for ticker, count in bars.items():
+        seen = fake_polygon.requests_for(ticker)
+        firsts = [s for s in seen if "cursor" not in s.query]
+        assert len(firsts) == 1, ticker  # one series per ticker, whatever the number of partitions
+        assert firsts[0].path == f"/v2/aggs/ticker/{ticker}/range/1/hour/{start_ms}/{to_ms}"
+        assert len(seen) == -(-count // 5)  # then next_url pages of 5 to the end
+    meta = raw_metadata(result)
+    assert meta["bars"] == meta["dagster/row_count"] == sum(bars.values())
+    assert meta["requests"] == meta["pages"] == len(fake_polygon.seen) == 1 + 1 + 15
+    assert meta["retries"] == 0 and meta["polygon_statuses"] == "OK" and meta["synthetic"] is False
+
+    stored = files(data_dir)
+    responses = [body for key, body in stored.items() if key.startswith(layout.RESPONSES_PREFIX)]
+    assert sorted(responses) == sorted(fake_polygon.bodies)  # every body kept byte for byte
+    raw_keys = [key for key in stored if key.startswith(layout.RAW_TABLE_PREFIX)]
+    assert [k.rsplit("/", 1)[1] for k in raw_keys if "ticker=AAPL/" in k] == [
+        f"2026-11-27T{h}.jsonl" for h in (14, 15, 16, 17)]
+    lines = [json.loads(line) for key in raw_keys for line in stored[key].splitlines()]
+    assert len(lines) == sum(bars.values())
+    assert all(bar["x_added_later"] == {"nested": [1, 2]} and bar["otc"] is False for bar in lines)
+    assert len(prod_rows(data_dir)) == sum(bars.values())
+
+
+def test_retries_pacing_config_and_delayed_through_the_graph(data_dir, fake_polygon, caplog):
+    fake_polygon.status = "DELAYED"
+    fake_polygon.script(http_error(429, retry_after="0"), http_error(503), ticker="AAPL")
+    defs = local_defs(data_dir, MAGSEV_TICKERS="AAPL,MSFT", **fake_polygon.env())
+    with caplog.at_level("WARNING", logger="magsev_dagster.polygon.client"):
+        result = run_range(defs, "2026-11-24-00:00", "2026-11-24-23:00", selection=[RAW])
+    assert result.success
+    meta = raw_metadata(result)
+    assert meta["retries"] == 2 and meta["requests"] == 4 and meta["bars"] == 14
+    assert meta["delayed"] is True and meta["polygon_statuses"] == "DELAYED"
+    retries = [r.getMessage() for r in caplog.records if "retry" in r.getMessage()]
+    assert retries == ["Polygon HTTP 429; retry 1/5 in 0.00s", "Polygon HTTP 503; retry 2/5 in 0.00s"]
+
+
+def test_malformed_json_fails_the_run_quarantines_the_body_and_writes_no_bars(data_dir, fake_polygon):
+    truncated = b'{"ticker":"MSFT","queryCount":7,"resultsCount":7,"adjusted":true,"results":[{"v":100.0,"vw":4'
+    fake_polygon.script(raw_body(truncated), ticker="MSFT")
+    defs = local_defs(data_dir, MAGSEV_TICKERS="AAPL,MSFT", **fake_polygon.env())
+    result = run_range(defs, "2026-11-24-00:00", "2026-11-24-23:00")
+    assert not result.success
+    text = failure_text(result)
+    assert "MSFT page 1: response is not valid JSON" in text and "raw/quarantine/ticker=MSFT" in text
+    stored = files(data_dir)
+    [quarantined] = [k for k in stored if k.startswith(layout.QUARANTINE_PREFIX)]
+    assert stored[quarantined] == truncated
+    assert not [k for k in stored if k.startswith(layout.RAW_TABLE_PREFIX)]  # AAPL was fetched, nothing written
+    assert len(fake_polygon.seen) == 2  # not retried: the body would not change
+    assert not (data_dir / "warehouse.duckdb").exists()  # nothing downstream ran
+
+
+def test_a_bad_key_fails_with_one_request_and_a_clear_error(data_dir, fake_polygon, monkeypatch):
+    monkeypatch.setenv("POLYGON_API_KEY", "fake-key-not-the-right-one")
+    defs = local_defs(data_dir, MAGSEV_TICKERS="AAPL,MSFT", **fake_polygon.env())
+    result = run_range(defs, "2026-11-24-00:00", "2026-11-24-23:00", selection=[RAW])
+    assert not result.success
+    assert "Polygon request for AAPL failed" in failure_text(result)
+    assert "the API key is missing or invalid" in failure_text(result)
+    assert len(fake_polygon.seen) == 1
+
+
+def test_a_missing_tuesday_hour_fails_completeness_and_prod_is_unchanged(data_dir, fake_polygon):
+    defs = local_defs(data_dir, MAGSEV_TICKERS="AAPL,X:BTCUSD", **fake_polygon.env())
+    assert run_range(defs, "2026-11-24-00:00", "2026-11-24-23:00").success
+    before = prod_rows(data_dir)
+    assert len(before) == 7 + 24
+
+    fake_polygon.bars = without_hours({("AAPL", datetime(2026, 11, 24, 17, tzinfo=UTC))})
+    result = run_range(defs, "2026-11-24-00:00", "2026-11-24-23:00")
+    assert not result.success
+    checks = check_results(result)
+    assert checks["tickers_complete"] is False
+    assert all(passed for name, passed in checks.items() if name != "tickers_complete")
+    assert raw_metadata(result)["bars"] == 7 + 24 - 1
+    assert not (data_dir / layout.raw_bars_key("AAPL", datetime(2026, 11, 24, 17, tzinfo=UTC))).exists()
+    assert prod_rows(data_dir).equals(before)
+
+
+def test_a_rerun_replaces_the_window_objects_and_leaves_no_stale_page(data_dir, fake_polygon):
+    defs = local_defs(data_dir, MAGSEV_TICKERS="X:BTCUSD", **fake_polygon.env())
+    fake_polygon.page_size = 10
+    assert run_range(defs, *("2026-11-24-00:00", "2026-11-24-23:00"), selection=[RAW]).success
+    first = files(data_dir)
+    assert len([k for k in first if k.startswith(layout.RESPONSES_PREFIX)]) == 3
+    fake_polygon.page_size = 50000
+    assert run_range(defs, *("2026-11-24-00:00", "2026-11-24-23:00"), selection=[RAW]).success
+    second = files(data_dir)
+    assert [k for k in second if k.startswith(layout.RESPONSES_PREFIX)] == [
+        f"{layout.RESPONSES_PREFIX}/ticker=X:BTCUSD/window=20261124T00-20261125T00/page-0001.json"]
+    bars = {k: v for k, v in second.items() if k.startswith(layout.RAW_TABLE_PREFIX)}
+    assert len(bars) == 24 and bars == {k: v for k, v in first.items() if k.startswith(layout.RAW_TABLE_PREFIX)}
