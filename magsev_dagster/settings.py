@@ -53,6 +53,10 @@ class Settings:
     athena_workgroup: str = "primary"
     athena_output: str = ""
     aws_region: str = "us-east-1"
+    glue_crawler_role: str = "magsev-glue-crawler"
+    aws_poll_seconds: float = 1.0
+    crawler_timeout_seconds: float = 1800.0
+    athena_timeout_seconds: float = 1800.0
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> "Settings":
@@ -81,4 +85,8 @@ class Settings:
             athena_workgroup=env.get("MAGSEV_ATHENA_WORKGROUP", "").strip() or cls.athena_workgroup,
             athena_output=env.get("MAGSEV_ATHENA_OUTPUT", "").strip() or f"s3://{bucket}/athena-results/",
             aws_region=(env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or cls.aws_region).strip(),
+            glue_crawler_role=env.get("MAGSEV_GLUE_CRAWLER_ROLE", "").strip() or cls.glue_crawler_role,
+            aws_poll_seconds=_float(env, "MAGSEV_AWS_POLL_SECONDS", cls.aws_poll_seconds),
+            crawler_timeout_seconds=_float(env, "MAGSEV_CRAWLER_TIMEOUT_SECONDS", cls.crawler_timeout_seconds),
+            athena_timeout_seconds=_float(env, "MAGSEV_ATHENA_TIMEOUT_SECONDS", cls.athena_timeout_seconds),
         )
