@@ -84,11 +84,11 @@ def answer_queries(moto: MotoAws, answers: Callable[[str], tuple[dict, list[tupl
             moto.queue_athena_result(*answer)
 
     events = boto3._get_default_session().events
-    events.register("before-call.athena.StartQueryExecution", before_start, unique_id="magsev-answers")
+    events.register("provide-client-params.athena.StartQueryExecution", before_start, unique_id="magsev-answers")
     try:
         yield
     finally:
-        events.unregister("before-call.athena.StartQueryExecution", unique_id="magsev-answers")
+        events.unregister("provide-client-params.athena.StartQueryExecution", unique_id="magsev-answers")
 
 
 def failing_crawls(monkeypatch, message: str) -> None:

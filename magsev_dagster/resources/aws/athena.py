@@ -50,7 +50,7 @@ def cost_metadata(runs: list[QueryRun]) -> dict:
         "athena_queries": len(runs),
         "athena_query_ids": ", ".join(r.query_id for r in runs) or "none",
         "athena_data_scanned_bytes": scanned,
-        "athena_estimated_cost_usd": round(billed / 1e12 * USD_PER_TB, 6),
+        "athena_estimated_cost_usd": round(billed / 1e12 * USD_PER_TB, 8),
     }
 
 
