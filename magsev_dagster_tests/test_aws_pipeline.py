@@ -27,7 +27,7 @@ from magsev_dagster_tests.helpers import check_results, run_range
 BUCKET = "magsev-test"
 TICKERS = ("AAPL", "NVDA")
 DAY = "2026-11-24"  # a Tuesday: regular NYSE session
-WINDOW = Window(datetime(2026, 11, 24, tzinfo=timezone.utc), datetime(2026, 11, 25, tzinfo=timezone.utc))
+WINDOW = Window(datetime(2026, 11, 24, 14, tzinfo=timezone.utc), datetime(2026, 11, 24, 21, tzinfo=timezone.utc))  # the session
 PROD_SENTINEL = f"{layout.table_day_prefix(layout.PROD_PREFIX, DAY)}previous-run.parquet"
 
 
@@ -87,7 +87,7 @@ def run_aws(moto, offending: str | None = None, **env):
     """One single-run materialization of DAY in aws mode, with the checks' queries answered."""
     resources = resources_for(aws_settings(**env))
     with answer_queries(moto, warehouse_answers(resources["warehouse"], offending)):
-        return run_range(build_defs(resources), f"{DAY}-00:00", f"{DAY}-23:00"), resources["warehouse"]
+        return run_range(build_defs(resources), f"{DAY}-14:00", f"{DAY}-20:00"), resources["warehouse"]
 
 
 @pytest.fixture
@@ -159,6 +159,8 @@ def test_the_graph_runs_green_on_aws_with_the_crawler(bucket):
     assert order == sorted(order)
     assert re.search(r"LOCATION 's3://magsev-test/warehouse/polygon_parquet_fp/'", statements[order[0]])
     assert any("CREATE OR REPLACE VIEW hourly_price_variance" in s for s in statements[order[3]:])
+    check_reads = [i for i, s in enumerate(statements) if "offending_rows" in s or "AS raw_bars" in s]
+    assert len(check_reads) == 6 and max(check_reads) < order[3]  # prod is written after every blocking check
     reads = [s for s in statements if s.lstrip().upper().startswith(("SELECT", "WITH", "INSERT", "/*"))
              and "CREATE" not in s]
     assert reads and all(f"dt BETWEEN '{DAY}' AND '{DAY}'" in s for s in reads)
@@ -170,6 +172,11 @@ def test_the_graph_runs_green_on_aws_with_the_crawler(bucket):
     assert meta["athena_estimated_cost_usd"].value == pytest.approx(10 * 1024**2 / 1e12 * 5, rel=1e-3)
     assert meta["insert_statements"].value == 1
 
+    # the day's previous production files were removed once the INSERT had succeeded
+    prod = next(e for e in result.get_asset_materialization_events() if e.asset_key.path[-1] == "polygon_hourly_prod")
+    assert prod.materialization.metadata["objects_replaced"].value == 1
+    assert keys(layout.PROD_PREFIX + "/") == []  # (moto's INSERT writes no files)
+
 
 def test_partition_registration_is_idempotent_and_matches_the_raw_folders(bucket):
     env = {"MAGSEV_RAW_CATALOG": "partitions"}
@@ -177,9 +184,9 @@ def test_partition_registration_is_idempotent_and_matches_the_raw_folders(bucket
     defs = build_defs(resources)
     selection = ["raw_polygon_aggregates", "magsev_polygon_raw"]
     with answer_queries(bucket, warehouse_answers(resources["warehouse"])):
-        first = run_range(defs, f"{DAY}-00:00", f"{DAY}-23:00", selection=selection)
+        first = run_range(defs, f"{DAY}-14:00", f"{DAY}-20:00", selection=selection)
         raw_keys = keys(layout.RAW_TABLE_PREFIX + "/")
-        second = run_range(defs, f"{DAY}-00:00", f"{DAY}-23:00", selection=selection)
+        second = run_range(defs, f"{DAY}-14:00", f"{DAY}-20:00", selection=selection)
     assert first.success and second.success, step_errors(first) + step_errors(second)
     assert keys(layout.RAW_TABLE_PREFIX + "/") == raw_keys  # a re-run overwrites, never duplicates
 
