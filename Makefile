@@ -32,5 +32,9 @@ test-slow: $(STAMP)
 ui: $(STAMP) $(DAGSTER_HOME)  ## the Dagster UI on http://127.0.0.1:3000
 	$(BIN)/dagster dev -w workspace.yaml
 
+.PHONY: provision
+provision: $(STAMP)  ## AWS: create/update bucket, Glue database + crawler, Athena workgroup (idempotent)
+	$(BIN)/python -m magsev_dagster.provision
+
 clean:
 	rm -rf $(VENV) .dagster_home data
