@@ -7,6 +7,7 @@ Here the checks get results computed from the raw objects in moto's S3, queued o
 import json
 import re
 from datetime import datetime, timezone
+from pathlib import Path
 
 import boto3
 import dagster as dg
@@ -15,12 +16,13 @@ import sqlglot
 from sqlglot import exp
 
 from magsev_dagster import layout, sql
+from magsev_dagster.checks import all_checks
 from magsev_dagster.definitions import build_defs
 from magsev_dagster.partitions import Window, hour_of_ms
 from magsev_dagster.resources import resources_for
 from magsev_dagster.settings import Settings
 from magsev_dagster_tests.fakes.moto_server import (  # noqa: F401
-    answer_queries, athena_statements, aws_env, failing_crawls, failing_queries, moto,
+    answer_queries, athena_statements, aws_env, aws_operations, failing_crawls, failing_queries, moto,
 )
 from magsev_dagster_tests.helpers import check_results, run_range
 
@@ -113,17 +115,32 @@ def materialized(result) -> set[str]:
     return {e.asset_key.path[-1] for e in result.get_asset_materialization_events()}
 
 
+# API operations whose IAM action has another name
+IAM_ACTIONS = {("s3", "ListObjectsV2"): "s3:ListBucket", ("s3", "DeleteObjects"): "s3:DeleteObject"}
+
+
+def assert_policy_allows(operations: set[tuple[str, str]]) -> None:
+    """deploy/iam-policy.json grants every operation the pipeline called."""
+    policy = json.loads((Path(__file__).parents[1] / "deploy" / "iam-policy.json").read_text())
+    granted = {a for st in policy["Statement"] if st["Effect"] == "Allow"
+               for a in ([st["Action"]] if isinstance(st["Action"], str) else st["Action"])}
+    needed = {IAM_ACTIONS.get(op, f"{op[0]}:{op[1]}") for op in operations}
+    assert needed and needed <= granted, sorted(needed - granted)
+
+
 def assert_prod_untouched(statements: list[str]) -> None:
     assert not any(s.startswith("INSERT INTO polygon_hourly_prod") for s in statements)
     assert keys(layout.PROD_PREFIX + "/") == [PROD_SENTINEL]
     assert s3().get_object(Bucket=BUCKET, Key=PROD_SENTINEL)["Body"].read() == b"the previous production data"
 
 
-def test_the_graph_runs_green_on_aws_with_the_crawler(bucket):
+def test_the_graph_runs_green_on_aws_with_the_crawler(bucket, aws_operations):
+    aws_operations.clear()
     result, warehouse = run_aws(bucket)
     assert result.success, step_errors(result)
+    assert_policy_allows(aws_operations)
     checks = check_results(result)
-    assert len(checks) == 8 and all(checks.values()), checks
+    assert set(checks) == {spec.name for c in all_checks() for spec in c.check_specs} and all(checks.values()), checks
     assert materialized(result) == {"raw_polygon_aggregates", "magsev_polygon_raw", "polygon_parquet_fp",
                                     "polygon_hourly_prod", "hourly_price_variance"}
 
@@ -178,16 +195,19 @@ def test_the_graph_runs_green_on_aws_with_the_crawler(bucket):
     assert keys(layout.PROD_PREFIX + "/") == []  # (moto's INSERT writes no files)
 
 
-def test_partition_registration_is_idempotent_and_matches_the_raw_folders(bucket):
+def test_partition_registration_is_idempotent_and_matches_the_raw_folders(bucket, aws_operations):
     env = {"MAGSEV_RAW_CATALOG": "partitions"}
     resources = resources_for(aws_settings(**env))
     defs = build_defs(resources)
     selection = ["raw_polygon_aggregates", "magsev_polygon_raw"]
+    aws_operations.clear()
     with answer_queries(bucket, warehouse_answers(resources["warehouse"])):
         first = run_range(defs, f"{DAY}-14:00", f"{DAY}-20:00", selection=selection)
         raw_keys = keys(layout.RAW_TABLE_PREFIX + "/")
         second = run_range(defs, f"{DAY}-14:00", f"{DAY}-20:00", selection=selection)
     assert first.success and second.success, step_errors(first) + step_errors(second)
+    assert ("glue", "BatchCreatePartition") in aws_operations
+    assert_policy_allows(aws_operations)
     assert keys(layout.RAW_TABLE_PREFIX + "/") == raw_keys  # a re-run overwrites, never duplicates
 
     glue = boto3.client("glue", region_name="us-east-1")

@@ -164,3 +164,19 @@ def aws_env(moto, monkeypatch):
     boto3.setup_default_session()  # a default session that reads this environment
     moto.crawls_finish()
     return moto
+
+
+@pytest.fixture
+def aws_operations(monkeypatch):
+    """Every AWS API operation the code under test calls, as (service, operation), passed through as is."""
+    import botocore.client
+
+    calls: set[tuple[str, str]] = set()
+    make_call = botocore.client.BaseClient._make_api_call
+
+    def recording(self, operation_name, api_params):
+        calls.add((self.meta.service_model.service_name, operation_name))
+        return make_call(self, operation_name, api_params)
+
+    monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", recording)
+    return calls

@@ -83,6 +83,7 @@ class AthenaQueries(AthenaClient):
 
     def __init__(self, client, workgroup: str, database: str, output_location: str,
                  poll_seconds: float = 1.0, timeout_seconds: float = 1800.0):
+        # max_polls is unused: `wait` polls until `timeout_seconds` instead of counting polls.
         super().__init__(client, workgroup=workgroup, polling_interval=poll_seconds, max_polls=1)
         self.database = database
         self.output_location = output_location

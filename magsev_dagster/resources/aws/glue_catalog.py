@@ -89,22 +89,23 @@ class GlueCatalog:
         """Start the crawler (or join its running crawl), wait for READY, fail with the crawl's error."""
         started = datetime.now(timezone.utc)
         # LastCrawl describes the newest finished crawl: ours is done when it differs from the one before.
-        before = self.client.get_crawler(Name=name)["Crawler"].get("LastCrawl", {}).get("StartTime")
+        before = _crawl_id(self.client.get_crawler(Name=name)["Crawler"])
         try:
             self.client.start_crawler(Name=name)
         except self.client.exceptions.CrawlerRunningException:
             pass  # a crawl started elsewhere covers our new folders too: wait for it
-        deadline = time.monotonic() + timeout_seconds
+        deadline, interval = time.monotonic() + timeout_seconds, poll_seconds
         while True:
             crawler = self.client.get_crawler(Name=name)["Crawler"]
             last = crawler.get("LastCrawl", {})
-            if crawler["State"] == "READY" and last and last.get("StartTime") != before:
+            if crawler["State"] == "READY" and last and _crawl_id(crawler) != before:
                 break
             if time.monotonic() >= deadline:
                 raise CrawlerTimeout(
                     f"Glue crawler {name} still {crawler['State']} after {timeout_seconds:g} s "
                     f"(MAGSEV_CRAWLER_TIMEOUT_SECONDS); the raw table may lack this run's partitions")
-            time.sleep(poll_seconds)
+            time.sleep(interval)
+            interval = min(interval * 2, 30.0)  # crawls take minutes: back off up to 30 s
         if last.get("Status") == "FAILED":
             where = f" (logs: {last['LogGroup']} / {last['LogStream']})" if last.get("LogGroup") else ""
             raise CrawlerFailed(f"Glue crawler {name} failed: {last.get('ErrorMessage') or 'no error message'}{where}")
@@ -158,6 +159,11 @@ class GlueCatalog:
                 return 0
             dropped += len(batch) - len(response.get("Errors", []))
         return dropped
+
+
+def _crawl_id(crawler: dict) -> tuple | None:
+    last = crawler.get("LastCrawl")
+    return (last.get("StartTime"), last.get("MessagePrefix")) if last else None
 
 
 def _json_storage(location: str) -> dict:
