@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 import boto3
+import pytest
 import requests
 from moto.athena import models as athena_models
 from moto.athena import responses as athena_responses
@@ -24,8 +25,6 @@ from moto.server import ThreadedMotoServer
 
 FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
                     "AWS_SESSION_TOKEN": "testing", "AWS_REGION": "us-east-1", "AWS_DEFAULT_REGION": "us-east-1"}
-
-ATHENA_TYPES = {"int64": "bigint", "Int64": "bigint", "float64": "double", "bool": "boolean"}
 
 
 @dataclass
@@ -141,8 +140,6 @@ def athena_statements(region: str = "us-east-1") -> list[str]:
 
 
 # -- pytest fixtures (import them into a test module) --------------------------------------------
-
-import pytest  # noqa: E402
 
 
 @pytest.fixture(scope="module")

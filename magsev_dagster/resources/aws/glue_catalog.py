@@ -27,10 +27,6 @@ class CrawlerTimeout(RuntimeError):
     """The crawler did not return to READY in time."""
 
 
-def _error_code(exc: Exception) -> str:
-    return getattr(exc, "response", {}).get("Error", {}).get("Code", "")
-
-
 @dataclass
 class GlueCatalog:
     """Thin, idempotent operations on one Glue database (client: a boto3 Glue client)."""
