@@ -138,3 +138,23 @@ def test_provisioning_creates_everything_once_and_is_idempotent(aws_env):
         RoleName="magsev-glue-crawler", PolicyName="magsev-crawler")["PolicyDocument"]
     assert f"arn:aws:s3:::{BUCKET}/raw/polygon_raw/*" in str(policy)  # reads the raw prefix only
     # (moto 5.2 has no UpdateWorkGroup, so a changed limit on an existing workgroup is not exercised here)
+
+
+def test_the_example_dagster_yaml_is_valid_instance_config_with_the_ecs_run_launcher(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    import dagster as dg
+    import yaml
+    from dagster._config import process_config
+    from dagster._core.instance.config import dagster_instance_config
+    from dagster_aws.ecs import EcsRunLauncher
+
+    example = Path(__file__).parents[1] / "deploy" / "dagster.yaml.example"
+    (tmp_path / "dagster.yaml").write_text(example.read_text())
+    monkeypatch.setenv("DAGSTER_PG_PASSWORD", "from-the-environment")
+    config, _ = dagster_instance_config(str(tmp_path))  # raises on an invalid instance config
+    launcher = config["run_launcher"]
+    assert (launcher["module"], launcher["class"]) == ("dagster_aws.ecs", "EcsRunLauncher")
+    checked = process_config(dg.Shape(EcsRunLauncher.config_type()), launcher["config"])
+    assert checked.success, checked.errors
+    assert "MAGSEV_ENV=aws" in launcher["config"]["env_vars"]
