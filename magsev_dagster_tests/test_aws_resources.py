@@ -158,3 +158,12 @@ def test_the_example_dagster_yaml_is_valid_instance_config_with_the_ecs_run_laun
     checked = process_config(dg.Shape(EcsRunLauncher.config_type()), launcher["config"])
     assert checked.success, checked.errors
     assert "MAGSEV_ENV=aws" in launcher["config"]["env_vars"]
+
+
+def test_statements_use_the_crawled_table_name_of_the_configured_prefix():
+    warehouse = resources_for(aws_settings(MAGSEV_TABLE_PREFIX="fp_"))["warehouse"]
+    day = Window(datetime(2026, 11, 24, tzinfo=timezone.utc), datetime(2026, 11, 25, tzinfo=timezone.utc))
+    [(_, insert)] = warehouse.insert_statements(PARQUET_TABLE, day)
+    tables = {t.name for t in sqlglot.parse_one(insert, read="athena").find_all(exp.Table)}
+    assert tables == {"polygon_parquet_fp", "fp_polygon_raw"}
+    assert warehouse.location("magsev_polygon_raw") == f"s3://{BUCKET}/raw/polygon_raw/"
