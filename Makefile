@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-stamp
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 export MAGSEV_DATA_DIR ?= $(CURDIR)/data
 
-.PHONY: install demo test test-slow test-e2e ui dashboards bench clean
+.PHONY: install demo test test-slow test-e2e ui dashboards provision bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,9 @@ ui: $(STAMP) $(DAGSTER_HOME)  ## the Dagster UI on http://127.0.0.1:3000
 
 dashboards: $(STAMP)  ## regenerate grafana/dashboards/*.json from magsev_dagster/grafana (commit the result)
 	$(BIN)/python -m magsev_dagster.grafana.dashboard
+
+provision: $(STAMP)  ## AWS: create/update bucket, Glue database + crawler, Athena workgroup (idempotent)
+	$(BIN)/python -m magsev_dagster.provision
 
 clean:
 	rm -rf $(VENV) .dagster_home data

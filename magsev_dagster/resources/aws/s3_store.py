@@ -1,0 +1,87 @@
+"""The `storage` resource on AWS: raw objects in one S3 bucket, under the same keys as on disk (layout.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+
+from botocore.exceptions import ClientError
+from dagster_aws.s3 import S3Resource
+from pydantic import PrivateAttr
+
+from magsev_dagster.resources.storage import RawStore
+
+DELETE_BATCH = 1000  # the most keys one DeleteObjects call accepts
+
+
+class S3AccessError(RuntimeError):
+    """S3 refused or failed an operation; names the operation, the object and S3's error code."""
+
+
+@contextmanager
+def s3_errors(operation: str, uri: str) -> Iterator[None]:
+    try:
+        yield
+    except ClientError as exc:
+        error = exc.response.get("Error", {})
+        code, message = error.get("Code", "Unknown"), error.get("Message", "")
+        hint = " (check the IAM policy in deploy/iam-policy.json)" if code in ("AccessDenied", "403") else ""
+        raise S3AccessError(f"S3 {operation} on {uri} failed: {code}: {message}{hint}") from None
+
+
+class S3RawStore(RawStore):
+    """Objects in `bucket`; a key is the object key. The client comes from dagster-aws's S3Resource,
+    which follows the standard boto3 credential chain and AWS_ENDPOINT_URL."""
+
+    bucket: str
+    s3: S3Resource
+
+    _client: object = PrivateAttr(default=None)
+
+    @property
+    def client(self):
+        if self._client is None:
+            self._client = self.s3.get_client()
+        return self._client
+
+    def uri(self, key: str = "") -> str:
+        return f"s3://{self.bucket}/{key}"
+
+    def put(self, key: str, data: bytes) -> None:
+        # One PutObject: S3 makes the new object visible whole or not at all.
+        with s3_errors("PutObject", self.uri(key)):
+            self.client.put_object(Bucket=self.bucket, Key=key, Body=data)
+
+    def get(self, key: str) -> bytes:
+        with s3_errors("GetObject", self.uri(key)):
+            return self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+
+    def list(self, prefix: str) -> list[str]:
+        keys: list[str] = []
+        with s3_errors("ListObjectsV2", self.uri(prefix)):
+            for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
+                keys.extend(obj["Key"] for obj in page.get("Contents", []))
+        return sorted(keys)
+
+    def list_folders(self, prefix: str) -> list[str]:
+        """The 'sub-folders' (common prefixes) directly under `prefix`."""
+        folders: list[str] = []
+        with s3_errors("ListObjectsV2", self.uri(prefix)):
+            pages = self.client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix=prefix, Delimiter="/")
+            for page in pages:
+                folders.extend(p["Prefix"] for p in page.get("CommonPrefixes", []))
+        return sorted(folders)
+
+    def delete(self, keys: Iterable[str]) -> int:
+        keys = list(keys)
+        for start in range(0, len(keys), DELETE_BATCH):
+            batch = keys[start:start + DELETE_BATCH]
+            with s3_errors("DeleteObjects", self.uri(batch[0])):
+                response = self.client.delete_objects(
+                    Bucket=self.bucket, Delete={"Objects": [{"Key": k} for k in batch], "Quiet": True})
+            if response.get("Errors"):
+                first = response["Errors"][0]
+                raise S3AccessError(f"S3 DeleteObjects failed for {len(response['Errors'])} keys, first "
+                                    f"{self.uri(first['Key'])}: {first.get('Code')}: {first.get('Message')}")
+        return len(keys)

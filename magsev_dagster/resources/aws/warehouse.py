@@ -1,0 +1,187 @@
+"""The `warehouse` resource on AWS: Glue catalog + Athena, running the same statements from sql/ as DuckDB.
+
+Rewrite unit of polygon_parquet_fp and polygon_hourly_prod is the dt day, as locally. Athena writes
+at most 100 partitions per INSERT (HIVE_TOO_MANY_OPEN_PARTITIONS), so a run's days go in chunks.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import boto3
+import pandas as pd
+import sqlglot
+from pydantic import PrivateAttr
+from sqlglot import exp
+
+from magsev_dagster import layout, sql
+from magsev_dagster.partitions import Window
+from magsev_dagster.resources.aws.athena import AthenaQueries, QueryRun, cost_metadata
+from magsev_dagster.resources.aws.glue_catalog import GlueCatalog
+from magsev_dagster.resources.aws.s3_store import S3RawStore
+from magsev_dagster.resources.warehouse import (
+    BAR_COLUMNS, PARQUET_TABLE, PROD_TABLE, RAW_TABLE, VARIANCE_VIEW, Warehouse,
+)
+
+MAX_PARTITIONS_PER_WRITE = 100
+_HIVE_TYPES = {"VARCHAR": "STRING", "TIMESTAMP": "TIMESTAMP", "BIGINT": "BIGINT", "DOUBLE": "DOUBLE"}
+TABLE_PREFIXES = {PARQUET_TABLE: layout.PARQUET_PREFIX, PROD_TABLE: layout.PROD_PREFIX}
+
+
+def day_chunks(days: list[date], size: int = MAX_PARTITIONS_PER_WRITE) -> list[list[date]]:
+    return [days[i:i + size] for i in range(0, len(days), size)]
+
+
+def parquet_table_ddl(table: str, location: str) -> str:
+    """CREATE EXTERNAL TABLE for a dt-partitioned parquet table with the bar columns."""
+    columns = ", ".join(f"{name} {_HIVE_TYPES[typ]}" for name, typ in BAR_COLUMNS.items() if name != "dt")
+    text = (f"CREATE EXTERNAL TABLE IF NOT EXISTS {table} ({columns}) PARTITIONED BY (dt STRING) "
+            f"STORED AS PARQUET LOCATION '{location}' TBLPROPERTIES ('parquet.compression'='SNAPPY')")
+    return sqlglot.parse_one(text, read=sql.SOURCE_DIALECT).sql(dialect=sql.SOURCE_DIALECT)
+
+
+class AthenaWarehouse(Warehouse):
+    """Tables in the Glue database `database`, data under `store`'s bucket, queries through Athena."""
+
+    store: S3RawStore
+    database: str
+    workgroup: str
+    output_location: str
+    region: str
+    raw_catalog: str = "crawler"
+    table_prefix: str = "magsev_"
+    crawler: str = "first_pass_polygon_crawler"
+    crawler_role: str = "magsev-glue-crawler"
+    poll_seconds: float = 1.0
+    crawler_timeout_seconds: float = 1800.0
+    athena_timeout_seconds: float = 1800.0
+
+    _clients: dict = PrivateAttr(default_factory=dict)
+
+    @property
+    def dialect(self) -> str:
+        return "athena"
+
+    def _client(self, service: str):
+        if service not in self._clients:
+            self._clients[service] = boto3.client(service, region_name=self.region)
+        return self._clients[service]
+
+    @property
+    def athena(self) -> AthenaQueries:
+        return AthenaQueries(self._client("athena"), workgroup=self.workgroup, database=self.database,
+                             output_location=self.output_location, poll_seconds=self.poll_seconds,
+                             timeout_seconds=self.athena_timeout_seconds)
+
+    @property
+    def catalog(self) -> GlueCatalog:
+        return GlueCatalog(self._client("glue"), self.database)
+
+    @property
+    def raw_table(self) -> str:
+        """The crawler names the table <prefix> + the target folder's name."""
+        return f"{self.table_prefix}{layout.RAW_TABLE_PREFIX.rsplit('/', 1)[-1]}"
+
+    def location(self, table: str) -> str:
+        prefixes = {RAW_TABLE: layout.RAW_TABLE_PREFIX, **TABLE_PREFIXES}
+        if table in prefixes:
+            return self.store.uri(prefixes[table] + "/")
+        return f"athena://{self.database}/{table}"
+
+    # -- SQL -------------------------------------------------------------------------------------
+
+    def render(self, statement: str | exp.Expression, **params: object) -> str:
+        """A statement from sql/ in Athena's dialect, with the crawled table's real name."""
+        tree = sql.parse(statement) if isinstance(statement, str) else statement
+        if self.raw_table != RAW_TABLE:
+            tree = tree.transform(
+                lambda n: exp.to_table(self.raw_table) if isinstance(n, exp.Table) and n.name == RAW_TABLE else n)
+        return sql.render(tree, sql.SOURCE_DIALECT, **params)
+
+    def insert_statements(self, table: str, window: Window) -> list[tuple[list[date], str]]:
+        """INSERT INTO `table` <sql/table.sql> per chunk of at most 100 dt days."""
+        insert = exp.insert(sql.parse(table).copy(), table)
+        return [(chunk, self.render(insert, **{**window.params(), "start_dt": chunk[0].isoformat(),
+                                               "end_dt": chunk[-1].isoformat()}))
+                for chunk in day_chunks(window.days)]
+
+    def query(self, statement, **params) -> pd.DataFrame:
+        athena = self.athena
+        run = athena.run(self.render(statement, **params))
+        frame = athena.results(run.query_id)
+        frame.attrs["athena"] = cost_metadata([run])
+        return frame
+
+    # -- the graph's operations ------------------------------------------------------------------
+
+    def refresh_raw_table(self, window: Window) -> dict:
+        catalog = self.catalog
+        catalog.ensure_database()
+        location = self.location(RAW_TABLE)
+        if self.raw_catalog == "crawler":
+            state = catalog.ensure_crawler(name=self.crawler, role=self.crawler_role, s3_path=location,
+                                           table_prefix=self.table_prefix)
+            crawl = catalog.run_crawler(self.crawler, self.crawler_timeout_seconds, self.poll_seconds)
+            return {"catalog": "glue crawler", "crawler_settings": state, **crawl,
+                    "glue_table": f"{self.database}.{self.raw_table}"}
+        created = catalog.ensure_json_table(self.raw_table, location)
+        registered = catalog.create_partitions(self.raw_table, self._raw_partitions(window))
+        return {"catalog": "glue partitions", "table_created": created, **registered,
+                "glue_table": f"{self.database}.{self.raw_table}"}
+
+    def _raw_partitions(self, window: Window) -> list[tuple[list[str], str]]:
+        """(ticker, dt) folders of the raw layer that fall on the run's days, with their S3 location."""
+        days = {d.isoformat() for d in window.days}
+        found = []
+        for ticker_folder in self.store.list_folders(layout.RAW_TABLE_PREFIX + "/"):
+            ticker = ticker_folder.rstrip("/").rsplit("ticker=", 1)[-1]
+            for day_folder in self.store.list_folders(ticker_folder):
+                day = day_folder.rstrip("/").rsplit("dt=", 1)[-1]
+                if day in days:
+                    found.append(([ticker, day], self.store.uri(day_folder)))
+        return found
+
+    def _ensure_table(self, table: str, runs: list[QueryRun]) -> bool:
+        if self.catalog.table_exists(table):
+            return False
+        runs.append(self.athena.run(parquet_table_ddl(table, self.location(table))))
+        return True
+
+    def _day_keys(self, table: str, days: list[date]) -> list[str]:
+        return [k for d in days for k in self.store.list(layout.table_day_prefix(TABLE_PREFIXES[table], d))]
+
+    def rewrite_parquet(self, window: Window) -> dict:
+        """Per dt day: delete its files and Glue partition, then INSERT just the run's days again."""
+        runs: list[QueryRun] = []
+        created = self._ensure_table(PARQUET_TABLE, runs)
+        deleted = dropped = 0
+        statements = self.insert_statements(PARQUET_TABLE, window)
+        for chunk, statement in statements:
+            deleted += self.store.delete(self._day_keys(PARQUET_TABLE, chunk))
+            dropped += self.catalog.drop_partitions(PARQUET_TABLE, [[d.isoformat()] for d in chunk])
+            runs.append(self.athena.run(statement))
+        return {"table_created": created, "days_rewritten": len(window.days), "insert_statements": len(statements),
+                "objects_deleted": deleted, "partitions_dropped": dropped, **cost_metadata(runs)}
+
+    def publish_prod(self, window: Window) -> dict:
+        """Per dt day: INSERT the validated rows, then delete the day's previous files.
+
+        The previous files stay until the INSERT succeeded, so a failed query leaves production as
+        it was; readers may see a day twice for the moment between the INSERT and the delete.
+        """
+        runs: list[QueryRun] = []
+        created = self._ensure_table(PROD_TABLE, runs)
+        replaced = 0
+        statements = self.insert_statements(PROD_TABLE, window)
+        for chunk, statement in statements:
+            previous = self._day_keys(PROD_TABLE, chunk)
+            runs.append(self.athena.run(statement))
+            replaced += self.store.delete(previous)
+        return {"table_created": created, "days_published": len(window.days), "insert_statements": len(statements),
+                "objects_replaced": replaced, **cost_metadata(runs)}
+
+    def create_variance_view(self) -> dict:
+        runs: list[QueryRun] = []
+        self._ensure_table(PROD_TABLE, runs)
+        runs.append(self.athena.run(self.render(VARIANCE_VIEW)))
+        return cost_metadata(runs)

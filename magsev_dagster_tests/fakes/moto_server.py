@@ -1,0 +1,179 @@
+"""A moto server for the AWS mode's tests, and the few AWS behaviours moto 5.2 does not model itself.
+
+The code under test talks to the server through real boto3 calls (AWS_ENDPOINT_URL). moto does not
+run SQL and never fails a Glue crawl or an Athena query, so this module adds, on the server's side:
+- `answer_queries`: results for given Athena statements, through moto's own results queue
+  (`/moto-api/static/athena/query-results`), queued the moment the statement is started;
+- `failing_crawls` / `failing_queries`: a crawl that ends FAILED with Glue's `LastCrawl.ErrorMessage`,
+  a query that ends FAILED with a `StateChangeReason`, as AWS reports them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import boto3
+import pytest
+import requests
+from moto.athena import models as athena_models
+from moto.athena import responses as athena_responses
+from moto.glue import models as glue_models
+from moto.server import ThreadedMotoServer
+
+FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                    "AWS_SESSION_TOKEN": "testing", "AWS_REGION": "us-east-1", "AWS_DEFAULT_REGION": "us-east-1"}
+
+
+@dataclass
+class MotoAws:
+    """A running moto server and the state-manager calls the tests need."""
+
+    url: str
+
+    def post(self, path: str, payload: dict | None = None) -> None:
+        response = requests.post(f"{self.url}{path}", json=payload, timeout=10)
+        assert response.status_code < 300, response.text
+
+    def reset(self) -> None:
+        self.post("/moto-api/reset")
+
+    def crawls_finish(self) -> None:
+        """Crawls end (COMPLETED) at the next status read instead of running forever."""
+        self.post("/moto-api/state-manager/set-transition",
+                  {"model_name": "glue::crawl", "transition": {"progression": "immediate"}})
+
+    def crawls_never_finish(self) -> None:
+        self.post("/moto-api/state-manager/unset-transition", {"model_name": "glue::crawl"})
+
+    def queue_athena_result(self, columns: dict[str, str], rows: list[tuple]) -> None:
+        """One SELECT result as Athena returns it: a header row, then strings (None = NULL)."""
+        def row(values):
+            return {"Data": [{} if v is None else {"VarCharValue": str(v)} for v in values]}
+
+        info = [{"Name": n, "Label": n, "Type": t, "Nullable": "UNKNOWN", "CaseSensitive": False}
+                for n, t in columns.items()]
+        self.post("/moto-api/static/athena/query-results",
+                  {"results": [{"rows": [row(columns), *map(row, rows)], "column_info": info}]})
+
+
+@contextmanager
+def moto_server() -> Iterator[MotoAws]:
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    try:
+        yield MotoAws(f"http://{host}:{port}")
+    finally:
+        server.stop()
+
+
+@contextmanager
+def answer_queries(moto: MotoAws, answers: Callable[[str], tuple[dict, list[tuple]] | None]) -> Iterator[None]:
+    """Give Athena statements results: `answers(sql)` returns (columns, rows) or None for an empty result.
+
+    Registered on boto3's default session, so every Athena client created meanwhile queues the answer
+    on the moto server right before its StartQueryExecution reaches it.
+    """
+    def before_start(params, **_):
+        answer = answers(params["QueryString"])
+        if answer is not None:
+            moto.queue_athena_result(*answer)
+
+    events = boto3._get_default_session().events
+    events.register("provide-client-params.athena.StartQueryExecution", before_start, unique_id="magsev-answers")
+    try:
+        yield
+    finally:
+        events.unregister("provide-client-params.athena.StartQueryExecution", unique_id="magsev-answers")
+
+
+def failing_crawls(monkeypatch, message: str) -> None:
+    """Every crawl started from now on ends FAILED, and LastCrawl carries `message` as AWS's does."""
+    init, as_dict = glue_models.FakeCrawl.__init__, glue_models.FakeCrawler.as_dict
+
+    def crawl_init(self, *args, **kwargs):
+        init(self, *args, **kwargs)
+        self._transitions = [("RUNNING", "FAILED")]
+
+    def crawler_as_dict(self):
+        data = as_dict(self)
+        if data.get("LastCrawl", {}).get("Status") == "FAILED":
+            data["LastCrawl"]["ErrorMessage"] = message
+        return data
+
+    monkeypatch.setattr(glue_models.FakeCrawl, "__init__", crawl_init)
+    monkeypatch.setattr(glue_models.FakeCrawler, "as_dict", crawler_as_dict)
+
+
+def failing_queries(monkeypatch, contains: str, reason: str) -> None:
+    """Athena queries whose text contains `contains` end FAILED with `reason` as StateChangeReason."""
+    init, describe = athena_models.Execution.__init__, athena_responses.AthenaResponse.get_query_execution
+
+    def execution_init(self, query, *args, **kwargs):
+        init(self, query, *args, **kwargs)
+        if contains in query:
+            self._transitions = [("QUEUED", "RUNNING"), ("RUNNING", "FAILED")]
+
+    def get_query_execution(self):
+        body = json.loads(describe(self))
+        status = body["QueryExecution"]["Status"]
+        if status["State"] == "FAILED":
+            status["StateChangeReason"] = reason
+        return json.dumps(body)
+
+    monkeypatch.setattr(athena_models.Execution, "__init__", execution_init)
+    monkeypatch.setattr(athena_responses.AthenaResponse, "get_query_execution", get_query_execution)
+
+
+def athena_statements(region: str = "us-east-1") -> list[str]:
+    """Every statement started on the server, oldest first."""
+    client = boto3.client("athena", region_name=region)
+    ids = []
+    for page in client.get_paginator("list_query_executions").paginate():
+        ids.extend(page["QueryExecutionIds"])
+    executions = [client.get_query_execution(QueryExecutionId=i)["QueryExecution"] for i in ids]
+    executions.sort(key=lambda e: e["Status"]["SubmissionDateTime"])
+    return [e["Query"] for e in executions]
+
+
+# -- pytest fixtures (import them into a test module) --------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def moto():
+    """One moto server per test module (each xdist worker gets its own)."""
+    with moto_server() as server:
+        yield server
+
+
+@pytest.fixture
+def aws_env(moto, monkeypatch):
+    """A clean moto state, fake credentials and AWS_ENDPOINT_URL pointing at the server."""
+    moto.reset()
+    for name, value in FAKE_CREDENTIALS.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto.url)
+    for name in ("AWS_PROFILE", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    boto3.setup_default_session()  # a default session that reads this environment
+    moto.crawls_finish()
+    return moto
+
+
+@pytest.fixture
+def aws_operations(monkeypatch):
+    """Every AWS API operation the code under test calls, as (service, operation), passed through as is."""
+    import botocore.client
+
+    calls: set[tuple[str, str]] = set()
+    make_call = botocore.client.BaseClient._make_api_call
+
+    def recording(self, operation_name, api_params):
+        calls.add((self.meta.service_model.service_name, operation_name))
+        return make_call(self, operation_name, api_params)
+
+    monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", recording)
+    return calls

@@ -1,0 +1,289 @@
+"""The whole graph with MAGSEV_ENV=aws against a moto server: S3 keys, Glue, Athena statements, failures.
+
+moto runs no SQL: the statements' correctness is proven by the local tests (same sql/ files).
+Here the checks get results computed from the raw objects in moto's S3, queued on moto's Athena.
+"""
+
+import json
+import re
+from datetime import datetime, timezone
+from pathlib import Path
+
+import boto3
+import dagster as dg
+import pytest
+import sqlglot
+from sqlglot import exp
+
+from magsev_dagster import layout, sql
+from magsev_dagster.calendars import expected_hours
+from magsev_dagster.checks import all_checks
+from magsev_dagster.definitions import build_defs
+from magsev_dagster.partitions import Window, hour_of_ms
+from magsev_dagster.resources import resources_for
+from magsev_dagster.settings import Settings
+from magsev_dagster_tests.fakes.moto_server import (  # noqa: F401
+    answer_queries, athena_statements, aws_env, aws_operations, failing_crawls, failing_queries, moto,
+)
+from magsev_dagster_tests.helpers import check_results, run_range
+
+BUCKET = "magsev-test"
+TICKERS = ("AAPL", "NVDA")
+DAY = "2026-11-24"  # a Tuesday: regular NYSE session
+WINDOW = Window(datetime(2026, 11, 24, 14, tzinfo=timezone.utc), datetime(2026, 11, 24, 21, tzinfo=timezone.utc))  # the session
+PROD_SENTINEL = f"{layout.table_day_prefix(layout.PROD_PREFIX, DAY)}previous-run.parquet"
+
+
+def aws_settings(**env) -> Settings:
+    return Settings.from_env({"MAGSEV_ENV": "aws", "MAGSEV_S3_BUCKET": BUCKET, "MAGSEV_TICKERS": ",".join(TICKERS),
+                              "MAGSEV_AWS_POLL_SECONDS": "0.01", "MAGSEV_CRAWLER_TIMEOUT_SECONDS": "5", **env})
+
+
+def s3():
+    return boto3.client("s3", region_name="us-east-1")
+
+
+def keys(prefix: str) -> list[str]:
+    pages = s3().get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=prefix)
+    return sorted(o["Key"] for page in pages for o in page.get("Contents", []))
+
+
+def raw_bars() -> list[tuple[str, dict]]:
+    """(key, bar) for every bar in the raw layer, read back from S3."""
+    found = []
+    for key in keys(layout.RAW_TABLE_PREFIX + "/"):
+        body = s3().get_object(Bucket=BUCKET, Key=key)["Body"].read().decode()
+        found += [(key, json.loads(line)) for line in body.splitlines()]
+    return found
+
+
+def warehouse_answers(warehouse, offending: str | None = None):
+    """What Athena would answer the checks, computed from the raw objects at the moment it is asked.
+
+    Statements are matched exactly as the warehouse renders them; `offending` names a row check
+    that gets one bad row.
+    """
+    params = WINDOW.params()
+
+    def bars():
+        seen = sorted({(key.split("ticker=")[1].split("/")[0], bar["t"]) for key, bar in raw_bars()})
+        return {"ticker": "varchar", "bar_start_ms": "bigint", "copies": "bigint"}, [(t, ms, 1) for t, ms in seen]
+
+    def counts():
+        n = len(raw_bars())
+        return {"raw_rows": "bigint", "raw_bars": "bigint", "parquet_rows": "bigint"}, [(n, n, n)]
+
+    answers = {
+        warehouse.render("checks/bars_in_window", **params): bars,
+        warehouse.render("checks/prod_bars_in_window", **params): bars,
+        warehouse.render("checks/row_counts", **params): counts,
+    }
+    if offending:
+        bad = ({"ticker": "varchar", "bar_start": "timestamp", "open": "double", "high": "double", "low": "double",
+                "close": "double", "offending_rows": "bigint"},
+               [("NVDA", f"{DAY} 15:00:00.000", -1.0, 140.0, 139.0, 139.5, 1)])
+        answers[warehouse.render(sql.sample_with_total(f"checks/{offending}"), **params)] = lambda: bad
+    return lambda text: answers[text]() if text in answers else None
+
+
+def run_aws(moto, offending: str | None = None, **env):
+    """One single-run materialization of DAY in aws mode, with the checks' queries answered."""
+    resources = resources_for(aws_settings(**env))
+    with answer_queries(moto, warehouse_answers(resources["warehouse"], offending)):
+        return run_range(build_defs(resources), f"{DAY}-14:00", f"{DAY}-20:00"), resources["warehouse"]
+
+
+@pytest.fixture
+def bucket(aws_env):
+    s3().create_bucket(Bucket=BUCKET)
+    s3().put_object(Bucket=BUCKET, Key=PROD_SENTINEL, Body=b"the previous production data")
+    return aws_env
+
+
+def step_errors(result: dg.ExecuteInProcessResult) -> str:
+    """The messages of every failed step, causes included."""
+    texts = []
+    for event in result.all_events:
+        if event.event_type_value == "STEP_FAILURE":
+            error = event.event_specific_data.error
+            while error:
+                texts.append(error.message)
+                error = error.cause
+    return "\n".join(texts)
+
+
+def materialized(result) -> set[str]:
+    return {e.asset_key.path[-1] for e in result.get_asset_materialization_events()}
+
+
+# API operations whose IAM action has another name
+IAM_ACTIONS = {("s3", "ListObjectsV2"): "s3:ListBucket", ("s3", "DeleteObjects"): "s3:DeleteObject"}
+
+
+def assert_policy_allows(operations: set[tuple[str, str]]) -> None:
+    """deploy/iam-policy.json grants every operation the pipeline called."""
+    policy = json.loads((Path(__file__).parents[1] / "deploy" / "iam-policy.json").read_text())
+    granted = {a for st in policy["Statement"] if st["Effect"] == "Allow"
+               for a in ([st["Action"]] if isinstance(st["Action"], str) else st["Action"])}
+    needed = {IAM_ACTIONS.get(op, f"{op[0]}:{op[1]}") for op in operations}
+    assert needed and needed <= granted, sorted(needed - granted)
+
+
+def assert_prod_untouched(statements: list[str]) -> None:
+    assert not any(s.startswith("INSERT INTO polygon_hourly_prod") for s in statements)
+    assert keys(layout.PROD_PREFIX + "/") == [PROD_SENTINEL]
+    assert s3().get_object(Bucket=BUCKET, Key=PROD_SENTINEL)["Body"].read() == b"the previous production data"
+
+
+def test_the_graph_runs_green_on_aws_with_the_crawler(bucket, aws_operations):
+    aws_operations.clear()
+    result, warehouse = run_aws(bucket)
+    assert result.success, step_errors(result)
+    assert_policy_allows(aws_operations)
+    checks = check_results(result)
+    assert set(checks) == {spec.name for c in all_checks() for spec in c.check_specs} and all(checks.values()), checks
+    assert materialized(result) == {"raw_polygon_aggregates", "magsev_polygon_raw", "polygon_parquet_fp",
+                                    "polygon_hourly_prod", "hourly_price_variance"}
+
+    # S3: one object per (ticker, trading hour) holding that hour's bar, plus every response body kept
+    bars = raw_bars()
+    assert {key for key, _ in bars} == {layout.raw_bars_key(t, hour) for t in TICKERS
+                                        for hour in expected_hours(t, WINDOW.start, WINDOW.end)}
+    assert all(key == layout.raw_bars_key(key.split("ticker=")[1].split("/")[0], hour_of_ms(bar["t"]))
+               for key, bar in bars)
+    assert len(keys(layout.RESPONSES_PREFIX + "/")) >= len(TICKERS)
+
+    # Glue: database and crawler as intended, crawled once
+    glue = boto3.client("glue", region_name="us-east-1")
+    assert glue.get_database(Name="fp_db_polygon_io")
+    crawler = glue.get_crawler(Name="first_pass_polygon_crawler")["Crawler"]
+    assert [t["Path"] for t in crawler["Targets"]["S3Targets"]] == [f"s3://{BUCKET}/raw/polygon_raw/"]
+    assert crawler["TablePrefix"] == "magsev_" and crawler["DatabaseName"] == "fp_db_polygon_io"
+    assert json.loads(crawler["Configuration"]) == {"Version": 1.0,
+                                                    "Grouping": {"TableGroupingPolicy": "CombineCompatibleSchemas"}}
+    assert crawler["RecrawlPolicy"] == {"RecrawlBehavior": "CRAWL_NEW_FOLDERS_ONLY"}
+    assert crawler["State"] == "READY" and crawler["LastCrawl"]["Status"] == "COMPLETED"
+
+    # Athena: the expected statements, in order, each valid Athena SQL, every read scoped to the run's day
+    statements = athena_statements()
+    for text in statements:
+        assert not isinstance(sqlglot.parse_one(text, read="athena"), exp.Command), text
+    [(_, parquet_insert)] = warehouse.insert_statements("polygon_parquet_fp", WINDOW)
+    [(_, prod_insert)] = warehouse.insert_statements("polygon_hourly_prod", WINDOW)
+    order = [next(i for i, s in enumerate(statements) if s.startswith(prefix)) for prefix in (
+        "CREATE EXTERNAL TABLE IF NOT EXISTS polygon_parquet_fp", parquet_insert,
+        "CREATE EXTERNAL TABLE IF NOT EXISTS polygon_hourly_prod", prod_insert)]
+    assert order == sorted(order)
+    assert re.search(r"LOCATION 's3://magsev-test/warehouse/polygon_parquet_fp/'", statements[order[0]])
+    assert any("CREATE OR REPLACE VIEW hourly_price_variance" in s for s in statements[order[3]:])
+    check_reads = [i for i, s in enumerate(statements) if "offending_rows" in s or "AS raw_bars" in s]
+    assert len(check_reads) == 6 and max(check_reads) < order[3]  # prod is written after every blocking check
+    reads = [s for s in statements if s.lstrip().upper().startswith(("SELECT", "WITH", "INSERT", "/*"))
+             and "CREATE" not in s]
+    assert reads and all(f"dt BETWEEN '{DAY}' AND '{DAY}'" in s for s in reads)
+
+    # metadata: scanned bytes and the estimated cost ($5/TB, at least 10 MB per DML query)
+    parquet = next(e for e in result.get_asset_materialization_events() if e.asset_key.path[-1] == "polygon_parquet_fp")
+    meta = parquet.materialization.metadata
+    assert meta["athena_data_scanned_bytes"].value == 0  # moto scans nothing
+    assert meta["athena_estimated_cost_usd"].value == pytest.approx(10 * 1024**2 / 1e12 * 5, rel=1e-3)
+    assert meta["insert_statements"].value == 1
+
+    # the day's previous production files were removed once the INSERT had succeeded
+    prod = next(e for e in result.get_asset_materialization_events() if e.asset_key.path[-1] == "polygon_hourly_prod")
+    assert prod.materialization.metadata["objects_replaced"].value == 1
+    assert keys(layout.PROD_PREFIX + "/") == []  # (moto's INSERT writes no files)
+
+
+def test_partition_registration_is_idempotent_and_matches_the_raw_folders(bucket, aws_operations):
+    env = {"MAGSEV_RAW_CATALOG": "partitions"}
+    resources = resources_for(aws_settings(**env))
+    defs = build_defs(resources)
+    selection = ["raw_polygon_aggregates", "magsev_polygon_raw"]
+    aws_operations.clear()
+    with answer_queries(bucket, warehouse_answers(resources["warehouse"])):
+        first = run_range(defs, f"{DAY}-14:00", f"{DAY}-20:00", selection=selection)
+        raw_keys = keys(layout.RAW_TABLE_PREFIX + "/")
+        second = run_range(defs, f"{DAY}-14:00", f"{DAY}-20:00", selection=selection)
+    assert first.success and second.success, step_errors(first) + step_errors(second)
+    assert ("glue", "BatchCreatePartition") in aws_operations
+    assert_policy_allows(aws_operations)
+    assert keys(layout.RAW_TABLE_PREFIX + "/") == raw_keys  # a re-run overwrites, never duplicates
+
+    glue = boto3.client("glue", region_name="us-east-1")
+    table = glue.get_table(DatabaseName="fp_db_polygon_io", Name="magsev_polygon_raw")["Table"]
+    assert [c["Name"] for c in table["StorageDescriptor"]["Columns"]] == ["t", "o", "h", "l", "c", "v", "vw", "n"]
+    assert [k["Name"] for k in table["PartitionKeys"]] == ["ticker", "dt"]
+    assert table["StorageDescriptor"]["SerdeInfo"]["SerializationLibrary"] == "org.openx.data.jsonserde.JsonSerDe"
+    partitions = glue.get_partitions(DatabaseName="fp_db_polygon_io", TableName="magsev_polygon_raw")["Partitions"]
+    assert sorted((tuple(p["Values"]), p["StorageDescriptor"]["Location"]) for p in partitions) == [
+        ((t, DAY), f"s3://{BUCKET}/raw/polygon_raw/ticker={t}/dt={DAY}/") for t in sorted(TICKERS)]
+
+    def raw_meta(result):
+        event = next(e for e in result.get_asset_materialization_events() if e.asset_key.path[-1] == "magsev_polygon_raw")
+        return {k: v.value for k, v in event.materialization.metadata.items()
+                if k in ("partitions_created", "partitions_already_registered")}
+
+    assert raw_meta(first) == {"partitions_created": 2, "partitions_already_registered": 0}
+    assert raw_meta(second) == {"partitions_created": 0, "partitions_already_registered": 2}
+
+
+def test_a_failing_blocking_check_keeps_production_as_it_was(bucket):
+    result, _ = run_aws(bucket, offending="prices_positive")
+    checks = check_results(result)
+    assert checks["prices_positive"] is False
+    assert "polygon_hourly_prod" not in materialized(result)
+    assert_prod_untouched(athena_statements())
+
+
+def test_a_failed_crawl_fails_with_glues_own_message(bucket, monkeypatch):
+    failing_crawls(monkeypatch, "Internal Service Exception: crawler could not read s3://magsev-test/raw/")
+    result, _ = run_aws(bucket)
+    assert not result.success
+    errors = step_errors(result)
+    assert "Glue crawler first_pass_polygon_crawler failed: Internal Service Exception: crawler could not read" in errors
+    assert "polygon_parquet_fp" not in materialized(result)
+    assert_prod_untouched(athena_statements())
+
+
+def test_a_crawler_that_never_returns_to_ready_times_out(bucket):
+    bucket.crawls_never_finish()
+    result, _ = run_aws(bucket, MAGSEV_CRAWLER_TIMEOUT_SECONDS="0.3")
+    assert not result.success
+    assert "Glue crawler first_pass_polygon_crawler still RUNNING after 0.3 s" in step_errors(result)
+    assert_prod_untouched(athena_statements())
+
+
+def test_a_failed_athena_query_fails_the_asset_with_its_id_and_reason(bucket, monkeypatch):
+    failing_queries(monkeypatch, "INSERT INTO polygon_parquet_fp",
+                    "HIVE_TOO_MANY_OPEN_PARTITIONS: Exceeded limit of 100 open writers for partitions/buckets")
+    result, _ = run_aws(bucket)
+    assert not result.success
+    assert re.search(r"Athena query [0-9a-f-]{36} FAILED: HIVE_TOO_MANY_OPEN_PARTITIONS", step_errors(result))
+    assert "polygon_parquet_fp" not in materialized(result)
+    assert_prod_untouched(athena_statements())
+
+
+def test_s3_access_denied_fails_ingest_with_a_clear_error(bucket, monkeypatch):
+    # A real IAM user of the moto server that may read the bucket but not write to it.
+    iam = boto3.client("iam", region_name="us-east-1")
+    iam.create_user(UserName="reader")
+    iam.put_user_policy(UserName="reader", PolicyName="read-only", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": ["s3:GetObject", "s3:ListBucket", "athena:*", "glue:*"], "Resource": "*"}]}))
+    key = iam.create_access_key(UserName="reader")["AccessKey"]
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", key["AccessKeyId"])
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", key["SecretAccessKey"])
+    monkeypatch.delenv("AWS_SESSION_TOKEN")
+    boto3.setup_default_session()
+    from moto import settings as moto_settings
+    monkeypatch.setattr(moto_settings, "INITIAL_NO_AUTH_ACTION_COUNT", 0)  # moto enforces IAM from now on
+
+    result, _ = run_aws(bucket)
+    assert not result.success
+    errors = step_errors(result)
+    assert re.search(r"S3 PutObject on s3://magsev-test/raw/responses/ticker=AAPL/\S+ failed: AccessDenied", errors)
+    assert key["SecretAccessKey"] not in errors
+    assert materialized(result) == set()
+    monkeypatch.setattr(moto_settings, "INITIAL_NO_AUTH_ACTION_COUNT", float("inf"))
+    assert_prod_untouched(athena_statements())
