@@ -143,7 +143,7 @@ def test_the_graph_runs_green_on_aws_with_the_crawler(bucket, aws_operations):
     checks = check_results(result)
     assert set(checks) == {spec.name for c in all_checks() for spec in c.check_specs} and all(checks.values()), checks
     assert materialized(result) == {"raw_polygon_aggregates", "magsev_polygon_raw", "polygon_parquet_fp",
-                                    "polygon_hourly_prod", "hourly_price_variance"}
+                                    "polygon_hourly_prod", "hourly_price_variance", "grafana_dashboard"}
 
     # S3: one object per (ticker, trading hour) holding that hour's bar, plus every response body kept
     bars = raw_bars()
@@ -178,9 +178,13 @@ def test_the_graph_runs_green_on_aws_with_the_crawler(bucket, aws_operations):
     assert any("CREATE OR REPLACE VIEW hourly_price_variance" in s for s in statements[order[3]:])
     check_reads = [i for i, s in enumerate(statements) if "offending_rows" in s or "AS raw_bars" in s]
     assert len(check_reads) == 6 and max(check_reads) < order[3]  # prod is written after every blocking check
-    reads = [s for s in statements if s.lstrip().upper().startswith(("SELECT", "WITH", "INSERT", "/*"))
+    view = next(i for i, s in enumerate(statements) if "CREATE OR REPLACE VIEW hourly_price_variance" in s)
+    reads = [s for s in statements[:view] if s.lstrip().upper().startswith(("SELECT", "WITH", "INSERT", "/*"))
              and "CREATE" not in s]
     assert reads and all(f"dt BETWEEN '{DAY}' AND '{DAY}'" in s for s in reads)
+    # the dashboard picture then reads its 7-day window, still pruned by dt
+    panels = [s for s in statements[view + 1:] if s.lstrip().upper().startswith(("SELECT", "WITH", "/*"))]
+    assert panels and all("dt BETWEEN" in s for s in panels)
 
     # metadata: scanned bytes and the estimated cost ($5/TB, at least 10 MB per DML query)
     parquet = next(e for e in result.get_asset_materialization_events() if e.asset_key.path[-1] == "polygon_parquet_fp")
