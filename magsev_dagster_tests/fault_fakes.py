@@ -135,3 +135,27 @@ def expected_bars(tickers: list[str], start: datetime, end: datetime) -> set[tup
 
 def bar_keys(frame: pd.DataFrame) -> list[tuple[str, int]]:
     return list(zip(frame["ticker"], frame["bar_start_ms"].astype(int)))
+
+
+def polygon_env(server: FakePolygon, monkeypatch, key: str = "fake-polygon-key-not-a-secret") -> dict[str, str]:
+    """Settings that point the real client at `server` (no pacing); the key goes to the environment."""
+    monkeypatch.setenv("POLYGON_API_KEY", key)
+    return {"POLYGON_BASE_URL": server.base_url, "POLYGON_REQUESTS_PER_MINUTE": "0"}
+
+
+def materialization_metadata(result, asset: str) -> dict:
+    """Plain values of an asset's materialization metadata in a run (a range run records one
+    materialization per partition, all with the run's metadata)."""
+    mat = result.asset_materializations_for_node(asset)[0]
+    return {k: getattr(v, "value", v) for k, v in mat.metadata.items()}
+
+
+def check_evaluations(result) -> dict:
+    """check name -> its AssetCheckEvaluation, for every check evaluated in the run."""
+    return {e.event_specific_data.check_name: e.event_specific_data
+            for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"}
+
+
+def failure_messages(result) -> str:
+    return "\n".join(str(e.event_specific_data.error) for e in result.all_events
+                     if e.event_type_value == "STEP_FAILURE")

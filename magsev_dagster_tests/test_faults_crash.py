@@ -16,8 +16,8 @@ import pytest
 from magsev_dagster import layout
 from magsev_dagster.resources.warehouse import DuckDBWarehouse
 from magsev_dagster_tests.fault_fakes import (
-    CrashingRawStore, CrashingWarehouse, FakePolygon, bar_keys, expected_bars, prod_table, raw_bar_lines,
-    table_contents,
+    CrashingRawStore, CrashingWarehouse, FakePolygon, bar_keys, expected_bars, failure_messages, polygon_env,
+    prod_table, raw_bar_lines, table_contents,
 )
 from magsev_dagster_tests.helpers import check_results, local_defs, run_range
 
@@ -26,11 +26,6 @@ WINDOW = (datetime(2026, 11, 23, tzinfo=timezone.utc), datetime(2026, 11, 25, tz
 TICKERS = ["AAPL", "NVDA", "X:BTCUSD"]
 ENV = {"MAGSEV_TICKERS": ",".join(TICKERS)}
 REPO = Path(__file__).resolve().parents[1]
-
-
-def failure_messages(result) -> str:
-    return "\n".join(str(e.event_specific_data.error) for e in result.all_events
-                     if e.event_type_value == "STEP_FAILURE")
 
 
 def assert_one_copy_of_each_bar(data_dir: Path) -> None:
@@ -68,9 +63,7 @@ def test_crash_while_rewriting_parquet_keeps_production_then_rerun(data_dir, htt
     before = prod_table(data_dir)
 
     # The source now returns different prices; the run dies after replacing the first parquet day.
-    monkeypatch.setenv("POLYGON_API_KEY", "fake-key-for-crash-test")
-    server = FakePolygon(httpserver, craft=_scaled)
-    env = {**ENV, "POLYGON_BASE_URL": server.base_url, "POLYGON_REQUESTS_PER_MINUTE": "0"}
+    env = {**ENV, **polygon_env(FakePolygon(httpserver, craft=_scaled), monkeypatch)}
     crashing = local_defs(data_dir, overrides={
         "warehouse": CrashingWarehouse(data_dir=str(data_dir), crash_after_days=1)}, **env)
     failed = run_range(crashing, START, END)
