@@ -69,6 +69,10 @@ def one_page(ticker: str, bars: list[dict], start_ms: int, end_ms: int) -> list[
     return [bars]
 
 
+def two_pages(ticker: str, bars: list[dict], start_ms: int, end_ms: int) -> list[list[dict]]:
+    return [bars[: len(bars) // 2], bars[len(bars) // 2:]]
+
+
 class FakePolygon:
     """Polygon's aggregates endpoint on a local HTTP server (pytest-httpserver).
 
@@ -76,8 +80,9 @@ class FakePolygon:
     reshaped by `craft` into pages linked by `next_url`; every request is recorded.
     """
 
-    def __init__(self, httpserver, craft: Craft = one_page):
+    def __init__(self, httpserver, craft: Craft = one_page, echo_key: bool = False):
         self.server, self.craft = httpserver, craft
+        self.echo_key = echo_key  # put the caller's key into next_url, as `apiKey=` (a careless server)
         self.requests: list[dict] = []
         httpserver.expect_request(re.compile(r"^/v2/aggs/")).respond_with_handler(self._handle)
 
@@ -98,6 +103,8 @@ class FakePolygon:
         doc = page_document(ticker, pages[page_no], request_id=f"fake-{ticker}-{page_no}")
         if page_no + 1 < len(pages):
             doc["next_url"] = f"{self.base_url}{request.path}?cursor={page_no + 1}"
+            if self.echo_key:
+                doc["next_url"] += "&apiKey=" + request.headers.get("Authorization", "").removeprefix("Bearer ")
         return Response(json.dumps(doc), status=200, content_type="application/json")
 
 

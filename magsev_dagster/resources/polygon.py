@@ -92,7 +92,8 @@ class PolygonSource(dg.ConfigurableResource):
         page_no = 0
         while url:
             before = client.requests_made
-            body = client.get(url)
+            # Kept as received, except for the key a server may echo back (e.g. as apiKey= in next_url).
+            body = client.get(url).replace(self.api_key.encode(), b"***")
             fetched.requests += client.requests_made - before
             page_no += 1
             keep_body(page_no, body)
