@@ -106,8 +106,7 @@ class DuckDBWarehouse(Warehouse):
         """DuckDB lets one process at a time open the file: concurrent runs (and the multiprocess
         executor's parallel check steps) take turns on a lock file instead of failing.
         One lock object per file and process (is_singleton), re-entrant within a thread."""
-        lock = FileLock(f"{self.database_path}.lock", timeout=LOCK_TIMEOUT_SECONDS, is_singleton=True,
-                        preserve_lock_file=True)
+        lock = FileLock(f"{self.database_path}.lock", timeout=LOCK_TIMEOUT_SECONDS, is_singleton=True)
         try:
             lock.acquire()
         except Timeout:
