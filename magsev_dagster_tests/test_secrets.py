@@ -169,3 +169,30 @@ def test_key_shapes_catch_what_they_are_for():
     assert samples.keys() == KEY_SHAPES.keys()
     for shape, sample in samples.items():
         assert KEY_SHAPES[shape].search(sample.encode()), shape
+
+
+@pytest.mark.slow
+def test_secrets_stay_out_of_cli_runs_with_the_multiprocess_executor(fake_secrets, tmp_path, httpserver):
+    """`dagster asset materialize` as an operator runs it: every step in its own process, stdout and
+    stderr captured into DAGSTER_HOME by the compute log manager, DEBUG logs on."""
+    server = FakePolygon(httpserver, craft=two_pages, echo_key=True)
+    data_dir, home = tmp_path / "data", Path(os.environ["DAGSTER_HOME"])
+    env = {**os.environ, "PYTHONPATH": str(REPO), "MAGSEV_DATA_DIR": str(data_dir), "MAGSEV_TICKERS": "AAPL,X:BTCUSD",
+           "POLYGON_BASE_URL": server.base_url, "POLYGON_REQUESTS_PER_MINUTE": "0", "POLYGON_MAX_RETRIES": "0"}
+    command = [sys.executable, "-m", "dagster", "asset", "materialize", "-m", "magsev_dagster.definitions",
+               "--select", "*", "--partition-range", f"{DAY[0]}...{DAY[1]}",
+               "--config-json", json.dumps(DEBUG_RUN_CONFIG)]
+
+    ok = subprocess.run(command, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert ok.returncode == 0, ok.stderr[-3000:]
+    assert "RUN_SUCCESS" in ok.stderr and "Launching subprocess" in ok.stderr  # multiprocess executor
+    httpserver.clear_all_handlers()
+    httpserver.expect_request(re.compile(r"^/v2/aggs/")).respond_with_handler(_echo_key_error(403))
+    failed = subprocess.run(command, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert failed.returncode != 0 and "HTTP 403" in failed.stderr
+
+    for proc in (ok, failed):
+        assert not leaks(proc.stdout + proc.stderr, fake_secrets)
+    assert any(p.suffix in (".err", ".out") for p in home.rglob("*"))  # captured step output is there ...
+    assert scan_tree(home, fake_secrets) == {}  # ... and, like the run and event storage, clean
+    assert scan_tree(data_dir, fake_secrets) == {}
