@@ -119,7 +119,7 @@ run_range(local_defs(data_dir, MAGSEV_TICKERS=tickers), start, end)
 def test_sigkill_mid_write_then_rerun(tmp_path, kill_when):
     """A real process killed with SIGKILL while it writes the raw objects or the parquet days."""
     data_dir = tmp_path / "data"
-    start, end = "2026-10-01-00:00", "2026-11-24-23:00"
+    start, end = "2026-11-10-00:00", "2026-11-24-23:00"
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     proc = subprocess.Popen([sys.executable, "-c", KILLER, str(data_dir), start, end, ",".join(TICKERS)],
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -137,7 +137,7 @@ def test_sigkill_mid_write_then_rerun(tmp_path, kill_when):
     rerun = run_range(local_defs(data_dir, MAGSEV_TICKERS=",".join(TICKERS)), start, end)
     assert rerun.success and all(check_results(rerun).values())
     tables = table_contents(data_dir)
-    expected = expected_bars(TICKERS, datetime(2026, 10, 1, tzinfo=timezone.utc), WINDOW[1])
+    expected = expected_bars(TICKERS, datetime(2026, 11, 10, tzinfo=timezone.utc), WINDOW[1])
     for name in ("polygon_parquet_fp", "polygon_hourly_prod"):
         keys = bar_keys(tables[name])
         assert len(keys) == len(set(keys)) and set(keys) == expected, name
