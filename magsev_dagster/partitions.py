@@ -87,7 +87,10 @@ def window_of(context) -> Window:
     """The time window of the partitions in a run (one partition or a single-run range), validated
     before any asset makes a request or a write."""
     keys = context.partition_key_range
-    check_range(keys.start, keys.end)
+    try:
+        check_range(keys.start, keys.end)
+    except PartitionRangeError as err:
+        raise dg.Failure(description=str(err), allow_retries=False) from None
     tw = context.partition_time_window
     return Window(tw.start.astimezone(timezone.utc), tw.end.astimezone(timezone.utc))
 

@@ -21,8 +21,9 @@ from magsev_dagster_tests.fault_fakes import (
 )
 from magsev_dagster_tests.helpers import check_results, local_defs, run_range
 
-START, END = "2026-11-23-00:00", "2026-11-24-23:00"  # Monday and Tuesday, two dt days
-WINDOW = (datetime(2026, 11, 23, tzinfo=timezone.utc), datetime(2026, 11, 25, tzinfo=timezone.utc))
+# Monday's last trading hours to Tuesday's first: two dt days, few partitions (each costs run events).
+START, END = "2026-11-23-19:00", "2026-11-24-15:00"
+WINDOW = (datetime(2026, 11, 23, 19, tzinfo=timezone.utc), datetime(2026, 11, 24, 16, tzinfo=timezone.utc))
 TICKERS = ["AAPL", "NVDA", "X:BTCUSD"]
 ENV = {"MAGSEV_TICKERS": ",".join(TICKERS)}
 REPO = Path(__file__).resolve().parents[1]
@@ -40,11 +41,11 @@ def assert_one_copy_of_each_bar(data_dir: Path) -> None:
 
 
 def test_crash_while_writing_raw_objects_then_rerun(data_dir):
-    crashing = local_defs(data_dir, overrides={"storage": CrashingRawStore(root=str(data_dir), crash_after=25)},
+    crashing = local_defs(data_dir, overrides={"storage": CrashingRawStore(root=str(data_dir), crash_after=12)},
                           **ENV)
     failed = run_range(crashing, START, END)
     assert not failed.success
-    assert "injected crash after 25 raw bar objects" in failure_messages(failed)
+    assert "injected crash after 12 raw bar objects" in failure_messages(failed)
     assert len(raw_bar_lines(data_dir)) > 0  # part of the partition was written ...
     assert not (data_dir / "warehouse.duckdb").exists()  # ... and nothing downstream ran
 

@@ -18,8 +18,8 @@ from magsev_dagster_tests.fault_fakes import (
 )
 from magsev_dagster_tests.helpers import check_results, local_defs, run_range
 
-DAY = ("2026-11-24-00:00", "2026-11-24-23:00")
-DAY_WINDOW = (datetime(2026, 11, 24, tzinfo=timezone.utc), datetime(2026, 11, 25, tzinfo=timezone.utc))
+DAY = ("2026-11-24-13:00", "2026-11-24-21:00")  # Tuesday's session (7 stock bars) and an hour either side
+DAY_WINDOW = (datetime(2026, 11, 24, 13, tzinfo=timezone.utc), datetime(2026, 11, 24, 22, tzinfo=timezone.utc))
 
 
 # --- schema drift ------------------------------------------------------------------------------

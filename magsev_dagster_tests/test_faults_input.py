@@ -66,7 +66,7 @@ def test_bad_partition_ranges_fail_before_any_request_or_write(start, end, named
     server = FakePolygon(httpserver)
     result = run_range(local_defs(data_dir, **polygon_env(server, monkeypatch)), start, end)
     assert not result.success
-    assert f"PartitionRangeError: partition {'key ' if 'hourly' in named else 'range '}" in failure_messages(result)
+    assert f"Failure: partition {'key ' if 'hourly' in named else 'range '}" in failure_messages(result)
     assert named in failure_messages(result)
     assert server.requests == []
     assert not data_dir.exists()
