@@ -33,7 +33,7 @@ def test_bad_tickers_are_refused_when_settings_are_read(spec, named, tmp_path):
 
 
 @pytest.mark.parametrize("bad", MALFORMED_TICKERS)
-def test_bad_tickers_never_reach_a_url_a_key_or_sql(bad, tmp_path, httpserver, monkeypatch):
+def test_bad_tickers_never_reach_a_request_or_a_storage_key(bad, tmp_path, httpserver, monkeypatch):
     """Defence in depth behind the settings: the resource, the source, the storage keys."""
     window = Window(datetime(2026, 11, 24, tzinfo=timezone.utc), datetime(2026, 11, 25, tzinfo=timezone.utc))
     with pytest.raises(ValueError, match="invalid ticker"):
