@@ -13,6 +13,10 @@ PARTITION_FORMAT = "%Y-%m-%d-%H:%M"
 hourly_partitions = dg.HourlyPartitionsDefinition(start_date=PARTITION_START, timezone="UTC")
 
 
+class PartitionRangeError(ValueError):
+    """A partition key or range that the hourly partitions definition does not hold."""
+
+
 @dataclass(frozen=True)
 class Window:
     """A run's half-open UTC time window [start, end) and the `dt` days it touches."""
@@ -58,8 +62,35 @@ class Window:
         return f"[{self.start:%Y-%m-%d %H:%M}, {self.end:%Y-%m-%d %H:%M}) UTC"
 
 
+def _is_hour_key(key: object) -> bool:
+    try:
+        ts = datetime.strptime(str(key), PARTITION_FORMAT)
+    except ValueError:
+        return False
+    return ts.minute == 0 and ts.strftime(PARTITION_FORMAT) == key
+
+
+def check_range(start_key: str, end_key: str) -> None:
+    """Reject a range Dagster would otherwise run as an empty, inverted or out-of-definition window
+    (run tags and the CLI accept any strings; `has_partition_key` alone accepts '10:30')."""
+    for key in (start_key, end_key):
+        if not (_is_hour_key(key) and hourly_partitions.has_partition_key(key)):
+            raise PartitionRangeError(
+                f"partition key {key!r} is not an hourly partition: expected YYYY-MM-DD-HH:00 (UTC) "
+                f"from {PARTITION_START} up to the last closed hour"
+            )
+    if end_key < start_key:  # the key format sorts like time
+        raise PartitionRangeError(f"partition range ends at {end_key} before it starts at {start_key}")
+
+
 def window_of(context) -> Window:
-    """The time window of the partitions in a run (one partition or a single-run range)."""
+    """The time window of the partitions in a run (one partition or a single-run range), validated
+    before any asset makes a request or a write."""
+    keys = context.partition_key_range
+    try:
+        check_range(keys.start, keys.end)
+    except PartitionRangeError as err:
+        raise dg.Failure(description=str(err), allow_retries=False) from None
     tw = context.partition_time_window
     return Window(tw.start.astimezone(timezone.utc), tw.end.astimezone(timezone.utc))
 

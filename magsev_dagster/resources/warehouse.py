@@ -18,6 +18,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+from filelock import FileLock, Timeout
 
 from magsev_dagster import layout, sql
 from magsev_dagster.partitions import Window
@@ -26,6 +27,7 @@ RAW_TABLE = "magsev_polygon_raw"
 PARQUET_TABLE = "polygon_parquet_fp"
 PROD_TABLE = "polygon_hourly_prod"
 VARIANCE_VIEW = "hourly_price_variance"
+LOCK_TIMEOUT_SECONDS = 600
 
 # The raw layer's JSON fields and their types; unknown extra fields stay in the raw objects.
 RAW_COLUMNS = {"t": "BIGINT", "o": "DOUBLE", "h": "DOUBLE", "l": "DOUBLE", "c": "DOUBLE",
@@ -62,6 +64,10 @@ class Warehouse(dg.ConfigurableResource):
         return sql.SOURCE_DIALECT
 
 
+class WarehouseBusyError(RuntimeError):
+    """Another process held the local warehouse for longer than LOCK_TIMEOUT_SECONDS."""
+
+
 def _empty_select(columns: dict[str, str]) -> str:
     cols = ", ".join(f"CAST(NULL AS {typ}) AS {name}" for name, typ in columns.items())
     return f"SELECT {cols} WHERE FALSE"
@@ -87,12 +93,31 @@ class DuckDBWarehouse(Warehouse):
     @contextmanager
     def connect(self, read_only: bool = False):
         self.root.mkdir(parents=True, exist_ok=True)
-        con = duckdb.connect(str(self.database_path), read_only=read_only and self.database_path.exists())
+        with self._exclusive():
+            con = duckdb.connect(str(self.database_path), read_only=read_only and self.database_path.exists())
+            try:
+                con.execute("SET TimeZone = 'UTC'")
+                yield con
+            finally:
+                con.close()
+
+    @contextmanager
+    def _exclusive(self):
+        """DuckDB lets one process at a time open the file: concurrent runs (and the multiprocess
+        executor's parallel check steps) take turns on a lock file instead of failing.
+        One lock object per file and process (is_singleton), re-entrant within a thread."""
+        lock = FileLock(f"{self.database_path}.lock", timeout=LOCK_TIMEOUT_SECONDS, is_singleton=True)
         try:
-            con.execute("SET TimeZone = 'UTC'")
-            yield con
+            lock.acquire()
+        except Timeout:
+            raise WarehouseBusyError(
+                f"the local warehouse {self.database_path} stayed locked by another process for "
+                f"{LOCK_TIMEOUT_SECONDS}s"
+            ) from None
+        try:
+            yield
         finally:
-            con.close()
+            lock.release()
 
     def location(self, table: str) -> str:
         prefixes = {RAW_TABLE: layout.RAW_TABLE_PREFIX, PARQUET_TABLE: layout.PARQUET_PREFIX}
@@ -148,6 +173,8 @@ class DuckDBWarehouse(Warehouse):
             target.unlink(missing_ok=True)
             return None
         target_dir.mkdir(parents=True, exist_ok=True)
+        for stale in target_dir.glob(".tmp-*"):  # left by a killed writer; under the lock no one else writes here
+            stale.unlink(missing_ok=True)
         fd, tmp = tempfile.mkstemp(dir=target_dir, prefix=".tmp-", suffix=".parquet.partial")
         os.close(fd)
         try:

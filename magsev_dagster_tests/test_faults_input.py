@@ -1,0 +1,102 @@
+"""Bad user input: each a clear error naming the problem, raised before any request or write."""
+
+from datetime import date, datetime, timezone
+
+import pytest
+
+from magsev_dagster import layout
+from magsev_dagster.partitions import PartitionRangeError, Window, check_range
+from magsev_dagster.resources.storage import LocalRawStore
+from magsev_dagster.resources.universe import TickerUniverse
+from magsev_dagster.settings import Settings, SettingsError
+from magsev_dagster.tickers import TickerError
+from magsev_dagster_tests.fault_fakes import FakePolygon, failure_messages, polygon_env
+from magsev_dagster_tests.helpers import local_defs, run_range
+
+MALFORMED_TICKERS = [
+    'AAPL"', "'AAPL'", "AA PL", "../etc", "AAPL/../../x", "X:BTC USD", "AAPL;DROP TABLE polygon_hourly_prod",
+    "' OR 1=1 --", "AAPL\nMSFT", "ticker=AAPL", "$(whoami)", "A" * 40,
+]
+
+
+@pytest.mark.parametrize("spec, named", [
+    ("mag8", "unknown ticker group 'mag8'"),
+    ("mag7,cryptos", "unknown ticker group 'cryptos'"),
+    *((f"AAPL,{bad}", f"invalid ticker {bad.strip()!r}") for bad in MALFORMED_TICKERS),
+])
+def test_bad_tickers_are_refused_when_settings_are_read(spec, named, tmp_path):
+    data_dir = tmp_path / "data"
+    with pytest.raises(TickerError) as err:
+        Settings.from_env({"MAGSEV_TICKERS": spec, "MAGSEV_DATA_DIR": str(data_dir)})
+    assert named in str(err.value)
+    assert not data_dir.exists()
+
+
+@pytest.mark.parametrize("bad", MALFORMED_TICKERS)
+def test_bad_tickers_never_reach_a_request_or_a_storage_key(bad, tmp_path, httpserver, monkeypatch):
+    """Defence in depth behind the settings: the resource, the source, the storage keys."""
+    window = Window(datetime(2026, 11, 24, tzinfo=timezone.utc), datetime(2026, 11, 25, tzinfo=timezone.utc))
+    with pytest.raises(ValueError, match="invalid ticker"):
+        TickerUniverse(tickers=["AAPL", bad])
+    with pytest.raises(TickerError):
+        layout.raw_day_prefix(bad, date(2026, 11, 24))
+    server = FakePolygon(httpserver)
+    env = polygon_env(server, monkeypatch)
+    source = local_defs(tmp_path / "data", **env).resources["polygon"]
+    with pytest.raises(TickerError):
+        source.fetch(bad, window, lambda page_no, body: None)
+    assert server.requests == [] and not (tmp_path / "data").exists()
+
+
+def test_storage_keys_cannot_escape_the_data_dir(tmp_path):
+    store = LocalRawStore(root=str(tmp_path / "data"))
+    for key in ("../outside.json", "raw/../../outside.json", "/etc/passwd"):
+        with pytest.raises(ValueError, match="escapes the data directory"):
+            store.put(key, b"x")
+    assert not (tmp_path / "outside.json").exists()
+
+
+@pytest.mark.parametrize("start, end, named", [
+    ("2022-12-31-23:00", "2023-01-01-01:00", "'2022-12-31-23:00' is not an hourly partition"),  # before the definition
+    ("2099-01-01-00:00", "2099-01-01-01:00", "'2099-01-01-00:00' is not an hourly partition"),  # not closed yet
+    ("2026-11-24-10:30", "2026-11-24-11:00", "'2026-11-24-10:30' is not an hourly partition"),  # not an hour
+    ("2026-11-24-10:00", "2026-11-24-05:00", "ends at 2026-11-24-05:00 before it starts at 2026-11-24-10:00"),
+])
+def test_bad_partition_ranges_fail_before_any_request_or_write(start, end, named, data_dir, httpserver, monkeypatch):
+    server = FakePolygon(httpserver)
+    result = run_range(local_defs(data_dir, **polygon_env(server, monkeypatch)), start, end)
+    assert not result.success
+    assert f"Failure: partition {'key ' if 'hourly' in named else 'range '}" in failure_messages(result)
+    assert named in failure_messages(result)
+    assert server.requests == []
+    assert not data_dir.exists()
+
+
+def test_unparseable_partition_key_is_refused_before_the_run(data_dir, httpserver, monkeypatch):
+    server = FakePolygon(httpserver)
+    with pytest.raises(ValueError, match="does not match format"):
+        run_range(local_defs(data_dir, **polygon_env(server, monkeypatch)), "yesterday", "2026-11-24-05:00")
+    assert server.requests == [] and not data_dir.exists()
+
+
+def test_check_range_accepts_what_the_schedule_and_backfills_send():
+    check_range("2023-01-01-00:00", "2023-01-01-00:00")
+    check_range("2026-11-02-00:00", "2026-11-06-23:00")
+    with pytest.raises(PartitionRangeError):
+        check_range("2026-11-06-23:00", "2026-11-02-00:00")
+
+
+@pytest.mark.parametrize("env, named", [
+    ({"MAGSEV_ENV": "bogus"}, "MAGSEV_ENV must be one of local, aws, got 'bogus'"),
+    ({"MAGSEV_ENV": "prod"}, "MAGSEV_ENV must be one of local, aws, got 'prod'"),
+    ({"POLYGON_REQUESTS_PER_MINUTE": "fast"}, "POLYGON_REQUESTS_PER_MINUTE must be a number, got 'fast'"),
+    ({"POLYGON_TIMEOUT_SECONDS": "30s"}, "POLYGON_TIMEOUT_SECONDS must be a number, got '30s'"),
+    ({"POLYGON_MAX_RETRIES": "many"}, "POLYGON_MAX_RETRIES must be an integer, got 'many'"),
+    ({"MAGSEV_ENV": "aws", "MAGSEV_RAW_CATALOG": "glue"}, "MAGSEV_RAW_CATALOG must be 'crawler' or 'partitions'"),
+])
+def test_invalid_settings_name_the_variable(env, named, tmp_path):
+    data_dir = tmp_path / "data"
+    with pytest.raises(SettingsError) as err:
+        Settings.from_env({**env, "MAGSEV_DATA_DIR": str(data_dir)})
+    assert named in str(err.value)
+    assert not data_dir.exists()
