@@ -54,12 +54,12 @@ def test_a_three_day_range_is_one_request_series_per_ticker(data_dir, fake_polyg
     fake_polygon.page_size = 5
     fake_polygon.extra_bar_fields = {"otc": False, "x_added_later": {"nested": [1, 2]}}
     defs = local_defs(data_dir, MAGSEV_TICKERS="AAPL,SPY,X:BTCUSD", **fake_polygon.env())
-    result = run_range(defs, "2026-11-27-00:00", "2026-11-29-23:00")
+    result = run_range(defs, "2025-11-28-00:00", "2025-11-30-23:00")
     assert result.success
     checks = check_results(result)
     assert checks["tickers_complete"] and checks["prod_fresh_and_complete"] and all(checks.values())
 
-    start_ms, to_ms = 1795737600000, 1795996799999  # 2026-11-27T00:00Z .. 2026-11-29T23:59:59.999Z
+    start_ms, to_ms = 1764288000000, 1764547199999  # 2025-11-28T00:00Z .. 2025-11-30T23:59:59.999Z
     bars = {"AAPL": 4, "SPY": 4, "X:BTCUSD": 72}  # 14:00-17:00 UTC (13:00 ET close) for stocks; crypto 24/7
     for ticker, count in bars.items():
         seen = fake_polygon.requests_for(ticker)
@@ -77,7 +77,7 @@ def test_a_three_day_range_is_one_request_series_per_ticker(data_dir, fake_polyg
     assert sorted(responses) == sorted(fake_polygon.bodies)  # every body kept byte for byte
     raw_keys = [key for key in stored if key.startswith(layout.RAW_TABLE_PREFIX)]
     assert [k.rsplit("/", 1)[1] for k in raw_keys if "ticker=AAPL/" in k] == [
-        f"2026-11-27T{h}.jsonl" for h in (14, 15, 16, 17)]
+        f"2025-11-28T{h}.jsonl" for h in (14, 15, 16, 17)]
     lines = [json.loads(line) for key in raw_keys for line in stored[key].splitlines()]
     assert len(lines) == sum(bars.values())
     assert all(bar["x_added_later"] == {"nested": [1, 2]} and bar["otc"] is False for bar in lines)

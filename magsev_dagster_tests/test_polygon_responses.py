@@ -39,7 +39,6 @@ def test_delayed_and_empty_pages_are_valid():
     (b"[]", "expected a JSON object, got list"),
     (body(results={"t": 1}), "'results' is a dict, not a list of bars"),
     (body(results=[1]), "bar 0 is a int, not an object"),
-    (body(results=[BAR, {k: v for k, v in BAR.items() if k != "t"}]), "bar 1 lacks t"),
     (body(results=[{**BAR, "t": 1673240400000.5}]), "bar 0 has a non-integer bar start"),
     (body(results=[{**BAR, "t": "1673240400000"}]), "non-integer bar start"),
     (body(results=[{**BAR, "c": "130.15"}]), "bar 0 has non-numeric c"),
@@ -64,3 +63,11 @@ def test_strip_api_key_leaves_everything_else_alone():
     assert strip_api_key(url) == url  # the cursor is not re-encoded
     assert "apikey" not in strip_api_key(url + "&apiKey=secret&APIKEY=other").lower()
     assert "cursor=" in strip_api_key(url + "&apiKey=secret")
+
+
+def test_missing_fields_parse_so_that_bucketing_and_checks_can_name_them():
+    """A bar without `t` is dropped and counted at bucketing; one without `o` fails prices_positive."""
+    no_t = {k: v for k, v in BAR.items() if k != "t"}
+    no_open = {k: v for k, v in BAR.items() if k != "o"}
+    page = parse_page(body(results=[BAR, no_t, no_open]), where="AAPL page 1")
+    assert page.bars == [BAR, no_t, no_open]

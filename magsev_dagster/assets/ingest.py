@@ -26,14 +26,18 @@ class TickerBars:
     by_hour: dict[datetime, list[dict]] = field(default_factory=lambda: defaultdict(list))
     duplicates: int = 0
     outside_window: int = 0
+    missing_t: int = 0
 
 
 def bucket_bars(bars: list[dict], window: Window) -> TickerBars:
-    """Map bars to their hourly partition by `t` (ms, UTC, bar start; parse_page guarantees an int);
-    drop (and count) repeats and bars outside the window."""
+    """Map bars to their hourly partition by `t` (ms, UTC, bar start; parse_page guarantees an int
+    when present); drop (and count) bars without `t`, repeats and bars outside the window."""
     out, seen = TickerBars(), set()
     for bar in bars:
-        t = bar["t"]
+        t = bar.get("t")
+        if t is None:
+            out.missing_t += 1
+            continue
         if t in seen:
             out.duplicates += 1
             continue
@@ -118,6 +122,7 @@ def raw_polygon_aggregates(
         for name, value in (("requests", fetched.requests), ("retries", fetched.retries),
                             ("pages", len(fetched.pages)), ("bars", kept),
                             ("duplicates_dropped", bucketed.duplicates), ("outside_window_dropped", bucketed.outside_window),
+                            ("missing_t_dropped", bucketed.missing_t),
                             ("objects_written", written), ("objects_deleted", deleted)):
             totals[name] += value
         per_ticker.append({"ticker": ticker, "bars": kept, "pages": len(fetched.pages),
