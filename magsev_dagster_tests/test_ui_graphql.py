@@ -9,17 +9,20 @@ One server for the module: the tests run in order and share its instance (runs, 
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta, timezone
 
 import pytest
 from dagster_graphql import DagsterGraphQLClient, DagsterGraphQLClientError
 
+from magsev_dagster import layout
 from magsev_dagster.checks import ROW_CHECKS
+from magsev_dagster.resources import resources_for
 from magsev_dagster_tests.fakes.webserver import (
     LOCATION, REPOSITORY, backfill, launch_asset_backfill, run_tags, running_webserver, wait_for_backfill_runs,
     wait_for_run,
 )
-from magsev_dagster_tests.helpers import JOB, RANGE_END_TAG, RANGE_START_TAG
+from magsev_dagster_tests.helpers import JOB, RANGE_END_TAG, RANGE_START_TAG, local_settings
 
 # Every partition below is a past NYSE session; the synthetic source covers it without a key.
 ONE_PARTITION = "2026-11-24-15:00"  # Tuesday, market open
@@ -51,7 +54,8 @@ query Schedule($selector: ScheduleSelector!) { scheduleOrError(scheduleSelector:
 CHECK_EXECUTIONS = """
 query Checks($key: AssetKeyInput!, $check: String!, $partition: String) {
   assetCheckExecutions(assetKey: $key, checkName: $check, partition: $partition, limit: 5) {
-    runId status evaluation { success partition metadataEntries { label } } } }
+    runId status evaluation { success partition metadataEntries { label
+      ... on IntMetadataEntry { intValue } ... on MarkdownMetadataEntry { mdStr } } } } }
 """
 
 MATERIALIZATION = """
@@ -59,7 +63,7 @@ query Mat($key: AssetKeyInput!, $partition: String!) { assetOrError(assetKey: $k
   assetMaterializations(partitions: [$partition], limit: 1) { runId partition
     metadataEntries { label __typename
       ... on IntMetadataEntry { intValue }
-      ... on TableSchemaMetadataEntry { schema { columns { name type } } }
+      ... on TableSchemaMetadataEntry { schema { columns { name type description } } }
       ... on MarkdownMetadataEntry { mdStr }
       ... on TextMetadataEntry { text } } } } } }
 """
@@ -116,29 +120,68 @@ def test_unknown_job_is_a_clear_client_error(client):
         client.submit_job_execution("no_such_job", tags={"dagster/partition": ONE_PARTITION})
 
 
-def test_one_partition_materializes_with_check_results_and_table_metadata(server, client):
+@pytest.fixture(scope="module")
+def one_partition_run(server, client) -> str:
+    """ONE_PARTITION materialized through the API the UI's Materialize button uses; its run id."""
     run_id = client.submit_job_execution(JOB, repository_location_name=LOCATION, repository_name=REPOSITORY,
                                          tags={"dagster/partition": ONE_PARTITION})
-    run = wait_for_run(server, run_id)
-    assert run["status"] == "SUCCESS", server.log_tail()
-    assert client.get_run_status(run_id).value == "SUCCESS"
+    assert wait_for_run(server, run_id)["status"] == "SUCCESS", server.log_tail()
+    return run_id
 
+
+def check_executions(server, asset: str, check: str, partition: str) -> list[dict]:
+    """Newest first, as the asset's Checks tab lists them."""
+    return server.graphql(CHECK_EXECUTIONS, {"key": {"path": [asset]}, "check": check,
+                                             "partition": partition})["assetCheckExecutions"]
+
+
+def latest_materialization(server, asset: str, partition: str) -> dict:
+    mat = server.graphql(MATERIALIZATION, {"key": {"path": [asset]}, "partition": partition})
+    [latest] = mat["assetOrError"]["assetMaterializations"]
+    return {"runId": latest["runId"], **{e["label"]: e for e in latest["metadataEntries"]}}
+
+
+def test_one_partition_materializes_with_check_results_and_table_metadata(server, client, one_partition_run):
+    assert client.get_run_status(one_partition_run).value == "SUCCESS"
     for asset, names in (("polygon_parquet_fp", PARQUET_CHECKS), ("polygon_hourly_prod", PROD_CHECKS)):
         for check in names:
-            executions = server.graphql(CHECK_EXECUTIONS, {"key": {"path": [asset]}, "check": check,
-                                                           "partition": ONE_PARTITION})["assetCheckExecutions"]
-            assert [e["runId"] for e in executions] == [run_id], (asset, check)
-            assert executions[0]["status"] == "SUCCEEDED" and executions[0]["evaluation"]["success"], check
-            assert executions[0]["evaluation"]["partition"] == ONE_PARTITION
+            [execution, *_] = check_executions(server, asset, check, ONE_PARTITION)
+            assert execution["runId"] == one_partition_run, (asset, check)
+            assert execution["status"] == "SUCCEEDED" and execution["evaluation"]["success"], check
+            assert execution["evaluation"]["partition"] == ONE_PARTITION
 
-    mat = server.graphql(MATERIALIZATION, {"key": {"path": ["polygon_hourly_prod"]}, "partition": ONE_PARTITION})
-    [latest] = mat["assetOrError"]["assetMaterializations"]
-    entries = {e["label"]: e for e in latest["metadataEntries"]}
-    assert latest["runId"] == run_id
-    assert entries["dagster/row_count"]["intValue"] == 7  # one bar per Magnificent 7 ticker in an open hour
-    assert {"ticker", "bar_start", "close"} <= {c["name"] for c in entries["dagster/column_schema"]["schema"]["columns"]}
-    assert entries["dagster/table_name"]["text"] == "polygon_hourly_prod"
-    assert "NVDA" in entries["preview"]["mdStr"] and "location" in entries
+    prod = latest_materialization(server, "polygon_hourly_prod", ONE_PARTITION)
+    assert prod["runId"] == one_partition_run
+    assert prod["dagster/row_count"]["intValue"] == 7  # one bar per Magnificent 7 ticker in an open hour
+    columns = {c["name"]: c for c in prod["dagster/column_schema"]["schema"]["columns"]}
+    assert {"ticker", "bar_start", "close"} <= columns.keys()
+    assert columns["bar_start"]["type"] == "timestamp" and columns["close"]["description"]
+    assert prod["dagster/table_name"]["text"] == "polygon_hourly_prod"
+    assert "NVDA" in prod["preview"]["mdStr"] and "location" in prod
+
+
+def test_failing_check_shows_its_sample_and_production_keeps_its_content(server, client, one_partition_run):
+    # A bar with a negative low lands in the raw layer (as a bad upstream response would leave it) ...
+    storage = resources_for(local_settings(server.data_dir))["storage"]
+    hour = datetime.strptime(ONE_PARTITION, "%Y-%m-%d-%H:%M").replace(tzinfo=timezone.utc)
+    key = layout.raw_bars_key("NVDA", hour)
+    bar = json.loads(storage.get(key).splitlines()[0])
+    storage.put(key, json.dumps({**bar, "l": -1.0}).encode() + b"\n")
+
+    # ... and the warehouse steps are re-run for that hour (not the raw step, which would fetch again).
+    run_id = client.submit_job_execution(JOB, repository_location_name=LOCATION, repository_name=REPOSITORY,
+                                         tags={"dagster/partition": ONE_PARTITION},
+                                         asset_selection=["magsev_polygon_raw", "polygon_parquet_fp",
+                                                          "polygon_hourly_prod"])
+    assert wait_for_run(server, run_id)["status"] == "FAILURE"
+
+    [failed, *_] = check_executions(server, "polygon_parquet_fp", "prices_positive", ONE_PARTITION)
+    assert failed["runId"] == run_id and failed["status"] == "FAILED", failed
+    meta = {e["label"]: e for e in failed["evaluation"]["metadataEntries"]}
+    assert meta["offending_rows"]["intValue"] == 1
+    assert "NVDA" in meta["sample"]["mdStr"] and "-1" in meta["sample"]["mdStr"]
+    # The blocking check stopped the run before publishing: production's latest is still the good run.
+    assert latest_materialization(server, "polygon_hourly_prod", ONE_PARTITION)["runId"] == one_partition_run
 
 
 def test_two_day_backfill_from_the_ui_api_is_one_run(server):
