@@ -160,19 +160,21 @@ def test_one_partition_materializes_with_check_results_and_table_metadata(server
     assert "NVDA" in prod["preview"]["mdStr"] and "location" in prod
 
 
-def test_failing_check_shows_its_sample_and_production_keeps_its_content(server, client, one_partition_run):
-    # A bar with a negative low lands in the raw layer (as a bad upstream response would leave it) ...
+def rerun_warehouse_with_a_negative_low(server, client, partition: str) -> str:
+    """Put a bar with a negative low into the raw layer (as a bad upstream response would leave it) and
+    re-run the warehouse steps for that hour (not the raw step, which would fetch again); the run id."""
     storage = resources_for(local_settings(server.data_dir))["storage"]
-    hour = datetime.strptime(ONE_PARTITION, "%Y-%m-%d-%H:%M").replace(tzinfo=timezone.utc)
-    key = layout.raw_bars_key("NVDA", hour)
+    key = layout.raw_bars_key("NVDA", datetime.strptime(partition, "%Y-%m-%d-%H:%M").replace(tzinfo=timezone.utc))
     bar = json.loads(storage.get(key).splitlines()[0])
     storage.put(key, json.dumps({**bar, "l": -1.0}).encode() + b"\n")
+    return client.submit_job_execution(JOB, repository_location_name=LOCATION, repository_name=REPOSITORY,
+                                       tags={"dagster/partition": partition},
+                                       asset_selection=["magsev_polygon_raw", "polygon_parquet_fp",
+                                                        "polygon_hourly_prod"])
 
-    # ... and the warehouse steps are re-run for that hour (not the raw step, which would fetch again).
-    run_id = client.submit_job_execution(JOB, repository_location_name=LOCATION, repository_name=REPOSITORY,
-                                         tags={"dagster/partition": ONE_PARTITION},
-                                         asset_selection=["magsev_polygon_raw", "polygon_parquet_fp",
-                                                          "polygon_hourly_prod"])
+
+def test_failing_check_shows_its_sample_and_production_keeps_its_content(server, client, one_partition_run):
+    run_id = rerun_warehouse_with_a_negative_low(server, client, ONE_PARTITION)
     assert wait_for_run(server, run_id)["status"] == "FAILURE"
 
     [failed, *_] = check_executions(server, "polygon_parquet_fp", "prices_positive", ONE_PARTITION)

@@ -85,8 +85,8 @@ def _fetch(polygon: PolygonSource, storage: RawStore, ticker: str, window: Windo
     kinds={"polygon", "s3", "json"},
     description=(
         "Hourly Polygon.io aggregates (1-hour bars) for the configured tickers. Every response body is "
-        "kept as received under raw/responses/, then each bar is written as JSON lines under "
-        "raw/polygon_raw/ticker=<T>/dt=<day>/<hour>.jsonl, one object per (ticker, hour): re-runs overwrite."
+        "kept as received under `raw/responses/`, then each bar is written as JSON lines under "
+        "`raw/polygon_raw/ticker=<T>/dt=<day>/<hour>.jsonl`, one object per (ticker, hour): re-runs overwrite."
     ),
     **PARTITIONED,
 )

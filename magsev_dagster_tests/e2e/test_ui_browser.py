@@ -17,7 +17,7 @@ from magsev_dagster_tests.fakes.webserver import (
     backfill_runs, run_tags, running_webserver, wait_for_backfill, wait_for_run,
 )
 from magsev_dagster_tests.helpers import RANGE_END_TAG, RANGE_START_TAG
-from magsev_dagster_tests.test_ui_graphql import GROUPS, PARQUET_CHECKS
+from magsev_dagster_tests.test_ui_graphql import GROUPS, PARQUET_CHECKS, rerun_warehouse_with_a_negative_low
 
 pytestmark = pytest.mark.e2e
 
@@ -76,10 +76,20 @@ class DagsterUI:
     def xpath(self, expr: str):
         return self.until(lambda d: d.find_element(self.by.XPATH, expr))
 
+    def click_text(self, text: str) -> None:
+        """Click the innermost drawn element reading exactly `text`."""
+        expr = f"//*[normalize-space()='{text}' and not(.//*[normalize-space()='{text}'])]"
+        self.until(lambda d: [e for e in d.find_elements(self.by.XPATH, expr) if self.drawn(e)])[0].click()
+
+    @staticmethod
+    def drawn(element) -> bool:
+        """Has an area on the page (the UI keeps zero-height copies of names to measure them)."""
+        return element.rect["width"] > 0 and element.rect["height"] > 0
+
     def click_button(self, text: str) -> None:
         """Click the visible button reading exactly `text`."""
         expr = f"//button[normalize-space()='{text}']"
-        self.until(lambda d: [e for e in d.find_elements(self.by.XPATH, expr) if e.rect["width"] > 0])[0].click()
+        self.until(lambda d: [e for e in d.find_elements(self.by.XPATH, expr) if self.drawn(e)])[0].click()
 
     def menu_item(self, text: str) -> None:
         self.xpath(f"//*[@role='menuitem'][contains(normalize-space(), '{text}')]").click()
@@ -147,8 +157,26 @@ def test_one_partition_from_the_materialize_dialog_runs_green_with_its_checks(ui
     screenshot(ui.driver, "03-parquet-checks")
 
     ui.open("/assets/polygon_hourly_prod")
-    ui.wait_text("Row count", "polygon_hourly_prod")
+    ui.wait_text("Row count", "polygon_hourly_prod", "Columns")
     screenshot(ui.driver, "04-prod-asset")
+    ui.open("/assets/raw_polygon_aggregates")
+    ui.wait_text("Row count", "synthetic")
+    screenshot(ui.driver, "04b-raw-asset")
+
+
+def test_a_failing_check_shows_the_offending_rows(ui, server):
+    from dagster_graphql import DagsterGraphQLClient
+
+    client = DagsterGraphQLClient("127.0.0.1", port_number=server.port)
+    run_id = rerun_warehouse_with_a_negative_low(server, client, ONE_PARTITION)
+    assert wait_for_run(server, run_id)["status"] == "FAILURE"
+
+    ui.open("/assets/polygon_parquet_fp?view=checks")
+    ui.click_text("prices_positive")
+    ui.wait_text("Failed", "offending_rows", "1 offending rows")
+    ui.click_text("[Show Markdown]")  # the sample, in a dialog
+    ui.wait_text("NVDA", "-1")
+    screenshot(ui.driver, "03b-failed-check-sample")
 
 
 def test_two_day_backfill_from_the_materialize_dialog_is_one_run(ui, server):
