@@ -107,6 +107,14 @@ def _wait_until_loaded(server: Webserver, proc: subprocess.Popen, timeout: float
     raise WebserverError(f"webserver not ready after {timeout:.0f}s:\n{server.log_tail()}")
 
 
+def _own_group_default_sigint() -> None:
+    """In the child: its own process group (teardown reaches the webserver, daemon and code server it
+    spawns), and SIGINT handled even when the caller runs in the background with SIGINT ignored
+    (dagster dev maps SIGTERM to whatever SIGINT does, so an ignored SIGINT would make it unstoppable)."""
+    os.setsid()
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _stop(proc: subprocess.Popen) -> None:
     """SIGINT lets `dagster dev` stop its webserver, daemon and code server; the group kill is the fallback."""
     if proc.poll() is not None:
@@ -134,9 +142,8 @@ def running_webserver(root: Path, startup_timeout: float = 120, **env: str) -> I
     cmd = [sys.executable, "-m", "dagster", "dev", "-m", "magsev_dagster.definitions",
            "--host", "127.0.0.1", "--port", str(port), "--live-data-poll-rate", "500"]
     with server.log_path.open("wb") as log:
-        # Its own process group, so teardown reaches the webserver, daemon and code server it spawns.
         proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env=_server_env(dagster_home, data_dir, env),
-                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+                                stdout=log, stderr=subprocess.STDOUT, preexec_fn=_own_group_default_sigint)
     try:
         _wait_until_loaded(server, proc, startup_timeout)
         yield server
