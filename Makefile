@@ -24,10 +24,18 @@ demo: $(STAMP) $(DAGSTER_HOME)  ## materialize the last trading days on the embe
 	$(BIN)/python -m magsev_dagster.demo
 
 test: $(STAMP)  ## the default suite (CI runs exactly this)
-	$(BIN)/python -m pytest -n 2 -m "not slow and not e2e"
+	$(BIN)/python -m pytest -n 2 --dist loadscope -m "not slow and not e2e"
 
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -m slow
+
+# Debian's chromium + chromium-driver (no browser download); without them the browser tests skip, saying why.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+test-e2e: $(STAMP)  ## the Dagster UI in headless Chromium; screenshots in test-output/e2e/
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+	  ($(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q chromium chromium-driver) || \
+	  echo "chromium/chromium-driver not installable here: the browser tests will be skipped"
+	$(BIN)/python -m pytest -m e2e -rs
 
 ui: $(STAMP) $(DAGSTER_HOME)  ## the Dagster UI on http://127.0.0.1:3000
 	$(BIN)/dagster dev -w workspace.yaml

@@ -11,12 +11,21 @@ warnings.filterwarnings("ignore", category=dg.BetaWarning)
 from magsev_dagster.assets import all_assets  # noqa: E402
 from magsev_dagster.checks import all_checks  # noqa: E402
 from magsev_dagster.resources import resources_for  # noqa: E402
+from magsev_dagster.resources.warehouse import DuckDBWarehouse  # noqa: E402
 from magsev_dagster.schedules import hourly_schedule, magsev_hourly_job  # noqa: E402
 from magsev_dagster.settings import Settings  # noqa: E402
 
 
+def executor_for(resources: dict) -> dg.ExecutorDefinition:
+    """DuckDB lets one process at a time write its database file, so on the embedded default the steps
+    of a run share the run's process: one process per step (the UI's default) would only queue on the
+    warehouse lock and spend most of a small run starting Python. Athena has no such limit."""
+    return dg.in_process_executor if isinstance(resources.get("warehouse"), DuckDBWarehouse) else dg.multiprocess_executor
+
+
 def build_defs(resources: dict, lookback_hours: int = 0) -> dg.Definitions:
     return dg.Definitions(
+        executor=executor_for(resources),
         assets=all_assets(),
         asset_checks=all_checks(),
         jobs=[magsev_hourly_job],

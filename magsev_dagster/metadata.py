@@ -10,15 +10,39 @@ from magsev_dagster.partitions import Window
 
 _DAGSTER_TYPES = {"object": "string", "str": "string", "float64": "double", "int64": "bigint", "bool": "boolean"}
 
+# What each column means, shown next to it in the UI's column schema (raw names are Polygon's).
+COLUMN_DOCS = {
+    "ticker": "Polygon ticker (e.g. NVDA, X:BTCUSD)",
+    "dt": "UTC day of the bar (partition column of the tables)",
+    "t": "bar start, ms since epoch (UTC)", "o": "open", "h": "high", "l": "low", "c": "close",
+    "v": "volume", "vw": "volume-weighted average price", "n": "number of trades",
+    "bar_start": "start of the hourly bar (UTC)", "bar_start_ms": "bar start, ms since epoch (Polygon's t)",
+    "open": "first trade price of the hour", "high": "highest price of the hour",
+    "low": "lowest price of the hour", "close": "last trade price of the hour",
+    "volume": "shares (or coins) traded in the hour", "vwap": "volume-weighted average price",
+    "trades": "number of trades in the hour",
+    "price_range": "high - low (the seed dashboard's hourly price variance)",
+    "range_pct": "price_range as % of open", "change_pct": "open -> close change in %",
+    "index_day": "close as % of the ticker's first open of the day (100 = day start)",
+    "index_window": "close as % of the ticker's first open in the table (100 = start)",
+}
+
+
+def _column(name: str, typ: str) -> dg.TableColumn:
+    return dg.TableColumn(name, typ, description=COLUMN_DOCS.get(name))
+
 
 def column_schema(columns: dict[str, str]) -> dg.TableSchema:
-    return dg.TableSchema(columns=[dg.TableColumn(name, typ.lower()) for name, typ in columns.items()])
+    return dg.TableSchema(columns=[_column(name, typ.lower()) for name, typ in columns.items()])
+
+
+def _type_name(dtype) -> str:
+    name = str(dtype)
+    return "timestamp" if name.startswith("datetime64") else _DAGSTER_TYPES.get(name, name)
 
 
 def schema_of(frame: pd.DataFrame) -> dg.TableSchema:
-    return dg.TableSchema(
-        columns=[dg.TableColumn(str(c), _DAGSTER_TYPES.get(str(t), str(t))) for c, t in frame.dtypes.items()]
-    )
+    return dg.TableSchema(columns=[_column(str(c), _type_name(t)) for c, t in frame.dtypes.items()])
 
 
 def markdown(frame: pd.DataFrame, rows: int = 10) -> dg.MetadataValue:

@@ -97,8 +97,8 @@ def _drop_stale_pages(storage: RawStore, ticker: str, window: Window, pages: int
     kinds={"polygon", "s3", "json"},
     description=(
         "Hourly Polygon.io aggregates (1-hour bars) for the configured tickers. Every response body is "
-        "kept as received under raw/responses/, then each bar is written as JSON lines under "
-        "raw/polygon_raw/ticker=<T>/dt=<day>/<hour>.jsonl, one object per (ticker, hour): re-runs overwrite."
+        "kept as received under `raw/responses/`, then each bar is written as JSON lines under "
+        "`raw/polygon_raw/ticker=<T>/dt=<day>/<hour>.jsonl`, one object per (ticker, hour): re-runs overwrite."
     ),
     # Pacing is per run: a pool limit of 1 keeps the schedule and a backfill from sharing the key's quota.
     pool="polygon_api",

@@ -1,0 +1,205 @@
+"""The Dagster UI's flow through its GraphQL API, against the real webserver + daemon (no browser).
+
+What a user sees and does in the UI: the grouped asset graph with its checks and metadata, the stopped
+hourly schedule, a one-partition materialization with its check results, and a two-day backfill
+that runs as one run. The browser version of the same flow is in e2e/ (`make test-e2e`).
+
+One server for the module: the tests run in order and share its instance (runs, backfills).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from dagster_graphql import DagsterGraphQLClient, DagsterGraphQLClientError
+
+from magsev_dagster import layout
+from magsev_dagster.checks import ROW_CHECKS
+from magsev_dagster.resources import resources_for
+from magsev_dagster_tests.fakes.webserver import (
+    LOCATION, REPOSITORY, backfill, launch_asset_backfill, run_tags, running_webserver, wait_for_backfill_runs,
+    wait_for_run,
+)
+from magsev_dagster_tests.helpers import JOB, RANGE_END_TAG, RANGE_START_TAG, local_settings
+
+# Every partition below is a past NYSE session; the synthetic source covers it without a key.
+ONE_PARTITION = "2026-11-24-15:00"  # Tuesday, market open
+BACKFILL_DAYS = ("2026-11-19", "2026-11-20")  # Thursday + Friday: 48 hourly partitions
+
+GROUPS = {
+    "raw_polygon_aggregates": "ingest",
+    "magsev_polygon_raw": "warehouse",
+    "polygon_parquet_fp": "warehouse",
+    "polygon_hourly_prod": "warehouse",
+    "hourly_price_variance": "serve",
+}
+PARQUET_CHECKS = {*ROW_CHECKS, "tickers_complete", "row_count_matches_raw"}
+PROD_CHECKS = {"prod_fresh_and_complete"}
+
+ASSET_NODES = """
+query { assetNodes { assetKey { path } groupName description kinds isPartitioned
+  owners { ... on TeamAssetOwner { team } ... on UserAssetOwner { email } }
+  backfillPolicy { policyType }
+  assetChecksOrError { ... on AssetChecks { checks { name blocking description } } } } }
+"""
+
+SCHEDULE = """
+query Schedule($selector: ScheduleSelector!) { scheduleOrError(scheduleSelector: $selector) {
+  __typename ... on Schedule { name cronSchedule pipelineName executionTimezone
+    description scheduleState { status } futureTicks(limit: 2) { results { timestamp } } } } }
+"""
+
+CHECK_EXECUTIONS = """
+query Checks($key: AssetKeyInput!, $check: String!, $partition: String) {
+  assetCheckExecutions(assetKey: $key, checkName: $check, partition: $partition, limit: 5) {
+    runId status evaluation { success partition metadataEntries { label
+      ... on IntMetadataEntry { intValue } ... on MarkdownMetadataEntry { mdStr } } } } }
+"""
+
+MATERIALIZATION = """
+query Mat($key: AssetKeyInput!, $partition: String!) { assetOrError(assetKey: $key) { ... on Asset {
+  assetMaterializations(partitions: [$partition], limit: 1) { runId partition
+    metadataEntries { label __typename
+      ... on IntMetadataEntry { intValue }
+      ... on TableSchemaMetadataEntry { schema { columns { name type description } } }
+      ... on MarkdownMetadataEntry { mdStr }
+      ... on TextMetadataEntry { text } } } } } }
+"""
+
+
+def hours(day: str) -> list[str]:
+    return [f"{day}-{h:02d}:00" for h in range(24)]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    with running_webserver(tmp_path_factory.mktemp("ui_graphql")) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def client(server):
+    return DagsterGraphQLClient("127.0.0.1", port_number=server.port, timeout=60)
+
+
+@pytest.fixture(scope="module")
+def asset_nodes(server) -> dict[str, dict]:
+    return {"/".join(n["assetKey"]["path"]): n for n in server.graphql(ASSET_NODES)["assetNodes"]}
+
+
+def test_graph_shows_every_asset_grouped_described_owned_and_checked(asset_nodes):
+    assert GROUPS.keys() <= asset_nodes.keys(), sorted(asset_nodes)
+    for name, group in GROUPS.items():
+        node = asset_nodes[name]
+        assert node["groupName"] == group, name
+        assert len(node["description"] or "") > 40, name
+        assert node["kinds"] and node["owners"] == [{"team": "magsev-data"}], name
+        assert node["isPartitioned"] and node["backfillPolicy"]["policyType"] == "SINGLE_RUN", name
+    checks = {name: {c["name"]: c for c in node["assetChecksOrError"]["checks"]} for name, node in asset_nodes.items()}
+    assert checks["polygon_parquet_fp"].keys() == PARQUET_CHECKS
+    assert all(c["blocking"] and c["description"] for c in checks["polygon_parquet_fp"].values())
+    assert checks["polygon_hourly_prod"].keys() == PROD_CHECKS
+
+
+def test_hourly_schedule_exists_stopped_on_the_partitioned_job(server):
+    selector = {"repositoryLocationName": LOCATION, "repositoryName": REPOSITORY,
+                "scheduleName": "magsev_hourly_schedule"}
+    schedule = server.graphql(SCHEDULE, {"selector": selector})["scheduleOrError"]
+    assert schedule["__typename"] == "Schedule", schedule
+    assert schedule["scheduleState"]["status"] == "STOPPED"
+    assert schedule["pipelineName"] == JOB and schedule["cronSchedule"] == "5 * * * *"
+    assert schedule["executionTimezone"] == "UTC" and "hour that just closed" in schedule["description"]
+    ticks = [datetime.fromtimestamp(t["timestamp"], timezone.utc) for t in schedule["futureTicks"]["results"]]
+    assert len(ticks) == 2 and all(t.minute == 5 for t in ticks) and ticks[1] - ticks[0] == timedelta(hours=1)
+
+
+def test_unknown_job_is_a_clear_client_error(client):
+    with pytest.raises(DagsterGraphQLClientError, match="no_such_job"):
+        client.submit_job_execution("no_such_job", tags={"dagster/partition": ONE_PARTITION})
+
+
+@pytest.fixture(scope="module")
+def one_partition_run(server, client) -> str:
+    """ONE_PARTITION materialized through the API the UI's Materialize button uses; its run id."""
+    run_id = client.submit_job_execution(JOB, repository_location_name=LOCATION, repository_name=REPOSITORY,
+                                         tags={"dagster/partition": ONE_PARTITION})
+    assert wait_for_run(server, run_id)["status"] == "SUCCESS", server.log_tail()
+    return run_id
+
+
+def check_executions(server, asset: str, check: str, partition: str) -> list[dict]:
+    """Newest first, as the asset's Checks tab lists them."""
+    return server.graphql(CHECK_EXECUTIONS, {"key": {"path": [asset]}, "check": check,
+                                             "partition": partition})["assetCheckExecutions"]
+
+
+def latest_materialization(server, asset: str, partition: str) -> dict:
+    mat = server.graphql(MATERIALIZATION, {"key": {"path": [asset]}, "partition": partition})
+    [latest] = mat["assetOrError"]["assetMaterializations"]
+    return {"runId": latest["runId"], **{e["label"]: e for e in latest["metadataEntries"]}}
+
+
+def test_one_partition_materializes_with_check_results_and_table_metadata(server, client, one_partition_run):
+    assert client.get_run_status(one_partition_run).value == "SUCCESS"
+    for asset, names in (("polygon_parquet_fp", PARQUET_CHECKS), ("polygon_hourly_prod", PROD_CHECKS)):
+        for check in names:
+            [execution, *_] = check_executions(server, asset, check, ONE_PARTITION)
+            assert execution["runId"] == one_partition_run, (asset, check)
+            assert execution["status"] == "SUCCEEDED" and execution["evaluation"]["success"], check
+            assert execution["evaluation"]["partition"] == ONE_PARTITION
+
+    prod = latest_materialization(server, "polygon_hourly_prod", ONE_PARTITION)
+    assert prod["runId"] == one_partition_run
+    assert prod["dagster/row_count"]["intValue"] == 7  # one bar per Magnificent 7 ticker in an open hour
+    columns = {c["name"]: c for c in prod["dagster/column_schema"]["schema"]["columns"]}
+    assert {"ticker", "bar_start", "close"} <= columns.keys()
+    assert columns["bar_start"]["type"] == "timestamp" and columns["close"]["description"]
+    assert prod["dagster/table_name"]["text"] == "polygon_hourly_prod"
+    assert "NVDA" in prod["preview"]["mdStr"] and "location" in prod
+
+
+def rerun_warehouse_with_a_negative_low(server, client, partition: str) -> str:
+    """Put a bar with a negative low into the raw layer (as a bad upstream response would leave it) and
+    re-run the warehouse steps for that hour (not the raw step, which would fetch again); the run id."""
+    storage = resources_for(local_settings(server.data_dir))["storage"]
+    key = layout.raw_bars_key("NVDA", datetime.strptime(partition, "%Y-%m-%d-%H:%M").replace(tzinfo=timezone.utc))
+    bar = json.loads(storage.get(key).splitlines()[0])
+    storage.put(key, json.dumps({**bar, "l": -1.0}).encode() + b"\n")
+    return client.submit_job_execution(JOB, repository_location_name=LOCATION, repository_name=REPOSITORY,
+                                       tags={"dagster/partition": partition},
+                                       asset_selection=["magsev_polygon_raw", "polygon_parquet_fp",
+                                                        "polygon_hourly_prod"])
+
+
+def test_failing_check_shows_its_sample_and_production_keeps_its_content(server, client, one_partition_run):
+    run_id = rerun_warehouse_with_a_negative_low(server, client, ONE_PARTITION)
+    assert wait_for_run(server, run_id)["status"] == "FAILURE"
+
+    [failed, *_] = check_executions(server, "polygon_parquet_fp", "prices_positive", ONE_PARTITION)
+    assert failed["runId"] == run_id and failed["status"] == "FAILED", failed
+    meta = {e["label"]: e for e in failed["evaluation"]["metadataEntries"]}
+    assert meta["offending_rows"]["intValue"] == 1
+    assert "NVDA" in meta["sample"]["mdStr"] and "-1" in meta["sample"]["mdStr"]
+    # The blocking check stopped the run before publishing: production's latest is still the good run.
+    assert latest_materialization(server, "polygon_hourly_prod", ONE_PARTITION)["runId"] == one_partition_run
+
+
+def test_two_day_backfill_from_the_ui_api_is_one_run(server):
+    partitions = [key for day in BACKFILL_DAYS for key in hours(day)]
+    backfill_id = launch_asset_backfill(server, list(GROUPS), partitions)
+    runs = wait_for_backfill_runs(server, backfill_id)
+    assert len(runs) == 1, runs
+    [run] = runs
+    tags = run_tags(run)
+    assert run["status"] == "SUCCESS", server.log_tail()
+    assert (tags[RANGE_START_TAG], tags[RANGE_END_TAG]) == (partitions[0], partitions[-1])
+    # That one run took every targeted partition of every asset: nothing is left for another run.
+    # (The daemon marks the backfill completed on its next pass, 30 s later; the browser test waits for it.)
+    statuses = backfill(server, backfill_id)["assetBackfillData"]["assetBackfillStatuses"]
+    assert {"/".join(s["assetKey"]["path"]) for s in statuses} == set(GROUPS)
+    for status in statuses:
+        assert status["numPartitionsTargeted"] == len(partitions) == 48, status
+        assert status["numPartitionsInProgress"] + status["numPartitionsMaterialized"] == 48, status
+        assert status["numPartitionsFailed"] == 0, status
