@@ -1,8 +1,10 @@
-"""What every asset of the graph shares: the partitions, the single-run backfill policy, owners."""
+"""What every asset of the graph shares: the partitions, the single-run backfill policy, owners,
+and the way a table asset builds its window and describes the result."""
 
 import dagster as dg
 
-from magsev_dagster.partitions import hourly_partitions
+from magsev_dagster.metadata import table_metadata
+from magsev_dagster.partitions import hourly_partitions, window_of
 
 OWNERS = ["team:magsev-data"]
 
@@ -12,3 +14,11 @@ PARTITIONED = {
     "backfill_policy": dg.BackfillPolicy.single_run(),
     "owners": OWNERS,
 }
+
+
+def materialize_table(context: dg.AssetExecutionContext, warehouse, table: str, build,
+                      order_by: tuple[str, ...] = ("ticker", "bar_start")) -> dg.MaterializeResult:
+    """Build a table's share of the run's window with `build(window)`, then describe what it now holds."""
+    window = window_of(context)
+    details = build(window)
+    return dg.MaterializeResult(metadata={**table_metadata(warehouse, table, window, order_by=order_by), **details})

@@ -1,11 +1,10 @@
 """Serve: the hourly price-variance view the dashboard reads, and the dashboard itself."""
 
-
 import dagster as dg
 
-from magsev_dagster.assets.common import PARTITIONED
+from magsev_dagster.assets.common import PARTITIONED, materialize_table
 from magsev_dagster.grafana.picture import publish_picture
-from magsev_dagster.metadata import column_schema, table_metadata
+from magsev_dagster.metadata import column_schema
 from magsev_dagster.partitions import window_of
 from magsev_dagster.resources.storage import RawStore
 from magsev_dagster.resources.universe import TickerUniverse
@@ -30,9 +29,7 @@ VARIANCE_COLUMNS = {
     **PARTITIONED,
 )
 def hourly_price_variance(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
-    window = window_of(context)
-    details = warehouse.create_variance_view()
-    return dg.MaterializeResult(metadata={**table_metadata(warehouse, VARIANCE_VIEW, window), **details})
+    return materialize_table(context, warehouse, VARIANCE_VIEW, lambda _window: warehouse.create_variance_view())
 
 
 @dg.asset(

@@ -1,11 +1,9 @@
 """Warehouse: the crawled raw table, the typed parquet table, and the validated production table."""
 
-
 import dagster as dg
 
-from magsev_dagster.assets.common import PARTITIONED
-from magsev_dagster.metadata import column_schema, table_metadata
-from magsev_dagster.partitions import window_of
+from magsev_dagster.assets.common import PARTITIONED, materialize_table
+from magsev_dagster.metadata import column_schema
 from magsev_dagster.resources.warehouse import (
     BAR_COLUMNS, PARQUET_TABLE, PROD_TABLE, RAW_COLUMNS, RAW_TABLE, Warehouse,
 )
@@ -26,10 +24,7 @@ BAR_SCHEMA = column_schema(BAR_COLUMNS)
     **PARTITIONED,
 )
 def magsev_polygon_raw(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
-    window = window_of(context)
-    details = warehouse.refresh_raw_table(window)
-    meta = table_metadata(warehouse, RAW_TABLE, window, order_by=("ticker", "t"))
-    return dg.MaterializeResult(metadata={**meta, **details})
+    return materialize_table(context, warehouse, RAW_TABLE, warehouse.refresh_raw_table, order_by=("ticker", "t"))
 
 
 @dg.asset(
@@ -44,9 +39,7 @@ def magsev_polygon_raw(context: dg.AssetExecutionContext, warehouse: Warehouse) 
     **PARTITIONED,
 )
 def polygon_parquet_fp(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
-    window = window_of(context)
-    details = warehouse.rewrite_parquet(window)
-    return dg.MaterializeResult(metadata={**table_metadata(warehouse, PARQUET_TABLE, window), **details})
+    return materialize_table(context, warehouse, PARQUET_TABLE, warehouse.rewrite_parquet)
 
 
 @dg.asset(
@@ -60,6 +53,4 @@ def polygon_parquet_fp(context: dg.AssetExecutionContext, warehouse: Warehouse) 
     **PARTITIONED,
 )
 def polygon_hourly_prod(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
-    window = window_of(context)
-    details = warehouse.publish_prod(window)
-    return dg.MaterializeResult(metadata={**table_metadata(warehouse, PROD_TABLE, window), **details})
+    return materialize_table(context, warehouse, PROD_TABLE, warehouse.publish_prod)
