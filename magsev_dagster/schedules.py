@@ -4,15 +4,14 @@ from datetime import timedelta
 
 import dagster as dg
 
-from magsev_dagster.partitions import hourly_partitions, partition_key
+from magsev_dagster.partitions import partition_key
 
 SCHEDULE_NAME = "magsev_hourly_schedule"
 CRON = "5 * * * *"
 
 magsev_hourly_job = dg.define_asset_job(
     "magsev_hourly_job",
-    selection=dg.AssetSelection.all(),
-    partitions_def=hourly_partitions,
+    selection=dg.AssetSelection.all(),  # partitioned by the assets' shared hourly definition
     description="Polygon -> raw -> crawled table -> parquet -> QA -> production -> variance view.",
 )
 
