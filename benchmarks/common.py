@@ -130,7 +130,7 @@ def step_timings(instance, run_id: str, submitted: float) -> dict:
         if de is None:
             continue
         events[de.event_type_value] = events.get(de.event_type_value, 0) + 1
-        if de.event_type_value == "RUN_START":
+        if de.event_type_value in ("RUN_START", "PIPELINE_START"):  # Dagster stores RUN_START as the latter
             run_start = entry.timestamp
         if de.event_type_value == "STEP_START":
             starts[de.step_key] = entry.timestamp

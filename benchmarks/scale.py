@@ -67,8 +67,27 @@ def stages(workdir: Path, count: int, start: str, end_exclusive: str) -> dict:
         wh.publish_prod(win)
         wh.create_variance_view()
     times["polygon_hourly_prod+variance"] = t()
+    facts["what_if_day_objects"] = _day_objects(res, wh, win)
     return {"tickers": count, "start": start, "end": end_exclusive, "bars": bars, "missing_bars": len(missing),
             "stages_s": times, "total_s": round(sum(times.values()), 3), **facts}
+
+
+def _day_objects(res: dict, wh, win) -> dict:
+    """What if the raw layer held one object per (ticker, dt day) instead of per (ticker, hour)? Same bars,
+    same atomic put, same Hive keys, under a scratch prefix: the cost of writing and reading them."""
+    raw = wh.raw_window(win.first_dt, win.last_dt)
+    storage, prefix = res["storage"], "whatif/polygon_raw"
+    groups = raw.group_by(["ticker", "dt"]).aggregate([]).to_pylist()
+    frame = raw.to_pandas()
+    with stopwatch() as write:
+        for (ticker, dt), part in frame.groupby(["ticker", "dt"], sort=True):
+            lines = part.drop(columns=["ticker", "dt"]).to_json(orient="records", lines=True)
+            storage.put(f"{prefix}/ticker={ticker}/dt={dt}/{dt}.jsonl", lines.encode())
+    base = Path(storage.uri(prefix))
+    with stopwatch() as read:
+        blobs = [p.read_bytes() for p in sorted(base.rglob("*.jsonl"))]
+        rows = wh._parse_lines(b"".join(blobs)).num_rows
+    return {"objects": len(groups), "rows": rows, "write_s": write(), "read_s": read()}
 
 
 def dagster_run(workdir: Path, count: int, start: str, end: str) -> dict:
@@ -96,6 +115,13 @@ def main(quick: bool = False) -> dict:
                  "year_x1000_extrapolated_s": round(week["total_s"] * factor)})
     print(table(rows, f"{week['tickers']} tickers x 1 trading week, extended hours: {week['bars']} bars, "
                       f"{week['raw_files']} raw files, peak RSS {week['peak_rss_mib']} MiB"))
+    whatif = week["what_if_day_objects"]
+    print(table([{"raw layout": "one object per (ticker, hour) [contract]", "objects": week["raw_files"],
+                  "write_s": week["stages_s"]["raw_polygon_aggregates"],
+                  "year_x1000_objects": round(week["raw_files"] * factor)},
+                 {"raw layout": "one object per (ticker, dt day) [what-if]", "objects": whatif["objects"],
+                  "write_s": whatif["write_s"], "year_x1000_objects": round(whatif["objects"] * factor)}],
+                "Raw layout: objects and write time for the same bars (write_s of the contract includes the fetch)"))
     day_rows = [{"stage": k, "seconds": v} for k, v in day["stages_s"].items()]
     day_rows += [{"stage": "run set-up (planned events)", "seconds": day["run_setup_s"]},
                  {"stage": "wall", "seconds": day["wall_s"]}]

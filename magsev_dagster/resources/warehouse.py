@@ -192,7 +192,7 @@ class DuckDBWarehouse(Warehouse):
         index = pa.array(np.repeat(np.arange(len(owners), dtype=np.int64), counts))
         tickers = pc.take(pa.array([t for t, _ in owners], pa.string()), index)
         dts = pc.take(pa.array([d for _, d in owners], pa.string()), index)
-        return table.append_column("ticker", tickers).append_column("dt", dts)
+        return table.append_column("dt", dts).append_column("ticker", tickers)  # the view's column order
 
     @staticmethod
     def _parse_lines(data: bytes) -> pa.Table | None:
