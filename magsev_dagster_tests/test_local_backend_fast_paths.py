@@ -115,3 +115,25 @@ def test_store_put_creates_directories_and_replaces(tmp_path):
     store.put("raw/a/b/c.jsonl", b"2\n")
     assert store.get("raw/a/b/c.jsonl") == b"2\n"
     assert store.list("raw/a") == ["raw/a/b/c.jsonl"]
+
+
+def test_raw_view_follows_new_files_but_is_not_rebuilt_when_unchanged(tmp_path):
+    store, wh = LocalRawStore(root=str(tmp_path)), DuckDBWarehouse(data_dir=str(tmp_path))
+
+    def state() -> tuple[int, str]:
+        with wh.connect() as con:
+            rows = con.execute(f"SELECT count(*) FROM {RAW_TABLE}").fetchone()[0]
+            digest = con.execute("SELECT comment FROM duckdb_views() WHERE view_name = ?", [RAW_TABLE]).fetchone()[0]
+        return rows, digest
+
+    wh.refresh_raw_table(Window(START, END))
+    empty_rows, empty_digest = state()
+    bars = synthetic_bars("AAPL", START, END)[:3]
+    store.put(layout.raw_bars_key("AAPL", datetime.fromtimestamp(bars[0]["t"] / 1000, tz=timezone.utc)), _lines(bars))
+    wh.refresh_raw_table(Window(START, END))
+    rows, digest = state()
+    assert (empty_rows, rows) == (0, 3) and digest != empty_digest
+    store.put(layout.raw_bars_key("AAPL", datetime.fromtimestamp(bars[0]["t"] / 1000 + 3600, tz=timezone.utc)),
+              _lines(bars[:1]))
+    wh.refresh_raw_table(Window(START, END))
+    assert state() == (4, digest)  # same definition, new file visible through the glob

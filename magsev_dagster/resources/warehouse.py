@@ -6,6 +6,7 @@ registration, where parquet lands) is backend-specific.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 import shutil
@@ -69,6 +70,17 @@ class Warehouse(dg.ConfigurableResource):
     @property
     def dialect(self) -> str:
         return sql.SOURCE_DIALECT
+
+
+def _ensure_view(con, name: str, body: str) -> None:
+    """Create or replace a view only when its definition changed: DuckDB binds a view over a glob by
+    listing every file, so re-creating it each run made an hourly run's cost grow with history."""
+    digest = hashlib.sha256(body.encode()).hexdigest()[:32]
+    row = con.execute("SELECT comment FROM duckdb_views() WHERE view_name = ? AND NOT internal", [name]).fetchone()
+    if row and row[0] == digest:
+        return
+    con.execute(f"CREATE OR REPLACE VIEW {name} AS {body}")
+    con.execute(f"COMMENT ON VIEW {name} IS '{digest}'")
 
 
 def _sql_string(value: str) -> str:
@@ -214,7 +226,7 @@ class DuckDBWarehouse(Warehouse):
         else:
             body = _empty_select({**RAW_COLUMNS, "ticker": "VARCHAR", "dt": "VARCHAR"})
         with self.connect() as con:
-            con.execute(f"CREATE OR REPLACE VIEW {RAW_TABLE} AS {body}")
+            _ensure_view(con, RAW_TABLE, body)
         return {"catalog": "duckdb view over JSON lines", "glob": glob}
 
     def _parquet_view(self, con) -> None:
@@ -223,7 +235,7 @@ class DuckDBWarehouse(Warehouse):
             body = f"SELECT * FROM read_parquet('{glob}', hive_partitioning = true, hive_types_autocast = false)"
         else:
             body = _empty_select(BAR_COLUMNS)
-        con.execute(f"CREATE OR REPLACE VIEW {PARQUET_TABLE} AS {body}")
+        _ensure_view(con, PARQUET_TABLE, body)
 
     def rewrite_parquet(self, window: Window) -> dict:
         """Replace exactly the dt days of the window: write each day to a temporary file, then rename.
