@@ -200,6 +200,26 @@ def build_tables(res: dict, win) -> None:
     wh.create_variance_view()
 
 
+def seed_rebuild(res: dict, everything) -> dict:
+    """The seed's way: drop the parquet table and its files, then CTAS it from the whole crawled raw table
+    (DuckDB over every raw object, as Athena over the crawled table), then republish production."""
+    from magsev_dagster import layout, sql
+
+    wh = res["warehouse"]
+    before = io_counters()
+    with stopwatch() as wall:
+        wh.reset()
+        wh.refresh_raw_table(everything)
+        target = wh.root / layout.PARQUET_PREFIX
+        select = sql.render("polygon_parquet_fp", "duckdb", **everything.params())
+        with wh.connect() as con:
+            con.execute(f"COPY ({select}) TO '{target}' (FORMAT parquet, PARTITION_BY (dt), OVERWRITE_OR_IGNORE)")
+            wh._parquet_view(con)
+        wh.publish_prod(everything)
+    after = io_counters()
+    return {"wall_s": wall(), "bytes_read": after["rchar"] - before["rchar"]}
+
+
 def io_counters() -> dict:
     """Bytes and read calls of this process so far (Linux /proc/self/io; includes page-cache hits)."""
     try:

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from benchmarks.common import (
-    dagster_defs, execute, merge_results, resources, run_scenario, scenario_main, step_timings, stopwatch,
+    build_tables, dagster_defs, execute, merge_results, seed_rebuild, resources, run_scenario, scenario_main, step_timings, stopwatch,
     table, temp_instance, window,
 )
 
@@ -68,6 +68,12 @@ def stages(workdir: Path, count: int, start: str, end_exclusive: str) -> dict:
         wh.create_variance_view()
     times["polygon_hourly_prod+variance"] = t()
     facts["what_if_day_objects"] = _day_objects(res, wh, win)
+    with stopwatch() as t:  # one hourly increment (re-run of the week's last trading hour) on this history
+        hour = window("2025-03-07-20:00", "2025-03-07-21:00")
+        ingest_raw(res, hour)
+        build_tables(res, hour)
+    facts["increment_compute_s"] = t()
+    facts["seed_rebuild"] = seed_rebuild(res, win)
     return {"tickers": count, "start": start, "end": end_exclusive, "bars": bars, "missing_bars": len(missing),
             "stages_s": times, "total_s": round(sum(times.values()), 3), **facts}
 
@@ -122,6 +128,14 @@ def main(quick: bool = False) -> dict:
                  {"raw layout": "one object per (ticker, dt day) [what-if]", "objects": whatif["objects"],
                   "write_s": whatif["write_s"], "year_x1000_objects": round(whatif["objects"] * factor)}],
                 "Raw layout: objects and write time for the same bars (write_s of the contract includes the fetch)"))
+    inc, rebuild = week["increment_compute_s"], week["seed_rebuild"]["wall_s"]
+    inc_1000 = inc * count / week["tickers"]  # the increment grows with tickers, not with history
+    print(table([{"what": "hourly increment (compute)", "seconds": inc, "year_x1000_extrapolated_s": round(inc_1000, 2)},
+                 {"what": "seed full rebuild of the history", "seconds": rebuild,
+                  "year_x1000_extrapolated_s": round(rebuild * factor)},
+                 {"what": "ratio rebuild / increment", "seconds": round(rebuild / inc, 1),
+                  "year_x1000_extrapolated_s": round(rebuild * factor / inc_1000)}],
+                "Increment vs the seed's rebuild at this universe (rebuild grows with history, the increment does not)"))
     day_rows = [{"stage": k, "seconds": v} for k, v in day["stages_s"].items()]
     day_rows += [{"stage": "run set-up (planned events)", "seconds": day["run_setup_s"]},
                  {"stage": "wall", "seconds": day["wall_s"]}]
