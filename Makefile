@@ -29,6 +29,9 @@ test: $(STAMP)  ## the default suite (CI runs exactly this)
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -m slow
 
+bench: $(STAMP)  ## scale and cost benchmarks (BENCH_ARGS=--quick | --full); see benchmarks/README.md
+	$(BIN)/python -W ignore -m benchmarks $(BENCH_ARGS)
+
 ui: $(STAMP) $(DAGSTER_HOME)  ## the Dagster UI on http://127.0.0.1:3000
 	$(BIN)/dagster dev -w workspace.yaml
 
