@@ -69,8 +69,8 @@ def _rows(result) -> int:
 
 
 RANGES = {  # mode -> single-run range (inclusive partition keys), hours, per-partition runs
-    "quick": ("2025-03-03-00:00", "2025-03-09-23:00", 168, 6),
-    "default": ("2025-03-01-00:00", "2025-03-31-23:00", 744, 24),
+    "quick": ("2025-03-03-00:00", "2025-03-04-23:00", 48, 6),
+    "default": ("2025-03-03-00:00", "2025-03-09-23:00", 168, 24),
     "full": ("2025-01-01-00:00", "2025-12-31-23:00", HOURS_PER_YEAR, 24),
 }
 
