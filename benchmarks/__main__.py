@@ -1,6 +1,6 @@
 """`make bench`: every benchmark in turn; each prints its tables and merges into results.json.
 
-    python -m benchmarks [--quick | --full] [--only backfill,increment,scale]
+    python -m benchmarks [--quick | --full] [--only backfill,increment,scale,aws_costs]
 """
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from benchmarks import backfill, increment, scale
+from benchmarks import aws_costs, backfill, increment, scale
 
 
 def main() -> None:
@@ -16,7 +16,7 @@ def main() -> None:
     size = parser.add_mutually_exclusive_group()
     size.add_argument("--quick", action="store_true", help="small ranges (a few minutes)")
     size.add_argument("--full", action="store_true", help="the backfill as one real year-long run (slow)")
-    parser.add_argument("--only", default="backfill,increment,scale")
+    parser.add_argument("--only", default="backfill,increment,scale,aws_costs")
     args = parser.parse_args()
     mode = "quick" if args.quick else "full" if args.full else "default"
     began = time.monotonic()
@@ -28,8 +28,10 @@ def main() -> None:
             increment.main(quick=args.quick)
         elif name == "scale":
             scale.main(quick=args.quick)
+        elif name == "aws_costs":
+            aws_costs.main()
         else:
-            raise SystemExit(f"unknown benchmark {name!r}: choose from backfill, increment, scale")
+            raise SystemExit(f"unknown benchmark {name!r}: choose from backfill, increment, scale, aws_costs")
     print(f"\nAll done in {time.monotonic() - began:.0f} s; results in benchmarks/results.json")
 
 
