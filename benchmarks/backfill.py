@@ -101,10 +101,9 @@ def main(mode: str = "default") -> dict:
                  "api_requests": round(per["api_requests"] / per["runs"] * HOURS_PER_YEAR),
                  "wall_s": round(per_run_s * HOURS_PER_YEAR), "run_setup_s": None, "dagster_events": None,
                  "peak_rss_mib": None})
-    print(table(rows, f"Backfill, mag7, HTTP client vs local Polygon server (mode {mode})"))
+    print(table(rows, f"Backfill, mag7, HTTP client vs local Polygon server ({single_hours} h measured, mode {mode})"))
     stage_rows = [{"stage": k, "seconds": v, "bars_per_s": round(single["bars"] / v) if v else None}
                   for k, v in single["stages_s"].items()]
-    print(table(rows, f"Backfill, mag7 x {single_hours} hourly partitions, HTTP client vs local Polygon server"))
     print(table(stage_rows, f"Single-run backfill: seconds per stage ({single['bars']} bars, "
                             f"{single['materialization_events']} materialization events)"))
     free_minutes = {r["strategy"]: round(r["api_requests"] / FREE_RPM, 1) for r in rows if r["api_requests"]}
