@@ -82,6 +82,14 @@ def test_checks_reading_raw_give_the_same_counts_as_the_view(backend):
     assert int(fast["raw_rows"].iloc[0]) == int(fast["raw_bars"].iloc[0]) + 1  # the repeated ODD bar
 
 
+def test_long_windows_read_raw_through_the_view_with_the_same_result(backend):
+    _, wh = backend
+    short = wh.query(sql.window_count(RAW_TABLE), start_dt="2025-03-03", end_dt="2025-03-05")
+    long = wh.query(sql.window_count(RAW_TABLE), start_dt="2024-12-01", end_dt="2025-03-05")  # > 31 days
+    pd.testing.assert_frame_equal(short, long)
+    assert int(long["row_count"].sum()) > 0
+
+
 def test_only_statements_filtered_to_the_window_read_the_window():
     assert _reads_raw_only_in_window("checks/row_counts")
     assert _reads_raw_only_in_window("polygon_parquet_fp")

@@ -168,7 +168,9 @@ class DuckDBWarehouse(Warehouse):
     def query(self, statement, **params) -> pd.DataFrame:
         text = sql.render(statement, "duckdb", **params)
         with self.connect() as con:
-            if _reads_raw_only_in_window(statement):
+            if _reads_raw_only_in_window(statement) and \
+                    len(_days(str(params["start_dt"]), str(params["end_dt"]))) <= REWRITE_CHUNK_DAYS:
+                # Longer windows (year-long backfills) stream through the view instead: bounded memory.
                 con.register(RAW_TABLE, self.raw_window(str(params["start_dt"]), str(params["end_dt"])))
             return con.execute(text).df()
 
@@ -177,34 +179,38 @@ class DuckDBWarehouse(Warehouse):
 
         DuckDB's read_json pays ~0.3-0.6 ms per file and globs every file of the history; the raw
         layer holds one small object per (ticker, hour). Listing only the window's dt directories and
-        parsing their concatenated lines once with pyarrow reads the same rows >10x faster.
+        parsing their concatenated lines once with pyarrow reads the same rows >10x faster. Memory is
+        ~3x the window's JSON, hence callers keep windows to REWRITE_CHUNK_DAYS days.
         """
-        days = _days(first_dt, last_dt)
         base = self.root / layout.RAW_TABLE_PREFIX
-        blobs, owners, counts, paths = [], [], [], []
-        for ticker_dir in sorted(base.glob("ticker=*")) if base.is_dir() else []:
-            for day in days:
-                day_dir = ticker_dir / f"dt={day}"
+        tickers = sorted(p.name[len("ticker="):] for p in base.glob("ticker=*")) if base.is_dir() else []
+        days = _days(first_dt, last_dt)
+        buffer, paths, owner_ticker, owner_day, counts = bytearray(), [], [], [], []
+        for t_index, ticker in enumerate(tickers):
+            for d_index, day in enumerate(days):
+                day_dir = base / f"ticker={ticker}" / f"dt={day}"
                 if not day_dir.is_dir():
                     continue
                 for entry in sorted(os.scandir(day_dir), key=lambda e: e.name):
-                    if entry.name.endswith(".jsonl") and not entry.name.startswith(".tmp-"):
-                        with open(entry.path, "rb") as handle:
-                            data = handle.read()
-                        if data and not data.endswith(b"\n"):
-                            data += b"\n"
-                        blobs.append(data)
-                        paths.append(entry.path)
-                        owners.append((ticker_dir.name[len("ticker="):], day))
-                        counts.append(data.count(b"\n"))
-        table = self._parse_lines(b"".join(blobs))
+                    if not entry.name.endswith(".jsonl") or entry.name.startswith(".tmp-"):
+                        continue
+                    with open(entry.path, "rb") as handle:
+                        data = handle.read()
+                    if data and not data.endswith(b"\n"):
+                        data += b"\n"
+                    buffer += data
+                    paths.append(entry.path)
+                    owner_ticker.append(t_index)
+                    owner_day.append(d_index)
+                    counts.append(data.count(b"\n"))
+        table = self._parse_lines(bytes(buffer))
+        del buffer
         if table is None or table.num_rows != sum(counts):
             # Blank or malformed lines: let DuckDB read (and report on) exactly those files.
             return _read_json_files(paths)
-        index = pa.array(np.repeat(np.arange(len(owners), dtype=np.int64), counts))
-        tickers = pc.take(pa.array([t for t, _ in owners], pa.string()), index)
-        dts = pc.take(pa.array([d for _, d in owners], pa.string()), index)
-        return table.append_column("dt", dts).append_column("ticker", tickers)  # the view's column order
+        dts = pc.take(pa.array(days, pa.string()), pa.array(np.repeat(np.asarray(owner_day, np.int32), counts)))
+        names = pc.take(pa.array(tickers, pa.string()), pa.array(np.repeat(np.asarray(owner_ticker, np.int32), counts)))
+        return table.append_column("dt", dts).append_column("ticker", names)  # the view's column order
 
     @staticmethod
     def _parse_lines(data: bytes) -> pa.Table | None:
