@@ -17,8 +17,8 @@ from pathlib import Path
 
 import dagster as dg
 import duckdb
-import pandas as pd
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pj
