@@ -16,8 +16,8 @@ import time
 from pathlib import Path
 
 from benchmarks.common import (
-    build_tables, dagster_defs, execute, merge_results, peak_rss_mib, seed_rebuild, resources, run_scenario, scenario_main, step_timings, stopwatch,
-    table, temp_instance, window,
+    build_tables, dagster_defs, execute, merge_results, peak_rss_mib, resources, run_scenario, scenario_main,
+    seed_rebuild, step_timings, stopwatch, table, temp_instance, window,
 )
 
 YEAR_TRADING_DAYS = 250  # NYSE sessions in 2025
