@@ -128,7 +128,10 @@ def raw_polygon_aggregates(
         per_ticker.append({"ticker": ticker, "bars": kept, "pages": len(fetched.pages),
                            "requests": fetched.requests, "statuses": ", ".join(sorted(fetched.statuses))})
         sample.extend({"ticker": ticker, **bar} for bar in fetched.bars[:2])
-        context.log.info(f"{ticker}: {kept} bars in {window} ({polygon.source_label})")
+    # One line per run, not per ticker: each log line is an event-log write (1,000 tickers = 1,000 writes).
+    empty = [row["ticker"] for row in per_ticker if not row["bars"]]
+    context.log.info(f"{len(per_ticker)} tickers, {totals['bars']} bars in {window} ({polygon.source_label}); "
+                     f"without bars: {', '.join(empty[:20]) + (' ...' if len(empty) > 20 else '') or 'none'}")
     if "DELAYED" in statuses:
         context.log.warning("Polygon marked data DELAYED (plan limit): bars may lag real time")
     return dg.MaterializeResult(

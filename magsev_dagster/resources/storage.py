@@ -5,9 +5,15 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Iterable
+from functools import lru_cache
 from pathlib import Path
 
 import dagster as dg
+
+
+@lru_cache(maxsize=16)
+def _resolved(root: str) -> Path:
+    return Path(root).resolve()
 
 
 class RawStore(dg.ConfigurableResource):
@@ -41,11 +47,22 @@ class LocalRawStore(RawStore):
             raise ValueError(f"storage key {key!r} escapes the data directory")
         return path
 
+    def _object_path(self, key: str) -> Path:
+        """`_path` for object keys, without resolving symlinks on every call: a backfill writes one object
+        per (ticker, hour), and realpath() was a quarter of each write. Keys are relative, '/'-separated."""
+        parts = key.split("/")
+        if not key or key.startswith("/") or "\\" in key or any(p in ("", ".", "..") for p in parts):
+            raise ValueError(f"storage key {key!r} escapes the data directory or is not an object key")
+        return _resolved(self.root).joinpath(*parts)
+
     def put(self, key: str, data: bytes) -> None:
-        path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path = self._object_path(key)
         # The temporary name must not match the tables' globs (`*.jsonl`): DuckDB globs dot-files too.
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".partial")
+        try:
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".partial")
+        except FileNotFoundError:  # first object of its directory
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".partial")
         try:
             with os.fdopen(fd, "wb") as handle:
                 handle.write(data)
@@ -55,7 +72,7 @@ class LocalRawStore(RawStore):
             raise
 
     def get(self, key: str) -> bytes:
-        return self._path(key).read_bytes()
+        return self._object_path(key).read_bytes()
 
     def list(self, prefix: str) -> list[str]:
         base = self._path(prefix.rstrip("/")) if prefix else Path(self.root).resolve()
@@ -70,7 +87,7 @@ class LocalRawStore(RawStore):
         removed = 0
         for key in keys:
             try:
-                self._path(key).unlink()
+                self._object_path(key).unlink()
                 removed += 1
             except FileNotFoundError:
                 pass

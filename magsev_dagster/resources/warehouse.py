@@ -6,19 +6,25 @@ registration, where parquet lands) is backend-specific.
 
 from __future__ import annotations
 
+import hashlib
+import io
 import os
 import shutil
 import tempfile
 from contextlib import contextmanager
+from datetime import date, timedelta
 from pathlib import Path
 
 import dagster as dg
 import duckdb
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.json as pj
 import pyarrow.parquet as pq
 from filelock import FileLock, Timeout
+from sqlglot import exp
 
 from magsev_dagster import layout, sql
 from magsev_dagster.partitions import Window
@@ -32,6 +38,10 @@ LOCK_TIMEOUT_SECONDS = 600
 # The raw layer's JSON fields and their types; unknown extra fields stay in the raw objects.
 RAW_COLUMNS = {"t": "BIGINT", "o": "DOUBLE", "h": "DOUBLE", "l": "DOUBLE", "c": "DOUBLE",
                "v": "DOUBLE", "vw": "DOUBLE", "n": "BIGINT"}
+_ARROW_TYPES = {"BIGINT": pa.int64(), "DOUBLE": pa.float64()}
+RAW_ARROW_SCHEMA = pa.schema([(name, _ARROW_TYPES[typ]) for name, typ in RAW_COLUMNS.items()])
+# Days of raw read at once when rewriting parquet: bounds memory on long backfills.
+REWRITE_CHUNK_DAYS = 31
 BAR_COLUMNS = {"ticker": "VARCHAR", "bar_start": "TIMESTAMP", "bar_start_ms": "BIGINT", "open": "DOUBLE",
                "high": "DOUBLE", "low": "DOUBLE", "close": "DOUBLE", "volume": "DOUBLE", "vwap": "DOUBLE",
                "trades": "BIGINT", "dt": "VARCHAR"}
@@ -66,6 +76,61 @@ class Warehouse(dg.ConfigurableResource):
 
 class WarehouseBusyError(RuntimeError):
     """Another process held the local warehouse for longer than LOCK_TIMEOUT_SECONDS."""
+
+
+def _ensure_view(con, name: str, body: str) -> None:
+    """Create or replace a view only when its definition changed: DuckDB binds a view over a glob by
+    listing every file, so re-creating it each run made an hourly run's cost grow with history."""
+    digest = hashlib.sha256(body.encode()).hexdigest()[:32]
+    row = con.execute("SELECT comment FROM duckdb_views() WHERE view_name = ? AND NOT internal", [name]).fetchone()
+    if row and row[0] == digest:
+        return
+    con.execute(f"CREATE OR REPLACE VIEW {name} AS {body}")
+    con.execute(f"COMMENT ON VIEW {name} IS '{digest}'")
+
+
+def _sql_string(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _read_json_select(files: str) -> str:
+    """DuckDB's reader of raw JSON lines (`files`: a quoted glob or a list of quoted paths)."""
+    columns = "{" + ", ".join(f"'{k}': '{v}'" for k, v in RAW_COLUMNS.items()) + "}"
+    return (f"SELECT * FROM read_json({files}, format = 'newline_delimited', hive_partitioning = true, "
+            f"hive_types_autocast = false, columns = {columns})")
+
+
+def _read_json_files(paths: list[str]) -> pa.Table:
+    """The slow, strict path: DuckDB reads the files itself (and names any line it cannot parse)."""
+    with duckdb.connect() as con:
+        return con.sql(_read_json_select("[" + ", ".join(map(_sql_string, paths)) + "]")).to_arrow_table()
+
+
+def _days(first_dt: str, last_dt: str) -> list[str]:
+    first, last = date.fromisoformat(first_dt), date.fromisoformat(last_dt)
+    return [(first + timedelta(days=i)).isoformat() for i in range((last - first).days + 1)]
+
+
+def _reads_raw_only_in_window(statement) -> bool:
+    """True when every SELECT reading the raw table filters it with `dt BETWEEN :start_dt AND :end_dt`:
+    then the window's rows are all the statement can see, and they can be handed to DuckDB directly."""
+    tree = sql.parse(statement) if isinstance(statement, str) else statement
+    if not isinstance(tree, exp.Expression):
+        return False
+    tables = [t for t in tree.find_all(exp.Table) if t.name == RAW_TABLE]
+    if not tables:
+        return False
+    for table in tables:
+        select = table.find_ancestor(exp.Select)
+        where = select.args.get("where") if select else None
+        if where is None or not any(
+            isinstance(b.this, exp.Column) and b.this.name == "dt"
+            and isinstance(b.args.get("low"), exp.Placeholder) and b.args["low"].name == "start_dt"
+            and isinstance(b.args.get("high"), exp.Placeholder) and b.args["high"].name == "end_dt"
+            for b in where.find_all(exp.Between)
+        ):
+            return False
+    return True
 
 
 def _empty_select(columns: dict[str, str]) -> str:
@@ -128,7 +193,59 @@ class DuckDBWarehouse(Warehouse):
     def query(self, statement, **params) -> pd.DataFrame:
         text = sql.render(statement, "duckdb", **params)
         with self.connect() as con:
+            if _reads_raw_only_in_window(statement) and \
+                    len(_days(str(params["start_dt"]), str(params["end_dt"]))) <= REWRITE_CHUNK_DAYS:
+                # Longer windows (year-long backfills) stream through the view instead: bounded memory.
+                con.register(RAW_TABLE, self.raw_window(str(params["start_dt"]), str(params["end_dt"])))
             return con.execute(text).df()
+
+    def raw_window(self, first_dt: str, last_dt: str) -> pa.Table:
+        """The raw table's rows for dt days first_dt..last_dt, like the view but read in one pass.
+
+        DuckDB's read_json pays ~0.3-0.6 ms per file and globs every file of the history; the raw
+        layer holds one small object per (ticker, hour). Listing only the window's dt directories and
+        parsing their concatenated lines once with pyarrow reads the same rows >10x faster. Memory is
+        ~3x the window's JSON, hence callers keep windows to REWRITE_CHUNK_DAYS days.
+        """
+        base = self.root / layout.RAW_TABLE_PREFIX
+        tickers = sorted(p.name[len("ticker="):] for p in base.glob("ticker=*")) if base.is_dir() else []
+        days = _days(first_dt, last_dt)
+        buffer, paths, owner_ticker, owner_day, counts = bytearray(), [], [], [], []
+        for t_index, ticker in enumerate(tickers):
+            for d_index, day in enumerate(days):
+                day_dir = base / f"ticker={ticker}" / f"dt={day}"
+                if not day_dir.is_dir():
+                    continue
+                for entry in sorted(os.scandir(day_dir), key=lambda e: e.name):
+                    if not entry.name.endswith(".jsonl") or entry.name.startswith(".tmp-"):
+                        continue
+                    with open(entry.path, "rb") as handle:
+                        data = handle.read()
+                    if data and not data.endswith(b"\n"):
+                        data += b"\n"
+                    buffer += data
+                    paths.append(entry.path)
+                    owner_ticker.append(t_index)
+                    owner_day.append(d_index)
+                    counts.append(data.count(b"\n"))
+        table = self._parse_lines(bytes(buffer))
+        del buffer
+        if table is None or table.num_rows != sum(counts):
+            # Blank or malformed lines: let DuckDB read (and report on) exactly those files.
+            return _read_json_files(paths)
+        dts = pc.take(pa.array(days, pa.string()), pa.array(np.repeat(np.asarray(owner_day, np.int32), counts)))
+        names = pc.take(pa.array(tickers, pa.string()), pa.array(np.repeat(np.asarray(owner_ticker, np.int32), counts)))
+        return table.append_column("dt", dts).append_column("ticker", names)  # the view's column order
+
+    @staticmethod
+    def _parse_lines(data: bytes) -> pa.Table | None:
+        if not data:
+            return RAW_ARROW_SCHEMA.empty_table()
+        options = pj.ParseOptions(explicit_schema=RAW_ARROW_SCHEMA, unexpected_field_behavior="ignore")
+        try:
+            return pj.read_json(io.BytesIO(data), parse_options=options)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            return None
 
     def _has_files(self, prefix: str, pattern: str) -> bool:
         return any((self.root / prefix).glob(pattern))
@@ -136,13 +253,11 @@ class DuckDBWarehouse(Warehouse):
     def refresh_raw_table(self, window: Window) -> dict:
         glob = f"{self.root / layout.RAW_TABLE_PREFIX}/*/*/*.jsonl"
         if self._has_files(layout.RAW_TABLE_PREFIX, "*/*/*.jsonl"):
-            columns = "{" + ", ".join(f"'{k}': '{v}'" for k, v in RAW_COLUMNS.items()) + "}"
-            body = (f"SELECT * FROM read_json('{glob}', format = 'newline_delimited', hive_partitioning = true, "
-                    f"hive_types_autocast = false, columns = {columns})")
+            body = _read_json_select(_sql_string(glob))
         else:
             body = _empty_select({**RAW_COLUMNS, "ticker": "VARCHAR", "dt": "VARCHAR"})
         with self.connect() as con:
-            con.execute(f"CREATE OR REPLACE VIEW {RAW_TABLE} AS {body}")
+            _ensure_view(con, RAW_TABLE, body)
         return {"catalog": "duckdb view over JSON lines", "glob": glob}
 
     def _parquet_view(self, con) -> None:
@@ -151,15 +266,20 @@ class DuckDBWarehouse(Warehouse):
             body = f"SELECT * FROM read_parquet('{glob}', hive_partitioning = true, hive_types_autocast = false)"
         else:
             body = _empty_select(BAR_COLUMNS)
-        con.execute(f"CREATE OR REPLACE VIEW {PARQUET_TABLE} AS {body}")
+        _ensure_view(con, PARQUET_TABLE, body)
 
     def rewrite_parquet(self, window: Window) -> dict:
-        """Replace exactly the dt days of the window: write each day to a temporary file, then rename."""
+        """Replace exactly the dt days of the window: write each day to a temporary file, then rename.
+        Days are processed in chunks so a year's backfill never holds the whole year in memory."""
+        files = []
         with self.connect() as con:
-            table = con.sql(sql.render(PARQUET_TABLE, "duckdb", **window.params())).to_arrow_table()
-            files = []
-            for day in window.days:
-                files.append(self._replace_day(table, day.isoformat()))
+            for first in range(0, len(window.days), REWRITE_CHUNK_DAYS):
+                chunk = window.days[first: first + REWRITE_CHUNK_DAYS]
+                params = {**window.params(), "start_dt": chunk[0].isoformat(), "end_dt": chunk[-1].isoformat()}
+                con.register(RAW_TABLE, self.raw_window(params["start_dt"], params["end_dt"]))
+                table = con.sql(sql.render(PARQUET_TABLE, "duckdb", **params)).to_arrow_table()
+                con.unregister(RAW_TABLE)
+                files.extend(self._replace_day(table, day.isoformat()) for day in chunk)
             self._parquet_view(con)
         written = [f for f in files if f]
         return {"files_written": len(written), "days_rewritten": len(window.days)}

@@ -1,0 +1,1 @@
+"""Scale and cost benchmarks of magsev_dagster (`make bench`); not timed tests, see README.md."""

@@ -1,0 +1,84 @@
+"""An in-process HTTP server speaking Polygon's aggregates API, serving the synthetic bars.
+
+Real HTTP through the project's client: Bearer auth is required, pages are cut like Polygon's
+(`limit` counts *base* minute aggregates, so an hourly page holds at most limit/60 bars) and
+continued through `next_url`. Every request is counted.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from datetime import datetime, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+from magsev_dagster.polygon.responses import page_document
+from magsev_dagster.polygon.synthetic import synthetic_bars
+
+PATH = re.compile(r"^/v2/aggs/ticker/(?P<ticker>[^/]+)/range/1/hour/(?P<start>\d+)/(?P<end>\d+)$")
+MINUTES_PER_HOUR_BAR = 60
+
+
+class PolygonServer:
+    def __init__(self, api_key: str, extended_hours: bool = False):
+        self.api_key, self.extended_hours = api_key, extended_hours
+        self.requests = 0
+        self._lock = threading.Lock()
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self._httpd.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def __enter__(self) -> "PolygonServer":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+    def page(self, path: str, query: dict[str, list[str]]) -> tuple[int, dict]:
+        match = PATH.match(path)
+        if not match:
+            return 404, {"status": "NOT_FOUND", "message": f"no route {path}"}
+        ticker = match["ticker"]
+        start = datetime.fromtimestamp(int(match["start"]) / 1000, tz=timezone.utc)
+        end = datetime.fromtimestamp((int(match["end"]) + 1) / 1000, tz=timezone.utc)  # `to` is inclusive
+        per_page = max(1, int(query.get("limit", ["50000"])[0]) // MINUTES_PER_HOUR_BAR)
+        offset = int(query.get("cursor", ["0"])[0])
+        bars = synthetic_bars(ticker, start, end, self.extended_hours)
+        chunk = bars[offset: offset + per_page]
+        doc = page_document(ticker, chunk, request_id=f"bench-{self.requests}")
+        if offset + per_page < len(bars):
+            doc["next_url"] = (f"{self.url}{path}?cursor={offset + per_page}&adjusted=true&sort=asc"
+                               f"&limit={query.get('limit', ['50000'])[0]}")
+        return 200, doc
+
+    def _handler(self):
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802 (http.server's naming)
+                with server._lock:
+                    server.requests += 1
+                if self.headers.get("Authorization") != f"Bearer {server.api_key}":
+                    status, doc = 401, {"status": "ERROR", "error": "Unknown API Key"}
+                else:
+                    parts = urlsplit(self.path)
+                    status, doc = server.page(parts.path, parse_qs(parts.query))
+                body = json.dumps(doc).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):  # keep the benchmark's output readable
+                pass
+
+        return Handler
