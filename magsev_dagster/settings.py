@@ -55,6 +55,7 @@ class Settings:
     athena_output: str = ""
     aws_region: str = "us-east-1"
     late_data_lookback_hours: int = 0
+    firehose_stream: str = ""
     glue_crawler_role: str = "magsev-glue-crawler"
     aws_poll_seconds: float = 1.0
     crawler_timeout_seconds: float = 1800.0
@@ -88,6 +89,7 @@ class Settings:
             athena_workgroup=env.get("MAGSEV_ATHENA_WORKGROUP", "").strip() or cls.athena_workgroup,
             athena_output=env.get("MAGSEV_ATHENA_OUTPUT", "").strip() or f"s3://{bucket}/athena-results/",
             late_data_lookback_hours=_int(env, "MAGSEV_LATE_DATA_LOOKBACK_HOURS", 0),
+            firehose_stream=env.get("MAGSEV_FIREHOSE_STREAM", "").strip(),
             aws_region=(env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or cls.aws_region).strip(),
             glue_crawler_role=env.get("MAGSEV_GLUE_CRAWLER_ROLE", "").strip() or cls.glue_crawler_role,
             aws_poll_seconds=_float(env, "MAGSEV_AWS_POLL_SECONDS", cls.aws_poll_seconds),

@@ -128,6 +128,8 @@ def raw_polygon_aggregates(
         per_ticker.append({"ticker": ticker, "bars": kept, "pages": len(fetched.pages),
                            "requests": fetched.requests, "statuses": ", ".join(sorted(fetched.statuses))})
         sample.extend({"ticker": ticker, **bar} for bar in fetched.bars[:2])
+    streamed = storage.stream([json.dumps({"ticker": f.ticker, **bar}, separators=(",", ":")).encode() + b"\n"
+                               for f in fetched_all for bar in f.bars if window.start_ms <= bar.get("t", -1) < window.end_ms])
     # One line per run, not per ticker: each log line is an event-log write (1,000 tickers = 1,000 writes).
     empty = [row["ticker"] for row in per_ticker if not row["bars"]]
     context.log.info(f"{len(per_ticker)} tickers, {totals['bars']} bars in {window} ({polygon.source_label}); "
@@ -147,5 +149,6 @@ def raw_polygon_aggregates(
             "location": location_value(storage.uri(layout.RAW_TABLE_PREFIX)),
             "responses": location_value(storage.uri(layout.RESPONSES_PREFIX)),
             "window": str(window),
+            **({"firehose_records": streamed} if streamed else {}),
         }
     )

@@ -22,6 +22,10 @@ class RawStore(dg.ConfigurableResource):
     def put(self, key: str, data: bytes) -> None:
         raise NotImplementedError
 
+    def stream(self, records: list[bytes]) -> int:
+        """Also deliver records to a stream (AWS: the seed's Firehose, when configured); none by default."""
+        return 0
+
     def get(self, key: str) -> bytes:
         raise NotImplementedError
 

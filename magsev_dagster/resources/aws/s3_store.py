@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
+import boto3
 from botocore.exceptions import ClientError
 from dagster_aws.s3 import S3Resource
 from pydantic import PrivateAttr
 
+from magsev_dagster.resources.aws.firehose import deliver
 from magsev_dagster.resources.storage import RawStore
 
 DELETE_BATCH = 1000  # the most keys one DeleteObjects call accepts
@@ -35,6 +37,7 @@ class S3RawStore(RawStore):
 
     bucket: str
     s3: S3Resource
+    firehose_stream: str | None = None
 
     _client: object = PrivateAttr(default=None)
 
@@ -51,6 +54,12 @@ class S3RawStore(RawStore):
         # One PutObject: S3 makes the new object visible whole or not at all.
         with s3_errors("PutObject", self.uri(key)):
             self.client.put_object(Bucket=self.bucket, Key=key, Body=data)
+
+    def stream(self, records: list[bytes]) -> int:
+        if not self.firehose_stream or not records:
+            return 0
+        client = boto3.client("firehose", region_name=self.s3.region_name)
+        return deliver(client, self.firehose_stream, records)
 
     def get(self, key: str) -> bytes:
         with s3_errors("GetObject", self.uri(key)):
