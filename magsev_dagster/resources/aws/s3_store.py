@@ -16,6 +16,10 @@ from magsev_dagster.resources.storage import RawStore
 DELETE_BATCH = 1000  # the most keys one DeleteObjects call accepts
 
 
+class MissingAwsConfiguration(RuntimeError):
+    """The AWS mode was chosen without what it needs to reach AWS."""
+
+
 class S3AccessError(RuntimeError):
     """S3 refused or failed an operation; names the operation, the object and S3's error code."""
 
@@ -40,6 +44,13 @@ class S3RawStore(RawStore):
     firehose_stream: str | None = None
 
     _client: object = PrivateAttr(default=None)
+
+    def setup_for_execution(self, context) -> None:
+        """Fail the run before any request or write when no AWS credentials can be found at all."""
+        if boto3.Session().get_credentials() is None:
+            raise MissingAwsConfiguration(
+                "MAGSEV_ENV=aws but no AWS credentials were found (environment variables, ~/.aws, "
+                "or an instance/task role): configure the standard boto3 credential chain")
 
     @property
     def client(self):
