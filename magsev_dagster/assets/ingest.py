@@ -110,7 +110,7 @@ def raw_polygon_aggregates(
     window = window_of(context)
     totals: dict[str, int] = defaultdict(int)
     statuses: set[str] = set()
-    per_ticker, sample = [], []
+    per_ticker, sample, kept_bars = [], [], []
     # Fetch every ticker before writing any bar: a failure leaves the raw layer as it was.
     fetched_all = [_fetch(polygon, storage, ticker, window) for ticker in universe.tickers]
     for fetched in fetched_all:
@@ -128,8 +128,10 @@ def raw_polygon_aggregates(
         per_ticker.append({"ticker": ticker, "bars": kept, "pages": len(fetched.pages),
                            "requests": fetched.requests, "statuses": ", ".join(sorted(fetched.statuses))})
         sample.extend({"ticker": ticker, **bar} for bar in fetched.bars[:2])
-    streamed = storage.stream([json.dumps({"ticker": f.ticker, **bar}, separators=(",", ":")).encode() + b"\n"
-                               for f in fetched_all for bar in f.bars if window.start_ms <= bar.get("t", -1) < window.end_ms])
+        kept_bars.append((ticker, bucketed))
+    # A generator: serialised only when the store really streams (AWS with MAGSEV_FIREHOSE_STREAM).
+    streamed = storage.stream(_jsonl([{"ticker": ticker, **bar}]) for ticker, bucketed in kept_bars
+                              for bars in bucketed.by_hour.values() for bar in bars)
     # One line per run, not per ticker: each log line is an event-log write (1,000 tickers = 1,000 writes).
     empty = [row["ticker"] for row in per_ticker if not row["bars"]]
     context.log.info(f"{len(per_ticker)} tickers, {totals['bars']} bars in {window} ({polygon.source_label}); "

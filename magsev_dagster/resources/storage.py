@@ -22,8 +22,9 @@ class RawStore(dg.ConfigurableResource):
     def put(self, key: str, data: bytes) -> None:
         raise NotImplementedError
 
-    def stream(self, records: list[bytes]) -> int:
-        """Also deliver records to a stream (AWS: the seed's Firehose, when configured); none by default."""
+    def stream(self, records: Iterable[bytes]) -> int:
+        """Also deliver records to a stream (AWS: the seed's Firehose, when configured). By default there
+        is none, and `records` is not even consumed."""
         return 0
 
     def get(self, key: str) -> bytes:

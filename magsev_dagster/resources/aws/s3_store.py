@@ -66,11 +66,11 @@ class S3RawStore(RawStore):
         with s3_errors("PutObject", self.uri(key)):
             self.client.put_object(Bucket=self.bucket, Key=key, Body=data)
 
-    def stream(self, records: list[bytes]) -> int:
-        if not self.firehose_stream or not records:
+    def stream(self, records: Iterable[bytes]) -> int:
+        if not self.firehose_stream:
             return 0
         client = boto3.client("firehose", region_name=self.s3.region_name)
-        return deliver(client, self.firehose_stream, records)
+        return deliver(client, self.firehose_stream, list(records))
 
     def get(self, key: str) -> bytes:
         with s3_errors("GetObject", self.uri(key)):
