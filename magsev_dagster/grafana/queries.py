@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
-from importlib import resources
 
 import pandas as pd
 import sqlglot
 from sqlglot import exp
 
 from magsev_dagster.grafana.macros import TimeRange, expand
+from magsev_dagster import sql
 from magsev_dagster.sql import SOURCE_DIALECT
 from magsev_dagster.tickers import GROUPS, group_of
 
@@ -39,7 +39,7 @@ def ticker_groups_table() -> str:
 @lru_cache(maxsize=None)
 def panel_sql(name: str) -> str:
     """The statement Grafana runs for `name` (sql/grafana/<name>.sql), macros intact."""
-    text = resources.files("magsev_dagster.sql").joinpath("grafana", f"{name}.sql").read_text().strip()
+    text = sql.text(f"grafana/{name}").strip()
     return _GROUPS_REF.sub(lambda m: f"{m.group(1)}{m.group(2)}{ticker_groups_table()}", text)
 
 
