@@ -45,16 +45,10 @@ class LocalRawStore(RawStore):
 
     root: str
 
-    def _path(self, key: str) -> Path:
-        root = Path(self.root).resolve()
-        path = (root / key).resolve()
-        if root not in path.parents and path != root:
-            raise ValueError(f"storage key {key!r} escapes the data directory")
-        return path
-
     def _object_path(self, key: str) -> Path:
-        """`_path` for object keys, without resolving symlinks on every call: a backfill writes one object
-        per (ticker, hour), and realpath() was a quarter of each write. Keys are relative, '/'-separated."""
+        """The file of an object key (or prefix), refusing keys that could leave the data directory.
+        Checked on the key's parts rather than by resolving symlinks: a backfill writes one object per
+        (ticker, hour), and realpath() was a quarter of each write. Keys are relative, '/'-separated."""
         parts = key.split("/")
         if not key or key.startswith("/") or "\\" in key or any(p in ("", ".", "..") for p in parts):
             raise ValueError(f"storage key {key!r} escapes the data directory or is not an object key")
@@ -80,10 +74,10 @@ class LocalRawStore(RawStore):
         return self._object_path(key).read_bytes()
 
     def list(self, prefix: str) -> list[str]:
-        base = self._path(prefix.rstrip("/")) if prefix else Path(self.root).resolve()
+        root = _resolved(self.root)
+        base = self._object_path(prefix.rstrip("/")) if prefix else root
         if not base.is_dir():
             return []
-        root = Path(self.root).resolve()
         return sorted(
             str(p.relative_to(root)) for p in base.rglob("*") if p.is_file() and not p.name.startswith(".tmp-")
         )
@@ -99,4 +93,4 @@ class LocalRawStore(RawStore):
         return removed
 
     def uri(self, key: str = "") -> str:
-        return str(self._path(key)) if key else str(Path(self.root).resolve())
+        return str(self._object_path(key)) if key else str(_resolved(self.root))
