@@ -9,7 +9,7 @@ import pandas as pd
 from magsev_dagster import sql
 from magsev_dagster.calendars import expected_hours
 from magsev_dagster.metadata import markdown
-from magsev_dagster.partitions import Window, hourly_partitions, window_of
+from magsev_dagster.partitions import Window, daily_partitions, window_of
 from magsev_dagster.resources.universe import TickerUniverse
 from magsev_dagster.resources.warehouse import PARQUET_TABLE, PROD_TABLE, Warehouse
 
@@ -25,7 +25,7 @@ ROW_CHECKS = {
 
 def _row_check(name: str, description: str) -> dg.AssetChecksDefinition:
     @dg.asset_check(asset=PARQUET_TABLE, name=name, description=description, blocking=True,
-                    partitions_def=hourly_partitions)
+                    partitions_def=daily_partitions)
     def _check(context: dg.AssetCheckExecutionContext, warehouse: Warehouse) -> dg.AssetCheckResult:
         window = window_of(context)
         offending = warehouse.query(sql.sample_with_total(f"checks/{name}"), **window.params())
@@ -63,13 +63,16 @@ def _completeness(window: Window, present: pd.DataFrame, universe: TickerUnivers
                      else f"{len(missing)} of {expected} expected {what} missing"),
         metadata={"expected_bars": expected, "missing_bars": len(missing),
                   "tickers_without_bars": ", ".join(t for t in absent if t in set(missing["ticker"])) or "none",
-                  "missing_sample": markdown(missing), "window": str(window)},
+                  "missing_sample": markdown(missing), "window": str(window),
+                  # The run's window ends at the last closed hour: later hours of today are not judged yet.
+                  "complete_through": window.complete_through.isoformat()},
     )
 
 
-@dg.asset_check(asset=PARQUET_TABLE, blocking=True, partitions_def=hourly_partitions,
-                description="Every configured ticker has a bar for every hour its market was open "
-                            "(NYSE calendar incl. holidays and early closes; crypto 24/7).")
+@dg.asset_check(asset=PARQUET_TABLE, blocking=True, partitions_def=daily_partitions,
+                description="Every configured ticker has a bar for every hour its market was open in the "
+                            "run's days, up to the last closed hour (NYSE calendar incl. holidays and early "
+                            "closes; crypto 24/7).")
 def tickers_complete(context: dg.AssetCheckExecutionContext, warehouse: Warehouse,
                      universe: TickerUniverse) -> dg.AssetCheckResult:
     window = window_of(context)
@@ -77,7 +80,7 @@ def tickers_complete(context: dg.AssetCheckExecutionContext, warehouse: Warehous
     return _completeness(window, present, universe, "bars")
 
 
-@dg.asset_check(asset=PARQUET_TABLE, blocking=True, partitions_def=hourly_partitions,
+@dg.asset_check(asset=PARQUET_TABLE, blocking=True, partitions_def=daily_partitions,
                 description="The parquet table holds exactly one row per distinct raw bar of the run's days "
                             "(identical re-deliveries count once): nothing lost, nothing added.")
 def row_count_matches_raw(context: dg.AssetCheckExecutionContext, warehouse: Warehouse) -> dg.AssetCheckResult:
@@ -92,7 +95,7 @@ def row_count_matches_raw(context: dg.AssetCheckExecutionContext, warehouse: War
     )
 
 
-@dg.asset_check(asset=PROD_TABLE, partitions_def=hourly_partitions,
+@dg.asset_check(asset=PROD_TABLE, partitions_def=daily_partitions,
                 description="Production holds every bar the market calendar expects for the window, "
                             "and reports how far the newest bar lags the window's end.")
 def prod_fresh_and_complete(context: dg.AssetCheckExecutionContext, warehouse: Warehouse,

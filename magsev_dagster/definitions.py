@@ -12,7 +12,7 @@ from magsev_dagster.assets import all_assets  # noqa: E402
 from magsev_dagster.checks import all_checks  # noqa: E402
 from magsev_dagster.resources import resources_for  # noqa: E402
 from magsev_dagster.resources.warehouse import DuckDBWarehouse  # noqa: E402
-from magsev_dagster.schedules import hourly_schedule, magsev_hourly_job  # noqa: E402
+from magsev_dagster.schedules import magsev_hourly_job, refresh_schedule  # noqa: E402
 from magsev_dagster.settings import Settings  # noqa: E402
 
 
@@ -23,16 +23,18 @@ def executor_for(resources: dict) -> dg.ExecutorDefinition:
     return dg.in_process_executor if isinstance(resources.get("warehouse"), DuckDBWarehouse) else dg.multiprocess_executor
 
 
-def build_defs(resources: dict, lookback_hours: int = 0) -> dg.Definitions:
+def build_defs(resources: dict, settings: Settings | None = None) -> dg.Definitions:
+    """The Definitions for `resources`; `settings` supplies the schedule's refresh mode, cron and lookback."""
+    settings = settings or Settings()
     return dg.Definitions(
         executor=executor_for(resources),
         assets=all_assets(),
         asset_checks=all_checks(),
         jobs=[magsev_hourly_job],
-        schedules=[hourly_schedule(lookback_hours)],
+        schedules=[refresh_schedule(settings.refresh, settings.late_data_lookback_days, settings.schedule_cron)],
         resources=resources,
     )
 
 
 _settings = Settings.from_env()
-defs = build_defs(resources_for(_settings), lookback_hours=_settings.late_data_lookback_hours)
+defs = build_defs(resources_for(_settings), _settings)

@@ -9,21 +9,19 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
 import dagster as dg
 
 from magsev_dagster.calendars import last_trading_days
-from magsev_dagster.partitions import partition_key
+from magsev_dagster.partitions import HOUR, floor_hour, partition_key
 
 
 def demo_range(now: datetime, days: int) -> tuple[str, str]:
-    """From 00:00 UTC of the first of the last `days` sessions to the last closed hour (inclusive keys)."""
+    """The daily partitions from the first of the last `days` sessions to the day of the last closed hour."""
     sessions = last_trading_days(now, days)
-    start = datetime(sessions[0].year, sessions[0].month, sessions[0].day, tzinfo=timezone.utc)
-    last_closed = now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
-    session_end = datetime(sessions[-1].year, sessions[-1].month, sessions[-1].day, 23, tzinfo=timezone.utc)
-    return partition_key(start), partition_key(min(last_closed, session_end))
+    last_closed = floor_hour(now) - HOUR
+    return sessions[0].strftime("%Y-%m-%d"), min(partition_key(last_closed), sessions[-1].strftime("%Y-%m-%d"))
 
 
 def summary(warehouse) -> str:

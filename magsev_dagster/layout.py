@@ -1,12 +1,13 @@
 """Object keys of the raw layer and table locations, identical on disk and in S3.
 
-Hive-style keys (`ticker=`/`dt=`) let the Glue crawler and DuckDB find the partitions; one
-object per (ticker, hourly partition) makes every re-run an overwrite, never a duplicate.
+One bars object per `dt` day holds every ticker (ticker is a column): object counts, S3 requests
+and Glue partitions do not grow with the ticker universe, and a re-run of a day overwrites its one
+object. Response bodies are bundled per run window. `dt` is the only Hive partition key.
 """
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 
 from magsev_dagster.partitions import Window
 from magsev_dagster.tickers import validate_ticker
@@ -16,28 +17,39 @@ RESPONSES_PREFIX = "raw/responses"
 QUARANTINE_PREFIX = "raw/quarantine"
 PARQUET_PREFIX = "warehouse/polygon_parquet_fp"
 PROD_PREFIX = "warehouse/polygon_hourly_prod"
+BARS_OBJECT = "bars.jsonl"
+# The hourly layout of earlier versions: raw/polygon_raw/ticker=<T>/dt=<day>/<hour>.jsonl
+LEGACY_RAW_PREFIX = f"{RAW_TABLE_PREFIX}/ticker="
 
 
-def raw_day_prefix(ticker: str, day: date) -> str:
-    return f"{RAW_TABLE_PREFIX}/ticker={validate_ticker(ticker)}/dt={day.isoformat()}/"
+def _iso(day: date | str) -> str:
+    return day if isinstance(day, str) else day.isoformat()
 
 
-def raw_bars_key(ticker: str, hour: datetime) -> str:
-    return f"{raw_day_prefix(ticker, hour.date())}{hour:%Y-%m-%dT%H}.jsonl"
+def raw_day_prefix(day: date | str) -> str:
+    return f"{RAW_TABLE_PREFIX}/dt={_iso(day)}/"
 
 
-def _window_part(window: Window) -> str:
+def raw_bars_key(day: date | str) -> str:
+    return f"{raw_day_prefix(day)}{BARS_OBJECT}"
+
+
+def window_part(window: Window) -> str:
     return f"window={window.start:%Y%m%dT%H}-{window.end:%Y%m%dT%H}"
 
 
-def response_key(ticker: str, window: Window, page_no: int) -> str:
-    return f"{RESPONSES_PREFIX}/ticker={validate_ticker(ticker)}/{_window_part(window)}/page-{page_no:04d}.json"
+def responses_prefix(window: Window) -> str:
+    return f"{RESPONSES_PREFIX}/{window_part(window)}/"
+
+
+def responses_key(window: Window, part: int) -> str:
+    """Bundle `part` of the response bodies of one run window (gzip'd JSON lines, one body a line)."""
+    return f"{responses_prefix(window)}part-{part:04d}.jsonl.gz"
 
 
 def quarantine_key(ticker: str, window: Window, page_no: int) -> str:
-    return f"{QUARANTINE_PREFIX}/ticker={validate_ticker(ticker)}/{_window_part(window)}/page-{page_no:04d}.json"
+    return f"{QUARANTINE_PREFIX}/{window_part(window)}/ticker={validate_ticker(ticker)}/page-{page_no:04d}.json"
 
 
 def table_day_prefix(table_prefix: str, day: date | str) -> str:
-    day = day if isinstance(day, str) else day.isoformat()
-    return f"{table_prefix}/dt={day}/"
+    return f"{table_prefix}/dt={_iso(day)}/"

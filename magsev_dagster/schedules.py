@@ -1,41 +1,55 @@
-"""The partitioned job that runs the graph, and its hourly schedule."""
+"""The partitioned job that runs the graph, and the schedule that refreshes it.
 
-from datetime import timedelta
+`hourly` (default): at minute 5 of every hour (UTC), materialize the daily partition that holds the
+hour that just closed (00:05 closes yesterday); a run for today covers the hours closed so far.
+`daily`: once a day at 06:05 UTC, materialize the previous UTC day whole - the mode for free Polygon
+keys, which get end-of-day data only (recent hours come back NOT_AUTHORIZED).
+A late-data lookback also re-fetches the whole days before it, in the same single run.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
 
 import dagster as dg
 
-from magsev_dagster.partitions import partition_key
+from magsev_dagster.partitions import HOUR, floor_hour, partition_key
 
 SCHEDULE_NAME = "magsev_hourly_schedule"
-CRON = "5 * * * *"
+REFRESH_CRONS = {"hourly": "5 * * * *", "daily": "5 6 * * *"}
+RANGE_START_TAG, RANGE_END_TAG = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
 
 magsev_hourly_job = dg.define_asset_job(
     "magsev_hourly_job",
-    selection=dg.AssetSelection.all(),  # partitioned by the assets' shared hourly definition
-    description="Polygon -> raw -> crawled table -> parquet -> QA -> production -> variance view.",
+    selection=dg.AssetSelection.all(),  # partitioned by the assets' shared daily definition
+    description="Polygon -> raw -> crawled table -> parquet -> QA -> production -> variance view -> dashboard.",
 )
 
 
-def hourly_schedule(lookback_hours: int = 0) -> dg.ScheduleDefinition:
-    """At minute 5 of every hour, materialize the hour that just closed.
+def target_day(scheduled: datetime, refresh: str) -> datetime:
+    """The day a tick refreshes: the one holding the hour that just closed, or yesterday (daily mode)."""
+    if refresh == "daily":
+        return floor_hour(scheduled) - timedelta(days=1)
+    return floor_hour(scheduled) - HOUR
 
-    With a late-data lookback the run also re-fetches the `lookback_hours` before it, as one
-    single-run range, so bars Polygon corrects after the fact are picked up.
-    """
-    if lookback_hours <= 0:
-        return dg.build_schedule_from_partitioned_job(
-            magsev_hourly_job, name=SCHEDULE_NAME, minute_of_hour=5,
-            description="Materializes the hour that just closed, at minute 5 of every hour (UTC).",
-        )
 
-    @dg.schedule(job=magsev_hourly_job, cron_schedule=CRON, name=SCHEDULE_NAME, execution_timezone="UTC",
-                 description=f"Materializes the hour that just closed plus the {lookback_hours} before it.")
-    def _with_lookback(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
-        closed = context.scheduled_execution_time.replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
-        start, end = partition_key(closed - timedelta(hours=lookback_hours)), partition_key(closed)
-        return dg.RunRequest(
-            run_key=f"{start}...{end}",
-            tags={"dagster/asset_partition_range_start": start, "dagster/asset_partition_range_end": end},
-        )
+def run_request(scheduled: datetime, refresh: str = "hourly", lookback_days: int = 0) -> dg.RunRequest:
+    day = target_day(scheduled, refresh)
+    start, end = partition_key(day - timedelta(days=lookback_days)), partition_key(day)
+    # The same day is refreshed many times: the run key names the tick, not only the day.
+    run_key = f"{start}..{end}@{scheduled:%Y-%m-%dT%H:%M}"
+    if start == end:
+        return dg.RunRequest(run_key=run_key, partition_key=end)
+    return dg.RunRequest(run_key=run_key, tags={RANGE_START_TAG: start, RANGE_END_TAG: end})
 
-    return _with_lookback
+
+def refresh_schedule(refresh: str = "hourly", lookback_days: int = 0, cron: str | None = None) -> dg.ScheduleDefinition:
+    what = "the day holding the hour that just closed" if refresh == "hourly" else "the previous UTC day"
+    lookback = f", plus the {lookback_days} day(s) before it" if lookback_days else ""
+
+    @dg.schedule(job=magsev_hourly_job, cron_schedule=cron or REFRESH_CRONS[refresh], name=SCHEDULE_NAME,
+                 execution_timezone="UTC", description=f"Materializes {what}{lookback} ({refresh} refresh).")
+    def _refresh(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
+        return run_request(context.scheduled_execution_time, refresh, lookback_days)
+
+    return _refresh

@@ -35,6 +35,17 @@ def _float(env: dict[str, str], name: str, default: float) -> float:
     return _number(env, name, default, float)
 
 
+def _cron(raw: str) -> str:
+    """A valid 5-field cron string, or '' for the refresh mode's own."""
+    raw = raw.strip()
+    if raw:
+        from dagster._utils.schedules import is_valid_cron_string
+
+        if not is_valid_cron_string(raw):
+            raise SettingsError(f"MAGSEV_SCHEDULE_CRON must be a cron string such as '5 * * * *', got {raw!r}")
+    return raw
+
+
 @dataclass(frozen=True)
 class Settings:
     env: str = "local"
@@ -54,7 +65,9 @@ class Settings:
     athena_workgroup: str = "primary"
     athena_output: str = ""
     aws_region: str = "us-east-1"
-    late_data_lookback_hours: int = 0
+    refresh: str = "hourly"
+    schedule_cron: str = ""
+    late_data_lookback_days: int = 0
     firehose_stream: str = ""
     glue_crawler_role: str = "magsev-glue-crawler"
     aws_poll_seconds: float = 1.0
@@ -70,6 +83,15 @@ class Settings:
         raw_catalog = env.get("MAGSEV_RAW_CATALOG", "crawler").strip().lower() or "crawler"
         if raw_catalog not in ("crawler", "partitions"):
             raise SettingsError(f"MAGSEV_RAW_CATALOG must be 'crawler' or 'partitions', got {raw_catalog!r}")
+        refresh = env.get("MAGSEV_REFRESH", "").strip().lower() or cls.refresh
+        if refresh not in ("hourly", "daily"):
+            raise SettingsError(f"MAGSEV_REFRESH must be 'hourly' or 'daily', got {refresh!r}")
+        lookback = _int(env, "MAGSEV_LATE_DATA_LOOKBACK_DAYS", 0)
+        if not 0 <= lookback <= 31:
+            raise SettingsError(f"MAGSEV_LATE_DATA_LOOKBACK_DAYS must be between 0 and 31, got {lookback}")
+        if env.get("MAGSEV_LATE_DATA_LOOKBACK_HOURS", "").strip():
+            raise SettingsError("MAGSEV_LATE_DATA_LOOKBACK_HOURS is gone: partitions are days now, "
+                                "set MAGSEV_LATE_DATA_LOOKBACK_DAYS (whole days re-fetched) instead")
         bucket = env.get("MAGSEV_S3_BUCKET", "").strip() or cls.s3_bucket
         return cls(
             env=name,
@@ -88,7 +110,9 @@ class Settings:
             raw_catalog=raw_catalog,
             athena_workgroup=env.get("MAGSEV_ATHENA_WORKGROUP", "").strip() or cls.athena_workgroup,
             athena_output=env.get("MAGSEV_ATHENA_OUTPUT", "").strip() or f"s3://{bucket}/athena-results/",
-            late_data_lookback_hours=_int(env, "MAGSEV_LATE_DATA_LOOKBACK_HOURS", 0),
+            refresh=refresh,
+            schedule_cron=_cron(env.get("MAGSEV_SCHEDULE_CRON", "")),
+            late_data_lookback_days=lookback,
             firehose_stream=env.get("MAGSEV_FIREHOSE_STREAM", "").strip(),
             aws_region=(env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or cls.aws_region).strip(),
             glue_crawler_role=env.get("MAGSEV_GLUE_CRAWLER_ROLE", "").strip() or cls.glue_crawler_role,

@@ -24,7 +24,7 @@ def local_defs(data_dir: Path, overrides: dict | None = None, **env: str) -> dg.
     """The real Definitions on the embedded default under `data_dir`; `overrides` swaps resources."""
     settings = local_settings(data_dir, **env)
     resources = {**resources_for(settings), **(overrides or {})}
-    return build_defs(resources, lookback_hours=settings.late_data_lookback_hours)
+    return build_defs(resources, settings)
 
 
 def run_range(defs: dg.Definitions, start: str, end: str, instance: dg.DagsterInstance | None = None,

@@ -1,19 +1,24 @@
 """What every asset of the graph shares: the partitions, the single-run backfill policy, owners,
-and the way a table asset builds its window and describes the result."""
+the pool of the table writers, and the way a table asset builds its window and describes the result."""
 
 import dagster as dg
 
 from magsev_dagster.metadata import table_metadata
-from magsev_dagster.partitions import hourly_partitions, window_of
+from magsev_dagster.partitions import daily_partitions, window_of
 
 OWNERS = ["team:magsev-data"]
+# Assets that write the tables join this pool: with `granularity: run` and a limit of 1 in the
+# instance's dagster.yaml, two runs over the same days never interleave their writes (on AWS there
+# is no file lock to do it).
+TABLE_WRITERS_POOL = "magsev_tables"
 
 PARTITIONED = {
-    "partitions_def": hourly_partitions,
-    # A backfill of any range is one run (one request series per ticker), not one run per hour.
+    "partitions_def": daily_partitions,
+    # A backfill of any range is one run (one request series per ticker), not one run per day.
     "backfill_policy": dg.BackfillPolicy.single_run(),
     "owners": OWNERS,
 }
+TABLE_WRITER = {**PARTITIONED, "pool": TABLE_WRITERS_POOL}
 
 
 def materialize_table(context: dg.AssetExecutionContext, warehouse, table: str, build,

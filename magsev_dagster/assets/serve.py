@@ -1,11 +1,18 @@
-"""Serve: the hourly price-variance view the dashboard reads, and the dashboard itself."""
+"""Serve: the hourly price-variance view the dashboard reads, and the dashboard itself.
+
+Neither is per-day by nature (a view definition; a picture of the last days), so neither is
+partitioned: each runs once per run of the job, after the days of the run were published.
+"""
+
+from datetime import timedelta
 
 import dagster as dg
 
-from magsev_dagster.assets.common import PARTITIONED, materialize_table
+from magsev_dagster.assets.common import OWNERS
 from magsev_dagster.grafana.picture import publish_picture
-from magsev_dagster.metadata import column_schema
-from magsev_dagster.partitions import window_of
+from magsev_dagster.grafana.panels import DEFAULT_DAYS
+from magsev_dagster.metadata import column_schema, table_metadata
+from magsev_dagster.partitions import Window, day_window, floor_hour, partition_key, utc_now
 from magsev_dagster.resources.storage import RawStore
 from magsev_dagster.resources.universe import TickerUniverse
 from magsev_dagster.resources.warehouse import PROD_TABLE, VARIANCE_VIEW, Warehouse
@@ -15,37 +22,44 @@ VARIANCE_COLUMNS = {
     "low": "DOUBLE", "close": "DOUBLE", "volume": "DOUBLE", "price_range": "DOUBLE", "range_pct": "DOUBLE",
     "change_pct": "DOUBLE", "index_day": "DOUBLE", "index_window": "DOUBLE",
 }
+PARTITION_TAG, RANGE_END_TAG = "dagster/partition", "dagster/asset_partition_range_end"
+
+
+def recent_window(context: dg.AssetExecutionContext, days: int = DEFAULT_DAYS) -> Window:
+    """The `days` days up to the newest day of the run (today outside a partitioned run)."""
+    tags = context.run.tags
+    last = tags.get(PARTITION_TAG) or tags.get(RANGE_END_TAG) or partition_key(floor_hour(utc_now()))
+    end = day_window(last, last).end
+    return Window(end.replace(hour=0) - timedelta(days=days - 1), end)
 
 
 @dg.asset(
     deps=[PROD_TABLE],
     kinds={"athena", "duckdb", "sql"},
+    owners=OWNERS,
     description=(
         "Per ticker per hour: price_range (high - low, the seed dashboard's 'hourly price variance'), "
         "range_pct (range as % of open), change_pct (open -> close), and closes indexed to 100 at the start "
-        "of each day (index_day) and of the table (index_window), so NVDA no longer dwarfs the others."
+        "of each day (index_day) and of the table (index_window), so NVDA no longer dwarfs the others. "
+        "A view over production: it is (re)defined once per run; metadata describes the last 7 days."
     ),
     metadata={"dagster/table_name": VARIANCE_VIEW, "dagster/column_schema": column_schema(VARIANCE_COLUMNS)},
-    **PARTITIONED,
 )
 def hourly_price_variance(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
-    return materialize_table(context, warehouse, VARIANCE_VIEW, lambda _window: warehouse.create_variance_view())
+    details = warehouse.create_variance_view()
+    return dg.MaterializeResult(metadata={**table_metadata(warehouse, VARIANCE_VIEW, recent_window(context)), **details})
 
 
 @dg.asset(
     deps=[VARIANCE_VIEW],
     kinds={"grafana", "python"},
+    owners=OWNERS,
     description=(
         "The Grafana dashboard as code (grafana/dashboards/magsev_hourly_variance.json, `make dashboards`) and "
         "its picture: every panel's SQL (sql/grafana/) run on the warehouse for the 7 days up to the run's "
-        "end and drawn to a PNG, shown here in the materialization's metadata."
+        "newest day and drawn to a PNG, shown here in the materialization's metadata."
     ),
-    **PARTITIONED,
 )
 def grafana_dashboard(context: dg.AssetExecutionContext, warehouse: Warehouse, storage: RawStore,
                       universe: TickerUniverse) -> dg.MaterializeResult:
-    window = window_of(context)
-    metadata = publish_picture(warehouse, storage, universe.tickers, window.end)
-    # A range run records one materialization per partition: inline the picture on the newest only.
-    context.add_asset_metadata({"dashboard": metadata.pop("dashboard")}, partition_key=context.partition_keys[-1])
-    return dg.MaterializeResult(metadata=metadata)
+    return dg.MaterializeResult(metadata=publish_picture(warehouse, storage, universe.tickers, recent_window(context).end))

@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from magsev_dagster.assets.common import PARTITIONED, materialize_table
+from magsev_dagster.assets.common import TABLE_WRITER, materialize_table
 from magsev_dagster.metadata import column_schema
 from magsev_dagster.resources.warehouse import (
     BAR_COLUMNS, PARQUET_TABLE, PROD_TABLE, RAW_COLUMNS, RAW_TABLE, Warehouse,
@@ -15,13 +15,13 @@ BAR_SCHEMA = column_schema(BAR_COLUMNS)
     deps=["raw_polygon_aggregates"],
     kinds={"glue", "duckdb"},
     description=(
-        "The crawled table over the raw JSON lines (columns t, o, h, l, c, v, vw, n; partitions ticker, dt). "
+        "The crawled table over the raw JSON lines (columns ticker, t, o, h, l, c, v, vw, n; partition dt). "
         "AWS: Glue crawler first_pass_polygon_crawler into fp_db_polygon_io with table prefix magsev_ "
         "(or direct partition registration). Local: a DuckDB view over the files."
     ),
     metadata={"dagster/table_name": RAW_TABLE,
-              "dagster/column_schema": column_schema({**RAW_COLUMNS, "ticker": "VARCHAR", "dt": "VARCHAR"})},
-    **PARTITIONED,
+              "dagster/column_schema": column_schema({**RAW_COLUMNS, "dt": "VARCHAR"})},
+    **TABLE_WRITER,
 )
 def magsev_polygon_raw(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
     return materialize_table(context, warehouse, RAW_TABLE, warehouse.refresh_raw_table, order_by=("ticker", "t"))
@@ -36,7 +36,7 @@ def magsev_polygon_raw(context: dg.AssetExecutionContext, warehouse: Warehouse) 
         "rewritten (never the seed's drop-and-rebuild). Audited by the blocking checks before publishing."
     ),
     metadata={"dagster/table_name": PARQUET_TABLE, "dagster/column_schema": BAR_SCHEMA},
-    **PARTITIONED,
+    **TABLE_WRITER,
 )
 def polygon_parquet_fp(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
     return materialize_table(context, warehouse, PARQUET_TABLE, warehouse.rewrite_parquet)
@@ -50,7 +50,7 @@ def polygon_parquet_fp(context: dg.AssetExecutionContext, warehouse: Warehouse) 
         "on polygon_parquet_fp passed, and swaps in the run's dt days atomically."
     ),
     metadata={"dagster/table_name": PROD_TABLE, "dagster/column_schema": BAR_SCHEMA},
-    **PARTITIONED,
+    **TABLE_WRITER,
 )
 def polygon_hourly_prod(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
     return materialize_table(context, warehouse, PROD_TABLE, warehouse.publish_prod)

@@ -11,7 +11,7 @@ from pydantic import Field, PrivateAttr
 
 from magsev_dagster.partitions import Window
 from magsev_dagster.polygon.client import PolygonClient
-from magsev_dagster.polygon.errors import PolygonAPIError, PolygonError, redact, redact_bytes
+from magsev_dagster.polygon.errors import MalformedResponseError, PolygonAPIError, PolygonError, redact, redact_bytes
 from magsev_dagster.polygon.responses import Page, parse_page
 from magsev_dagster.polygon.synthetic import synthetic_bodies
 from magsev_dagster.tickers import validate_ticker
@@ -82,6 +82,11 @@ class PolygonSource(dg.ConfigurableResource):
             )
         return self._client
 
+    def fetch_many(self, tickers, window: Window, keep_body: Callable[[str, int, bytes], None]):
+        """One Fetched per ticker (sequential placeholder; the concurrent version replaces it)."""
+        for ticker in tickers:
+            yield self.fetch(ticker, window, lambda page_no, body, t=ticker: keep_body(t, page_no, body))
+
     def fetch(self, ticker: str, window: Window, keep_body: KeepBody) -> Fetched:
         ticker = validate_ticker(ticker)
         fetched = Fetched(ticker)
@@ -92,13 +97,24 @@ class PolygonSource(dg.ConfigurableResource):
                 self._fetch_http(fetched, window, keep_body)
         except PolygonError as exc:
             # Belt and braces: no message leaves this resource with the key in it.
-            raise type(exc)(redact(str(exc), self.api_key)) from None
+            clean = type(exc)(redact(str(exc), self.api_key))
+            clean.__dict__.update(exc.__dict__)  # the quarantine's ticker, page and (redacted) body
+            raise clean from None
         return fetched
+
+    @staticmethod
+    def _parse(fetched: Fetched, page_no: int, body: bytes, where: str) -> None:
+        """Parse one page; a malformed one carries its ticker, page and body for the quarantine."""
+        try:
+            fetched.pages.append(parse_page(body, where=where))
+        except MalformedResponseError as exc:
+            exc.ticker, exc.page_no, exc.body = fetched.ticker, page_no, body
+            raise
 
     def _fetch_synthetic(self, fetched: Fetched, window: Window, keep_body: KeepBody) -> None:
         for page_no, body in enumerate(synthetic_bodies(fetched.ticker, window.start, window.end, self.extended_hours), 1):
             keep_body(page_no, body)
-            fetched.pages.append(parse_page(body, where=f"{fetched.ticker} synthetic page {page_no}"))
+            self._parse(fetched, page_no, body, f"{fetched.ticker} synthetic page {page_no}")
 
     def _fetch_http(self, fetched: Fetched, window: Window, keep_body: KeepBody) -> None:
         """One request series for the whole window: the first URL, then next_url to the end."""
@@ -117,7 +133,8 @@ class PolygonSource(dg.ConfigurableResource):
                 fetched.requests += client.requests_made - before[0]
                 fetched.retries += client.retries - before[1]
             page_no += 1
-            keep_body(page_no, redact_bytes(body, self.api_key))
-            page = parse_page(body, where=f"{fetched.ticker} page {page_no}")
-            fetched.pages.append(page)
+            body = redact_bytes(body, self.api_key)
+            keep_body(page_no, body)
+            self._parse(fetched, page_no, body, f"{fetched.ticker} page {page_no}")
+            page = fetched.pages[-1]
             url = client.next_page_url(page.next_url) if page.next_url else None

@@ -33,6 +33,13 @@ class RawStore(dg.ConfigurableResource):
     def list(self, prefix: str) -> list[str]:
         raise NotImplementedError
 
+    def exists(self, key: str) -> bool:
+        raise NotImplementedError
+
+    def has_prefix(self, prefix: str) -> bool:
+        """True when at least one object key starts with `prefix` (cheap: stops at the first)."""
+        raise NotImplementedError
+
     def delete(self, keys: Iterable[str]) -> int:
         raise NotImplementedError
 
@@ -47,8 +54,8 @@ class LocalRawStore(RawStore):
 
     def _object_path(self, key: str) -> Path:
         """The file of an object key (or prefix), refusing keys that could leave the data directory.
-        Checked on the key's parts rather than by resolving symlinks: a backfill writes one object per
-        (ticker, hour), and realpath() was a quarter of each write. Keys are relative, '/'-separated."""
+        Checked on the key's parts, not by resolving symlinks (cheaper per write, and the data dir
+        itself may be a symlink). Keys are relative, '/'-separated."""
         parts = key.split("/")
         if not key or key.startswith("/") or "\\" in key or any(p in ("", ".", "..") for p in parts):
             raise ValueError(f"storage key {key!r} escapes the data directory or is not an object key")
@@ -81,6 +88,16 @@ class LocalRawStore(RawStore):
         return sorted(
             str(p.relative_to(root)) for p in base.rglob("*") if p.is_file() and not p.name.startswith(".tmp-")
         )
+
+    def exists(self, key: str) -> bool:
+        return self._object_path(key).is_file()
+
+    def has_prefix(self, prefix: str) -> bool:
+        folder, _, name = prefix.rpartition("/")
+        base = self._object_path(folder) if folder else _resolved(self.root)
+        if not base.is_dir():
+            return False
+        return any(entry.name.startswith(name) for entry in base.iterdir())
 
     def delete(self, keys: Iterable[str]) -> int:
         removed = 0

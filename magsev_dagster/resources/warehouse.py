@@ -7,24 +7,19 @@ registration, where parquet lands) is backend-specific.
 from __future__ import annotations
 
 import hashlib
-import io
 import os
 import shutil
 import tempfile
 from contextlib import contextmanager
-from datetime import date, timedelta
 from pathlib import Path
 
 import dagster as dg
 import duckdb
-import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.json as pj
 import pyarrow.parquet as pq
 from filelock import FileLock, Timeout
-from sqlglot import exp
 
 from magsev_dagster import layout, sql
 from magsev_dagster.partitions import Window
@@ -36,10 +31,8 @@ VARIANCE_VIEW = "hourly_price_variance"
 LOCK_TIMEOUT_SECONDS = 600
 
 # The raw layer's JSON fields and their types; unknown extra fields stay in the raw objects.
-RAW_COLUMNS = {"t": "BIGINT", "o": "DOUBLE", "h": "DOUBLE", "l": "DOUBLE", "c": "DOUBLE",
+RAW_COLUMNS = {"ticker": "VARCHAR", "t": "BIGINT", "o": "DOUBLE", "h": "DOUBLE", "l": "DOUBLE", "c": "DOUBLE",
                "v": "DOUBLE", "vw": "DOUBLE", "n": "BIGINT"}
-_ARROW_TYPES = {"BIGINT": pa.int64(), "DOUBLE": pa.float64()}
-RAW_ARROW_SCHEMA = pa.schema([(name, _ARROW_TYPES[typ]) for name, typ in RAW_COLUMNS.items()])
 # Days of raw read at once when rewriting parquet: bounds memory on long backfills.
 REWRITE_CHUNK_DAYS = 31
 BAR_COLUMNS = {"ticker": "VARCHAR", "bar_start": "TIMESTAMP", "bar_start_ms": "BIGINT", "open": "DOUBLE",
@@ -94,43 +87,10 @@ def _sql_string(value: str) -> str:
 
 
 def _read_json_select(files: str) -> str:
-    """DuckDB's reader of raw JSON lines (`files`: a quoted glob or a list of quoted paths)."""
+    """DuckDB's reader of raw JSON lines (`files`: a quoted glob); `dt` comes from the Hive path."""
     columns = "{" + ", ".join(f"'{k}': '{v}'" for k, v in RAW_COLUMNS.items()) + "}"
     return (f"SELECT * FROM read_json({files}, format = 'newline_delimited', hive_partitioning = true, "
             f"hive_types_autocast = false, columns = {columns})")
-
-
-def _read_json_files(paths: list[str]) -> pa.Table:
-    """The slow, strict path: DuckDB reads the files itself (and names any line it cannot parse)."""
-    with duckdb.connect() as con:
-        return con.sql(_read_json_select("[" + ", ".join(map(_sql_string, paths)) + "]")).to_arrow_table()
-
-
-def _days(first_dt: str, last_dt: str) -> list[str]:
-    first, last = date.fromisoformat(first_dt), date.fromisoformat(last_dt)
-    return [(first + timedelta(days=i)).isoformat() for i in range((last - first).days + 1)]
-
-
-def _reads_raw_only_in_window(statement) -> bool:
-    """True when every SELECT reading the raw table filters it with `dt BETWEEN :start_dt AND :end_dt`:
-    then the window's rows are all the statement can see, and they can be handed to DuckDB directly."""
-    tree = sql.parse(statement) if isinstance(statement, str) else statement
-    if not isinstance(tree, exp.Expression):
-        return False
-    tables = [t for t in tree.find_all(exp.Table) if t.name == RAW_TABLE]
-    if not tables:
-        return False
-    for table in tables:
-        select = table.find_ancestor(exp.Select)
-        where = select.args.get("where") if select else None
-        if where is None or not any(
-            isinstance(b.this, exp.Column) and b.this.name == "dt"
-            and isinstance(b.args.get("low"), exp.Placeholder) and b.args["low"].name == "start_dt"
-            and isinstance(b.args.get("high"), exp.Placeholder) and b.args["high"].name == "end_dt"
-            for b in where.find_all(exp.Between)
-        ):
-            return False
-    return True
 
 
 def _empty_select(columns: dict[str, str]) -> str:
@@ -193,69 +153,17 @@ class DuckDBWarehouse(Warehouse):
     def query(self, statement, **params) -> pd.DataFrame:
         text = sql.render(statement, "duckdb", **params)
         with self.connect() as con:
-            if _reads_raw_only_in_window(statement) and \
-                    len(_days(str(params["start_dt"]), str(params["end_dt"]))) <= REWRITE_CHUNK_DAYS:
-                # Longer windows (year-long backfills) stream through the view instead: bounded memory.
-                con.register(RAW_TABLE, self.raw_window(str(params["start_dt"]), str(params["end_dt"])))
             return con.execute(text).df()
-
-    def raw_window(self, first_dt: str, last_dt: str) -> pa.Table:
-        """The raw table's rows for dt days first_dt..last_dt, like the view but read in one pass.
-
-        DuckDB's read_json pays ~0.3-0.6 ms per file and globs every file of the history; the raw
-        layer holds one small object per (ticker, hour). Listing only the window's dt directories and
-        parsing their concatenated lines once with pyarrow reads the same rows >10x faster. Memory is
-        ~3x the window's JSON, hence callers keep windows to REWRITE_CHUNK_DAYS days.
-        """
-        base = self.root / layout.RAW_TABLE_PREFIX
-        tickers = sorted(p.name[len("ticker="):] for p in base.glob("ticker=*")) if base.is_dir() else []
-        days = _days(first_dt, last_dt)
-        buffer, paths, owner_ticker, owner_day, counts = bytearray(), [], [], [], []
-        for t_index, ticker in enumerate(tickers):
-            for d_index, day in enumerate(days):
-                day_dir = base / f"ticker={ticker}" / f"dt={day}"
-                if not day_dir.is_dir():
-                    continue
-                for entry in sorted(os.scandir(day_dir), key=lambda e: e.name):
-                    if not entry.name.endswith(".jsonl") or entry.name.startswith(".tmp-"):
-                        continue
-                    with open(entry.path, "rb") as handle:
-                        data = handle.read()
-                    if data and not data.endswith(b"\n"):
-                        data += b"\n"
-                    buffer += data
-                    paths.append(entry.path)
-                    owner_ticker.append(t_index)
-                    owner_day.append(d_index)
-                    counts.append(data.count(b"\n"))
-        table = self._parse_lines(bytes(buffer))
-        del buffer
-        if table is None or table.num_rows != sum(counts):
-            # Blank or malformed lines: let DuckDB read (and report on) exactly those files.
-            return _read_json_files(paths)
-        dts = pc.take(pa.array(days, pa.string()), pa.array(np.repeat(np.asarray(owner_day, np.int32), counts)))
-        names = pc.take(pa.array(tickers, pa.string()), pa.array(np.repeat(np.asarray(owner_ticker, np.int32), counts)))
-        return table.append_column("dt", dts).append_column("ticker", names)  # the view's column order
-
-    @staticmethod
-    def _parse_lines(data: bytes) -> pa.Table | None:
-        if not data:
-            return RAW_ARROW_SCHEMA.empty_table()
-        options = pj.ParseOptions(explicit_schema=RAW_ARROW_SCHEMA, unexpected_field_behavior="ignore")
-        try:
-            return pj.read_json(io.BytesIO(data), parse_options=options)
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            return None
 
     def _has_files(self, prefix: str, pattern: str) -> bool:
         return any((self.root / prefix).glob(pattern))
 
     def refresh_raw_table(self, window: Window) -> dict:
-        glob = f"{self.root / layout.RAW_TABLE_PREFIX}/*/*/*.jsonl"
-        if self._has_files(layout.RAW_TABLE_PREFIX, "*/*/*.jsonl"):
+        glob = f"{self.root / layout.RAW_TABLE_PREFIX}/dt=*/{layout.BARS_OBJECT}"
+        if self._has_files(layout.RAW_TABLE_PREFIX, f"dt=*/{layout.BARS_OBJECT}"):
             body = _read_json_select(_sql_string(glob))
         else:
-            body = _empty_select({**RAW_COLUMNS, "ticker": "VARCHAR", "dt": "VARCHAR"})
+            body = _empty_select({**RAW_COLUMNS, "dt": "VARCHAR"})
         with self.connect() as con:
             _ensure_view(con, RAW_TABLE, body)
         return {"catalog": "duckdb view over JSON lines", "glob": glob}
@@ -276,9 +184,7 @@ class DuckDBWarehouse(Warehouse):
             for first in range(0, len(window.days), REWRITE_CHUNK_DAYS):
                 chunk = window.days[first: first + REWRITE_CHUNK_DAYS]
                 params = {**window.params(), "start_dt": chunk[0].isoformat(), "end_dt": chunk[-1].isoformat()}
-                con.register(RAW_TABLE, self.raw_window(params["start_dt"], params["end_dt"]))
                 table = con.sql(sql.render(PARQUET_TABLE, "duckdb", **params)).to_arrow_table()
-                con.unregister(RAW_TABLE)
                 files.extend(self._replace_day(table, day.isoformat()) for day in chunk)
             self._parquet_view(con)
         written = [f for f in files if f]

@@ -83,6 +83,20 @@ class S3RawStore(RawStore):
                 keys.extend(obj["Key"] for obj in page.get("Contents", []))
         return sorted(keys)
 
+    def exists(self, key: str) -> bool:
+        try:
+            self.client.head_object(Bucket=self.bucket, Key=key)
+            return True
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return False
+            with s3_errors("HeadObject", self.uri(key)):
+                raise
+
+    def has_prefix(self, prefix: str) -> bool:
+        with s3_errors("ListObjectsV2", self.uri(prefix)):
+            return self.client.list_objects_v2(Bucket=self.bucket, Prefix=prefix, MaxKeys=1).get("KeyCount", 0) > 0
+
     def list_folders(self, prefix: str) -> list[str]:
         """The 'sub-folders' (common prefixes) directly under `prefix`."""
         folders: list[str] = []

@@ -1,0 +1,155 @@
+"""Writing the raw layer: response bodies bundled per run window, and one bars object per `dt` day.
+
+Bodies are kept as received, before parsing, in gzip'd JSON lines (`{"ticker", "page", "body"}`;
+`body_b64` for bytes that are not UTF-8), cut into parts so memory stays bounded on long backfills.
+Bars are de-duplicated per ticker, grouped by day and written once every ticker was fetched, so a
+failed fetch leaves the bars as they were; keys are deterministic, so a re-run overwrites.
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+import threading
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
+
+from magsev_dagster import layout
+from magsev_dagster.partitions import Window
+from magsev_dagster.resources.storage import RawStore
+
+PART_BYTES = 64 * 1024 * 1024  # uncompressed bodies per response part
+
+
+class ResponseBundle:
+    """The response bodies of one run window. `keep` is thread-safe (fetching threads call it)."""
+
+    def __init__(self, storage: RawStore, window: Window, part_bytes: int = PART_BYTES):
+        self.storage, self.window, self.part_bytes = storage, window, part_bytes
+        self._lock = threading.Lock()
+        self._buffer, self._size = bytearray(), 0
+        self.parts = 0
+        self.bodies = 0
+
+    def keep(self, ticker: str, page_no: int, body: bytes) -> None:
+        record = {"ticker": ticker, "page": page_no}
+        try:
+            record["body"] = body.decode("utf-8")
+        except UnicodeDecodeError:
+            record["body_b64"] = base64.b64encode(body).decode()
+        line = json.dumps(record, separators=(",", ":")).encode() + b"\n"
+        with self._lock:
+            self._buffer += line
+            self.bodies += 1
+            if len(self._buffer) >= self.part_bytes:
+                self._flush()
+
+    def _flush(self) -> None:
+        if not self._buffer:
+            return
+        self.parts += 1
+        self.storage.put(layout.responses_key(self.window, self.parts), gzip.compress(bytes(self._buffer), 1))
+        self._buffer.clear()
+
+    def close(self) -> int:
+        """Write the last part and remove parts a previous run of the same window left beyond it."""
+        with self._lock:
+            self._flush()
+            current = {layout.responses_key(self.window, n) for n in range(1, self.parts + 1)}
+            stale = sorted(set(self.storage.list(layout.responses_prefix(self.window))) - current)
+            return self.storage.delete(stale)
+
+    @property
+    def uri(self) -> str:
+        return self.storage.uri(layout.responses_prefix(self.window).rstrip("/"))
+
+
+def read_bundle(data: bytes) -> list[dict]:
+    """The records of one response part, bodies back as bytes (tests and the converter read them)."""
+    records = [json.loads(line) for line in gzip.decompress(data).splitlines()]
+    for record in records:
+        record["body"] = (base64.b64decode(record.pop("body_b64")) if "body_b64" in record
+                          else record["body"].encode("utf-8"))
+    return records
+
+
+@dataclass
+class DroppedBars:
+    """Bars that reach no table, and why."""
+
+    duplicates: int = 0
+    outside_window: int = 0
+    missing_t: int = 0
+
+
+def day_of_ms(t_ms: int) -> date:
+    return datetime.fromtimestamp(t_ms / 1000, tz=timezone.utc).date()
+
+
+@dataclass
+class DayBars:
+    """The window's bars as JSON lines, per day and ticker, ready to be written one object a day."""
+
+    window: Window
+    lines: dict[date, dict[str, bytes]] = field(default_factory=lambda: defaultdict(dict))
+    dropped: DroppedBars = field(default_factory=DroppedBars)
+    bars: int = 0
+
+    def add(self, ticker: str, bars: list[dict]) -> int:
+        """Add one ticker's bars: drop (and count) bars without `t`, repeats, and bars outside the
+        window; the bar itself is kept as received with the ticker in front. Returns bars kept."""
+        seen, per_day = set(), defaultdict(list)
+        for bar in bars:
+            t = bar.get("t")
+            if t is None:
+                self.dropped.missing_t += 1
+            elif t in seen:
+                self.dropped.duplicates += 1
+            elif not self.window.start_ms <= t < self.window.end_ms:
+                seen.add(t)
+                self.dropped.outside_window += 1
+            else:
+                seen.add(t)
+                per_day[day_of_ms(t)].append(json.dumps({"ticker": ticker, **bar}, separators=(",", ":")))
+        kept = 0
+        for day, day_lines in per_day.items():
+            self.lines[day][ticker] = ("\n".join(day_lines) + "\n").encode()
+            kept += len(day_lines)
+        self.bars += kept
+        return kept
+
+    def write(self, storage: RawStore) -> tuple[int, int]:
+        """One object per day with bars (tickers in order); remove the object of a window day that
+        now has none. Returns (objects written, objects deleted)."""
+        written = 0
+        for day in self.window.days:
+            by_ticker = self.lines.get(day)
+            if by_ticker:
+                storage.put(layout.raw_bars_key(day), b"".join(by_ticker[t] for t in sorted(by_ticker)))
+                written += 1
+        empty = [layout.raw_bars_key(d) for d in self.window.days if not self.lines.get(d)]
+        deleted = storage.delete([k for k in empty if storage.exists(k)])
+        return written, deleted
+
+    def sample(self, rows: int = 5) -> list[dict]:
+        for day in sorted(self.lines):
+            by_ticker = self.lines[day]
+            return [json.loads(line) for t in sorted(by_ticker) for line in by_ticker[t].splitlines()[:1]][:rows]
+        return []
+
+
+class LegacyLayoutError(RuntimeError):
+    """The raw layer still holds objects in the hourly layout of earlier versions."""
+
+
+def refuse_legacy_layout(storage: RawStore) -> None:
+    """Stop before anything reads or writes a raw layer that the tables would half-see."""
+    if storage.has_prefix(layout.LEGACY_RAW_PREFIX):
+        raise LegacyLayoutError(
+            f"{storage.uri(layout.RAW_TABLE_PREFIX)} holds raw bars in the hourly layout of earlier versions "
+            "(ticker=<T>/dt=<day>/<hour>.jsonl); this version reads one object per day (dt=<day>/bars.jsonl). "
+            "Convert them, without any API call, with `python -m magsev_dagster.migrate` (same MAGSEV_ENV, "
+            "MAGSEV_DATA_DIR or MAGSEV_S3_BUCKET), then run again."
+        )
