@@ -26,8 +26,8 @@ PART_BYTES = 64 * 1024 * 1024  # uncompressed bodies per response part
 class ResponseBundle:
     """The response bodies of one run window. `keep` is thread-safe (fetching threads call it)."""
 
-    def __init__(self, storage: RawStore, window: Window, part_bytes: int = PART_BYTES):
-        self.storage, self.window, self.part_bytes = storage, window, part_bytes
+    def __init__(self, storage: RawStore, window: Window, part_bytes: int | None = None):
+        self.storage, self.window, self.part_bytes = storage, window, part_bytes or PART_BYTES
         self._lock = threading.Lock()
         self._buffer, self._size = bytearray(), 0
         self.parts = 0

@@ -8,6 +8,8 @@ from magsev_dagster.resources import RESOURCE_KEYS
 
 CORE_ASSETS = ["raw_polygon_aggregates", "magsev_polygon_raw", "polygon_parquet_fp",
                "polygon_hourly_prod", "hourly_price_variance"]
+DAILY_ASSETS = CORE_ASSETS[:4]  # the per-day tables; the view and the dashboard are not per-day
+TABLE_WRITERS = ["magsev_polygon_raw", "polygon_parquet_fp", "polygon_hourly_prod"]
 
 
 def test_module_definitions_load_and_validate():
@@ -24,22 +26,42 @@ def test_graph_is_the_seed_pipeline_in_order(defs):
         assert upstream in parents, f"{downstream} should depend on {upstream}"
 
 
-@pytest.mark.parametrize("name", CORE_ASSETS)
-def test_every_asset_is_hourly_single_run_and_explained(defs, name):
-    spec = defs.resolve_assets_def(name).get_asset_spec(dg.AssetKey(name))
+@pytest.mark.parametrize("name", DAILY_ASSETS)
+def test_every_table_asset_is_daily_single_run(defs, name):
     node = defs.resolve_asset_graph().get(dg.AssetKey(name))
-    assert isinstance(node.partitions_def, dg.HourlyPartitionsDefinition)
+    assert isinstance(node.partitions_def, dg.DailyPartitionsDefinition)
     assert node.partitions_def.timezone == "UTC"
+    assert node.partitions_def.end_offset == 1  # today's partition exists while the day is in progress
     assert node.backfill_policy == dg.BackfillPolicy.single_run()
+
+
+@pytest.mark.parametrize("name", [*CORE_ASSETS, "grafana_dashboard"])
+def test_every_asset_is_explained_owned_and_grouped(defs, name):
+    spec = defs.resolve_assets_def(name).get_asset_spec(dg.AssetKey(name))
     assert spec.description and len(spec.description) > 40
     assert spec.owners and spec.kinds
     assert spec.group_name in {"ingest", "warehouse", "serve"}
 
 
-def test_all_assets_share_one_partitions_definition(defs):
+def test_views_are_not_partitioned_and_still_run_in_the_job(defs):
     graph = defs.resolve_asset_graph()
-    partitions = {graph.get(dg.AssetKey(n)).partitions_def for n in CORE_ASSETS}
+    assert {graph.get(dg.AssetKey(n)).partitions_def for n in ("hourly_price_variance", "grafana_dashboard")} == {None}
+    job_assets = {k.to_user_string() for k in defs.resolve_job_def("magsev_hourly_job").asset_layer.executable_asset_keys}
+    assert {*CORE_ASSETS, "grafana_dashboard"} <= job_assets
+
+
+def test_all_daily_assets_share_one_partitions_definition(defs):
+    graph = defs.resolve_asset_graph()
+    partitions = {graph.get(dg.AssetKey(n)).partitions_def for n in DAILY_ASSETS}
     assert len(partitions) == 1
+
+
+def test_writers_share_a_pool_so_overlapping_runs_take_turns(defs):
+    """With `granularity: run` and a limit of 1 (dagster.yaml), runs that write tables never interleave."""
+    pools = {name: defs.resolve_assets_def(name).node_def.pool
+             for name in ["raw_polygon_aggregates", *TABLE_WRITERS]}
+    assert pools["raw_polygon_aggregates"] == "polygon_api"
+    assert {pools[n] for n in TABLE_WRITERS} == {"magsev_tables"}
 
 
 def test_blocking_checks_guard_the_parquet_table(defs):
@@ -58,4 +80,6 @@ def test_resources_are_swapped_per_environment_with_the_same_keys(tmp_path):
     local = local_defs(tmp_path)
     assert set(local.resources) == set(RESOURCE_KEYS)
     assert type(local.resources["warehouse"]).__name__ == "DuckDBWarehouse"
-    assert isinstance(build_defs(dict(local.resources)), dg.Definitions)
+    rebuilt = build_defs(dict(local.resources))
+    assert rebuilt.resolve_schedule_def("magsev_hourly_schedule").cron_schedule == "5 * * * *"
+    assert set(rebuilt.resources) == set(RESOURCE_KEYS)

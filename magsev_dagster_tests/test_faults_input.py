@@ -1,11 +1,11 @@
 """Bad user input: each a clear error naming the problem, raised before any request or write."""
 
-from datetime import date, datetime, timezone
+from datetime import datetime, timezone
 
 import pytest
 
 from magsev_dagster import layout
-from magsev_dagster.partitions import PartitionRangeError, Window, check_range
+from magsev_dagster.partitions import PartitionRangeError, Window, check_range, day_window
 from magsev_dagster.resources.storage import LocalRawStore
 from magsev_dagster.resources.universe import TickerUniverse
 from magsev_dagster.settings import Settings, SettingsError
@@ -39,12 +39,14 @@ def test_bad_tickers_never_reach_a_request_or_a_storage_key(bad, tmp_path, https
     with pytest.raises(ValueError, match="invalid ticker"):
         TickerUniverse(tickers=["AAPL", bad])
     with pytest.raises(TickerError):
-        layout.raw_day_prefix(bad, date(2026, 11, 24))
+        layout.quarantine_key(bad, window, 1)
     server = FakePolygon(httpserver)
     env = polygon_env(server, monkeypatch)
     source = local_defs(tmp_path / "data", **env).resources["polygon"]
     with pytest.raises(TickerError):
         source.fetch(bad, window, lambda page_no, body: None)
+    with pytest.raises(TickerError):  # the whole list is checked before the first request
+        list(source.fetch_many(["AAPL", bad], window, lambda ticker, page_no, body: None))
     assert server.requests == [] and not (tmp_path / "data").exists()
 
 
@@ -57,16 +59,16 @@ def test_storage_keys_cannot_escape_the_data_dir(tmp_path):
 
 
 @pytest.mark.parametrize("start, end, named", [
-    ("2022-12-31-23:00", "2023-01-01-01:00", "'2022-12-31-23:00' is not an hourly partition"),  # before the definition
-    ("2099-01-01-00:00", "2099-01-01-01:00", "'2099-01-01-00:00' is not an hourly partition"),  # not closed yet
-    ("2026-11-24-10:30", "2026-11-24-11:00", "'2026-11-24-10:30' is not an hourly partition"),  # not an hour
-    ("2026-11-24-10:00", "2026-11-24-05:00", "ends at 2026-11-24-05:00 before it starts at 2026-11-24-10:00"),
+    ("2022-12-31", "2023-01-01", "'2022-12-31' is not a daily partition"),  # before the definition
+    ("2099-01-01", "2099-01-02", "'2099-01-01' is not a daily partition"),  # a day that has not begun
+    ("2026-11-24-10:00", "2026-11-24-11:00", "'2026-11-24-10:00' is not a daily partition"),  # an hourly key
+    ("2026-11-24", "2026-11-20", "ends at 2026-11-20 before it starts at 2026-11-24"),
 ])
 def test_bad_partition_ranges_fail_before_any_request_or_write(start, end, named, data_dir, httpserver, monkeypatch):
     server = FakePolygon(httpserver)
     result = run_range(local_defs(data_dir, **polygon_env(server, monkeypatch)), start, end)
     assert not result.success
-    assert f"Failure: partition {'key ' if 'hourly' in named else 'range '}" in failure_messages(result)
+    assert f"Failure: partition {'key ' if 'daily' in named else 'range '}" in failure_messages(result)
     assert named in failure_messages(result)
     assert server.requests == []
     assert not data_dir.exists()
@@ -75,15 +77,23 @@ def test_bad_partition_ranges_fail_before_any_request_or_write(start, end, named
 def test_unparseable_partition_key_is_refused_before_the_run(data_dir, httpserver, monkeypatch):
     server = FakePolygon(httpserver)
     with pytest.raises(ValueError, match="does not match format"):
-        run_range(local_defs(data_dir, **polygon_env(server, monkeypatch)), "yesterday", "2026-11-24-05:00")
+        run_range(local_defs(data_dir, **polygon_env(server, monkeypatch)), "yesterday", "2026-11-24")
     assert server.requests == [] and not data_dir.exists()
 
 
 def test_check_range_accepts_what_the_schedule_and_backfills_send():
-    check_range("2023-01-01-00:00", "2023-01-01-00:00")
-    check_range("2026-11-02-00:00", "2026-11-06-23:00")
+    check_range("2023-01-01", "2023-01-01")
+    check_range("2026-11-02", "2026-11-06")
     with pytest.raises(PartitionRangeError):
-        check_range("2026-11-06-23:00", "2026-11-02-00:00")
+        check_range("2026-11-06", "2026-11-02")
+    with pytest.raises(PartitionRangeError, match="not a daily partition"):
+        check_range("2026-11-02", "2026-11-6")  # sorts wrongly as text: refused by its shape
+
+
+def test_todays_partition_has_no_window_before_its_first_hour_closes():
+    midnight = datetime(2026, 11, 24, 0, 40, tzinfo=timezone.utc)
+    with pytest.raises(PartitionRangeError, match="no closed hour yet"):
+        day_window("2026-11-24", "2026-11-24", now=midnight)
 
 
 @pytest.mark.parametrize("env, named", [
@@ -93,6 +103,10 @@ def test_check_range_accepts_what_the_schedule_and_backfills_send():
     ({"POLYGON_TIMEOUT_SECONDS": "30s"}, "POLYGON_TIMEOUT_SECONDS must be a number, got '30s'"),
     ({"POLYGON_MAX_RETRIES": "many"}, "POLYGON_MAX_RETRIES must be an integer, got 'many'"),
     ({"MAGSEV_ENV": "aws", "MAGSEV_RAW_CATALOG": "glue"}, "MAGSEV_RAW_CATALOG must be 'crawler' or 'partitions'"),
+    ({"MAGSEV_REFRESH": "weekly"}, "MAGSEV_REFRESH must be 'hourly' or 'daily', got 'weekly'"),
+    ({"MAGSEV_SCHEDULE_CRON": "every hour"}, "MAGSEV_SCHEDULE_CRON must be a cron string"),
+    ({"MAGSEV_LATE_DATA_LOOKBACK_DAYS": "-1"}, "MAGSEV_LATE_DATA_LOOKBACK_DAYS must be between 0 and 31, got -1"),
+    ({"MAGSEV_LATE_DATA_LOOKBACK_HOURS": "3"}, "set MAGSEV_LATE_DATA_LOOKBACK_DAYS"),
 ])
 def test_invalid_settings_name_the_variable(env, named, tmp_path):
     data_dir = tmp_path / "data"

@@ -7,7 +7,8 @@ import dagster as dg
 import pytest
 import sqlglot
 
-from magsev_dagster import layout
+from magsev_dagster import layout, raw_layer
+from magsev_dagster.raw_layer import read_bundle
 from magsev_dagster.resources.warehouse import DuckDBWarehouse
 from magsev_dagster_tests.fakes.polygon_server import (  # noqa: F401 (fixtures)
     FAKE_KEY,
@@ -54,7 +55,7 @@ def test_a_three_day_range_is_one_request_series_per_ticker(data_dir, fake_polyg
     fake_polygon.page_size = 5
     fake_polygon.extra_bar_fields = {"otc": False, "x_added_later": {"nested": [1, 2]}}
     defs = local_defs(data_dir, MAGSEV_TICKERS="AAPL,SPY,X:BTCUSD", **fake_polygon.env())
-    result = run_range(defs, "2025-11-28-00:00", "2025-11-30-23:00")
+    result = run_range(defs, "2025-11-28", "2025-11-30")
     assert result.success
     checks = check_results(result)
     assert checks["tickers_complete"] and checks["prod_fresh_and_complete"] and all(checks.values())
@@ -73,13 +74,16 @@ def test_a_three_day_range_is_one_request_series_per_ticker(data_dir, fake_polyg
     assert meta["retries"] == 0 and meta["polygon_statuses"] == "OK" and meta["synthetic"] is False
 
     stored = files(data_dir)
-    responses = [body for key, body in stored.items() if key.startswith(layout.RESPONSES_PREFIX)]
-    assert sorted(responses) == sorted(fake_polygon.bodies)  # every body kept byte for byte
+    [bundle] = [key for key in stored if key.startswith(layout.RESPONSES_PREFIX)]  # one object for 17 bodies
+    assert bundle == f"{layout.RESPONSES_PREFIX}/window=20251128T00-20251201T00/part-0001.jsonl.gz"
+    kept = read_bundle(stored[bundle])
+    assert sorted(r["body"] for r in kept) == sorted(fake_polygon.bodies)  # every body kept byte for byte
+    assert sorted((r["ticker"], r["page"]) for r in kept if r["ticker"] == "AAPL") == [("AAPL", 1)]
     raw_keys = [key for key in stored if key.startswith(layout.RAW_TABLE_PREFIX)]
-    assert [k.rsplit("/", 1)[1] for k in raw_keys if "ticker=AAPL/" in k] == [
-        f"2025-11-28T{h}.jsonl" for h in (14, 15, 16, 17)]
+    assert raw_keys == [layout.raw_bars_key(d) for d in ("2025-11-28", "2025-11-29", "2025-11-30")]
     lines = [json.loads(line) for key in raw_keys for line in stored[key].splitlines()]
     assert len(lines) == sum(bars.values())
+    assert [b["t"] for b in lines if b["ticker"] == "AAPL"] == [start_ms + h * 3_600_000 for h in (14, 15, 16, 17)]
     assert all(bar["x_added_later"] == {"nested": [1, 2]} and bar["otc"] is False for bar in lines)
     assert len(prod_rows(data_dir)) == sum(bars.values())
 
@@ -89,7 +93,7 @@ def test_retries_pacing_config_and_delayed_through_the_graph(data_dir, fake_poly
     fake_polygon.script(http_error(429, retry_after="0"), http_error(503), ticker="AAPL")
     defs = local_defs(data_dir, MAGSEV_TICKERS="AAPL,MSFT", **fake_polygon.env())
     with caplog.at_level("WARNING", logger="magsev_dagster.polygon.client"):
-        result = run_range(defs, "2026-11-24-00:00", "2026-11-24-23:00", selection=[RAW])
+        result = run_range(defs, "2026-11-24", "2026-11-24", selection=[RAW])
     assert result.success
     meta = raw_metadata(result)
     assert meta["retries"] == 2 and meta["requests"] == 4 and meta["bars"] == 14
@@ -102,13 +106,15 @@ def test_malformed_json_fails_the_run_quarantines_the_body_and_writes_no_bars(da
     truncated = b'{"ticker":"MSFT","queryCount":7,"resultsCount":7,"adjusted":true,"results":[{"v":100.0,"vw":4'
     fake_polygon.script(raw_body(truncated), ticker="MSFT")
     defs = local_defs(data_dir, MAGSEV_TICKERS="AAPL,MSFT", **fake_polygon.env())
-    result = run_range(defs, "2026-11-24-00:00", "2026-11-24-23:00")
+    result = run_range(defs, "2026-11-24", "2026-11-24")
     assert not result.success
     text = failure_text(result)
-    assert "MSFT page 1: response is not valid JSON" in text and "raw/quarantine/ticker=MSFT" in text
+    assert "MSFT page 1: response is not valid JSON" in text and "ticker=MSFT/page-0001.json" in text
     stored = files(data_dir)
     [quarantined] = [k for k in stored if k.startswith(layout.QUARANTINE_PREFIX)]
     assert stored[quarantined] == truncated
+    [bundle] = [k for k in stored if k.startswith(layout.RESPONSES_PREFIX)]  # kept before parsing, too
+    assert [r["body"] for r in read_bundle(stored[bundle]) if r["ticker"] == "MSFT"] == [truncated]
     assert not [k for k in stored if k.startswith(layout.RAW_TABLE_PREFIX)]  # AAPL was fetched, nothing written
     assert len(fake_polygon.seen) == 2  # not retried: the body would not change
     assert not (data_dir / "warehouse.duckdb").exists()  # nothing downstream ran
@@ -117,40 +123,55 @@ def test_malformed_json_fails_the_run_quarantines_the_body_and_writes_no_bars(da
 def test_a_bad_key_fails_with_one_request_and_a_clear_error(data_dir, fake_polygon, monkeypatch):
     monkeypatch.setenv("POLYGON_API_KEY", "fake-key-not-the-right-one")
     defs = local_defs(data_dir, MAGSEV_TICKERS="AAPL,MSFT", **fake_polygon.env())
-    result = run_range(defs, "2026-11-24-00:00", "2026-11-24-23:00", selection=[RAW])
+    result = run_range(defs, "2026-11-24", "2026-11-24", selection=[RAW])
     assert not result.success
-    assert "Polygon request for AAPL failed" in failure_text(result)
+    assert "Polygon request failed: GET /v2/aggs/ticker/AAPL/" in failure_text(result)
     assert "the API key is missing or invalid" in failure_text(result)
     assert len(fake_polygon.seen) == 1
 
 
 def test_a_missing_tuesday_hour_fails_completeness_and_prod_is_unchanged(data_dir, fake_polygon):
     defs = local_defs(data_dir, MAGSEV_TICKERS="AAPL,X:BTCUSD", **fake_polygon.env())
-    assert run_range(defs, "2026-11-24-00:00", "2026-11-24-23:00").success
+    assert run_range(defs, "2026-11-24", "2026-11-24").success
     before = prod_rows(data_dir)
     assert len(before) == 7 + 24
 
     fake_polygon.bars = without_hours({("AAPL", datetime(2026, 11, 24, 17, tzinfo=UTC))})
-    result = run_range(defs, "2026-11-24-00:00", "2026-11-24-23:00")
+    result = run_range(defs, "2026-11-24", "2026-11-24")
     assert not result.success
     checks = check_results(result)
     assert checks["tickers_complete"] is False
     assert all(passed for name, passed in checks.items() if name != "tickers_complete")
     assert raw_metadata(result)["bars"] == 7 + 24 - 1
-    assert not (data_dir / layout.raw_bars_key("AAPL", datetime(2026, 11, 24, 17, tzinfo=UTC))).exists()
+    stored = [json.loads(line) for line in (data_dir / layout.raw_bars_key("2026-11-24")).read_text().splitlines()]
+    aapl_hours = [datetime.fromtimestamp(b["t"] / 1000, tz=UTC).hour for b in stored if b["ticker"] == "AAPL"]
+    assert aapl_hours == [14, 15, 16, 18, 19, 20]  # raw holds what Polygon sent; production does not
     assert prod_rows(data_dir).equals(before)
 
 
-def test_a_rerun_replaces_the_window_objects_and_leaves_no_stale_page(data_dir, fake_polygon):
+def test_a_rerun_replaces_the_window_objects_and_leaves_no_stale_part(data_dir, fake_polygon, monkeypatch):
     defs = local_defs(data_dir, MAGSEV_TICKERS="X:BTCUSD", **fake_polygon.env())
     fake_polygon.page_size = 10
-    assert run_range(defs, *("2026-11-24-00:00", "2026-11-24-23:00"), selection=[RAW]).success
+    monkeypatch.setattr(raw_layer, "PART_BYTES", 1)  # one part per body: 3 pages, 3 parts
+    assert run_range(defs, *("2026-11-24", "2026-11-24"), selection=[RAW]).success
     first = files(data_dir)
     assert len([k for k in first if k.startswith(layout.RESPONSES_PREFIX)]) == 3
     fake_polygon.page_size = 50000
-    assert run_range(defs, *("2026-11-24-00:00", "2026-11-24-23:00"), selection=[RAW]).success
+    assert run_range(defs, *("2026-11-24", "2026-11-24"), selection=[RAW]).success
     second = files(data_dir)
     assert [k for k in second if k.startswith(layout.RESPONSES_PREFIX)] == [
-        f"{layout.RESPONSES_PREFIX}/ticker=X:BTCUSD/window=20261124T00-20261125T00/page-0001.json"]
+        f"{layout.RESPONSES_PREFIX}/window=20261124T00-20261125T00/part-0001.jsonl.gz"]
     bars = {k: v for k, v in second.items() if k.startswith(layout.RAW_TABLE_PREFIX)}
-    assert len(bars) == 24 and bars == {k: v for k, v in first.items() if k.startswith(layout.RAW_TABLE_PREFIX)}
+    assert list(bars) == [layout.raw_bars_key("2026-11-24")]
+    assert bars == {k: v for k, v in first.items() if k.startswith(layout.RAW_TABLE_PREFIX)}
+    assert len(bars[layout.raw_bars_key("2026-11-24")].splitlines()) == 24
+
+
+def test_a_day_that_lost_its_bars_loses_its_object(data_dir, fake_polygon):
+    defs = local_defs(data_dir, MAGSEV_TICKERS="X:BTCUSD", **fake_polygon.env())
+    assert run_range(defs, "2026-11-23", "2026-11-24", selection=[RAW]).success
+    fake_polygon.bars = without_hours({("X:BTCUSD", datetime(2026, 11, 24, h, tzinfo=UTC)) for h in range(24)})
+    result = run_range(defs, "2026-11-23", "2026-11-24", selection=[RAW])
+    assert result.success and raw_metadata(result)["objects_deleted"] == 1
+    assert (data_dir / layout.raw_bars_key("2026-11-23")).exists()
+    assert not (data_dir / layout.raw_bars_key("2026-11-24")).exists()

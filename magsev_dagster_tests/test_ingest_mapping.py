@@ -1,6 +1,7 @@
-"""Property-based: a bar's `t` (ms, UTC, bar start) maps to exactly one hourly partition, whatever the
-New York clock does (DST changes) and across month and year boundaries."""
+"""Property-based: a bar's `t` (ms, UTC, bar start) maps to exactly one daily partition and one raw day object,
+whatever the New York clock does (DST changes) and across month and year boundaries."""
 
+import json
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
@@ -9,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from magsev_dagster import layout
-from magsev_dagster.assets.ingest import bucket_bars
-from magsev_dagster.partitions import Window, hour_of_ms, hourly_partitions, partition_key
+from magsev_dagster.partitions import Window, daily_partitions, day_window, hour_of_ms, partition_key
+from magsev_dagster.raw_layer import DayBars, day_of_ms
 
 UTC = timezone.utc
 HOUR_MS = 3_600_000
@@ -54,16 +55,17 @@ def test_hour_of_ms_is_the_utc_hour_holding_the_bar_start(t):
 
 @settings(max_examples=60, deadline=None)
 @given(ms_near_boundary)
-def test_the_partition_of_a_bar_is_the_dagster_partition_whose_window_holds_it(t):
+def test_the_partition_of_a_bar_is_the_dagster_day_whose_window_holds_it(t):
     key = partition_key(hour_of_ms(t))
-    window = hourly_partitions.time_window_for_partition_key(key)
+    window = daily_partitions.time_window_for_partition_key(key)
     assert window.start.timestamp() * 1000 <= t < window.end.timestamp() * 1000
-    assert window.end - window.start == timedelta(hours=1)  # no 0- or 2-hour partitions at DST changes
+    assert window.end - window.start == timedelta(days=1)  # UTC days: no 23- or 25-hour days at DST changes
+    assert day_of_ms(t).isoformat() == key
 
 
 @st.composite
 def window_and_bars(draw):
-    start = hour_of_ms(draw(ms_near_boundary))
+    start = datetime.combine(day_of_ms(draw(ms_near_boundary)), datetime.min.time(), UTC)
     window = Window(start, start + timedelta(hours=draw(st.integers(1, 72))))
     margin = 3 * HOUR_MS
     ts = draw(st.lists(st.integers(window.start_ms - margin, window.end_ms + margin), max_size=60))
@@ -74,34 +76,33 @@ def window_and_bars(draw):
 
 @settings(max_examples=150, deadline=None)
 @given(window_and_bars())
-def test_bucketing_keeps_each_bar_once_in_its_own_hour_and_day(case):
+def test_grouping_keeps_each_bar_once_in_its_own_utc_day(case):
     window, bars = case
-    out = bucket_bars(bars, window)
+    out = DayBars(window)
+    kept_count = out.add("AAPL", bars)
     distinct = list(dict.fromkeys(b["t"] for b in bars))
     inside = [t for t in distinct if window.start_ms <= t < window.end_ms]
-    assert out.duplicates == len(bars) - len(distinct)
-    assert out.outside_window == len(distinct) - len(inside)
-    kept = [b for hour_bars in out.by_hour.values() for b in hour_bars]
-    assert sorted(b["t"] for b in kept) == sorted(inside)
+    assert out.dropped.duplicates == len(bars) - len(distinct)
+    assert out.dropped.outside_window == len(distinct) - len(inside)
+    kept = {day: [json.loads(line) for line in by_ticker["AAPL"].splitlines()] for day, by_ticker in out.lines.items()}
+    assert kept_count == len(inside) == sum(len(v) for v in kept.values())
+    assert sorted(b["t"] for v in kept.values() for b in v) == sorted(inside)
     first_copy = {}
     for b in bars:
         first_copy.setdefault(b["t"], b["copy"])
-    assert all(b["copy"] == first_copy[b["t"]] for b in kept)  # the first occurrence wins
-    hours = set(window.hours())
-    for hour, hour_bars in out.by_hour.items():
-        assert hour in hours
-        assert all(hour_of_ms(b["t"]) == hour for b in hour_bars)
-        key = layout.raw_bars_key("AAPL", hour)
-        assert f"/dt={hour.date().isoformat()}/" in key  # the UTC day, never New York's
-        assert key.endswith(f"{hour:%Y-%m-%dT%H}.jsonl")
+    for day, day_bars in kept.items():
+        assert day in window.days
+        assert all(b["ticker"] == "AAPL" and b["copy"] == first_copy[b["t"]] for b in day_bars)  # first one wins
+        assert all(day_of_ms(b["t"]) == day for b in day_bars)  # the UTC day, never New York's
+        assert layout.raw_bars_key(day) == f"raw/polygon_raw/dt={day.isoformat()}/bars.jsonl"
 
 
 @settings(max_examples=40, deadline=None)
-@given(ms_near_boundary, st.integers(1, 72))
-def test_a_run_window_has_one_hour_per_partition_key(t, count):
-    start = hour_of_ms(t)
-    keys = hourly_partitions.get_partition_keys_in_range(
-        dg.PartitionKeyRange(partition_key(start), partition_key(start + timedelta(hours=count - 1))))
-    window = Window(start, start + timedelta(hours=count))
-    assert [partition_key(h) for h in window.hours()] == keys
-    assert {d.isoformat() for d in window.days} == {k[:10] for k in keys}
+@given(ms_near_boundary, st.integers(1, 40))
+def test_a_run_window_has_one_day_per_partition_key(t, count):
+    first = day_of_ms(t).isoformat()
+    keys = daily_partitions.get_partition_keys_in_range(
+        dg.PartitionKeyRange(first, (day_of_ms(t) + timedelta(days=count - 1)).isoformat()))
+    window = day_window(keys[0], keys[-1], now=datetime(2031, 1, 1, tzinfo=UTC))
+    assert [d.isoformat() for d in window.days] == keys
+    assert len(window.hours()) == 24 * count

@@ -12,7 +12,7 @@ from magsev_dagster_tests.tables import assert_same, read_table, snapshot
 
 MAG7 = GROUPS["mag7"]
 # Fri 2026-11-20 and Mon 2026-11-23 are full NYSE sessions: 09:30-16:00 New York = hours 14..20 UTC.
-START, END = "2026-11-20-00:00", "2026-11-23-23:00"
+START, END = "2026-11-20", "2026-11-23"
 SESSION_HOURS = list(range(14, 21))
 
 
@@ -40,20 +40,31 @@ def test_every_ticker_has_every_trading_hour_in_production(loaded):
         assert sorted(set(rows["bar_start"].dt.hour)) == SESSION_HOURS
 
 
+def _raw_bars(data_dir, day: str) -> list[dict]:
+    return [json.loads(line) for line in (data_dir / layout.raw_bars_key(day)).read_text().splitlines()]
+
+
+def test_raw_is_one_object_per_day_holding_every_ticker(loaded):
+    days = sorted(p.name for p in (loaded / layout.RAW_TABLE_PREFIX).iterdir())
+    assert days == ["dt=2026-11-20", "dt=2026-11-23"]  # no object for the weekend
+    assert [p.name for p in (loaded / layout.RAW_TABLE_PREFIX / "dt=2026-11-20").iterdir()] == ["bars.jsonl"]
+    bars = _raw_bars(loaded, "2026-11-20")
+    assert [b["ticker"] for b in bars] == sorted(b["ticker"] for b in bars)  # deterministic: tickers in order
+    assert len(bars) == len(MAG7) * len(SESSION_HOURS)
+
+
 def test_raw_bars_reach_production_unchanged(loaded):
     prod = read_table(loaded, "polygon_hourly_prod").set_index(["ticker", "bar_start_ms"])
-    for ticker in MAG7:
-        for path in (loaded / layout.RAW_TABLE_PREFIX / f"ticker={ticker}").rglob("*.jsonl"):
-            for bar in map(json.loads, path.read_text().splitlines()):
-                row = prod.loc[(ticker, bar["t"])]
-                assert (row["open"], row["high"], row["low"], row["close"], row["volume"]) == (
-                    bar["o"], bar["h"], bar["l"], bar["c"], bar["v"])
+    for day in ("2026-11-20", "2026-11-23"):
+        for bar in _raw_bars(loaded, day):
+            row = prod.loc[(bar["ticker"], bar["t"])]
+            assert (row["open"], row["high"], row["low"], row["close"], row["volume"]) == (
+                bar["o"], bar["h"], bar["l"], bar["c"], bar["v"])
 
 
 def test_variance_matches_a_hand_computation(loaded):
     view = read_table(loaded, "hourly_price_variance")
-    day = loaded / layout.RAW_TABLE_PREFIX / "ticker=NVDA" / "dt=2026-11-23"
-    bars = [json.loads(p.read_text()) for p in sorted(day.glob("*.jsonl"))]
+    bars = [b for b in _raw_bars(loaded, "2026-11-23") if b["ticker"] == "NVDA"]
     first_open = bars[0]["o"]
     for bar in bars[:3]:
         row = view[(view["ticker"] == "NVDA") & (view["bar_start"] == pd.Timestamp(bar["t"], unit="ms"))].iloc[0]
@@ -73,7 +84,7 @@ def test_rematerializing_the_same_range_changes_nothing(reloadable, defs):
 
 def test_a_neighbouring_range_changes_nothing_outside_it(reloadable, defs):
     before = snapshot(reloadable)
-    assert run_range(defs, "2026-11-24-00:00", "2026-11-24-23:00").success
+    assert run_range(defs, "2026-11-24", "2026-11-24").success
     after = snapshot(reloadable)
     assert set(before["raw"]) < set(after["raw"])
     assert {k: v for k, v in after["raw"].items() if k in before["raw"]} == before["raw"]

@@ -1,40 +1,92 @@
-"""The hourly schedule asks for the hour that just closed; a backfill of many partitions is one run."""
+"""The schedule refreshes the day of the hour that just closed; a backfill of many days is one run."""
 
 from datetime import datetime, timezone
 
 import dagster as dg
+import pytest
 
-from magsev_dagster_tests.helpers import run_range
+from magsev_dagster import partitions
+from magsev_dagster_tests.helpers import RANGE_END_TAG, RANGE_START_TAG, check_results, local_defs, run_range
+from magsev_dagster_tests.tables import read_table
+
+UTC = timezone.utc
 
 
-def test_schedule_requests_the_previous_hour(defs):
+def tick(defs: dg.Definitions, at: datetime) -> dg.RunRequest:
     schedule = defs.resolve_schedule_def("magsev_hourly_schedule")
-    assert schedule.cron_schedule == "5 * * * *"
+    with dg.build_schedule_context(scheduled_execution_time=at, repository_def=defs.get_repository_def()) as context:
+        [request] = schedule.evaluate_tick(context).run_requests
+    return request
+
+
+def test_the_schedule_runs_at_minute_5_and_is_off_until_turned_on(defs):
+    schedule = defs.resolve_schedule_def("magsev_hourly_schedule")
+    assert (schedule.cron_schedule, schedule.execution_timezone) == ("5 * * * *", "UTC")
     assert schedule.default_status == dg.DefaultScheduleStatus.STOPPED
-    tick_time = datetime(2026, 11, 24, 15, 5, tzinfo=timezone.utc)
-    with dg.build_schedule_context(scheduled_execution_time=tick_time) as context:
-        result = schedule.evaluate_tick(context)
-    [request] = result.run_requests
-    assert request.partition_key == "2026-11-24-14:00"
     assert schedule.job_name == "magsev_hourly_job"
 
 
-def test_a_two_day_backfill_is_one_run_covering_every_partition(defs):
+@pytest.mark.parametrize("at, day", [
+    (datetime(2026, 11, 24, 15, 5, tzinfo=UTC), "2026-11-24"),  # closes 14:00-15:00 of today
+    (datetime(2026, 11, 24, 1, 5, tzinfo=UTC), "2026-11-24"),  # the first hour of the day
+    (datetime(2026, 11, 24, 0, 5, tzinfo=UTC), "2026-11-23"),  # 00:05 closes yesterday's last hour
+    (datetime(2027, 1, 1, 0, 5, tzinfo=UTC), "2026-12-31"),  # and last year's
+])
+def test_a_tick_requests_the_day_holding_the_hour_that_just_closed(defs, at, day):
+    request = tick(defs, at)
+    assert request.partition_key == day
+    assert request.run_key == f"{day}..{day}@{at:%Y-%m-%dT%H:%M}"  # one run per tick, not one per day
+
+
+def test_the_same_day_is_refreshed_by_every_tick(defs):
+    keys = {tick(defs, datetime(2026, 11, 24, h, 5, tzinfo=UTC)).run_key for h in range(1, 24)}
+    assert len(keys) == 23
+
+
+def test_a_late_data_lookback_refetches_whole_days_in_one_run(data_dir):
+    defs = local_defs(data_dir, MAGSEV_LATE_DATA_LOOKBACK_DAYS="2")
+    request = tick(defs, datetime(2026, 11, 24, 0, 5, tzinfo=UTC))
+    assert request.partition_key is None
+    assert (request.tags[RANGE_START_TAG], request.tags[RANGE_END_TAG]) == ("2026-11-21", "2026-11-23")
+
+
+def test_the_daily_refresh_for_free_keys_loads_yesterday_once_a_day(data_dir):
+    defs = local_defs(data_dir, MAGSEV_REFRESH="daily")
+    assert defs.resolve_schedule_def("magsev_hourly_schedule").cron_schedule == "5 6 * * *"
+    assert tick(defs, datetime(2026, 11, 25, 6, 5, tzinfo=UTC)).partition_key == "2026-11-24"
+
+
+def test_the_cron_can_be_overridden(data_dir):
+    defs = local_defs(data_dir, MAGSEV_SCHEDULE_CRON="*/2 * * * *")
+    assert defs.resolve_schedule_def("magsev_hourly_schedule").cron_schedule == "*/2 * * * *"
+    assert tick(defs, datetime(2026, 11, 24, 15, 42, tzinfo=UTC)).partition_key == "2026-11-24"
+
+
+def test_a_two_day_backfill_is_one_run_covering_both_days(defs):
     instance = dg.DagsterInstance.ephemeral()
-    result = run_range(defs, "2026-11-23-00:00", "2026-11-24-23:00", instance=instance)
-    assert result.success
+    assert run_range(defs, "2026-11-23", "2026-11-24", instance=instance).success
     assert len(instance.get_runs()) == 1
-    materialized = instance.get_materialized_partitions(dg.AssetKey("polygon_hourly_prod"))
-    assert len(materialized) == 48
-    assert {"2026-11-23-00:00", "2026-11-24-23:00"} <= materialized
+    assert instance.get_materialized_partitions(dg.AssetKey("polygon_hourly_prod")) == {"2026-11-23", "2026-11-24"}
 
 
-def test_a_late_data_lookback_refetches_the_trailing_hours_in_one_run(data_dir):
-    from magsev_dagster_tests.helpers import RANGE_END_TAG, RANGE_START_TAG, local_defs
+def test_todays_run_covers_the_closed_hours_only(defs, data_dir, monkeypatch):
+    """At 17:20 on a Tuesday the session hours 14, 15 and 16 are closed; 17:00 is still forming."""
+    monkeypatch.setattr(partitions, "utc_now", lambda: datetime(2026, 11, 24, 17, 20, tzinfo=UTC))
+    result = run_range(defs, "2026-11-24", "2026-11-24")
+    assert result.success and all(check_results(result).values())
+    prod = read_table(data_dir, "polygon_hourly_prod")
+    assert sorted(set(prod["bar_start"].dt.hour)) == [14, 15, 16]
+    evaluations = {e.event_specific_data.check_name: e.event_specific_data.metadata
+                   for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"}
+    for check in ("tickers_complete", "prod_fresh_and_complete"):
+        assert evaluations[check]["complete_through"].value == "2026-11-24T16:00:00+00:00"
+        assert evaluations[check]["expected_bars"].value == 7 * 3
 
-    schedule = local_defs(data_dir, MAGSEV_LATE_DATA_LOOKBACK_HOURS="3").resolve_schedule_def("magsev_hourly_schedule")
-    tick_time = datetime(2026, 11, 24, 0, 5, tzinfo=timezone.utc)
-    with dg.build_schedule_context(scheduled_execution_time=tick_time) as context:
-        [request] = schedule.evaluate_tick(context).run_requests
-    assert request.tags[RANGE_START_TAG] == "2026-11-23-20:00"
-    assert request.tags[RANGE_END_TAG] == "2026-11-23-23:00"
+
+def test_a_later_run_of_today_completes_the_day_in_place(defs, data_dir, monkeypatch):
+    monkeypatch.setattr(partitions, "utc_now", lambda: datetime(2026, 11, 24, 15, 5, tzinfo=UTC))
+    assert run_range(defs, "2026-11-24", "2026-11-24").success
+    monkeypatch.setattr(partitions, "utc_now", lambda: datetime(2026, 11, 25, 0, 5, tzinfo=UTC))
+    assert run_range(defs, "2026-11-24", "2026-11-24").success
+    prod = read_table(data_dir, "polygon_hourly_prod")
+    assert len(prod) == 7 * 7 and not prod.duplicated(["ticker", "bar_start_ms"]).any()

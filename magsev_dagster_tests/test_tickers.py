@@ -63,7 +63,8 @@ def test_the_universe_resource_validates_its_tickers():
 
 def test_storage_keys_refuse_invalid_tickers():
     with pytest.raises(TickerError):
-        layout.raw_bars_key("../../etc", datetime(2026, 11, 24, tzinfo=timezone.utc))
+        layout.quarantine_key("../../etc", Window(datetime(2026, 11, 24, tzinfo=timezone.utc),
+                                                  datetime(2026, 11, 25, tzinfo=timezone.utc)), 1)
 
 
 def test_the_polygon_resource_refuses_an_invalid_ticker_before_any_request(tmp_path, fake_polygon, monkeypatch):

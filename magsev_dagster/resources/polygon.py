@@ -85,6 +85,8 @@ class PolygonSource(dg.ConfigurableResource):
     def fetch_many(self, tickers, window: Window, keep_body: Callable[[str, int, bytes], None]):
         """One Fetched per ticker (sequential placeholder; the concurrent version replaces it)."""
         for ticker in tickers:
+            validate_ticker(ticker)
+        for ticker in tickers:
             yield self.fetch(ticker, window, lambda page_no, body, t=ticker: keep_body(t, page_no, body))
 
     def fetch(self, ticker: str, window: Window, keep_body: KeepBody) -> Fetched:
