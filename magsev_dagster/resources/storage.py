@@ -97,7 +97,9 @@ class LocalRawStore(RawStore):
         base = self._object_path(folder) if folder else _resolved(self.root)
         if not base.is_dir():
             return False
-        return any(entry.name.startswith(name) for entry in base.iterdir())
+        matching = (entry for entry in base.iterdir() if entry.name.startswith(name))
+        # An object, not an empty folder that deleted objects left behind (S3 has no folders).
+        return any(entry.is_file() or any(p.is_file() for p in entry.rglob("*")) for entry in matching)
 
     def delete(self, keys: Iterable[str]) -> int:
         removed = 0
