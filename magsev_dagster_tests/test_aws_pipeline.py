@@ -21,9 +21,11 @@ from magsev_dagster.checks import all_checks
 from magsev_dagster.definitions import build_defs
 from magsev_dagster.partitions import Window, hour_of_ms
 from magsev_dagster.resources import resources_for
+from magsev_dagster.resources.aws.prod_publish import new_generation
+from magsev_dagster.resources.warehouse import BAR_COLUMNS
 from magsev_dagster.settings import Settings
 from magsev_dagster_tests.fakes.moto_server import (  # noqa: F401
-    answer_queries, athena_statements, aws_env, aws_operations, failing_crawls, failing_queries, moto,
+    answer_queries, athena_statements, aws_env, aws_operations, failing_crawls, failing_queries, moto, unload_parts,
 )
 from magsev_dagster_tests.helpers import check_results, run_range
 
@@ -32,6 +34,8 @@ TICKERS = ("AAPL", "NVDA")
 DAY = "2026-11-24"  # a Tuesday: regular NYSE session
 WINDOW = Window(datetime(2026, 11, 24, 14, tzinfo=timezone.utc), datetime(2026, 11, 24, 21, tzinfo=timezone.utc))  # the session
 PROD_SENTINEL = f"{layout.table_day_prefix(layout.PROD_PREFIX, DAY)}previous-run.parquet"
+PROD_PREVIOUS = f"s3://{BUCKET}/{layout.table_day_prefix(layout.PROD_PREFIX, DAY)}"  # where DAY's partition points
+DATABASE = "fp_db_polygon_io"
 
 
 def aws_settings(**env) -> Settings:
@@ -93,10 +97,25 @@ def run_aws(moto, offending: str | None = None, **env):
         return run_range(build_defs(resources), f"{DAY}-14:00", f"{DAY}-20:00"), resources["warehouse"]
 
 
+def glue():
+    return boto3.client("glue", region_name="us-east-1")
+
+
+def prod_locations() -> dict[str, str]:
+    partitions = glue().get_partitions(DatabaseName=DATABASE, TableName="polygon_hourly_prod")["Partitions"]
+    return {p["Values"][0]: p["StorageDescriptor"]["Location"] for p in partitions}
+
+
 @pytest.fixture
 def bucket(aws_env):
+    """The bucket, and a production table whose partition for DAY holds a previous run's data."""
     s3().create_bucket(Bucket=BUCKET)
     s3().put_object(Bucket=BUCKET, Key=PROD_SENTINEL, Body=b"the previous production data")
+    catalog = resources_for(aws_settings())["warehouse"].catalog
+    catalog.ensure_database()
+    catalog.ensure_parquet_table("polygon_hourly_prod", f"s3://{BUCKET}/{layout.PROD_PREFIX}/", BAR_COLUMNS)
+    glue().create_partition(DatabaseName=DATABASE, TableName="polygon_hourly_prod", PartitionInput={
+        "Values": [DAY], "StorageDescriptor": {**catalog.storage("polygon_hourly_prod"), "Location": PROD_PREVIOUS}})
     return aws_env
 
 
@@ -130,8 +149,9 @@ def assert_policy_allows(operations: set[tuple[str, str]]) -> None:
 
 
 def assert_prod_untouched(statements: list[str]) -> None:
-    assert not any(s.startswith("INSERT INTO polygon_hourly_prod") for s in statements)
-    assert keys(layout.PROD_PREFIX + "/") == [PROD_SENTINEL]
+    assert not any(s.startswith("UNLOAD") or "INTO polygon_hourly_prod" in s for s in statements)
+    assert prod_locations() == {DAY: PROD_PREVIOUS}
+    assert keys("warehouse/") == [PROD_SENTINEL]  # no new generation, no retirement
     assert s3().get_object(Bucket=BUCKET, Key=PROD_SENTINEL)["Body"].read() == b"the previous production data"
 
 
@@ -166,20 +186,27 @@ def test_the_graph_runs_green_on_aws_with_the_crawler(bucket, aws_operations):
 
     # Athena: the expected statements, in order, each valid Athena SQL, every read scoped to the run's day
     statements = athena_statements()
+    unloads = [i for i, text in enumerate(statements) if text.startswith("UNLOAD")]
     for text in statements:
-        assert not isinstance(sqlglot.parse_one(text, read="athena"), exp.Command), text
+        select = unload_parts(text)[0] if text.startswith("UNLOAD") else text
+        assert not isinstance(sqlglot.parse_one(select, read="athena"), exp.Command), text
     [(_, parquet_insert)] = warehouse.insert_statements("polygon_parquet_fp", WINDOW)
-    [(_, prod_insert)] = warehouse.insert_statements("polygon_hourly_prod", WINDOW)
+    prod = next(e for e in result.get_asset_materialization_events() if e.asset_key.path[-1] == "polygon_hourly_prod")
+    prod_meta = {k: v.value for k, v in prod.materialization.metadata.items()}
+    generation = prod_meta["generation"]
+    [(_, target, prod_unload)] = warehouse.unload_statements(
+        WINDOW, new_generation(layout.PROD_PREFIX, datetime.now(timezone.utc)))
+    assert [unload_parts(statements[i])[0] for i in unloads] == [unload_parts(prod_unload)[0]]
+    assert unload_parts(statements[unloads[0]])[1] == f"{generation}part-1/"
     order = [next(i for i, s in enumerate(statements) if s.startswith(prefix)) for prefix in (
-        "CREATE EXTERNAL TABLE IF NOT EXISTS polygon_parquet_fp", parquet_insert,
-        "CREATE EXTERNAL TABLE IF NOT EXISTS polygon_hourly_prod", prod_insert)]
+        "CREATE EXTERNAL TABLE IF NOT EXISTS polygon_parquet_fp", parquet_insert)] + unloads
     assert order == sorted(order)
     assert re.search(r"LOCATION 's3://magsev-test/warehouse/polygon_parquet_fp/'", statements[order[0]])
-    assert any("CREATE OR REPLACE VIEW hourly_price_variance" in s for s in statements[order[3]:])
+    assert any("CREATE OR REPLACE VIEW hourly_price_variance" in s for s in statements[order[2]:])
     check_reads = [i for i, s in enumerate(statements) if "offending_rows" in s or "AS raw_bars" in s]
-    assert len(check_reads) == 6 and max(check_reads) < order[3]  # prod is written after every blocking check
+    assert len(check_reads) == 6 and max(check_reads) < order[2]  # prod is written after every blocking check
     view = next(i for i, s in enumerate(statements) if "CREATE OR REPLACE VIEW hourly_price_variance" in s)
-    reads = [s for s in statements[:view] if s.lstrip().upper().startswith(("SELECT", "WITH", "INSERT", "/*"))
+    reads = [s for s in statements[:view] if s.lstrip().upper().startswith(("SELECT", "WITH", "INSERT", "UNLOAD", "/*"))
              and "CREATE" not in s]
     assert reads and all(f"dt BETWEEN '{DAY}' AND '{DAY}'" in s for s in reads)
     # the dashboard picture then reads its 7-day window, still pruned by dt
@@ -193,10 +220,17 @@ def test_the_graph_runs_green_on_aws_with_the_crawler(bucket, aws_operations):
     assert meta["athena_estimated_cost_usd"].value == pytest.approx(10 * 1024**2 / 1e12 * 5, rel=1e-3)
     assert meta["insert_statements"].value == 1
 
-    # the day's previous production files were removed once the INSERT had succeeded
-    prod = next(e for e in result.get_asset_materialization_events() if e.asset_key.path[-1] == "polygon_hourly_prod")
-    assert prod.materialization.metadata["objects_replaced"].value == 1
-    assert keys(layout.PROD_PREFIX + "/") == []  # (moto's INSERT writes no files)
+    # production: DAY's partition now points at the new generation; the previous data is retired, not deleted
+    assert prod_locations() == {DAY: f"{generation}part-1/dt={DAY}/"}
+    assert {k: prod_meta[k] for k in ("unload_statements", "partitions_updated", "partitions_created",
+                                      "retired_prefixes_recorded", "retired_prefixes_deleted")} == {
+        "unload_statements": 1, "partitions_updated": 1, "partitions_created": 0,
+        "retired_prefixes_recorded": 1, "retired_prefixes_deleted": 0}
+    assert prod_meta["athena_estimated_cost_usd"] == pytest.approx(10 * 1024**2 / 1e12 * 5, rel=1e-3)
+    assert PROD_SENTINEL in keys(layout.PROD_PREFIX + "/")
+    manifest = json.loads(s3().get_object(Bucket=BUCKET, Key=prod_meta["retired_manifest"].split(BUCKET + "/")[1])
+                          ["Body"].read())
+    assert manifest["locations"] == [PROD_PREVIOUS]
 
 
 def test_partition_registration_is_idempotent_and_matches_the_raw_folders(bucket, aws_operations):
