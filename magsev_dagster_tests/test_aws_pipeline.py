@@ -19,7 +19,7 @@ from magsev_dagster import layout, sql
 from magsev_dagster.calendars import expected_hours
 from magsev_dagster.checks import all_checks
 from magsev_dagster.definitions import build_defs
-from magsev_dagster.partitions import Window, hour_of_ms
+from magsev_dagster.partitions import day_window, hour_of_ms
 from magsev_dagster.resources import resources_for
 from magsev_dagster.resources.aws.prod_publish import new_generation
 from magsev_dagster.resources.warehouse import BAR_COLUMNS
@@ -32,7 +32,7 @@ from magsev_dagster_tests.helpers import check_results, run_range
 BUCKET = "magsev-test"
 TICKERS = ("AAPL", "NVDA")
 DAY = "2026-11-24"  # a Tuesday: regular NYSE session
-WINDOW = Window(datetime(2026, 11, 24, 14, tzinfo=timezone.utc), datetime(2026, 11, 24, 21, tzinfo=timezone.utc))  # the session
+WINDOW = day_window(DAY, DAY)  # the whole (closed) day, as the run sees it
 PROD_SENTINEL = f"{layout.table_day_prefix(layout.PROD_PREFIX, DAY)}previous-run.parquet"
 PROD_PREVIOUS = f"s3://{BUCKET}/{layout.table_day_prefix(layout.PROD_PREFIX, DAY)}"  # where DAY's partition points
 DATABASE = "fp_db_polygon_io"
@@ -70,7 +70,7 @@ def warehouse_answers(warehouse, offending: str | None = None):
     params = WINDOW.params()
 
     def bars():
-        seen = sorted({(key.split("ticker=")[1].split("/")[0], bar["t"]) for key, bar in raw_bars()})
+        seen = sorted({(bar["ticker"], bar["t"]) for _, bar in raw_bars()})
         return {"ticker": "varchar", "bar_start_ms": "bigint", "copies": "bigint"}, [(t, ms, 1) for t, ms in seen]
 
     def counts():
@@ -94,7 +94,7 @@ def run_aws(moto, offending: str | None = None, **env):
     """One single-run materialization of DAY in aws mode, with the checks' queries answered."""
     resources = resources_for(aws_settings(**env))
     with answer_queries(moto, warehouse_answers(resources["warehouse"], offending)):
-        return run_range(build_defs(resources), f"{DAY}-14:00", f"{DAY}-20:00"), resources["warehouse"]
+        return run_range(build_defs(resources), DAY, DAY), resources["warehouse"]
 
 
 def glue():
@@ -165,13 +165,12 @@ def test_the_graph_runs_green_on_aws_with_the_crawler(bucket, aws_operations):
     assert materialized(result) == {"raw_polygon_aggregates", "magsev_polygon_raw", "polygon_parquet_fp",
                                     "polygon_hourly_prod", "hourly_price_variance", "grafana_dashboard"}
 
-    # S3: one object per (ticker, trading hour) holding that hour's bar, plus every response body kept
+    # S3: one bars object for the day holding every ticker's trading hours, plus the response bodies, bundled
     bars = raw_bars()
-    assert {key for key, _ in bars} == {layout.raw_bars_key(t, hour) for t in TICKERS
-                                        for hour in expected_hours(t, WINDOW.start, WINDOW.end)}
-    assert all(key == layout.raw_bars_key(key.split("ticker=")[1].split("/")[0], hour_of_ms(bar["t"]))
-               for key, bar in bars)
-    assert len(keys(layout.RESPONSES_PREFIX + "/")) >= len(TICKERS)
+    assert {key for key, _ in bars} == {layout.raw_bars_key(DAY)}
+    assert sorted((bar["ticker"], hour_of_ms(bar["t"])) for _, bar in bars) == sorted(
+        (t, hour) for t in TICKERS for hour in expected_hours(t, WINDOW.start, WINDOW.end))
+    assert keys(layout.RESPONSES_PREFIX + "/") == [layout.responses_key(WINDOW, 1)]
 
     # Glue: database and crawler as intended, crawled once
     glue = boto3.client("glue", region_name="us-east-1")
@@ -240,9 +239,9 @@ def test_partition_registration_is_idempotent_and_matches_the_raw_folders(bucket
     selection = ["raw_polygon_aggregates", "magsev_polygon_raw"]
     aws_operations.clear()
     with answer_queries(bucket, warehouse_answers(resources["warehouse"])):
-        first = run_range(defs, f"{DAY}-14:00", f"{DAY}-20:00", selection=selection)
+        first = run_range(defs, DAY, DAY, selection=selection)
         raw_keys = keys(layout.RAW_TABLE_PREFIX + "/")
-        second = run_range(defs, f"{DAY}-14:00", f"{DAY}-20:00", selection=selection)
+        second = run_range(defs, DAY, DAY, selection=selection)
     assert first.success and second.success, step_errors(first) + step_errors(second)
     assert ("glue", "BatchCreatePartition") in aws_operations
     assert_policy_allows(aws_operations)
@@ -250,20 +249,44 @@ def test_partition_registration_is_idempotent_and_matches_the_raw_folders(bucket
 
     glue = boto3.client("glue", region_name="us-east-1")
     table = glue.get_table(DatabaseName="fp_db_polygon_io", Name="magsev_polygon_raw")["Table"]
-    assert [c["Name"] for c in table["StorageDescriptor"]["Columns"]] == ["t", "o", "h", "l", "c", "v", "vw", "n"]
-    assert [k["Name"] for k in table["PartitionKeys"]] == ["ticker", "dt"]
+    assert [c["Name"] for c in table["StorageDescriptor"]["Columns"]] == ["ticker", "t", "o", "h", "l", "c", "v", "vw", "n"]
+    assert [k["Name"] for k in table["PartitionKeys"]] == ["dt"]
     assert table["StorageDescriptor"]["SerdeInfo"]["SerializationLibrary"] == "org.openx.data.jsonserde.JsonSerDe"
     partitions = glue.get_partitions(DatabaseName="fp_db_polygon_io", TableName="magsev_polygon_raw")["Partitions"]
-    assert sorted((tuple(p["Values"]), p["StorageDescriptor"]["Location"]) for p in partitions) == [
-        ((t, DAY), f"s3://{BUCKET}/raw/polygon_raw/ticker={t}/dt={DAY}/") for t in sorted(TICKERS)]
+    assert [(p["Values"], p["StorageDescriptor"]["Location"]) for p in partitions] == [
+        ([DAY], f"s3://{BUCKET}/raw/polygon_raw/dt={DAY}/")]  # one partition per day, whatever the tickers
 
     def raw_meta(result):
         event = next(e for e in result.get_asset_materialization_events() if e.asset_key.path[-1] == "magsev_polygon_raw")
         return {k: v.value for k, v in event.materialization.metadata.items()
                 if k in ("partitions_created", "partitions_already_registered")}
 
-    assert raw_meta(first) == {"partitions_created": 2, "partitions_already_registered": 0}
-    assert raw_meta(second) == {"partitions_created": 0, "partitions_already_registered": 2}
+    assert raw_meta(first) == {"partitions_created": 1, "partitions_already_registered": 0}
+    assert raw_meta(second) == {"partitions_created": 0, "partitions_already_registered": 1}
+
+
+@pytest.mark.parametrize("catalog", ["crawler", "partitions"])
+def test_a_raw_table_of_the_hourly_layout_is_refused_with_what_to_do(bucket, catalog):
+    """A Glue raw table still partitioned by (ticker, dt), as the hourly layout made it, is not mixed
+    with the day objects: the step fails before any crawl or registration and says what to do."""
+    glue().create_table(DatabaseName=DATABASE, TableInput={
+        "Name": "magsev_polygon_raw", "PartitionKeys": [{"Name": "ticker", "Type": "string"},
+                                                        {"Name": "dt", "Type": "string"}],
+        "StorageDescriptor": {"Columns": [{"Name": "t", "Type": "bigint"}],
+                              "Location": f"s3://{BUCKET}/raw/polygon_raw/"}})
+    result, _ = run_aws(bucket, MAGSEV_RAW_CATALOG=catalog)
+    assert not result.success
+    errors = step_errors(result)
+    assert f"Glue table {DATABASE}.magsev_polygon_raw still has the hourly layout's partition keys " \
+           "['ticker', 'dt']" in errors
+    assert "python -m magsev_dagster.migrate" in errors and "aws glue delete-table" in errors
+    assert "magsev_polygon_raw" not in materialized(result) and "raw_polygon_aggregates" in materialized(result)
+    table = glue().get_table(DatabaseName=DATABASE, Name="magsev_polygon_raw")["Table"]
+    assert [k["Name"] for k in table["PartitionKeys"]] == ["ticker", "dt"]  # left for the user to convert
+    assert glue().get_partitions(DatabaseName=DATABASE, TableName="magsev_polygon_raw")["Partitions"] == []
+    with pytest.raises(glue().exceptions.EntityNotFoundException):
+        glue().get_crawler(Name="first_pass_polygon_crawler")  # no crawl was set up to run over it
+    assert_prod_untouched(athena_statements())
 
 
 def test_a_failing_blocking_check_keeps_production_as_it_was(bucket):
@@ -320,7 +343,7 @@ def test_s3_access_denied_fails_ingest_with_a_clear_error(bucket, monkeypatch):
     result, _ = run_aws(bucket)
     assert not result.success
     errors = step_errors(result)
-    assert re.search(r"S3 PutObject on s3://magsev-test/raw/responses/ticker=AAPL/\S+ failed: AccessDenied", errors)
+    assert re.search(r"S3 PutObject on s3://magsev-test/raw/\S+ failed: AccessDenied", errors)
     assert key["SecretAccessKey"] not in errors
     assert materialized(result) == set()
     monkeypatch.setattr(moto_settings, "INITIAL_NO_AUTH_ACTION_COUNT", float("inf"))

@@ -6,7 +6,7 @@ moto's Athena runs no SQL; `unloads_write_files` gives its UNLOADs the files Ath
 """
 
 import json
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 
 import boto3
 import pytest
@@ -269,4 +269,3 @@ def test_a_year_is_published_in_4_unloads_and_batches_of_at_most_100_partitions(
     listings = [aws_calls[i][2]["Prefix"] for i in index(aws_calls, "s3", "ListObjectsV2")
                 if aws_calls[i][2]["Prefix"].startswith(f"{layout.PROD_PREFIX}/gen=")]
     assert len(listings) == 4
-    assert all(date.fromisoformat(d) for d in locations())

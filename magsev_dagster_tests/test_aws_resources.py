@@ -197,3 +197,14 @@ def test_statements_use_the_crawled_table_name_of_the_configured_prefix():
     tables = {t.name for t in sqlglot.parse_one(insert, read="athena").find_all(exp.Table)}
     assert tables == {"polygon_parquet_fp", "fp_polygon_raw"}
     assert warehouse.location("magsev_polygon_raw") == f"s3://{BUCKET}/raw/polygon_raw/"
+
+
+def test_the_retirement_grace_is_a_setting_of_zero_or_more_minutes():
+    from magsev_dagster.settings import SettingsError
+
+    assert resources_for(aws_settings())["warehouse"].retired_grace_minutes == 60
+    assert resources_for(aws_settings(MAGSEV_RETIRED_GRACE_MINUTES="0"))["warehouse"].retired_grace_minutes == 0
+    with pytest.raises(SettingsError, match="MAGSEV_RETIRED_GRACE_MINUTES must be 0 or more, got -5"):
+        aws_settings(MAGSEV_RETIRED_GRACE_MINUTES="-5")
+    with pytest.raises(SettingsError, match="MAGSEV_RETIRED_GRACE_MINUTES must be a number, got 'an hour'"):
+        aws_settings(MAGSEV_RETIRED_GRACE_MINUTES="an hour")

@@ -252,9 +252,8 @@ def _crawl_id(crawler: dict) -> tuple | None:
 
 
 def _json_storage(location: str) -> dict:
-    columns = {"ticker": "VARCHAR", **RAW_COLUMNS}  # ticker is a field of every raw line
     return {
-        "Columns": [{"Name": name, "Type": _HIVE_TYPES[typ]} for name, typ in columns.items()],
+        "Columns": [{"Name": name, "Type": _HIVE_TYPES[typ]} for name, typ in RAW_COLUMNS.items()],
         "Location": location,
         "InputFormat": "org.apache.hadoop.mapred.TextInputFormat",
         "OutputFormat": "org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat",
