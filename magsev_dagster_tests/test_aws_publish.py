@@ -194,7 +194,8 @@ def test_a_per_entry_error_of_batch_update_partition_fails_by_day_and_rolls_back
     w._client("glue").meta.events.register("before-call.glue.BatchUpdatePartition", concurrent_delete)
     aws_calls.clear()
     with pytest.raises(PartitionSwitchFailed, match=rf"Glue BatchUpdatePartition on {DATABASE}\.{PROD_TABLE} failed "
-                                                    rf"for dt={D2}: EntityNotFoundException: Partition not found"):
+                                                    rf"for dt={D2}: EntityNotFoundException: Partition not found; "
+                                                    rf"the switched partitions were pointed back"):
         w.publish_prod(TWO_DAYS)
     assert locations() == {D1: before[D1]}  # D1 switched by the batch, then pointed back; D2 dropped by the other party
     assert set(files_before) <= set(keys(layout.PROD_PREFIX))  # nothing the previous data needs was deleted
@@ -205,6 +206,28 @@ def test_a_per_entry_error_of_batch_update_partition_fails_by_day_and_rolls_back
     abandoned = [m for m in manifests() if m["reason"].startswith("publish failed")]
     assert len(abandoned) == 1 and all("/gen=" in loc and loc not in before.values()
                                        for loc in abandoned[0]["locations"])
+
+
+def test_a_rollback_glue_refuses_too_is_reported(unloads):
+    before = two_published_days()
+    published = keys(before[D1].removeprefix(f"s3://{BUCKET}/").split("part-")[0])
+    w = warehouse()
+    calls = []
+
+    def concurrent_deletes(**_):  # D2 vanishes before the switch, D1 before the rollback
+        calls.append(None)
+        day = D2 if len(calls) == 1 else D1
+        glue().batch_delete_partition(DatabaseName=DATABASE, TableName=PROD_TABLE, PartitionsToDelete=[{"Values": [day]}])
+
+    w._client("glue").meta.events.register("before-call.glue.BatchUpdatePartition", concurrent_deletes)
+    with pytest.raises(PartitionSwitchFailed, match=rf"failed for dt={D2}: EntityNotFoundException: Partition not "
+                                                    rf"found; pointing the switched partitions back failed too "
+                                                    rf"\(dt={D1}: EntityNotFoundException"):
+        w.publish_prod(TWO_DAYS)
+    assert locations() == {}  # both dropped by the other party, as the error says
+    # files of the generation the partitions pointed at were never retired: no later publish deletes them
+    warehouse(grace_minutes=0).publish_prod(TWO_DAYS)
+    assert len(published) == 2 and set(published) <= set(keys(layout.PROD_PREFIX))
 
 
 def test_a_per_entry_error_of_batch_create_partition_fails_by_day_and_rolls_back(unloads):

@@ -49,7 +49,7 @@ def error_values(error: dict) -> list[str]:
 
 def describe_error(error: dict) -> str:
     detail = error.get("ErrorDetail", {})
-    return f"{detail.get('ErrorCode', 'UnknownError')}: {detail.get('ErrorMessage') or 'no message'}"
+    return f"{detail.get('ErrorCode', 'UnknownError')}: {(detail.get('ErrorMessage') or 'no message').rstrip('.')}"
 
 
 @dataclass

@@ -95,11 +95,17 @@ class PartitionSwitch:
             self._update([d for d in targets if d in current], targets, current, template)
             self._create([d for d in targets if d not in current], targets, template)
         except Exception as exc:
-            problems = self._rollback()
+            try:
+                problems = self._rollback()
+            except Exception as rollback_error:  # Glue unreachable: say so, keep the first error as the cause
+                problems = repr(rollback_error)
             if problems:
                 raise PartitionSwitchFailed(
                     f"{exc}; pointing the switched partitions back failed too ({problems}): some days of "
                     f"{self.catalog.database}.{self.table} show the new data; re-run the publish") from exc
+            if isinstance(exc, PartitionSwitchFailed):
+                raise PartitionSwitchFailed(f"{exc}; the switched partitions were pointed back: production "
+                                            f"keeps its previous data for this run's days") from None
             raise
         return self
 
@@ -127,8 +133,7 @@ class PartitionSwitch:
         first = errors[0]
         more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
         return (f"Glue {operation} on {self.catalog.database}.{self.table} failed for "
-                f"dt={','.join(error_values(first))}: {describe_error(first)}{more}; "
-                f"production keeps its previous data for this run's days")
+                f"dt={','.join(error_values(first))}: {describe_error(first)}{more}")
 
     def _rollback(self) -> str:
         problems = []
