@@ -73,6 +73,7 @@ class Settings:
     aws_poll_seconds: float = 1.0
     crawler_timeout_seconds: float = 1800.0
     athena_timeout_seconds: float = 1800.0
+    retired_grace_minutes: float = 60.0
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> "Settings":
@@ -93,6 +94,9 @@ class Settings:
             raise SettingsError("MAGSEV_LATE_DATA_LOOKBACK_HOURS is gone: partitions are days now, "
                                 "set MAGSEV_LATE_DATA_LOOKBACK_DAYS (whole days re-fetched) instead")
         bucket = env.get("MAGSEV_S3_BUCKET", "").strip() or cls.s3_bucket
+        grace = _float(env, "MAGSEV_RETIRED_GRACE_MINUTES", cls.retired_grace_minutes)
+        if grace < 0:
+            raise SettingsError(f"MAGSEV_RETIRED_GRACE_MINUTES must be 0 or more, got {grace:g}")
         return cls(
             env=name,
             data_dir=Path(env.get("MAGSEV_DATA_DIR", "").strip() or "data").expanduser().absolute(),
@@ -119,4 +123,5 @@ class Settings:
             aws_poll_seconds=_float(env, "MAGSEV_AWS_POLL_SECONDS", cls.aws_poll_seconds),
             crawler_timeout_seconds=_float(env, "MAGSEV_CRAWLER_TIMEOUT_SECONDS", cls.crawler_timeout_seconds),
             athena_timeout_seconds=_float(env, "MAGSEV_ATHENA_TIMEOUT_SECONDS", cls.athena_timeout_seconds),
+            retired_grace_minutes=grace,
         )

@@ -19,7 +19,7 @@ def test_no_credentials_fail_the_run_before_any_step(monkeypatch, tmp_path):
 
     boto3.setup_default_session()
     defs = build_defs(resources_for(Settings.from_env({"MAGSEV_ENV": "aws", "MAGSEV_TICKERS": "AAPL"})))
-    result = run_range(defs, "2026-11-24-14:00", "2026-11-24-15:00")
+    result = run_range(defs, "2026-11-24", "2026-11-24")
     assert not result.success
     assert result.get_asset_materialization_events() == []
     assert not [e for e in result.all_events if e.event_type_value == "STEP_START"]  # no step ran

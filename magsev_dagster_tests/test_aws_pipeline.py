@@ -19,19 +19,23 @@ from magsev_dagster import layout, sql
 from magsev_dagster.calendars import expected_hours
 from magsev_dagster.checks import all_checks
 from magsev_dagster.definitions import build_defs
-from magsev_dagster.partitions import Window, hour_of_ms
+from magsev_dagster.partitions import day_window, hour_of_ms
 from magsev_dagster.resources import resources_for
+from magsev_dagster.resources.aws.prod_publish import new_generation
+from magsev_dagster.resources.warehouse import BAR_COLUMNS
 from magsev_dagster.settings import Settings
 from magsev_dagster_tests.fakes.moto_server import (  # noqa: F401
-    answer_queries, athena_statements, aws_env, aws_operations, failing_crawls, failing_queries, moto,
+    answer_queries, athena_statements, aws_env, aws_operations, failing_crawls, failing_queries, moto, unload_parts,
 )
 from magsev_dagster_tests.helpers import check_results, run_range
 
 BUCKET = "magsev-test"
 TICKERS = ("AAPL", "NVDA")
 DAY = "2026-11-24"  # a Tuesday: regular NYSE session
-WINDOW = Window(datetime(2026, 11, 24, 14, tzinfo=timezone.utc), datetime(2026, 11, 24, 21, tzinfo=timezone.utc))  # the session
+WINDOW = day_window(DAY, DAY)  # the whole (closed) day, as the run sees it
 PROD_SENTINEL = f"{layout.table_day_prefix(layout.PROD_PREFIX, DAY)}previous-run.parquet"
+PROD_PREVIOUS = f"s3://{BUCKET}/{layout.table_day_prefix(layout.PROD_PREFIX, DAY)}"  # where DAY's partition points
+DATABASE = "fp_db_polygon_io"
 
 
 def aws_settings(**env) -> Settings:
@@ -66,7 +70,7 @@ def warehouse_answers(warehouse, offending: str | None = None):
     params = WINDOW.params()
 
     def bars():
-        seen = sorted({(key.split("ticker=")[1].split("/")[0], bar["t"]) for key, bar in raw_bars()})
+        seen = sorted({(bar["ticker"], bar["t"]) for _, bar in raw_bars()})
         return {"ticker": "varchar", "bar_start_ms": "bigint", "copies": "bigint"}, [(t, ms, 1) for t, ms in seen]
 
     def counts():
@@ -90,13 +94,28 @@ def run_aws(moto, offending: str | None = None, **env):
     """One single-run materialization of DAY in aws mode, with the checks' queries answered."""
     resources = resources_for(aws_settings(**env))
     with answer_queries(moto, warehouse_answers(resources["warehouse"], offending)):
-        return run_range(build_defs(resources), f"{DAY}-14:00", f"{DAY}-20:00"), resources["warehouse"]
+        return run_range(build_defs(resources), DAY, DAY), resources["warehouse"]
+
+
+def glue():
+    return boto3.client("glue", region_name="us-east-1")
+
+
+def prod_locations() -> dict[str, str]:
+    partitions = glue().get_partitions(DatabaseName=DATABASE, TableName="polygon_hourly_prod")["Partitions"]
+    return {p["Values"][0]: p["StorageDescriptor"]["Location"] for p in partitions}
 
 
 @pytest.fixture
 def bucket(aws_env):
+    """The bucket, and a production table whose partition for DAY holds a previous run's data."""
     s3().create_bucket(Bucket=BUCKET)
     s3().put_object(Bucket=BUCKET, Key=PROD_SENTINEL, Body=b"the previous production data")
+    catalog = resources_for(aws_settings())["warehouse"].catalog
+    catalog.ensure_database()
+    catalog.ensure_parquet_table("polygon_hourly_prod", f"s3://{BUCKET}/{layout.PROD_PREFIX}/", BAR_COLUMNS)
+    glue().create_partition(DatabaseName=DATABASE, TableName="polygon_hourly_prod", PartitionInput={
+        "Values": [DAY], "StorageDescriptor": {**catalog.storage("polygon_hourly_prod"), "Location": PROD_PREVIOUS}})
     return aws_env
 
 
@@ -130,8 +149,9 @@ def assert_policy_allows(operations: set[tuple[str, str]]) -> None:
 
 
 def assert_prod_untouched(statements: list[str]) -> None:
-    assert not any(s.startswith("INSERT INTO polygon_hourly_prod") for s in statements)
-    assert keys(layout.PROD_PREFIX + "/") == [PROD_SENTINEL]
+    assert not any(s.startswith("UNLOAD") or "INTO polygon_hourly_prod" in s for s in statements)
+    assert prod_locations() == {DAY: PROD_PREVIOUS}
+    assert keys("warehouse/") == [PROD_SENTINEL]  # no new generation, no retirement
     assert s3().get_object(Bucket=BUCKET, Key=PROD_SENTINEL)["Body"].read() == b"the previous production data"
 
 
@@ -145,13 +165,12 @@ def test_the_graph_runs_green_on_aws_with_the_crawler(bucket, aws_operations):
     assert materialized(result) == {"raw_polygon_aggregates", "magsev_polygon_raw", "polygon_parquet_fp",
                                     "polygon_hourly_prod", "hourly_price_variance", "grafana_dashboard"}
 
-    # S3: one object per (ticker, trading hour) holding that hour's bar, plus every response body kept
+    # S3: one bars object for the day holding every ticker's trading hours, plus the response bodies, bundled
     bars = raw_bars()
-    assert {key for key, _ in bars} == {layout.raw_bars_key(t, hour) for t in TICKERS
-                                        for hour in expected_hours(t, WINDOW.start, WINDOW.end)}
-    assert all(key == layout.raw_bars_key(key.split("ticker=")[1].split("/")[0], hour_of_ms(bar["t"]))
-               for key, bar in bars)
-    assert len(keys(layout.RESPONSES_PREFIX + "/")) >= len(TICKERS)
+    assert {key for key, _ in bars} == {layout.raw_bars_key(DAY)}
+    assert sorted((bar["ticker"], hour_of_ms(bar["t"])) for _, bar in bars) == sorted(
+        (t, hour) for t in TICKERS for hour in expected_hours(t, WINDOW.start, WINDOW.end))
+    assert keys(layout.RESPONSES_PREFIX + "/") == [layout.responses_key(WINDOW, 1)]
 
     # Glue: database and crawler as intended, crawled once
     glue = boto3.client("glue", region_name="us-east-1")
@@ -166,20 +185,27 @@ def test_the_graph_runs_green_on_aws_with_the_crawler(bucket, aws_operations):
 
     # Athena: the expected statements, in order, each valid Athena SQL, every read scoped to the run's day
     statements = athena_statements()
+    unloads = [i for i, text in enumerate(statements) if text.startswith("UNLOAD")]
     for text in statements:
-        assert not isinstance(sqlglot.parse_one(text, read="athena"), exp.Command), text
+        select = unload_parts(text)[0] if text.startswith("UNLOAD") else text
+        assert not isinstance(sqlglot.parse_one(select, read="athena"), exp.Command), text
     [(_, parquet_insert)] = warehouse.insert_statements("polygon_parquet_fp", WINDOW)
-    [(_, prod_insert)] = warehouse.insert_statements("polygon_hourly_prod", WINDOW)
+    prod = next(e for e in result.get_asset_materialization_events() if e.asset_key.path[-1] == "polygon_hourly_prod")
+    prod_meta = {k: v.value for k, v in prod.materialization.metadata.items()}
+    generation = prod_meta["generation"]
+    [(_, target, prod_unload)] = warehouse.unload_statements(
+        WINDOW, new_generation(layout.PROD_PREFIX, datetime.now(timezone.utc)))
+    assert [unload_parts(statements[i])[0] for i in unloads] == [unload_parts(prod_unload)[0]]
+    assert unload_parts(statements[unloads[0]])[1] == f"{generation}part-1/"
     order = [next(i for i, s in enumerate(statements) if s.startswith(prefix)) for prefix in (
-        "CREATE EXTERNAL TABLE IF NOT EXISTS polygon_parquet_fp", parquet_insert,
-        "CREATE EXTERNAL TABLE IF NOT EXISTS polygon_hourly_prod", prod_insert)]
+        "CREATE EXTERNAL TABLE IF NOT EXISTS polygon_parquet_fp", parquet_insert)] + unloads
     assert order == sorted(order)
     assert re.search(r"LOCATION 's3://magsev-test/warehouse/polygon_parquet_fp/'", statements[order[0]])
-    assert any("CREATE OR REPLACE VIEW hourly_price_variance" in s for s in statements[order[3]:])
+    assert any("CREATE OR REPLACE VIEW hourly_price_variance" in s for s in statements[order[2]:])
     check_reads = [i for i, s in enumerate(statements) if "offending_rows" in s or "AS raw_bars" in s]
-    assert len(check_reads) == 6 and max(check_reads) < order[3]  # prod is written after every blocking check
+    assert len(check_reads) == 6 and max(check_reads) < order[2]  # prod is written after every blocking check
     view = next(i for i, s in enumerate(statements) if "CREATE OR REPLACE VIEW hourly_price_variance" in s)
-    reads = [s for s in statements[:view] if s.lstrip().upper().startswith(("SELECT", "WITH", "INSERT", "/*"))
+    reads = [s for s in statements[:view] if s.lstrip().upper().startswith(("SELECT", "WITH", "INSERT", "UNLOAD", "/*"))
              and "CREATE" not in s]
     assert reads and all(f"dt BETWEEN '{DAY}' AND '{DAY}'" in s for s in reads)
     # the dashboard picture then reads its 7-day window, still pruned by dt
@@ -193,10 +219,17 @@ def test_the_graph_runs_green_on_aws_with_the_crawler(bucket, aws_operations):
     assert meta["athena_estimated_cost_usd"].value == pytest.approx(10 * 1024**2 / 1e12 * 5, rel=1e-3)
     assert meta["insert_statements"].value == 1
 
-    # the day's previous production files were removed once the INSERT had succeeded
-    prod = next(e for e in result.get_asset_materialization_events() if e.asset_key.path[-1] == "polygon_hourly_prod")
-    assert prod.materialization.metadata["objects_replaced"].value == 1
-    assert keys(layout.PROD_PREFIX + "/") == []  # (moto's INSERT writes no files)
+    # production: DAY's partition now points at the new generation; the previous data is retired, not deleted
+    assert prod_locations() == {DAY: f"{generation}part-1/dt={DAY}/"}
+    assert {k: prod_meta[k] for k in ("unload_statements", "partitions_updated", "partitions_created",
+                                      "retired_prefixes_recorded", "retired_prefixes_deleted")} == {
+        "unload_statements": 1, "partitions_updated": 1, "partitions_created": 0,
+        "retired_prefixes_recorded": 1, "retired_prefixes_deleted": 0}
+    assert prod_meta["athena_estimated_cost_usd"] == pytest.approx(10 * 1024**2 / 1e12 * 5, rel=1e-3)
+    assert PROD_SENTINEL in keys(layout.PROD_PREFIX + "/")
+    manifest = json.loads(s3().get_object(Bucket=BUCKET, Key=prod_meta["retired_manifest"].split(BUCKET + "/")[1])
+                          ["Body"].read())
+    assert manifest["locations"] == [PROD_PREVIOUS]
 
 
 def test_partition_registration_is_idempotent_and_matches_the_raw_folders(bucket, aws_operations):
@@ -206,9 +239,9 @@ def test_partition_registration_is_idempotent_and_matches_the_raw_folders(bucket
     selection = ["raw_polygon_aggregates", "magsev_polygon_raw"]
     aws_operations.clear()
     with answer_queries(bucket, warehouse_answers(resources["warehouse"])):
-        first = run_range(defs, f"{DAY}-14:00", f"{DAY}-20:00", selection=selection)
+        first = run_range(defs, DAY, DAY, selection=selection)
         raw_keys = keys(layout.RAW_TABLE_PREFIX + "/")
-        second = run_range(defs, f"{DAY}-14:00", f"{DAY}-20:00", selection=selection)
+        second = run_range(defs, DAY, DAY, selection=selection)
     assert first.success and second.success, step_errors(first) + step_errors(second)
     assert ("glue", "BatchCreatePartition") in aws_operations
     assert_policy_allows(aws_operations)
@@ -216,20 +249,44 @@ def test_partition_registration_is_idempotent_and_matches_the_raw_folders(bucket
 
     glue = boto3.client("glue", region_name="us-east-1")
     table = glue.get_table(DatabaseName="fp_db_polygon_io", Name="magsev_polygon_raw")["Table"]
-    assert [c["Name"] for c in table["StorageDescriptor"]["Columns"]] == ["t", "o", "h", "l", "c", "v", "vw", "n"]
-    assert [k["Name"] for k in table["PartitionKeys"]] == ["ticker", "dt"]
+    assert [c["Name"] for c in table["StorageDescriptor"]["Columns"]] == ["ticker", "t", "o", "h", "l", "c", "v", "vw", "n"]
+    assert [k["Name"] for k in table["PartitionKeys"]] == ["dt"]
     assert table["StorageDescriptor"]["SerdeInfo"]["SerializationLibrary"] == "org.openx.data.jsonserde.JsonSerDe"
     partitions = glue.get_partitions(DatabaseName="fp_db_polygon_io", TableName="magsev_polygon_raw")["Partitions"]
-    assert sorted((tuple(p["Values"]), p["StorageDescriptor"]["Location"]) for p in partitions) == [
-        ((t, DAY), f"s3://{BUCKET}/raw/polygon_raw/ticker={t}/dt={DAY}/") for t in sorted(TICKERS)]
+    assert [(p["Values"], p["StorageDescriptor"]["Location"]) for p in partitions] == [
+        ([DAY], f"s3://{BUCKET}/raw/polygon_raw/dt={DAY}/")]  # one partition per day, whatever the tickers
 
     def raw_meta(result):
         event = next(e for e in result.get_asset_materialization_events() if e.asset_key.path[-1] == "magsev_polygon_raw")
         return {k: v.value for k, v in event.materialization.metadata.items()
                 if k in ("partitions_created", "partitions_already_registered")}
 
-    assert raw_meta(first) == {"partitions_created": 2, "partitions_already_registered": 0}
-    assert raw_meta(second) == {"partitions_created": 0, "partitions_already_registered": 2}
+    assert raw_meta(first) == {"partitions_created": 1, "partitions_already_registered": 0}
+    assert raw_meta(second) == {"partitions_created": 0, "partitions_already_registered": 1}
+
+
+@pytest.mark.parametrize("catalog", ["crawler", "partitions"])
+def test_a_raw_table_of_the_hourly_layout_is_refused_with_what_to_do(bucket, catalog):
+    """A Glue raw table still partitioned by (ticker, dt), as the hourly layout made it, is not mixed
+    with the day objects: the step fails before any crawl or registration and says what to do."""
+    glue().create_table(DatabaseName=DATABASE, TableInput={
+        "Name": "magsev_polygon_raw", "PartitionKeys": [{"Name": "ticker", "Type": "string"},
+                                                        {"Name": "dt", "Type": "string"}],
+        "StorageDescriptor": {"Columns": [{"Name": "t", "Type": "bigint"}],
+                              "Location": f"s3://{BUCKET}/raw/polygon_raw/"}})
+    result, _ = run_aws(bucket, MAGSEV_RAW_CATALOG=catalog)
+    assert not result.success
+    errors = step_errors(result)
+    assert f"Glue table {DATABASE}.magsev_polygon_raw still has the hourly layout's partition keys " \
+           "['ticker', 'dt']" in errors
+    assert "python -m magsev_dagster.migrate" in errors and "aws glue delete-table" in errors
+    assert "magsev_polygon_raw" not in materialized(result) and "raw_polygon_aggregates" in materialized(result)
+    table = glue().get_table(DatabaseName=DATABASE, Name="magsev_polygon_raw")["Table"]
+    assert [k["Name"] for k in table["PartitionKeys"]] == ["ticker", "dt"]  # left for the user to convert
+    assert glue().get_partitions(DatabaseName=DATABASE, TableName="magsev_polygon_raw")["Partitions"] == []
+    with pytest.raises(glue().exceptions.EntityNotFoundException):
+        glue().get_crawler(Name="first_pass_polygon_crawler")  # no crawl was set up to run over it
+    assert_prod_untouched(athena_statements())
 
 
 def test_a_failing_blocking_check_keeps_production_as_it_was(bucket):
@@ -286,7 +343,7 @@ def test_s3_access_denied_fails_ingest_with_a_clear_error(bucket, monkeypatch):
     result, _ = run_aws(bucket)
     assert not result.success
     errors = step_errors(result)
-    assert re.search(r"S3 PutObject on s3://magsev-test/raw/responses/ticker=AAPL/\S+ failed: AccessDenied", errors)
+    assert re.search(r"S3 PutObject on s3://magsev-test/raw/\S+ failed: AccessDenied", errors)
     assert key["SecretAccessKey"] not in errors
     assert materialized(result) == set()
     monkeypatch.setattr(moto_settings, "INITIAL_NO_AUTH_ACTION_COUNT", float("inf"))

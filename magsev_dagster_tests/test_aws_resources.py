@@ -1,5 +1,6 @@
 """The AWS building blocks against a moto server: S3 store, Athena runner, chunked INSERTs, provisioning."""
 
+import re
 from datetime import datetime, timedelta, timezone
 
 import boto3
@@ -9,15 +10,17 @@ import sqlglot
 from dagster_aws.s3 import S3Resource
 from sqlglot import exp
 
+from magsev_dagster import layout
 from magsev_dagster.partitions import Window
 from magsev_dagster.provision import provision
 from magsev_dagster.resources import resources_for
 from magsev_dagster.resources.aws.athena import AthenaQueries, AthenaQueryFailed
+from magsev_dagster.resources.aws.prod_publish import new_generation
 from magsev_dagster.resources.aws.s3_store import S3AccessError, S3RawStore
 from magsev_dagster.resources.aws.warehouse import MAX_PARTITIONS_PER_WRITE
-from magsev_dagster.resources.warehouse import PARQUET_TABLE, PROD_TABLE
+from magsev_dagster.resources.warehouse import PARQUET_TABLE
 from magsev_dagster.settings import Settings
-from magsev_dagster_tests.fakes.moto_server import aws_env, failing_queries, moto  # noqa: F401
+from magsev_dagster_tests.fakes.moto_server import aws_env, failing_queries, moto, unload_parts  # noqa: F401
 
 BUCKET = "magsev-test"
 
@@ -26,23 +29,50 @@ def aws_settings(**env) -> Settings:
     return Settings.from_env({"MAGSEV_ENV": "aws", "MAGSEV_S3_BUCKET": BUCKET, "MAGSEV_AWS_POLL_SECONDS": "0.01", **env})
 
 
-@pytest.mark.parametrize("table", [PARQUET_TABLE, PROD_TABLE])
-def test_a_year_of_days_is_split_into_inserts_of_at_most_100_partitions(table):
+def test_a_year_of_days_is_split_into_inserts_of_at_most_100_partitions():
     warehouse = resources_for(aws_settings())["warehouse"]
     year = Window(datetime(2024, 1, 1, tzinfo=timezone.utc), datetime(2025, 1, 1, tzinfo=timezone.utc))
     assert len(year.days) == 366
-    statements = warehouse.insert_statements(table, year)
+    statements = warehouse.insert_statements(PARQUET_TABLE, year)
     assert len(statements) == 4
     covered = []
     for days, text in statements:
         assert 1 <= len(days) <= MAX_PARTITIONS_PER_WRITE
         assert days == [days[0] + timedelta(days=i) for i in range(len(days))]  # contiguous
         tree = sqlglot.parse_one(text, read="athena")
-        assert isinstance(tree, exp.Insert) and tree.this.name == table
+        assert isinstance(tree, exp.Insert) and tree.this.name == PARQUET_TABLE
         between = tree.find(exp.Between)
         assert (between.args["low"].name, between.args["high"].name) == (days[0].isoformat(), days[-1].isoformat())
         covered += days
     assert covered == year.days
+
+
+def test_a_year_is_published_by_4_unloads_of_at_most_100_days_each_to_an_empty_prefix_of_one_generation():
+    warehouse = resources_for(aws_settings())["warehouse"]
+    year = Window(datetime(2024, 1, 1, tzinfo=timezone.utc), datetime(2025, 1, 1, tzinfo=timezone.utc))
+    generation = new_generation(layout.PROD_PREFIX, datetime(2026, 11, 24, 21, 5, 1, tzinfo=timezone.utc))
+    assert re.fullmatch(r"warehouse/polygon_hourly_prod/gen=20261124T210501Z-[0-9a-f]{8}/", generation.prefix)
+    statements = warehouse.unload_statements(year, generation)
+    assert len(statements) == 4
+    covered, targets = [], []
+    for days, target, text in statements:
+        assert 1 <= len(days) <= MAX_PARTITIONS_PER_WRITE
+        assert days == [days[0] + timedelta(days=i) for i in range(len(days))]
+        select_text, location, properties = unload_parts(text)
+        select = sqlglot.parse_one(select_text, read="athena")
+        assert isinstance(select, exp.Select)
+        assert location == f"s3://{BUCKET}/{target}" and target.startswith(generation.prefix)
+        assert properties == "format = 'PARQUET', compression = 'SNAPPY', partitioned_by = ARRAY['dt']"
+        assert [c.alias_or_name for c in select.selects][-1] == "dt"  # UNLOAD partitions by the last column
+        assert {t.name for t in select.find_all(exp.Table)} == {PARQUET_TABLE}
+        between = select.find(exp.Between)
+        assert (between.args["low"].name, between.args["high"].name) == (days[0].isoformat(), days[-1].isoformat())
+        covered += days
+        targets.append(target)
+    assert covered == year.days
+    assert len(set(targets)) == 4 and not any(a.startswith(b) for a in targets for b in targets if a != b)
+    now = datetime.now(timezone.utc)
+    assert new_generation(layout.PROD_PREFIX, now) != new_generation(layout.PROD_PREFIX, now)  # runs in one second
 
 
 def test_s3_store_lists_every_page_and_deletes_in_batches_of_1000(aws_env):
@@ -167,3 +197,14 @@ def test_statements_use_the_crawled_table_name_of_the_configured_prefix():
     tables = {t.name for t in sqlglot.parse_one(insert, read="athena").find_all(exp.Table)}
     assert tables == {"polygon_parquet_fp", "fp_polygon_raw"}
     assert warehouse.location("magsev_polygon_raw") == f"s3://{BUCKET}/raw/polygon_raw/"
+
+
+def test_the_retirement_grace_is_a_setting_of_zero_or_more_minutes():
+    from magsev_dagster.settings import SettingsError
+
+    assert resources_for(aws_settings())["warehouse"].retired_grace_minutes == 60
+    assert resources_for(aws_settings(MAGSEV_RETIRED_GRACE_MINUTES="0"))["warehouse"].retired_grace_minutes == 0
+    with pytest.raises(SettingsError, match="MAGSEV_RETIRED_GRACE_MINUTES must be 0 or more, got -5"):
+        aws_settings(MAGSEV_RETIRED_GRACE_MINUTES="-5")
+    with pytest.raises(SettingsError, match="MAGSEV_RETIRED_GRACE_MINUTES must be a number, got 'an hour'"):
+        aws_settings(MAGSEV_RETIRED_GRACE_MINUTES="an hour")

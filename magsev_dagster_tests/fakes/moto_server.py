@@ -5,22 +5,29 @@ run SQL and never fails a Glue crawl or an Athena query, so this module adds, on
 - `answer_queries`: results for given Athena statements, through moto's own results queue
   (`/moto-api/static/athena/query-results`), queued the moment the statement is started;
 - `failing_crawls` / `failing_queries`: a crawl that ends FAILED with Glue's `LastCrawl.ErrorMessage`,
-  a query that ends FAILED with a `StateChangeReason`, as AWS reports them.
+  a query that ends FAILED with a `StateChangeReason`, as AWS reports them;
+- `unloads_write_files`: an `UNLOAD ... TO 's3://...'` leaves objects under `<target>dt=<day>/` for each
+  day of its `dt BETWEEN` range, as Athena's partitioned UNLOAD does (even when the query then fails:
+  Athena does not delete orphaned output).
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import date, timedelta
 
 import boto3
 import pytest
 import requests
 from moto.athena import models as athena_models
 from moto.athena import responses as athena_responses
+from moto.core import DEFAULT_ACCOUNT_ID
 from moto.glue import models as glue_models
+from moto.s3.models import s3_backends
 from moto.server import ThreadedMotoServer
 
 FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
@@ -128,6 +135,48 @@ def failing_queries(monkeypatch, contains: str, reason: str) -> None:
     monkeypatch.setattr(athena_responses.AthenaResponse, "get_query_execution", get_query_execution)
 
 
+@dataclass
+class Unloads:
+    """What the UNLOADs started on the server wrote: (target, target was empty, keys written)."""
+
+    writes: list[tuple[str, bool, list[str]]] = field(default_factory=list)
+
+
+def unloads_write_files(monkeypatch) -> Unloads:
+    """Every UNLOAD started from now on writes one object per day of its range under <target>dt=<day>/,
+    inside the server (moto's S3 backend), like Athena's own writers; the record says whether the
+    target prefix was empty, which Athena requires."""
+    init = athena_models.Execution.__init__
+    unloads = Unloads()
+
+    def execution_init(self, query, *args, **kwargs):
+        init(self, query, *args, **kwargs)
+        if not query.lstrip().upper().startswith("UNLOAD"):
+            return
+        bucket, prefix = re.search(r"\bTO 's3://([^/']+)/([^']*)'", query).groups()
+        first, last = (date.fromisoformat(d) for d in re.search(
+            r"dt BETWEEN '(\d{4}-\d{2}-\d{2})' AND '(\d{4}-\d{2}-\d{2})'", query).groups())
+        s3 = s3_backends[DEFAULT_ACCOUNT_ID]["aws"]
+        empty = not any(k.startswith(prefix) for k in s3.get_bucket(bucket).keys.keys())
+        written = []
+        for n in range((last - first).days + 1):
+            key = f"{prefix}dt={first + timedelta(days=n)}/{self.id}.parquet"
+            s3.put_object(bucket, key, b"PAR1 written by the UNLOAD")
+            written.append(key)
+        unloads.writes.append((f"s3://{bucket}/{prefix}", empty, written))
+
+    monkeypatch.setattr(athena_models.Execution, "__init__", execution_init)
+    return unloads
+
+
+def unload_parts(text: str) -> tuple[str, str, str]:
+    """(SELECT, TO location, WITH properties) of an UNLOAD as the warehouse writes it (sqlglot parses
+    an UNLOAD only as an opaque Command, so its SELECT is checked on its own)."""
+    match = re.fullmatch(r"UNLOAD \(\n(.*)\n\) TO '([^']+)'\nWITH \((.*)\)", text, re.S)
+    assert match, f"not an UNLOAD of the warehouse's shape: {text}"
+    return match.group(1), match.group(2), match.group(3)
+
+
 def athena_statements(region: str = "us-east-1") -> list[str]:
     """Every statement started on the server, oldest first."""
     client = boto3.client("athena", region_name=region)
@@ -173,6 +222,22 @@ def aws_operations(monkeypatch):
 
     def recording(self, operation_name, api_params):
         calls.add((self.meta.service_model.service_name, operation_name))
+        return make_call(self, operation_name, api_params)
+
+    monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", recording)
+    return calls
+
+
+@pytest.fixture
+def aws_calls(monkeypatch):
+    """Every AWS API call of the code under test, in order, as (service, operation, params)."""
+    import botocore.client
+
+    calls: list[tuple[str, str, dict]] = []
+    make_call = botocore.client.BaseClient._make_api_call
+
+    def recording(self, operation_name, api_params):
+        calls.append((self.meta.service_model.service_name, operation_name, api_params))
         return make_call(self, operation_name, api_params)
 
     monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", recording)

@@ -30,5 +30,6 @@ def aws_backends(settings: Settings) -> dict:
         poll_seconds=settings.aws_poll_seconds,
         crawler_timeout_seconds=settings.crawler_timeout_seconds,
         athena_timeout_seconds=settings.athena_timeout_seconds,
+        retired_grace_minutes=settings.retired_grace_minutes,
     )
     return {"storage": store, "warehouse": warehouse}

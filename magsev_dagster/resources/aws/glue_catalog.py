@@ -9,14 +9,21 @@ from datetime import datetime, timezone
 
 from magsev_dagster.resources.warehouse import RAW_COLUMNS
 
-# One table over all (ticker, dt) folders instead of one per folder when schemas differ slightly.
+# One table over all dt folders instead of one per folder when schemas differ slightly.
 CRAWLER_CONFIGURATION = {"Version": 1.0, "Grouping": {"TableGroupingPolicy": "CombineCompatibleSchemas"}}
-# Only new folders (new ticker/dt partitions) are crawled; Glue then requires LOG/LOG schema changes.
+# Only new folders (new dt partitions) are crawled; Glue then requires LOG/LOG schema changes.
 RECRAWL_POLICY = {"RecrawlBehavior": "CRAWL_NEW_FOLDERS_ONLY"}
 SCHEMA_CHANGE_POLICY = {"UpdateBehavior": "LOG", "DeleteBehavior": "LOG"}
 JSON_SERDE = "org.openx.data.jsonserde.JsonSerDe"
-PARTITION_BATCH = 100  # the most partitions one BatchCreatePartition / BatchDeletePartition accepts
-_HIVE_TYPES = {"BIGINT": "bigint", "DOUBLE": "double", "VARCHAR": "string"}
+PARTITION_BATCH = 100  # the most partitions one Batch{Get,Create,Update,Delete}Partition call takes here
+GET_ATTEMPTS = 5  # BatchGetPartition may leave keys unprocessed under load: ask again, then give up
+_HIVE_TYPES = {"BIGINT": "bigint", "DOUBLE": "double", "VARCHAR": "string", "TIMESTAMP": "timestamp"}
+PARQUET_FORMATS = {
+    "InputFormat": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat",
+    "OutputFormat": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat",
+    "SerdeInfo": {"SerializationLibrary": "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe",
+                  "Parameters": {"serialization.format": "1"}},
+}
 
 
 class CrawlerFailed(RuntimeError):
@@ -25,6 +32,24 @@ class CrawlerFailed(RuntimeError):
 
 class CrawlerTimeout(RuntimeError):
     """The crawler did not return to READY in time."""
+
+
+class OldRawLayout(RuntimeError):
+    """The raw table in Glue still has the hourly layout's partition keys (ticker, dt)."""
+
+
+def batches(items: list, size: int = PARTITION_BATCH) -> list[list]:
+    return [items[i:i + size] for i in range(0, len(items), size)]
+
+
+def error_values(error: dict) -> list[str]:
+    """The partition values of one per-entry error (Glue names the field differently per call)."""
+    return error.get("PartitionValues") or error.get("PartitionValueList") or []
+
+
+def describe_error(error: dict) -> str:
+    detail = error.get("ErrorDetail", {})
+    return f"{detail.get('ErrorCode', 'UnknownError')}: {(detail.get('ErrorMessage') or 'no message').rstrip('.')}"
 
 
 @dataclass
@@ -58,7 +83,7 @@ class GlueCatalog:
             "Name": name,
             "Role": role,
             "DatabaseName": self.database,
-            "Description": "magsev_dagster raw table over the Polygon JSON lines (ticker=/dt= folders)",
+            "Description": "magsev_dagster raw table over the Polygon JSON lines (dt= folders)",
             "Targets": {"S3Targets": [{"Path": s3_path}]},
             "TablePrefix": table_prefix,
             "SchemaChangePolicy": SCHEMA_CHANGE_POLICY,
@@ -110,34 +135,101 @@ class GlueCatalog:
 
     # -- tables and partitions -------------------------------------------------------------------
 
+    def partition_keys(self, table: str) -> list[str] | None:
+        """The table's partition key names, None when the table does not exist."""
+        try:
+            found = self.client.get_table(DatabaseName=self.database, Name=table)["Table"]
+        except self.client.exceptions.EntityNotFoundException:
+            return None
+        return [k["Name"] for k in found.get("PartitionKeys", [])]
+
+    def refuse_old_raw_layout(self, table: str) -> None:
+        """Fail before touching a raw table defined for the hourly layout (raw/polygon_raw/ticker=T/dt=D/)."""
+        keys = self.partition_keys(table)
+        if keys and "ticker" in keys:
+            raise OldRawLayout(
+                f"Glue table {self.database}.{table} still has the hourly layout's partition keys {keys}; the raw "
+                f"layer is now one object per day (raw/polygon_raw/dt=D/bars.jsonl, ticker a column). Convert the "
+                f"old raw objects with `python -m magsev_dagster.migrate`, then delete the table (aws glue "
+                f"delete-table --database-name {self.database} --name {table}) so it is defined again with dt as "
+                f"its only partition key")
+
     def ensure_json_table(self, table: str, location: str) -> bool:
-        """The raw table for direct partition registration: JSON lines, partitioned by ticker and dt."""
+        """The raw table for direct partition registration: JSON lines (ticker a column), partitioned by dt."""
         if self.table_exists(table):
             return False
         self.client.create_table(DatabaseName=self.database, TableInput={
             "Name": table,
             "TableType": "EXTERNAL_TABLE",
             "Parameters": {"classification": "json", "EXTERNAL": "TRUE"},
-            "PartitionKeys": [{"Name": "ticker", "Type": "string"}, {"Name": "dt", "Type": "string"}],
+            "PartitionKeys": [{"Name": "dt", "Type": "string"}],
             "StorageDescriptor": _json_storage(location),
         })
         return True
 
+    def ensure_parquet_table(self, table: str, location: str, columns: dict[str, str]) -> bool:
+        """A dt-partitioned parquet table whose partitions the code registers itself (never MSCK)."""
+        if self.table_exists(table):
+            return False
+        self.client.create_table(DatabaseName=self.database, TableInput={
+            "Name": table,
+            "TableType": "EXTERNAL_TABLE",
+            "Parameters": {"classification": "parquet", "EXTERNAL": "TRUE", "parquet.compression": "SNAPPY"},
+            "PartitionKeys": [{"Name": "dt", "Type": "string"}],
+            "StorageDescriptor": {
+                "Columns": [{"Name": n, "Type": _HIVE_TYPES[t]} for n, t in columns.items() if n != "dt"],
+                "Location": location, **PARQUET_FORMATS},
+        })
+        return True
+
+    def storage(self, table: str) -> dict:
+        """The table's StorageDescriptor: the template of its partitions' descriptors."""
+        return self.client.get_table(DatabaseName=self.database, Name=table)["Table"]["StorageDescriptor"]
+
+    def get_partitions(self, table: str, values: list[list[str]]) -> dict[tuple[str, ...], dict]:
+        """The partitions among `values` that exist, by their values."""
+        found: dict[tuple[str, ...], dict] = {}
+        for batch in batches(values):
+            pending = [{"Values": v} for v in batch]
+            for _ in range(GET_ATTEMPTS):
+                response = self.client.batch_get_partition(
+                    DatabaseName=self.database, TableName=table, PartitionsToGet=pending)
+                found.update((tuple(p["Values"]), p) for p in response.get("Partitions", []))
+                pending = response.get("UnprocessedKeys") or []
+                if not pending:
+                    break
+            else:
+                raise RuntimeError(f"Glue BatchGetPartition on {self.database}.{table} still left {len(pending)} "
+                                   f"partitions unprocessed after {GET_ATTEMPTS} attempts")
+        return found
+
+    def create_partition_batch(self, table: str, inputs: list[dict]) -> list[dict]:
+        """BatchCreatePartition of at most 100 PartitionInputs; Glue's per-entry errors are returned."""
+        return self.client.batch_create_partition(
+            DatabaseName=self.database, TableName=table, PartitionInputList=inputs).get("Errors", [])
+
+    def update_partition_batch(self, table: str, inputs: list[dict]) -> list[dict]:
+        """BatchUpdatePartition of at most 100 PartitionInputs (same values, new descriptor); per-entry
+        errors come back in an HTTP 200 answer, so they are returned for the caller to judge."""
+        entries = [{"PartitionValueList": p["Values"], "PartitionInput": p} for p in inputs]
+        return self.client.batch_update_partition(
+            DatabaseName=self.database, TableName=table, Entries=entries).get("Errors", [])
+
+    def delete_partition_batch(self, table: str, values: list[list[str]]) -> list[dict]:
+        return self.client.batch_delete_partition(
+            DatabaseName=self.database, TableName=table,
+            PartitionsToDelete=[{"Values": v} for v in values]).get("Errors", [])
+
     def create_partitions(self, table: str, values_and_locations: list[tuple[list[str], str]]) -> dict:
-        """Register partitions; those that already exist are skipped, any other error raises."""
+        """Register JSON partitions; those that already exist are skipped, any other error raises."""
         created = existing = 0
-        for start in range(0, len(values_and_locations), PARTITION_BATCH):
-            batch = values_and_locations[start:start + PARTITION_BATCH]
-            response = self.client.batch_create_partition(
-                DatabaseName=self.database, TableName=table,
-                PartitionInputList=[{"Values": values, "StorageDescriptor": _json_storage(location)}
-                                    for values, location in batch])
-            errors = response.get("Errors", [])
+        for batch in batches(values_and_locations):
+            errors = self.create_partition_batch(table, [
+                {"Values": values, "StorageDescriptor": _json_storage(location)} for values, location in batch])
             other = [e for e in errors if e["ErrorDetail"].get("ErrorCode") != "AlreadyExistsException"]
             if other:
-                detail = other[0]["ErrorDetail"]
                 raise RuntimeError(f"Glue BatchCreatePartition on {self.database}.{table} failed for "
-                                   f"{other[0]['PartitionValues']}: {detail.get('ErrorCode')}: {detail.get('ErrorMessage')}")
+                                   f"{error_values(other[0])}: {describe_error(other[0])}")
             existing += len(errors)
             created += len(batch) - len(errors)
         return {"partitions_created": created, "partitions_already_registered": existing}
@@ -145,15 +237,12 @@ class GlueCatalog:
     def drop_partitions(self, table: str, values: list[list[str]]) -> int:
         """Remove partitions if present (a missing table or partition is nothing to drop)."""
         dropped = 0
-        for start in range(0, len(values), PARTITION_BATCH):
-            batch = values[start:start + PARTITION_BATCH]
+        for batch in batches(values):
             try:
-                response = self.client.batch_delete_partition(
-                    DatabaseName=self.database, TableName=table,
-                    PartitionsToDelete=[{"Values": v} for v in batch])
+                errors = self.delete_partition_batch(table, batch)
             except self.client.exceptions.EntityNotFoundException:
                 return 0
-            dropped += len(batch) - len(response.get("Errors", []))
+            dropped += len(batch) - len(errors)
         return dropped
 
 

@@ -1,12 +1,14 @@
 """The `warehouse` resource on AWS: Glue catalog + Athena, running the same statements from sql/ as DuckDB.
 
 Rewrite unit of polygon_parquet_fp and polygon_hourly_prod is the dt day, as locally. Athena writes
-at most 100 partitions per INSERT (HIVE_TOO_MANY_OPEN_PARTITIONS), so a run's days go in chunks.
+at most 100 partitions per INSERT or UNLOAD (HIVE_TOO_MANY_OPEN_PARTITIONS), so a run's days go in
+chunks. Production is published atomically per day (prod_publish.py).
 """
 
 from __future__ import annotations
 
-from datetime import date
+import logging
+from datetime import date, datetime, timedelta, timezone
 
 import boto3
 import pandas as pd
@@ -18,6 +20,9 @@ from magsev_dagster import layout, sql
 from magsev_dagster.partitions import Window
 from magsev_dagster.resources.aws.athena import AthenaQueries, QueryRun, cost_metadata
 from magsev_dagster.resources.aws.glue_catalog import GlueCatalog
+from magsev_dagster.resources.aws.prod_publish import (
+    Generation, PartitionSwitch, RetiredPrefixes, new_generation, unload_statement,
+)
 from magsev_dagster.resources.aws.s3_store import S3RawStore
 from magsev_dagster.resources.warehouse import (
     BAR_COLUMNS, PARQUET_TABLE, PROD_TABLE, RAW_TABLE, VARIANCE_VIEW, Warehouse,
@@ -26,6 +31,7 @@ from magsev_dagster.resources.warehouse import (
 MAX_PARTITIONS_PER_WRITE = 100
 _HIVE_TYPES = {"VARCHAR": "STRING", "TIMESTAMP": "TIMESTAMP", "BIGINT": "BIGINT", "DOUBLE": "DOUBLE"}
 TABLE_PREFIXES = {PARQUET_TABLE: layout.PARQUET_PREFIX, PROD_TABLE: layout.PROD_PREFIX}
+log = logging.getLogger(__name__)
 
 
 def day_chunks(days: list[date], size: int = MAX_PARTITIONS_PER_WRITE) -> list[list[date]]:
@@ -55,6 +61,7 @@ class AthenaWarehouse(Warehouse):
     poll_seconds: float = 1.0
     crawler_timeout_seconds: float = 1800.0
     athena_timeout_seconds: float = 1800.0
+    retired_grace_minutes: float = 60.0
 
     _clients: dict = PrivateAttr(default_factory=dict)
 
@@ -105,6 +112,19 @@ class AthenaWarehouse(Warehouse):
                                                "end_dt": chunk[-1].isoformat()}))
                 for chunk in day_chunks(window.days)]
 
+    def unload_statements(self, window: Window, generation: Generation) -> list[tuple[list[date], str, str]]:
+        """(days, target prefix, UNLOAD of sql/polygon_hourly_prod.sql) per chunk of at most 100 dt days,
+        each chunk to an empty prefix of its own (UNLOAD refuses a target that holds data)."""
+        if sql.parse(PROD_TABLE).selects[-1].alias_or_name != "dt":
+            raise ValueError(f"sql/{PROD_TABLE}.sql must select dt last: UNLOAD partitions by the last column")
+        statements = []
+        for n, chunk in enumerate(day_chunks(window.days), start=1):
+            select = self.render(PROD_TABLE, **{**window.params(), "start_dt": chunk[0].isoformat(),
+                                                "end_dt": chunk[-1].isoformat()})
+            target = generation.target(n)
+            statements.append((chunk, target, unload_statement(select, self.store.uri(target))))
+        return statements
+
     def query(self, statement, **params) -> pd.DataFrame:
         athena = self.athena
         run = athena.run(self.render(statement, **params))
@@ -117,6 +137,7 @@ class AthenaWarehouse(Warehouse):
     def refresh_raw_table(self, window: Window) -> dict:
         catalog = self.catalog
         catalog.ensure_database()
+        catalog.refuse_old_raw_layout(self.raw_table)
         location = self.location(RAW_TABLE)
         if self.raw_catalog == "crawler":
             state = catalog.ensure_crawler(name=self.crawler, role=self.crawler_role, s3_path=location,
@@ -130,15 +151,13 @@ class AthenaWarehouse(Warehouse):
                 "glue_table": f"{self.database}.{self.raw_table}"}
 
     def _raw_partitions(self, window: Window) -> list[tuple[list[str], str]]:
-        """(ticker, dt) folders of the raw layer that fall on the run's days, with their S3 location."""
+        """The raw layer's dt folders that fall on the run's days, with their S3 location."""
         days = {d.isoformat() for d in window.days}
         found = []
-        for ticker_folder in self.store.list_folders(layout.RAW_TABLE_PREFIX + "/"):
-            ticker = ticker_folder.rstrip("/").rsplit("ticker=", 1)[-1]
-            for day_folder in self.store.list_folders(ticker_folder):
-                day = day_folder.rstrip("/").rsplit("dt=", 1)[-1]
-                if day in days:
-                    found.append(([ticker, day], self.store.uri(day_folder)))
+        for day_folder in self.store.list_folders(layout.RAW_TABLE_PREFIX + "/"):
+            day = day_folder.rstrip("/").rsplit("/", 1)[-1].removeprefix("dt=")
+            if day in days:
+                found.append(([day], self.store.uri(day_folder)))
         return found
 
     def _ensure_table(self, table: str, runs: list[QueryRun]) -> bool:
@@ -164,24 +183,61 @@ class AthenaWarehouse(Warehouse):
                 "objects_deleted": deleted, "partitions_dropped": dropped, **cost_metadata(runs)}
 
     def publish_prod(self, window: Window) -> dict:
-        """Per dt day: INSERT the validated rows, then delete the day's previous files.
+        """UNLOAD the validated days to a new generation, switch their Glue partitions to it, retire the
+        previous locations (deleted by a later publish, after MAGSEV_RETIRED_GRACE_MINUTES).
 
-        The previous files stay until the INSERT succeeded, so a failed query leaves production as
-        it was; readers may see a day twice for the moment between the INSERT and the delete.
+        Until the switch nothing a reader can see has changed; a failed UNLOAD or switch leaves every
+        partition on its previous data and the new generation retired, unreferenced.
         """
         runs: list[QueryRun] = []
-        created = self._ensure_table(PROD_TABLE, runs)
-        replaced = 0
-        statements = self.insert_statements(PROD_TABLE, window)
-        for chunk, statement in statements:
-            previous = self._day_keys(PROD_TABLE, chunk)
-            runs.append(self.athena.run(statement))
-            replaced += self.store.delete(previous)
-        return {"table_created": created, "days_published": len(window.days), "insert_statements": len(statements),
-                "objects_replaced": replaced, **cost_metadata(runs)}
+        now = datetime.now(timezone.utc)
+        created = self._ensure_prod_table()
+        retired = RetiredPrefixes(self.store, PROD_TABLE, layout.PROD_PREFIX,
+                                  timedelta(minutes=self.retired_grace_minutes))
+        collected = retired.collect(now, self._prod_locations)
+        generation = new_generation(layout.PROD_PREFIX, now)
+        statements = self.unload_statements(window, generation)
+        targets = {d.isoformat(): self.store.uri(f"{target}dt={d.isoformat()}/")
+                   for chunk, target, _ in statements for d in chunk}
+        try:
+            for _, _, statement in statements:
+                runs.append(self.athena.run(statement))
+            current = {values[0]: p for values, p in self.catalog.get_partitions(
+                PROD_TABLE, [[d] for d in targets]).items()}
+            switch = PartitionSwitch(self.catalog, PROD_TABLE).run(
+                targets, current, self.catalog.storage(PROD_TABLE))
+        except Exception:
+            self._abandon(retired, generation, list(targets.values()))
+            raise
+        previous = [p["StorageDescriptor"]["Location"] for p in switch.updated]
+        manifest, recorded = retired.record(previous, f"{generation.id}-replaced", datetime.now(timezone.utc),
+                                            reason=f"replaced by {self.store.uri(generation.prefix)}")
+        return {"table_created": created, "days_published": len(targets), "unload_statements": len(statements),
+                "generation": self.store.uri(generation.prefix),
+                "partitions_updated": len(switch.updated), "partitions_created": len(switch.created),
+                "retired_prefixes_recorded": recorded, "retired_manifest": self.store.uri(manifest) if manifest else "none",
+                **collected, **cost_metadata(runs)}
+
+    def _abandon(self, retired: RetiredPrefixes, generation: Generation, locations: list[str]) -> None:
+        """A failed publish's generation goes the way of any retired prefix: deleted after the grace
+        period (an UNLOAD that timed out may still be writing), never while a partition points at it."""
+        try:
+            retired.record(locations, f"{generation.id}-abandoned", datetime.now(timezone.utc),
+                           reason="publish failed before every partition was switched")
+        except Exception:  # the publish's own error is the one to report
+            log.exception("could not record the abandoned generation %s", self.store.uri(generation.prefix))
+
+    def _prod_locations(self, days: list[str]) -> dict[str, str]:
+        found = self.catalog.get_partitions(PROD_TABLE, [[d] for d in days])
+        return {values[0]: p["StorageDescriptor"]["Location"] for values, p in found.items()}
+
+    def _ensure_prod_table(self) -> bool:
+        """Defined in Glue directly, like its partitions: Athena's DDL would give the same table, but the
+        partition descriptors are copied from the table's, so one piece of code owns both."""
+        return self.catalog.ensure_parquet_table(PROD_TABLE, self.location(PROD_TABLE), BAR_COLUMNS)
 
     def create_variance_view(self) -> dict:
         runs: list[QueryRun] = []
-        self._ensure_table(PROD_TABLE, runs)
+        self._ensure_prod_table()
         runs.append(self.athena.run(self.render(VARIANCE_VIEW)))
         return cost_metadata(runs)
