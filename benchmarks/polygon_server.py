@@ -2,7 +2,9 @@
 
 Real HTTP through the project's client: Bearer auth is required, pages are cut like Polygon's
 (`limit` counts *base* minute aggregates, so an hourly page holds at most limit/60 bars) and
-continued through `next_url`. Every request is counted.
+continued through `next_url`. Every request is counted. Each answer waits `latency` seconds first
+(default 100 ms, what real Polygon takes), and requests are served on their own threads with
+keep-alive, so fetching several tickers at once is measured as it would be against the real API.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+import time
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
@@ -19,12 +22,15 @@ from magsev_dagster.polygon.synthetic import synthetic_bars
 
 PATH = re.compile(r"^/v2/aggs/ticker/(?P<ticker>[^/]+)/range/1/hour/(?P<start>\d+)/(?P<end>\d+)$")
 MINUTES_PER_HOUR_BAR = 60
+DEFAULT_LATENCY = 0.1  # seconds: real Polygon answers in tens to hundreds of milliseconds
 
 
 class PolygonServer:
-    def __init__(self, api_key: str, extended_hours: bool = False):
-        self.api_key, self.extended_hours = api_key, extended_hours
+    def __init__(self, api_key: str, extended_hours: bool = False, latency: float = DEFAULT_LATENCY):
+        self.api_key, self.extended_hours, self.latency = api_key, extended_hours, latency
         self.requests = 0
+        self.max_in_flight = 0  # most requests answered at the same time
+        self._in_flight = 0
         self._lock = threading.Lock()
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
@@ -63,9 +69,21 @@ class PolygonServer:
         server = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive, like the real API (every answer has a length)
+
             def do_GET(self):  # noqa: N802 (http.server's naming)
                 with server._lock:
                     server.requests += 1
+                    server._in_flight += 1
+                    server.max_in_flight = max(server.max_in_flight, server._in_flight)
+                try:
+                    time.sleep(server.latency)
+                    self._answer()
+                finally:
+                    with server._lock:
+                        server._in_flight -= 1
+
+            def _answer(self):
                 if self.headers.get("Authorization") != f"Bearer {server.api_key}":
                     status, doc = 401, {"status": "ERROR", "error": "Unknown API Key"}
                 else:

@@ -9,6 +9,7 @@ from pathlib import Path
 from magsev_dagster.tickers import resolve_universe
 
 ENVIRONMENTS = ("local", "aws")
+MAX_CONCURRENCY = 64  # request series at once: far above what Polygon's plans reward
 
 
 class SettingsError(ValueError):
@@ -29,6 +30,17 @@ def _number(env: dict[str, str], name: str, default, kind=float):
 
 def _int(env: dict[str, str], name: str, default: int) -> int:
     return _number(env, name, default, int)
+
+
+def _concurrency(env: dict[str, str], requests_per_minute: float) -> int:
+    """POLYGON_CONCURRENCY: one request at a time while a per-minute quota paces them (more threads
+    would only queue behind the limiter), else a pool of 8."""
+    default = 1 if requests_per_minute > 0 else 8
+    value = _int(env, "POLYGON_CONCURRENCY", default)
+    if not 1 <= value <= MAX_CONCURRENCY:
+        raise SettingsError(f"POLYGON_CONCURRENCY must be between 1 and {MAX_CONCURRENCY}, "
+                            f"got {env['POLYGON_CONCURRENCY'].strip()!r}")
+    return value
 
 
 def _float(env: dict[str, str], name: str, default: float) -> float:
@@ -57,6 +69,7 @@ class Settings:
     polygon_timeout_seconds: float = 30.0
     polygon_max_retries: int = 5
     polygon_backoff_seconds: float = 1.0
+    polygon_concurrency: int = 1  # from_env: 1 while POLYGON_REQUESTS_PER_MINUTE > 0, else 8
     s3_bucket: str = "polygon-kinesis-fp"
     glue_database: str = "fp_db_polygon_io"
     glue_crawler: str = "first_pass_polygon_crawler"
@@ -97,16 +110,18 @@ class Settings:
         grace = _float(env, "MAGSEV_RETIRED_GRACE_MINUTES", cls.retired_grace_minutes)
         if grace < 0:
             raise SettingsError(f"MAGSEV_RETIRED_GRACE_MINUTES must be 0 or more, got {grace:g}")
+        per_minute = _float(env, "POLYGON_REQUESTS_PER_MINUTE", cls.polygon_requests_per_minute)
         return cls(
             env=name,
             data_dir=Path(env.get("MAGSEV_DATA_DIR", "").strip() or "data").expanduser().absolute(),
             tickers=resolve_universe(env.get("MAGSEV_TICKERS")),
             extended_hours=env.get("MAGSEV_EXTENDED_HOURS", "").strip().lower() in ("1", "true", "yes"),
             polygon_base_url=(env.get("POLYGON_BASE_URL", "").strip() or cls.polygon_base_url).rstrip("/"),
-            polygon_requests_per_minute=_float(env, "POLYGON_REQUESTS_PER_MINUTE", cls.polygon_requests_per_minute),
+            polygon_requests_per_minute=per_minute,
             polygon_timeout_seconds=_float(env, "POLYGON_TIMEOUT_SECONDS", cls.polygon_timeout_seconds),
             polygon_max_retries=_int(env, "POLYGON_MAX_RETRIES", cls.polygon_max_retries),
             polygon_backoff_seconds=_float(env, "POLYGON_BACKOFF_SECONDS", cls.polygon_backoff_seconds),
+            polygon_concurrency=_concurrency(env, per_minute),
             s3_bucket=bucket,
             glue_database=env.get("MAGSEV_GLUE_DATABASE", "").strip() or cls.glue_database,
             glue_crawler=env.get("MAGSEV_GLUE_CRAWLER", "").strip() or cls.glue_crawler,

@@ -122,7 +122,9 @@ def test_malformed_json_fails_the_run_quarantines_the_body_and_writes_no_bars(da
 
 def test_a_bad_key_fails_with_one_request_and_a_clear_error(data_dir, fake_polygon, monkeypatch):
     monkeypatch.setenv("POLYGON_API_KEY", "fake-key-not-the-right-one")
-    defs = local_defs(data_dir, MAGSEV_TICKERS="AAPL,MSFT", **fake_polygon.env())
+    # One ticker at a time (with more, every running ticker sends its one request before the call
+    # fails: test_polygon_concurrency covers that); MSFT is never asked for.
+    defs = local_defs(data_dir, MAGSEV_TICKERS="AAPL,MSFT", **fake_polygon.env(POLYGON_CONCURRENCY="1"))
     result = run_range(defs, "2026-11-24", "2026-11-24", selection=[RAW])
     assert not result.success
     assert "Polygon request failed: GET /v2/aggs/ticker/AAPL/" in failure_text(result)

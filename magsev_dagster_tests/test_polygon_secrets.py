@@ -16,7 +16,7 @@ from magsev_dagster_tests.fakes.polygon_server import (  # noqa: F401 (fixtures)
 )
 from magsev_dagster_tests.helpers import local_defs, run_range
 
-DAY = ("2026-11-24-00:00", "2026-11-24-23:00")
+DAY = ("2026-11-24", "2026-11-24")
 
 
 @pytest.fixture
@@ -48,7 +48,7 @@ def test_the_key_appears_nowhere_on_success_and_failure_paths(tmp_path, data_dir
     assert results[0].success
     # Failures: an error body echoing the key (retried, then raised), a plan limit, malformed JSON.
     for fault in ([http_error(500, body=echoing)] * 2, [http_error(403)], [raw_body(b'{"results": [')]):
-        fake_polygon.script(*fault)
+        fake_polygon.script(*fault, ticker="AAPL")  # tickers are fetched in parallel: aim the fault
         results.append(run_range(defs, *DAY, instance=instance, selection=["raw_polygon_aggregates"]))
         assert not results[-1].success
 

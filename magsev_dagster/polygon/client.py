@@ -6,9 +6,11 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
+from typing import Protocol
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import requests
@@ -24,8 +26,16 @@ PAGE_LIMIT = 50000
 RETRY_AFTER_CAP = 600.0  # a server asking for more than 10 minutes is not waited for blindly
 
 
+class Tally(Protocol):
+    """Where one request series counts its requests and retries (never shared between threads)."""
+
+    requests: int
+    retries: int
+
+
 class RateLimiter:
-    """At most `per_minute` requests per minute, spaced evenly (0 disables)."""
+    """At most `per_minute` requests per minute, spaced evenly (0 disables). One limiter serves every
+    thread: each caller reserves the next free slot under the lock, then sleeps outside it."""
 
     def __init__(self, per_minute: float, clock=time.monotonic, sleep=time.sleep):
         self.interval = 60.0 / per_minute if per_minute > 0 else 0.0
@@ -89,10 +99,11 @@ class PolygonClient:
         self.backoff_base, self.backoff_cap = backoff_base, backoff_cap
         self._sleep, self._rng = sleep, rng or random.Random()
         self.limiter = RateLimiter(requests_per_minute, clock=clock, sleep=sleep)
-        self.session = requests.Session()
-        self.session.headers.update({"Authorization": f"Bearer {api_key}", "Accept": "application/json"})
-        self.requests_made = 0
-        self.retries = 0
+        # requests.Session is not documented as thread-safe: each request borrows an idle one, so a
+        # session serves one thread at a time, and there are never more than concurrent requests.
+        self._idle: list[requests.Session] = []
+        self._sessions_lock = threading.Lock()
+        self.sessions_created = 0
 
     def aggregates_url(self, ticker: str, start_ms: int, end_ms: int, multiplier: int = 1, timespan: str = "hour") -> str:
         query = urlencode({"adjusted": "true", "sort": "asc", "limit": PAGE_LIMIT})
@@ -106,21 +117,39 @@ class PolygonClient:
             raise PolygonAPIError(f"next_url does not point at the aggregates endpoint: {parts.path!r}")
         return f"{self.base_url}{parts.path}" + (f"?{parts.query}" if parts.query else "")
 
-    def get(self, url: str) -> bytes:
-        """One GET with pacing, timeouts and retries; returns the raw body of a 200."""
+    @contextmanager
+    def _session(self) -> Iterator[requests.Session]:
+        with self._sessions_lock:
+            if self._idle:
+                session = self._idle.pop()  # the most recent one: its keep-alive connection is warm
+            else:
+                session = requests.Session()
+                session.headers.update(Authorization=f"Bearer {self._key}", Accept="application/json")
+                self.sessions_created += 1
+        try:
+            yield session
+        finally:
+            with self._sessions_lock:
+                self._idle.append(session)
+
+    def get(self, url: str, tally: Tally | None = None) -> bytes:
+        """One GET with pacing, timeouts and retries; returns the raw body of a 200. Requests and
+        retries are counted in `tally` (the caller's own: threads never share one)."""
         where = f"GET {urlsplit(url).path}"
         for attempt in range(self.max_retries + 1):
             self.limiter.wait()
-            self.requests_made += 1
+            if tally is not None:
+                tally.requests += 1
             try:
-                response = self.session.get(url, timeout=self.timeout)
+                with self._session() as session:
+                    response = session.get(url, timeout=self.timeout)
             except TRANSIENT_ERRORS as exc:
                 reason = redact(f"{exc.__class__.__name__}: {exc}", self._key)
                 if attempt == self.max_retries:
                     raise PolygonError(
                         f"{where} failed after {attempt + 1} attempts (timeout {self.timeout:g}s each): {reason}"
                     ) from None
-                self._backoff(attempt, None, exc.__class__.__name__)
+                self._backoff(attempt, None, exc.__class__.__name__, tally)
                 continue
             except requests.RequestException as exc:
                 raise PolygonError(f"{where} failed: {redact(f'{exc.__class__.__name__}: {exc}', self._key)}") from None
@@ -134,7 +163,7 @@ class PolygonClient:
                 raise PolygonAPIError(f"{where} -> HTTP {response.status_code} (not retried): {message}")
             if attempt == self.max_retries:
                 raise PolygonAPIError(f"{where} -> HTTP {response.status_code} after {attempt + 1} attempts: {message}")
-            self._backoff(attempt, response.headers.get("Retry-After"), f"HTTP {response.status_code}")
+            self._backoff(attempt, response.headers.get("Retry-After"), f"HTTP {response.status_code}", tally)
         raise AssertionError("unreachable")
 
     def backoff_delay(self, attempt: int, retry_after: str | None = None) -> float:
@@ -143,9 +172,10 @@ class PolygonClient:
         asked = retry_after_seconds(retry_after)
         return max(delay, min(asked, RETRY_AFTER_CAP)) if asked is not None else delay
 
-    def _backoff(self, attempt: int, retry_after: str | None, reason: str) -> None:
+    def _backoff(self, attempt: int, retry_after: str | None, reason: str, tally: Tally | None) -> None:
         delay = self.backoff_delay(attempt, retry_after)
-        self.retries += 1
+        if tally is not None:
+            tally.retries += 1
         log.warning("Polygon %s; retry %d/%d in %.2fs", reason, attempt + 1, self.max_retries, delay)
         self._sleep(delay)
 

@@ -25,6 +25,7 @@ def polygon_source(settings: Settings) -> PolygonSource:
         timeout_seconds=settings.polygon_timeout_seconds,
         max_retries=settings.polygon_max_retries,
         backoff_seconds=settings.polygon_backoff_seconds,
+        concurrency=settings.polygon_concurrency,
         extended_hours=settings.extended_hours,
     )
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
 import dagster as dg
@@ -14,9 +16,11 @@ from magsev_dagster.polygon.client import PolygonClient
 from magsev_dagster.polygon.errors import MalformedResponseError, PolygonAPIError, PolygonError, redact, redact_bytes
 from magsev_dagster.polygon.responses import Page, parse_page
 from magsev_dagster.polygon.synthetic import synthetic_bodies
+from magsev_dagster.settings import MAX_CONCURRENCY
 from magsev_dagster.tickers import validate_ticker
 
 KeepBody = Callable[[int, bytes], None]
+KeepTickerBody = Callable[[str, int, bytes], None]
 
 
 @dataclass
@@ -38,8 +42,9 @@ class Fetched:
 
 
 class PolygonSource(dg.ConfigurableResource):
-    """Hourly aggregates for one ticker and window; every response body is handed to `keep_body`
-    before it is parsed, so nothing is lost when parsing fails."""
+    """Hourly aggregates for tickers and a window; every response body is handed to `keep_body`
+    before it is parsed, so nothing is lost when parsing fails. `fetch_many` runs up to
+    `concurrency` request series at once, all paced by one shared rate limit."""
 
     api_key: str | None = Field(default=None, description="POLYGON_API_KEY, through EnvVar; unset = synthetic")
     base_url: str = "https://api.polygon.io"
@@ -48,6 +53,8 @@ class PolygonSource(dg.ConfigurableResource):
     max_retries: int = Field(default=5, ge=0, description="retries on connection errors, timeouts, 429 and 5xx")
     backoff_seconds: float = Field(default=1.0, ge=0, description="first retry delay; doubles each retry, with jitter")
     backoff_cap_seconds: float = Field(default=60.0, ge=0, description="longest delay between two retries")
+    concurrency: int = Field(default=1, ge=1, le=MAX_CONCURRENCY,
+                             description="request series (tickers) fetched at once; all share the pacing")
     extended_hours: bool = False
 
     _client: PolygonClient | None = PrivateAttr(default=None)
@@ -82,15 +89,48 @@ class PolygonSource(dg.ConfigurableResource):
             )
         return self._client
 
-    def fetch_many(self, tickers, window: Window, keep_body: Callable[[str, int, bytes], None]):
-        """One Fetched per ticker (sequential placeholder; the concurrent version replaces it)."""
-        for ticker in tickers:
-            validate_ticker(ticker)
-        for ticker in tickers:
-            yield self.fetch(ticker, window, lambda page_no, body, t=ticker: keep_body(t, page_no, body))
-
     def fetch(self, ticker: str, window: Window, keep_body: KeepBody) -> Fetched:
-        ticker = validate_ticker(ticker)
+        return self._fetch_one(validate_ticker(ticker), window, keep_body)
+
+    def fetch_many(
+        self, tickers: Sequence[str], window: Window, keep_body: Callable[[str, int, bytes], None]
+    ) -> Iterator[Fetched]:
+        """One `Fetched` per ticker, yielded as each completes (not in input order), with at most
+        `concurrency` request series at once and at most twice that many results held at a time.
+
+        `keep_body(ticker, page_no, body)` gets every body before it is parsed, from worker threads
+        when concurrency > 1: it must be thread-safe. The first ticker that fails stops the call:
+        tickers not started yet never start, the running ones are waited for, then its error is
+        raised (the same types and messages as `fetch`). Synthetic data is CPU-bound (one thread)."""
+        tickers = [validate_ticker(t) for t in tickers]  # a bad ticker fails before any request
+        if self.synthetic or self.concurrency == 1 or len(tickers) < 2:
+            for ticker in tickers:
+                yield self._fetch_one(ticker, window, _for_ticker(keep_body, ticker))
+            return
+        yield from self._fetch_parallel(tickers, window, keep_body)
+
+    def _fetch_parallel(self, tickers: list[str], window: Window, keep_body: KeepTickerBody) -> Iterator[Fetched]:
+        self.client()  # built once, before the threads: they must share one client, so one rate limit
+        batch = _Batch(lambda ticker: self._fetch_one(ticker, window, _for_ticker(keep_body, ticker)))
+        queue, running = iter(tickers), set[Future]()
+        pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="polygon-fetch")
+        try:
+            while True:
+                # Submit only a bounded backlog, so 1,000 tickers never means 1,000 results in memory.
+                while len(running) < 2 * self.concurrency and (ticker := next(queue, None)) is not None:
+                    running.add(pool.submit(batch.run, ticker))
+                if not running:
+                    return
+                done, running = wait(running, return_when=FIRST_COMPLETED)
+                if batch.error is not None:
+                    raise batch.error
+                for future in done:
+                    yield future.result()
+        finally:
+            batch.failed.set()  # also when the caller stops early: nothing new starts
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    def _fetch_one(self, ticker: str, window: Window, keep_body: KeepBody) -> Fetched:
         fetched = Fetched(ticker)
         try:
             if self.synthetic:
@@ -128,15 +168,37 @@ class PolygonSource(dg.ConfigurableResource):
             if url in seen:  # a cursor that leads back to itself would page forever
                 raise PolygonAPIError(f"{fetched.ticker} page {page_no}: next_url repeats an earlier page")
             seen.add(url)
-            before = (client.requests_made, client.retries)
-            try:
-                body = client.get(url)
-            finally:
-                fetched.requests += client.requests_made - before[0]
-                fetched.retries += client.retries - before[1]
+            body = client.get(url, tally=fetched)  # this series' own counts, whatever runs beside it
             page_no += 1
             body = redact_bytes(body, self.api_key)
             keep_body(page_no, body)
             self._parse(fetched, page_no, body, f"{fetched.ticker} page {page_no}")
             page = fetched.pages[-1]
             url = client.next_page_url(page.next_url) if page.next_url else None
+
+
+def _for_ticker(keep_body: KeepTickerBody, ticker: str) -> KeepBody:
+    return lambda page_no, body: keep_body(ticker, page_no, body)
+
+
+class _Batch:
+    """What the threads of one `fetch_many` call share: the first error, and the flag that stops
+    every ticker not started yet. The failing thread sets it before it can pick up another ticker."""
+
+    def __init__(self, fetch_one: Callable[[str], Fetched]):
+        self._fetch_one = fetch_one
+        self._lock = threading.Lock()
+        self.failed = threading.Event()
+        self.error: BaseException | None = None
+
+    def run(self, ticker: str) -> Fetched | None:
+        if self.failed.is_set():
+            return None  # never started: the call is already failing
+        try:
+            return self._fetch_one(ticker)
+        except BaseException as exc:
+            with self._lock:
+                if self.error is None:
+                    self.error = exc
+            self.failed.set()
+            raise

@@ -5,7 +5,9 @@ resultsCount, adjusted, status, request_id, count, next_url with an opaque curso
 `Authorization: Bearer` key the way Polygon does (401 with Polygon's error body), pages with
 next_url, and plays scripted faults (HTTP errors with or without Retry-After, slow responses,
 dropped connections, raw bodies) before answering normally. Bars come from a source function,
-the project's synthetic bars by default, so a test can serve any data it needs.
+the project's synthetic bars by default, so a test can serve any data it needs. `latency` delays
+every answer like a real network would, and `timings` records when each request was being
+served, so tests can see how many were in flight at once.
 
     fake = FakePolygon(server, page_size=10)         # or the `fake_polygon` fixture
     fake.script(http_error(429, retry_after="2"), http_error(503))
@@ -99,6 +101,15 @@ class Seen:
     ticker: str | None
 
 
+@dataclass(frozen=True)
+class Timing:
+    """When the server began and finished answering one request (time.monotonic)."""
+
+    ticker: str | None
+    start: float
+    end: float
+
+
 @dataclass
 class FakePolygon:
     server: HTTPServer
@@ -110,10 +121,14 @@ class FakePolygon:
     next_url_extra: str = ""  # e.g. "&apiKey=..." to see the client strip it
     seen: list[Seen] = field(default_factory=list)
     bodies: list[bytes] = field(default_factory=list)  # every 200 body served, in order
+    latency: float = 0.0  # seconds added to every answer, faults included
+    timings: list[Timing] = field(default_factory=list)
+    max_in_flight: int = 0  # most requests being answered at the same time
 
     def __post_init__(self):
         self._faults: dict[str | None, deque[Fault]] = {}
         self._lock = threading.Lock()
+        self._in_flight = 0
         self.server.expect_request(re.compile(r"^/.*")).respond_with_handler(self._handle)
 
     @property
@@ -145,8 +160,23 @@ class FakePolygon:
     def _handle(self, request: Request) -> Response:
         match = AGGS_PATH.match(request.path)
         ticker = match["ticker"] if match else None
-        self.seen.append(Seen(request.url, request.path, parse_qs(request.query_string.decode()),
-                              request.headers.get("Authorization"), ticker))
+        with self._lock:
+            self.seen.append(Seen(request.url, request.path, parse_qs(request.query_string.decode()),
+                                  request.headers.get("Authorization"), ticker))
+            self._in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self._in_flight)
+        start = time.monotonic()
+        try:
+            if self.latency:
+                time.sleep(self.latency)
+            return self._answer(request, match)
+        finally:
+            with self._lock:
+                self._in_flight -= 1
+                self.timings.append(Timing(ticker, start, time.monotonic()))
+
+    def _answer(self, request: Request, match: re.Match | None) -> Response:
+        ticker = match["ticker"] if match else None
         auth = request.headers.get("Authorization")
         if not auth and "apiKey" not in request.args:
             return _json(401, polygon_body("ERROR", error="API Key was not provided"))
@@ -160,7 +190,8 @@ class FakePolygon:
             if response is not None:
                 return response
         body = self._page(ticker, int(match["start"]), int(match["end"]), request)
-        self.bodies.append(body)
+        with self._lock:
+            self.bodies.append(body)
         return Response(body, status=200, content_type="application/json")
 
     def _page(self, ticker: str, start_ms: int, end_ms: int, request: Request) -> bytes:
@@ -229,15 +260,22 @@ def unused_port_url() -> str:
 
 
 class FakeTime:
-    """A monotonic clock that only moves when someone sleeps on it: pacing and backoff without waiting."""
+    """A monotonic clock that only moves when someone sleeps on it: pacing and backoff without waiting.
+    `frozen=True`: sleeping is recorded but the clock never moves, so every delay the rate limiter
+    hands out is measured from the same instant, however threads interleave."""
 
-    def __init__(self):
+    def __init__(self, frozen: bool = False):
         self.now = 1000.0
+        self.frozen = frozen
         self.sleeps: list[float] = []
+        self._lock = threading.Lock()
 
     def clock(self) -> float:
-        return self.now
+        with self._lock:
+            return self.now
 
     def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
+        with self._lock:
+            self.sleeps.append(seconds)
+            if not self.frozen:
+                self.now += seconds
