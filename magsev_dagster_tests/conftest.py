@@ -2,6 +2,13 @@
 
 import os
 
+# Imported here, early, on purpose: hypothesis's pytest plugin imports the package lazily at session
+# end, and pytest's assertion rewriting then re-parses every hypothesis module with ast.parse at a deep
+# stack full of finalizable objects, where Python 3.11's AST recursion-depth bookkeeping
+# (python/cpython#106905) intermittently fails the whole session with "SystemError: AST constructor
+# recursion depth mismatch" after every test passed.
+import hypothesis  # noqa: F401
+import hypothesis.internal.observability  # noqa: F401
 import pytest
 
 from magsev_dagster_tests.helpers import local_defs
