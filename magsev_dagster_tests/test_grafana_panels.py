@@ -19,7 +19,7 @@ from magsev_dagster.tickers import GROUPS, resolve_universe
 from magsev_dagster_tests.helpers import local_defs, run_range
 
 TICKERS = list(resolve_universe("mag7,benchmarks,crypto"))
-FIRST, LAST = "2026-11-23-00:00", "2026-11-24-23:00"  # Monday and Tuesday: 48 hourly partitions
+FIRST, LAST = "2026-11-23", "2026-11-24"  # Monday and Tuesday: two daily partitions, one run
 RANGE = TimeRange(datetime(2026, 11, 23, tzinfo=timezone.utc), datetime(2026, 11, 25, tzinfo=timezone.utc))
 VARIABLES = variables_for(TICKERS)
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -116,13 +116,12 @@ def _dashboard_events(result):
             if e.event_type_value == "ASSET_MATERIALIZATION" and e.asset_key.path == ["grafana_dashboard"]]
 
 
-def test_dashboard_asset_shows_the_picture_on_the_newest_partition(materialized):
+def test_dashboard_asset_shows_the_picture_of_the_week_up_to_the_runs_newest_day(materialized):
     data_dir, result = materialized
-    events = _dashboard_events(result)
-    assert [e.partition for e in events][-1] == LAST and len(events) == 48
-    with_picture = [e for e in events if "dashboard" in e.metadata]
-    assert [e.partition for e in with_picture] == [LAST]  # the image is stored once, not once per hour
-    meta = with_picture[0].metadata
+    [event] = _dashboard_events(result)  # not partitioned: one picture per run, whatever its days
+    assert event.partition is None
+    meta = event.metadata
+    assert meta["time_range"].value == "2026-11-18 00:00:00 .. 2026-11-25 00:00:00 UTC"  # 7 days to LAST's end
     path = data_dir / PICTURE_KEY
     assert meta["picture"].value == str(path.resolve())
     png = path.read_bytes()
