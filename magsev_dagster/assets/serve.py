@@ -2,6 +2,8 @@
 
 Neither is per-day by nature (a view definition; a picture of the last days), so neither is
 partitioned: each runs once per run of the job, after the days of the run were published.
+Both still declare the single-run backfill policy: `dagster asset materialize --select '*'
+--partition-range ...` refuses a range when any selected asset lacks it.
 """
 
 from datetime import timedelta
@@ -37,6 +39,7 @@ def recent_window(context: dg.AssetExecutionContext, days: int = DEFAULT_DAYS) -
     deps=[PROD_TABLE],
     kinds={"athena", "duckdb", "sql"},
     owners=OWNERS,
+    backfill_policy=dg.BackfillPolicy.single_run(),
     description=(
         "Per ticker per hour: price_range (high - low, the seed dashboard's 'hourly price variance'), "
         "range_pct (range as % of open), change_pct (open -> close), and closes indexed to 100 at the start "
@@ -54,6 +57,7 @@ def hourly_price_variance(context: dg.AssetExecutionContext, warehouse: Warehous
     deps=[VARIANCE_VIEW],
     kinds={"grafana", "python"},
     owners=OWNERS,
+    backfill_policy=dg.BackfillPolicy.single_run(),
     description=(
         "The Grafana dashboard as code (grafana/dashboards/magsev_hourly_variance.json, `make dashboards`) and "
         "its picture: every panel's SQL (sql/grafana/) run on the warehouse for the 7 days up to the run's "
