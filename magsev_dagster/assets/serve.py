@@ -14,7 +14,7 @@ from magsev_dagster.assets.common import OWNERS
 from magsev_dagster.grafana.picture import publish_picture
 from magsev_dagster.grafana.panels import DEFAULT_DAYS
 from magsev_dagster.metadata import column_schema, table_metadata
-from magsev_dagster.partitions import Window, day_window, floor_hour, partition_key, utc_now
+from magsev_dagster.partitions import HOUR, Window, day_window, floor_hour, partition_key, utc_now
 from magsev_dagster.resources.storage import RawStore
 from magsev_dagster.resources.universe import TickerUniverse
 from magsev_dagster.resources.warehouse import PROD_TABLE, VARIANCE_VIEW, Warehouse
@@ -28,10 +28,11 @@ PARTITION_TAG, RANGE_END_TAG = "dagster/partition", "dagster/asset_partition_ran
 
 
 def recent_window(context: dg.AssetExecutionContext, days: int = DEFAULT_DAYS) -> Window:
-    """The `days` days up to the newest day of the run (today outside a partitioned run)."""
-    tags = context.run.tags
-    last = tags.get(PARTITION_TAG) or tags.get(RANGE_END_TAG) or partition_key(floor_hour(utc_now()))
-    end = day_window(last, last).end
+    """The `days` days up to the newest day of the run; outside a partitioned run, up to the last
+    closed hour (in the first hour of a UTC day that is yesterday's last: today has no closed hour)."""
+    tags, now = context.run.tags, utc_now()
+    last = tags.get(PARTITION_TAG) or tags.get(RANGE_END_TAG) or partition_key(floor_hour(now) - HOUR)
+    end = day_window(last, last, now).end
     return Window(end.replace(hour=0) - timedelta(days=days - 1), end)
 
 
