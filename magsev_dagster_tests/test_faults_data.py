@@ -2,6 +2,7 @@
 by the real client: schema drift, duplicates across pages and re-runs, out-of-order bars, bars outside
 the day, and bars that fail a blocking check."""
 
+import shutil
 from datetime import datetime, timezone
 
 import pandas as pd
@@ -146,19 +147,31 @@ def _open_and_close_outside(ticker, bars, start_ms, end_ms):
     return [[{**b, **changes[i](b)} if i in changes else b for i, b in enumerate(bars)]]
 
 
+TWO = "AAPL,NVDA"
+
+
+@pytest.fixture(scope="module")
+def published(tmp_path_factory):
+    """The day of AAPL and NVDA published from good data (the bars the fake server serves untouched),
+    once for the module; each test works on a copy."""
+    data_dir = tmp_path_factory.mktemp("published") / "data"
+    assert run_range(local_defs(data_dir, MAGSEV_TICKERS=TWO), *DAY).success
+    return data_dir
+
+
 @pytest.mark.parametrize("craft, check, offending, ticker", [
     (_without_open, "prices_positive", 1, "NVDA"),  # a required field missing from one bar
     (_high_below_low, "ohlc_consistent", 3, "AAPL"),
     (_open_and_close_outside, "ohlc_consistent", 2, "NVDA"),
 ])
-def test_failing_blocking_check_keeps_production(data_dir, httpserver, monkeypatch, craft, check, offending, ticker):
-    tickers = "AAPL,NVDA"
-    good = FakePolygon(httpserver)
-    assert run_range(local_defs(data_dir, MAGSEV_TICKERS=tickers, **polygon_env(good, monkeypatch)), *DAY).success
+def test_failing_blocking_check_keeps_production(published, data_dir, httpserver, monkeypatch, craft, check,
+                                                 offending, ticker):
+    shutil.copytree(published, data_dir)
     before = production_snapshot(data_dir)
 
-    good.craft = craft  # the source now serves a bad bar for the same hours
-    bad = run_range(local_defs(data_dir, MAGSEV_TICKERS=tickers, **polygon_env(good, monkeypatch)), *DAY)
+    # The source now serves a bad bar for the same hours.
+    bad = run_range(local_defs(data_dir, MAGSEV_TICKERS=TWO, **polygon_env(FakePolygon(httpserver, craft=craft),
+                                                                           monkeypatch)), *DAY)
     assert not bad.success
     assert_same(before, production_snapshot(data_dir))  # production kept its previous content
     materialized = {e.event_specific_data.materialization.asset_key.path[-1]
