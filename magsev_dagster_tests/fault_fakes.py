@@ -11,16 +11,19 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from pydantic import PrivateAttr
 from werkzeug import Request, Response
 
 from magsev_dagster import layout
 from magsev_dagster.polygon.responses import page_document
 from magsev_dagster.polygon.synthetic import synthetic_bars
+from magsev_dagster.raw_layer import read_bundle
 from magsev_dagster.resources.storage import LocalRawStore
 from magsev_dagster.resources.warehouse import (
     PARQUET_TABLE, PROD_TABLE, VARIANCE_VIEW, DuckDBWarehouse,
@@ -32,7 +35,7 @@ class InjectedCrash(RuntimeError):
 
 
 class CrashingRawStore(LocalRawStore):
-    """The local raw store that raises after `crash_after` bar objects were written in this run."""
+    """The local raw store that raises after `crash_after` bar objects (one per day) were written in this run."""
 
     crash_after: int
     _written: int = PrivateAttr(default=0)
@@ -56,6 +59,25 @@ class CrashingWarehouse(DuckDBWarehouse):
             raise InjectedCrash(f"injected crash after rewriting {self._days} parquet days")
         self._days += 1
         return super()._replace_day(table, day)
+
+
+class TamperingWarehouse(DuckDBWarehouse):
+    """The DuckDB warehouse with a bug in its parquet rewrite: every day written loses its last `lose`
+    rows and gains `invent` rows (copies of its first row, moved to the half hour, so no other check
+    trips over them). What `row_count_matches_raw` exists to catch."""
+
+    lose: int = 0
+    invent: int = 0
+
+    def _replace_day(self, table, day: str):
+        rows = table.filter(pc.equal(table["dt"], day)).sort_by([("ticker", "ascending"), ("bar_start_ms", "ascending")])
+        if rows.num_rows:
+            kept = rows.slice(0, rows.num_rows - self.lose)
+            first = rows.slice(0, 1).to_pylist()[0]
+            made = [{**first, "bar_start": first["bar_start"] + timedelta(minutes=30 + n),
+                     "bar_start_ms": first["bar_start_ms"] + (30 + n) * 60_000} for n in range(self.invent)]
+            rows = pa.concat_tables([kept, pa.Table.from_pylist(made, schema=rows.schema)])
+        return super()._replace_day(rows, day)
 
 
 # --- a Polygon server serving crafted pages -------------------------------------------------
@@ -129,10 +151,16 @@ def prod_table(data_dir: Path) -> pd.DataFrame:
 
 
 def raw_bar_lines(data_dir: Path) -> list[dict]:
-    """Every bar line in the raw table's objects (what the crawled table reads), with its ticker."""
+    """Every bar line in the raw table's day objects (what the crawled table reads), with its ticker."""
     root = Path(data_dir) / layout.RAW_TABLE_PREFIX
-    return [{"ticker": path.parts[-3].removeprefix("ticker="), **json.loads(line)}
-            for path in sorted(root.glob("*/*/*.jsonl")) for line in path.read_text().splitlines()]
+    return [json.loads(line) for path in sorted(root.glob(f"dt=*/{layout.BARS_OBJECT}"))
+            for line in path.read_text().splitlines()]
+
+
+def response_records(data_dir: Path) -> list[dict]:
+    """Every response body kept in the raw layer's bundles: {"ticker", "page", "body" (bytes)}."""
+    root = Path(data_dir) / layout.RESPONSES_PREFIX
+    return [record for path in sorted(root.rglob("part-*.jsonl.gz")) for record in read_bundle(path.read_bytes())]
 
 
 def expected_bars(tickers: list[str], start: datetime, end: datetime) -> set[tuple[str, int]]:
@@ -152,7 +180,7 @@ def polygon_env(server: FakePolygon, monkeypatch, key: str = "fake-polygon-key-n
 
 def materialization_metadata(result, asset: str) -> dict:
     """Plain values of an asset's materialization metadata in a run (a range run records one
-    materialization per partition, all with the run's metadata)."""
+    materialization per day, all with the run's metadata)."""
     mat = result.asset_materializations_for_node(asset)[0]
     return {k: getattr(v, "value", v) for k, v in mat.metadata.items()}
 

@@ -1,9 +1,9 @@
 """Runs at the same time, in separate processes, on one local warehouse.
 
 DuckDB lets one process at a time open its file; the warehouse takes a lock file around every
-connection, so concurrent runs wait for each other instead of failing. Runs of different partitions
-then leave both partitions complete; two runs of the same partition write the same objects and rows
-(every write replaces), so the second is harmless.
+connection, so concurrent runs wait for each other instead of failing. Runs of different days then
+leave both days complete; two runs of the same day write the same objects and rows (every write
+replaces), so the second is harmless.
 """
 
 import os
@@ -12,8 +12,6 @@ import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
-
-import pytest
 
 from magsev_dagster.resources.warehouse import DuckDBWarehouse
 from magsev_dagster_tests.fault_fakes import bar_keys, expected_bars, table_contents
@@ -63,9 +61,9 @@ def run_together(data_dir: Path, ranges: list[tuple[str, str]], tmp_path: Path) 
 
 def test_concurrent_runs_of_different_and_same_partitions(tmp_path):
     data_dir = tmp_path / "data"
-    monday, tuesday = ("2026-11-23-00:00", "2026-11-23-23:00"), ("2026-11-24-00:00", "2026-11-24-23:00")
-    # Monday twice (the same partitions), Tuesday once (different ones), all at the same time.
-    results = run_together(data_dir, [monday, (monday[0], tuesday[1])], tmp_path)
+    monday, tuesday = "2026-11-23", "2026-11-24"
+    # Monday twice (the same partition), Tuesday once (a different one), all at the same time.
+    results = run_together(data_dir, [(monday, monday), (monday, tuesday)], tmp_path)
     for result in results:
         assert result.returncode == 0, result.stdout[-3000:]
 
@@ -79,34 +77,52 @@ def test_concurrent_runs_of_different_and_same_partitions(tmp_path):
     assert set(tables["polygon_hourly_prod"]["dt"]) == {"2026-11-23", "2026-11-24"}
 
 
-@pytest.mark.slow
+# A second process that writes to the warehouse; its lock says when it found the warehouse taken
+# and started to wait (the real lock of the real connect(), with a signal added), so the first
+# process releases only once the second is provably waiting: no sleeping for a lucky moment.
+WAITING_WRITER = """
+import sys
+from pathlib import Path
+
+import filelock
+from magsev_dagster.resources import warehouse as module
+
+data_dir, waiting = sys.argv[1:3]
+
+
+class SignallingLock(filelock.FileLock):
+    def acquire(self, *args, **kwargs):
+        if not (args or kwargs):
+            try:
+                return super().acquire(blocking=False)
+            except filelock.Timeout:
+                Path(waiting).touch()
+        return super().acquire(*args, **kwargs)
+
+
+module.FileLock = SignallingLock
+with module.DuckDBWarehouse(data_dir=data_dir).connect() as con:
+    con.execute("INSERT INTO t VALUES (2)")
+"""
+
+
 def test_a_second_process_waits_for_the_warehouse_instead_of_failing(tmp_path):
     """While one process holds the warehouse, another one's connect waits, then succeeds.
     Without the lock DuckDB refuses the second process at once ('Could not set lock on file')."""
-    data_dir, ready = tmp_path / "data", tmp_path / "ready"
+    data_dir, waiting = tmp_path / "data", tmp_path / "waiting"
     warehouse = DuckDBWarehouse(data_dir=str(data_dir))
-    writer = """
-import sys
-from pathlib import Path
-import pytest
-
-from magsev_dagster.resources.warehouse import DuckDBWarehouse
-warehouse = DuckDBWarehouse(data_dir=sys.argv[1])
-Path(sys.argv[2]).touch()
-with warehouse.connect() as con:
-    con.execute("INSERT INTO t VALUES (2)")
-"""
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     with warehouse.connect() as con:
         con.execute("CREATE TABLE t (n INTEGER)")
         con.execute("INSERT INTO t VALUES (1)")
-        proc = subprocess.Popen([sys.executable, "-c", writer, str(data_dir), str(ready)], env=env,
+        proc = subprocess.Popen([sys.executable, "-c", WAITING_WRITER, str(data_dir), str(waiting)], env=env,
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        while not ready.exists() and proc.poll() is None:
+        deadline = time.monotonic() + 120
+        while not waiting.exists() and proc.poll() is None and time.monotonic() < deadline:
             time.sleep(0.01)
-        time.sleep(0.5)  # let it reach connect() while this connection is open
-        assert proc.poll() is None, proc.communicate()[0]  # still waiting, not failed
+        assert waiting.exists() and proc.poll() is None, proc.communicate()[0]  # waiting, not failed
+        con.execute("INSERT INTO t VALUES (1)")  # still this process's turn
     stdout, _ = proc.communicate(timeout=60)
     assert proc.returncode == 0, stdout
     with warehouse.connect() as con:
-        assert sorted(r[0] for r in con.execute("SELECT n FROM t").fetchall()) == [1, 2]
+        assert [r[0] for r in con.execute("SELECT n FROM t ORDER BY rowid").fetchall()] == [1, 1, 2]

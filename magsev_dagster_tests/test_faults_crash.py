@@ -1,29 +1,28 @@
-"""A run that dies part-way through writing a partition: the next run completes, every bar is
-stored once, production keeps its content until a run passes its checks, and no half-written file
-is ever read by a table."""
+"""A run that dies part-way through writing its days: the next run completes, every bar is stored
+once, production keeps its content until a run passes its checks, and no half-written file is ever
+read by a table. A real process killed with SIGKILL at a chosen write is part of the default suite."""
 
 import os
 import signal
 import subprocess
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from magsev_dagster import layout
-from magsev_dagster.resources.warehouse import DuckDBWarehouse
 from magsev_dagster_tests.fault_fakes import (
     CrashingRawStore, CrashingWarehouse, FakePolygon, bar_keys, expected_bars, failure_messages, polygon_env,
     prod_table, raw_bar_lines, table_contents,
 )
 from magsev_dagster_tests.helpers import check_results, local_defs, run_range
 
-# Monday's last trading hours to Tuesday's first: two dt days, few partitions (each costs run events).
-START, END = "2026-11-23-19:00", "2026-11-24-15:00"
-WINDOW = (datetime(2026, 11, 23, 19, tzinfo=timezone.utc), datetime(2026, 11, 24, 16, tzinfo=timezone.utc))
+# Monday and Tuesday: two daily partitions, so a crash can fall between the days of one run.
+START, END = "2026-11-23", "2026-11-24"
+WINDOW = (datetime(2026, 11, 23, tzinfo=timezone.utc), datetime(2026, 11, 25, tzinfo=timezone.utc))
 TICKERS = ["AAPL", "NVDA", "X:BTCUSD"]
 ENV = {"MAGSEV_TICKERS": ",".join(TICKERS)}
 REPO = Path(__file__).resolve().parents[1]
@@ -41,12 +40,13 @@ def assert_one_copy_of_each_bar(data_dir: Path) -> None:
 
 
 def test_crash_while_writing_raw_objects_then_rerun(data_dir):
-    crashing = local_defs(data_dir, overrides={"storage": CrashingRawStore(root=str(data_dir), crash_after=12)},
+    crashing = local_defs(data_dir, overrides={"storage": CrashingRawStore(root=str(data_dir), crash_after=1)},
                           **ENV)
     failed = run_range(crashing, START, END)
     assert not failed.success
-    assert "injected crash after 12 raw bar objects" in failure_messages(failed)
-    assert len(raw_bar_lines(data_dir)) > 0  # part of the partition was written ...
+    assert "injected crash after 1 raw bar objects" in failure_messages(failed)
+    written = {datetime.fromtimestamp(line["t"] / 1000, timezone.utc).date() for line in raw_bar_lines(data_dir)}
+    assert written == {date(2026, 11, 23)}  # Monday's object was written, Tuesday's not ...
     assert not (data_dir / "warehouse.duckdb").exists()  # ... and nothing downstream ran
 
     rerun = run_range(local_defs(data_dir, **ENV), START, END)
@@ -107,6 +107,69 @@ def test_leftovers_of_a_killed_writer_are_never_read(data_dir, monkeypatch):
     assert not leftovers["parquet"].exists()  # swept by the next rewrite of its day, under the lock
 
 
+# A run in its own process that stops right before the rename of its second day's file of `kind`
+# (the first day is in place, the second written in full to its temporary file) and says so; the
+# test then kills it with SIGKILL: a deterministic worst moment, no polling for a lucky one.
+KILLED_AT = """
+import os, sys, time
+from pathlib import Path
+from magsev_dagster_tests.helpers import local_defs, run_range
+data_dir, start, end, tickers, folder, caught = sys.argv[1:7]
+real_replace, renames = os.replace, []
+
+def replace(src, dst):
+    if Path(src).name.startswith(".tmp-") and folder in Path(dst).parts:
+        renames.append(dst)
+        if len(renames) == 2:
+            Path(caught).touch()
+            time.sleep(600)
+    return real_replace(src, dst)
+
+os.replace = replace
+run_range(local_defs(data_dir, MAGSEV_TICKERS=tickers), start, end)
+"""
+
+
+def _child_env() -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": str(REPO)}
+
+
+def _kill_when(proc: subprocess.Popen, ready) -> None:
+    """SIGKILL `proc` as soon as `ready()` holds; fail if it ended (or took two minutes) first."""
+    try:
+        deadline = time.monotonic() + 120
+        while not ready() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert proc.poll() is None and ready(), "the run was not caught writing"
+        proc.send_signal(signal.SIGKILL)
+        assert proc.wait(30) == -signal.SIGKILL
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+@pytest.mark.parametrize("kill_when", ["raw", "parquet"])
+def test_sigkill_between_two_days_then_rerun(tmp_path, kill_when):
+    """A real process killed with SIGKILL in the middle of writing the raw day objects or the parquet
+    days (holding the warehouse's lock and DuckDB file for the latter): the next run takes the lock,
+    completes, and every table holds each bar exactly once."""
+    data_dir, caught = tmp_path / "data", tmp_path / "caught"
+    folder = {"raw": "polygon_raw", "parquet": "polygon_parquet_fp"}[kill_when]
+    proc = subprocess.Popen([sys.executable, "-c", KILLED_AT, str(data_dir), START, END, ",".join(TICKERS),
+                             folder, str(caught)], env=_child_env(), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+    _kill_when(proc, caught.exists)
+    root = data_dir / (layout.RAW_TABLE_PREFIX if kill_when == "raw" else layout.PARQUET_PREFIX)
+    assert [p.parent.name for p in root.glob("dt=*/.tmp-*")] == ["dt=2026-11-24"]  # cut off mid-write
+    assert [p.parent.name for p in root.glob("dt=*/[!.]*")] == ["dt=2026-11-23"]
+
+    rerun = run_range(local_defs(data_dir, **ENV), START, END)
+    assert rerun.success and all(check_results(rerun).values()), failure_messages(rerun)
+    assert_one_copy_of_each_bar(data_dir)
+    if kill_when == "parquet":  # swept by the rewrite of its day, under the lock
+        assert not list(root.glob("dt=*/.tmp-*"))
+
+
 KILLER = """
 import sys
 from magsev_dagster_tests.helpers import local_defs, run_range
@@ -117,23 +180,15 @@ run_range(local_defs(data_dir, MAGSEV_TICKERS=tickers), start, end)
 
 @pytest.mark.slow
 @pytest.mark.parametrize("kill_when", ["raw", "parquet"])
-def test_sigkill_mid_write_then_rerun(tmp_path, kill_when):
-    """A real process killed with SIGKILL while it writes the raw objects or the parquet days."""
+def test_sigkill_at_a_random_moment_of_a_long_run_then_rerun(tmp_path, kill_when):
+    """A real process killed with SIGKILL whenever it is first seen writing raw objects or parquet
+    days of a 15-day run (the moment falls where it falls)."""
     data_dir = tmp_path / "data"
-    start, end = "2026-11-10-00:00", "2026-11-24-23:00"
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    start, end = "2026-11-10", "2026-11-24"
     proc = subprocess.Popen([sys.executable, "-c", KILLER, str(data_dir), start, end, ",".join(TICKERS)],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            env=_child_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     watch = data_dir / (layout.RAW_TABLE_PREFIX if kill_when == "raw" else layout.PARQUET_PREFIX)
-    try:
-        deadline = time.monotonic() + 120
-        while not any(watch.rglob("*")) and proc.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert proc.poll() is None and any(watch.rglob("*")), "the run was not caught writing"
-        proc.send_signal(signal.SIGKILL)
-    finally:
-        proc.kill()
-        proc.wait()
+    _kill_when(proc, lambda: any(watch.rglob("*")))
 
     rerun = run_range(local_defs(data_dir, MAGSEV_TICKERS=",".join(TICKERS)), start, end)
     assert rerun.success and all(check_results(rerun).values())

@@ -1,8 +1,8 @@
 """Bad or surprising data from the source, served by a real HTTP server in Polygon's format and read
 by the real client: schema drift, duplicates across pages and re-runs, out-of-order bars, bars outside
-the partition, and bars that fail a blocking check."""
+the day, and bars that fail a blocking check."""
 
-import json
+import shutil
 from datetime import datetime, timezone
 
 import pandas as pd
@@ -14,12 +14,13 @@ from magsev_dagster import layout
 from magsev_dagster.polygon.synthetic import HOUR_MS
 from magsev_dagster_tests.fault_fakes import (
     FakePolygon, bar_keys, one_page, check_evaluations, expected_bars, failure_messages, materialization_metadata,
-    polygon_env, prod_table, raw_bar_lines, table_contents,
+    polygon_env, raw_bar_lines, response_records, table_contents,
 )
 from magsev_dagster_tests.helpers import check_results, local_defs, run_range
+from magsev_dagster_tests.tables import assert_same, production_snapshot
 
-DAY = ("2026-11-24-13:00", "2026-11-24-21:00")  # Tuesday's session (7 stock bars) and an hour either side
-DAY_WINDOW = (datetime(2026, 11, 24, 13, tzinfo=timezone.utc), datetime(2026, 11, 24, 22, tzinfo=timezone.utc))
+DAY = ("2026-11-24", "2026-11-24")  # one daily partition: Tuesday's session, 7 stock bars (14:00-20:00 UTC)
+DAY_WINDOW = (datetime(2026, 11, 24, tzinfo=timezone.utc), datetime(2026, 11, 25, tzinfo=timezone.utc))
 
 
 # --- schema drift ------------------------------------------------------------------------------
@@ -46,8 +47,8 @@ def test_schema_drift_keeps_raw_and_types_parquet_consistently(data_dir, httpser
     assert result.success and all(check_results(result).values()), failure_messages(result)
 
     # Raw kept as received: the new fields are in the stored response bodies and the bar objects.
-    bodies = [p.read_text() for p in (data_dir / layout.RESPONSES_PREFIX / "ticker=AAPL").rglob("*.json")]
-    assert bodies and all('"x_venue"' in b and '"otc"' in b for b in bodies)
+    bodies = [r["body"] for r in response_records(data_dir) if r["ticker"] == "AAPL"]
+    assert bodies and all(b'"x_venue"' in b and b'"otc"' in b for b in bodies)
     raw = raw_bar_lines(data_dir)
     assert all("x_venue" in bar for bar in raw if bar["ticker"] == "AAPL")
     assert {type(bar["v"]) for bar in raw if bar["ticker"] == "MSFT"} == {int}
@@ -71,7 +72,7 @@ def test_schema_drift_keeps_raw_and_types_parquet_consistently(data_dir, httpser
     assert set(bar_keys(parquet)) == expected_bars(tickers, *DAY_WINDOW)
 
 
-# --- duplicates, order, bars outside the partition ----------------------------------------------
+# --- duplicates, order, bars outside the day -----------------------------------------------------
 
 def _messy(ticker, bars, start_ms, end_ms):
     """Two pages: the first out of order, the second repeating three bars of the first with other
@@ -110,13 +111,23 @@ def test_duplicates_out_of_order_and_outside_bars_are_counted_and_dropped(data_d
     first_copy = {(b["ticker"], b["t"]): b["c"] for b in raw_bar_lines(data_dir)}
     assert dict(zip(bar_keys(prod), prod["close"])) == first_copy  # the first copy wins, nothing merged
 
-    # A re-run and an overlapping shorter run (the source is tidy by then) replace, never add.
+    # A re-run replaces, never adds.
+    kept = sorted(raw_bar_lines(data_dir), key=lambda b: (b["ticker"], b["t"]))
     assert run_range(defs, *DAY).success
-    server.craft = one_page
-    assert run_range(defs, "2026-11-24-15:00", "2026-11-24-17:00").success
     raw2, parquet2, prod2 = stored()
     assert sorted(raw2) == sorted(raw) and parquet2 == parquet
     pd.testing.assert_frame_equal(prod2, prod)
+
+    # An overlapping two-day run (the source is tidy by then) adds Monday and leaves Tuesday as it was.
+    server.craft = one_page
+    assert run_range(defs, "2026-11-23", DAY[1]).success
+    raw3, parquet3, prod3 = stored()
+    monday = expected_bars(tickers, datetime(2026, 11, 23, tzinfo=timezone.utc), DAY_WINDOW[0])
+    assert sorted(raw3) == sorted(monday | expected) and set(parquet3) == monday | expected
+    tuesday = sorted((b for b in raw_bar_lines(data_dir) if b["t"] >= DAY_WINDOW[0].timestamp() * 1000),
+                     key=lambda b: (b["ticker"], b["t"]))
+    assert tuesday == kept  # every field of every bar: the first copies of the messy run, nothing merged
+    pd.testing.assert_frame_equal(prod3[prod3["dt"] == DAY[0]].reset_index(drop=True), prod)
 
 
 # --- a failing blocking check ------------------------------------------------------------------
@@ -130,21 +141,39 @@ def _high_below_low(ticker, bars, start_ms, end_ms):
     return [[{**b, "h": b["l"], "l": b["h"]} if ticker == "AAPL" and i < 3 else b for i, b in enumerate(bars)]]
 
 
+def _open_and_close_outside(ticker, bars, start_ms, end_ms):
+    """One bar opening above its high, one closing below its low (high and low themselves in order)."""
+    changes = {1: lambda b: {"o": b["h"] + 0.5}, 4: lambda b: {"c": b["l"] - 0.5}} if ticker == "NVDA" else {}
+    return [[{**b, **changes[i](b)} if i in changes else b for i, b in enumerate(bars)]]
+
+
+TWO = "AAPL,NVDA"
+
+
+@pytest.fixture(scope="module")
+def published(tmp_path_factory):
+    """The day of AAPL and NVDA published from good data (the bars the fake server serves untouched),
+    once for the module; each test works on a copy."""
+    data_dir = tmp_path_factory.mktemp("published") / "data"
+    assert run_range(local_defs(data_dir, MAGSEV_TICKERS=TWO), *DAY).success
+    return data_dir
+
+
 @pytest.mark.parametrize("craft, check, offending, ticker", [
     (_without_open, "prices_positive", 1, "NVDA"),  # a required field missing from one bar
     (_high_below_low, "ohlc_consistent", 3, "AAPL"),
+    (_open_and_close_outside, "ohlc_consistent", 2, "NVDA"),
 ])
-def test_failing_blocking_check_keeps_production(data_dir, httpserver, monkeypatch, craft, check, offending, ticker):
-    tickers = "AAPL,NVDA"
-    good = FakePolygon(httpserver)
-    assert run_range(local_defs(data_dir, MAGSEV_TICKERS=tickers, **polygon_env(good, monkeypatch)), *DAY).success
-    before = prod_table(data_dir)
-    assert len(before) > 0
+def test_failing_blocking_check_keeps_production(published, data_dir, httpserver, monkeypatch, craft, check,
+                                                 offending, ticker):
+    shutil.copytree(published, data_dir)
+    before = production_snapshot(data_dir)
 
-    good.craft = craft  # the source now serves a bad bar for the same hours
-    bad = run_range(local_defs(data_dir, MAGSEV_TICKERS=tickers, **polygon_env(good, monkeypatch)), *DAY)
+    # The source now serves a bad bar for the same hours.
+    bad = run_range(local_defs(data_dir, MAGSEV_TICKERS=TWO, **polygon_env(FakePolygon(httpserver, craft=craft),
+                                                                           monkeypatch)), *DAY)
     assert not bad.success
-    pd.testing.assert_frame_equal(prod_table(data_dir), before)  # production kept its previous content
+    assert_same(before, production_snapshot(data_dir))  # production kept its previous content
     materialized = {e.event_specific_data.materialization.asset_key.path[-1]
                     for e in bad.get_asset_materialization_events()}
     assert "polygon_parquet_fp" in materialized and "polygon_hourly_prod" not in materialized

@@ -6,9 +6,11 @@ import re
 import shutil
 from datetime import datetime, timezone
 
+import dagster as dg
 import pandas as pd
 import pytest
 
+from magsev_dagster.assets import serve
 from magsev_dagster.grafana import queries
 from magsev_dagster.grafana.macros import TimeRange
 from magsev_dagster.grafana.panels import PANELS, TICKER_OPTIONS_SQL
@@ -16,10 +18,11 @@ from magsev_dagster.grafana.picture import PICTURE_KEY, publish_picture, typed, 
 from magsev_dagster.resources.storage import LocalRawStore
 from magsev_dagster.resources.warehouse import DuckDBWarehouse
 from magsev_dagster.tickers import GROUPS, resolve_universe
-from magsev_dagster_tests.helpers import local_defs, run_range
+from magsev_dagster_tests.fault_fakes import failure_messages
+from magsev_dagster_tests.helpers import JOB, local_defs, run_range
 
 TICKERS = list(resolve_universe("mag7,benchmarks,crypto"))
-FIRST, LAST = "2026-11-23-00:00", "2026-11-24-23:00"  # Monday and Tuesday: 48 hourly partitions
+FIRST, LAST = "2026-11-23", "2026-11-24"  # Monday and Tuesday: two daily partitions, one run
 RANGE = TimeRange(datetime(2026, 11, 23, tzinfo=timezone.utc), datetime(2026, 11, 25, tzinfo=timezone.utc))
 VARIABLES = variables_for(TICKERS)
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -116,13 +119,12 @@ def _dashboard_events(result):
             if e.event_type_value == "ASSET_MATERIALIZATION" and e.asset_key.path == ["grafana_dashboard"]]
 
 
-def test_dashboard_asset_shows_the_picture_on_the_newest_partition(materialized):
+def test_dashboard_asset_shows_the_picture_of_the_week_up_to_the_runs_newest_day(materialized):
     data_dir, result = materialized
-    events = _dashboard_events(result)
-    assert [e.partition for e in events][-1] == LAST and len(events) == 48
-    with_picture = [e for e in events if "dashboard" in e.metadata]
-    assert [e.partition for e in with_picture] == [LAST]  # the image is stored once, not once per hour
-    meta = with_picture[0].metadata
+    [event] = _dashboard_events(result)  # not partitioned: one picture per run, whatever its days
+    assert event.partition is None
+    meta = event.metadata
+    assert meta["time_range"].value == "2026-11-18 00:00:00 .. 2026-11-25 00:00:00 UTC"  # 7 days to LAST's end
     path = data_dir / PICTURE_KEY
     assert meta["picture"].value == str(path.resolve())
     png = path.read_bytes()
@@ -131,6 +133,29 @@ def test_dashboard_asset_shows_the_picture_on_the_newest_partition(materialized)
     assert inline and base64.b64decode(inline.group(1)) == png
     assert meta["qa_status"].value == f"PASS ({len(TICKERS)} tickers)"
     assert "| Data freshness and QA" in meta["panels"].value and "|     12 |" in meta["panels"].value
+
+
+@pytest.mark.parametrize("now, time_range", [
+    # Today so far, up to its last closed hour.
+    (datetime(2026, 11, 25, 10, 30, tzinfo=timezone.utc), "2026-11-18 10:00:00 .. 2026-11-25 10:00:00 UTC"),
+    # In the first hour of a day, today has no closed hour yet: the week up to yesterday's end.
+    (datetime(2026, 11, 25, 0, 30, tzinfo=timezone.utc), "2026-11-18 00:00:00 .. 2026-11-25 00:00:00 UTC"),
+])
+def test_dashboard_outside_a_partitioned_run_pictures_the_week_to_the_last_closed_hour(
+        materialized, tmp_path, monkeypatch, now, time_range):
+    """The view and the dashboard alone, as the second run of a UI backfill or a click on the asset
+    materializes them: no partition in the run, so the picture ends at the last closed hour."""
+    data_dir = tmp_path / "copy"
+    shutil.copytree(materialized[0], data_dir)
+    monkeypatch.setattr(serve, "utc_now", lambda: now)
+    job = local_defs(data_dir, MAGSEV_TICKERS="mag7,benchmarks,crypto").resolve_job_def(JOB)
+    result = job.execute_in_process(instance=dg.DagsterInstance.ephemeral(), raise_on_error=False,
+                                    asset_selection=[dg.AssetKey("hourly_price_variance"),
+                                                     dg.AssetKey("grafana_dashboard")])
+    assert result.success, failure_messages(result)
+    [event] = _dashboard_events(result)
+    assert event.partition is None and event.metadata["time_range"].value == time_range
+    assert event.metadata["qa_status"].value == f"PASS ({len(TICKERS)} tickers)"  # Monday and Tuesday in range
 
 
 def test_picture_of_an_empty_warehouse_says_no_data(tmp_path):

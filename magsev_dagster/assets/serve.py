@@ -2,6 +2,8 @@
 
 Neither is per-day by nature (a view definition; a picture of the last days), so neither is
 partitioned: each runs once per run of the job, after the days of the run were published.
+Both still declare the single-run backfill policy: `dagster asset materialize --select '*'
+--partition-range ...` refuses a range when any selected asset lacks it.
 """
 
 from datetime import timedelta
@@ -12,7 +14,7 @@ from magsev_dagster.assets.common import OWNERS
 from magsev_dagster.grafana.picture import publish_picture
 from magsev_dagster.grafana.panels import DEFAULT_DAYS
 from magsev_dagster.metadata import column_schema, table_metadata
-from magsev_dagster.partitions import Window, day_window, floor_hour, partition_key, utc_now
+from magsev_dagster.partitions import HOUR, Window, day_window, floor_hour, partition_key, utc_now
 from magsev_dagster.resources.storage import RawStore
 from magsev_dagster.resources.universe import TickerUniverse
 from magsev_dagster.resources.warehouse import PROD_TABLE, VARIANCE_VIEW, Warehouse
@@ -26,10 +28,11 @@ PARTITION_TAG, RANGE_END_TAG = "dagster/partition", "dagster/asset_partition_ran
 
 
 def recent_window(context: dg.AssetExecutionContext, days: int = DEFAULT_DAYS) -> Window:
-    """The `days` days up to the newest day of the run (today outside a partitioned run)."""
-    tags = context.run.tags
-    last = tags.get(PARTITION_TAG) or tags.get(RANGE_END_TAG) or partition_key(floor_hour(utc_now()))
-    end = day_window(last, last).end
+    """The `days` days up to the newest day of the run; outside a partitioned run, up to the last
+    closed hour (in the first hour of a UTC day that is yesterday's last: today has no closed hour)."""
+    tags, now = context.run.tags, utc_now()
+    last = tags.get(PARTITION_TAG) or tags.get(RANGE_END_TAG) or partition_key(floor_hour(now) - HOUR)
+    end = day_window(last, last, now).end
     return Window(end.replace(hour=0) - timedelta(days=days - 1), end)
 
 
@@ -37,6 +40,7 @@ def recent_window(context: dg.AssetExecutionContext, days: int = DEFAULT_DAYS) -
     deps=[PROD_TABLE],
     kinds={"athena", "duckdb", "sql"},
     owners=OWNERS,
+    backfill_policy=dg.BackfillPolicy.single_run(),
     description=(
         "Per ticker per hour: price_range (high - low, the seed dashboard's 'hourly price variance'), "
         "range_pct (range as % of open), change_pct (open -> close), and closes indexed to 100 at the start "
@@ -54,6 +58,7 @@ def hourly_price_variance(context: dg.AssetExecutionContext, warehouse: Warehous
     deps=[VARIANCE_VIEW],
     kinds={"grafana", "python"},
     owners=OWNERS,
+    backfill_policy=dg.BackfillPolicy.single_run(),
     description=(
         "The Grafana dashboard as code (grafana/dashboards/magsev_hourly_variance.json, `make dashboards`) and "
         "its picture: every panel's SQL (sql/grafana/) run on the warehouse for the 7 days up to the run's "

@@ -162,7 +162,7 @@ query Run($runId: ID!) { runOrError(runId: $runId) { __typename
 RUNS_BY_TAG = """
 query Runs($key: String!, $value: String!) {
   runsOrError(filter: {tags: [{key: $key, value: $value}]}) {
-    ... on Runs { results { runId status tags { key value } } } } }
+    ... on Runs { results { runId status tags { key value } assetSelection { path } } } } }
 """
 
 LAUNCH_BACKFILL = """
@@ -175,7 +175,8 @@ BACKFILL_QUERY = """
 query Backfill($id: String!) { partitionBackfillOrError(backfillId: $id) {
   ... on PartitionBackfill { id status numPartitions assetBackfillData { assetBackfillStatuses {
     ... on AssetPartitionsStatusCounts { assetKey { path } numPartitionsTargeted numPartitionsInProgress
-                                         numPartitionsMaterialized numPartitionsFailed } } } } } }
+                                         numPartitionsMaterialized numPartitionsFailed }
+    ... on UnpartitionedAssetStatus { assetKey { path } inProgress materialized failed } } } } } }
 """
 
 DONE = {"SUCCESS", "FAILURE", "CANCELED"}
@@ -210,6 +211,11 @@ def launch_asset_backfill(server: Webserver, asset_keys: list[str], partition_na
 
 def backfill_runs(server: Webserver, backfill_id: str) -> list[dict]:
     return server.graphql(RUNS_BY_TAG, {"key": "dagster/backfill", "value": backfill_id})["runsOrError"]["results"]
+
+
+def run_assets(run: dict) -> set[str]:
+    """The asset keys a run materializes (from RUNS_BY_TAG's assetSelection)."""
+    return {"/".join(key["path"]) for key in run["assetSelection"] or []}
 
 
 BACKFILL_DONE = {"COMPLETED", "COMPLETED_SUCCESS", "COMPLETED_FAILED", "FAILED", "CANCELED"}
