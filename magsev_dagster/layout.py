@@ -42,9 +42,11 @@ def responses_prefix(window: Window) -> str:
     return f"{RESPONSES_PREFIX}/{window_part(window)}/"
 
 
-def responses_key(window: Window, part: int) -> str:
-    """Bundle `part` of the response bodies of one run window (gzip'd JSON lines, one body a line)."""
-    return f"{responses_prefix(window)}part-{part:04d}.jsonl.gz"
+def responses_key(window: Window, run_id: str, part: int) -> str:
+    """Bundle `part` of the response bodies one run received for a window (gzip'd JSON lines, one body a
+    line). Keyed by run so a failed re-run never overwrites the bodies behind the bars already stored;
+    a successful run removes the window's other runs' bundles, so one set per window remains."""
+    return f"{responses_prefix(window)}run={run_id}/part-{part:04d}.jsonl.gz"
 
 
 def quarantine_key(ticker: str, window: Window, page_no: int) -> str:

@@ -24,10 +24,11 @@ PART_BYTES = 64 * 1024 * 1024  # uncompressed bodies per response part
 
 
 class ResponseBundle:
-    """The response bodies of one run window. `keep` is thread-safe (fetching threads call it)."""
+    """The response bodies one run receives for its window. `keep` is thread-safe (fetching threads call it)."""
 
-    def __init__(self, storage: RawStore, window: Window, part_bytes: int | None = None):
-        self.storage, self.window, self.part_bytes = storage, window, part_bytes or PART_BYTES
+    def __init__(self, storage: RawStore, window: Window, run_id: str, part_bytes: int | None = None):
+        self.storage, self.window, self.run_id = storage, window, run_id
+        self.part_bytes = part_bytes or PART_BYTES
         self._lock = threading.Lock()
         self._buffer, self._size = bytearray(), 0
         self.parts = 0
@@ -50,20 +51,25 @@ class ResponseBundle:
         if not self._buffer:
             return
         self.parts += 1
-        self.storage.put(layout.responses_key(self.window, self.parts), gzip.compress(bytes(self._buffer), 1))
+        self.storage.put(layout.responses_key(self.window, self.run_id, self.parts),
+                         gzip.compress(bytes(self._buffer), 1))
         self._buffer.clear()
 
-    def close(self) -> int:
-        """Write the last part and remove parts a previous run of the same window left beyond it."""
+    def finish(self) -> None:
+        """Write the last part (also when the run fails: its bodies are what to look at)."""
         with self._lock:
             self._flush()
-            current = {layout.responses_key(self.window, n) for n in range(1, self.parts + 1)}
-            stale = sorted(set(self.storage.list(layout.responses_prefix(self.window))) - current)
-            return self.storage.delete(stale)
+
+    def supersede(self) -> int:
+        """Once this run's bars are stored, remove the window's bundles of other runs: one set of bodies
+        per window remains. Never called by a failed run, whose window's bars still come from an
+        earlier run's bodies. Returns the parts deleted."""
+        ours = {layout.responses_key(self.window, self.run_id, n) for n in range(1, self.parts + 1)}
+        return self.storage.delete(sorted(set(self.storage.list(layout.responses_prefix(self.window))) - ours))
 
     @property
     def uri(self) -> str:
-        return self.storage.uri(layout.responses_prefix(self.window).rstrip("/"))
+        return self.storage.uri(layout.responses_key(self.window, self.run_id, 1).rsplit("/", 1)[0])
 
 
 def read_bundle(data: bytes) -> list[dict]:

@@ -170,7 +170,7 @@ def test_the_graph_runs_green_on_aws_with_the_crawler(bucket, aws_operations):
     assert {key for key, _ in bars} == {layout.raw_bars_key(DAY)}
     assert sorted((bar["ticker"], hour_of_ms(bar["t"])) for _, bar in bars) == sorted(
         (t, hour) for t in TICKERS for hour in expected_hours(t, WINDOW.start, WINDOW.end))
-    assert keys(layout.RESPONSES_PREFIX + "/") == [layout.responses_key(WINDOW, 1)]
+    assert keys(layout.RESPONSES_PREFIX + "/") == [layout.responses_key(WINDOW, result.run_id, 1)]
 
     # Glue: database and crawler as intended, crawled once
     glue = boto3.client("glue", region_name="us-east-1")

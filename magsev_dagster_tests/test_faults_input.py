@@ -1,5 +1,7 @@
 """Bad user input: each a clear error naming the problem, raised before any request or write."""
 
+import os
+import time
 from datetime import datetime, timezone
 
 import pytest
@@ -114,3 +116,16 @@ def test_invalid_settings_name_the_variable(env, named, tmp_path):
         Settings.from_env({**env, "MAGSEV_DATA_DIR": str(data_dir)})
     assert named in str(err.value)
     assert not data_dir.exists()
+
+
+def test_a_killed_writers_stale_temporary_is_swept_by_the_next_write_to_its_folder(tmp_path):
+    store = LocalRawStore(root=str(tmp_path))
+    store.put("raw/x/dt=2026-11-24/bars.jsonl", b"a\n")
+    folder = tmp_path / "raw/x/dt=2026-11-24"
+    stale, fresh = folder / ".tmp-killed.partial", folder / ".tmp-in-progress.partial"
+    stale.write_bytes(b"half")
+    fresh.write_bytes(b"half")
+    os.utime(stale, (time.time() - 7200, time.time() - 7200))
+    store.put("raw/x/dt=2026-11-24/bars.jsonl", b"b\n")
+    assert not stale.exists() and fresh.exists()  # a write still in progress elsewhere is left alone
+    assert store.list("raw/x") == ["raw/x/dt=2026-11-24/bars.jsonl"]

@@ -75,7 +75,7 @@ def test_a_three_day_range_is_one_request_series_per_ticker(data_dir, fake_polyg
 
     stored = files(data_dir)
     [bundle] = [key for key in stored if key.startswith(layout.RESPONSES_PREFIX)]  # one object for 17 bodies
-    assert bundle == f"{layout.RESPONSES_PREFIX}/window=20251128T00-20251201T00/part-0001.jsonl.gz"
+    assert bundle == f"{layout.RESPONSES_PREFIX}/window=20251128T00-20251201T00/run={result.run_id}/part-0001.jsonl.gz"
     kept = read_bundle(stored[bundle])
     assert sorted(r["body"] for r in kept) == sorted(fake_polygon.bodies)  # every body kept byte for byte
     assert sorted((r["ticker"], r["page"]) for r in kept if r["ticker"] == "AAPL") == [("AAPL", 1)]
@@ -159,14 +159,34 @@ def test_a_rerun_replaces_the_window_objects_and_leaves_no_stale_part(data_dir, 
     first = files(data_dir)
     assert len([k for k in first if k.startswith(layout.RESPONSES_PREFIX)]) == 3
     fake_polygon.page_size = 50000
-    assert run_range(defs, *("2026-11-24", "2026-11-24"), selection=[RAW]).success
+    rerun = run_range(defs, *("2026-11-24", "2026-11-24"), selection=[RAW])
+    assert rerun.success and raw_metadata(rerun)["response_parts_deleted"] == 3
     second = files(data_dir)
     assert [k for k in second if k.startswith(layout.RESPONSES_PREFIX)] == [
-        f"{layout.RESPONSES_PREFIX}/window=20261124T00-20261125T00/part-0001.jsonl.gz"]
+        f"{layout.RESPONSES_PREFIX}/window=20261124T00-20261125T00/run={rerun.run_id}/part-0001.jsonl.gz"]
     bars = {k: v for k, v in second.items() if k.startswith(layout.RAW_TABLE_PREFIX)}
     assert list(bars) == [layout.raw_bars_key("2026-11-24")]
     assert bars == {k: v for k, v in first.items() if k.startswith(layout.RAW_TABLE_PREFIX)}
     assert len(bars[layout.raw_bars_key("2026-11-24")].splitlines()) == 24
+
+
+def test_a_failed_rerun_keeps_the_bodies_behind_the_stored_bars(data_dir, fake_polygon):
+    """The bars of a good run stay stored when a re-run fails, and so must the bodies they came from."""
+    defs = local_defs(data_dir, MAGSEV_TICKERS="AAPL,X:BTCUSD", POLYGON_CONCURRENCY="1", **fake_polygon.env())
+    good = run_range(defs, "2026-11-24", "2026-11-24", selection=[RAW])
+    assert good.success
+    kept_before = {k: v for k, v in files(data_dir).items() if k.startswith(layout.RESPONSES_PREFIX)}
+    fake_polygon.script(http_error(403), ticker="X:BTCUSD")
+    failed = run_range(defs, "2026-11-24", "2026-11-24", selection=[RAW])
+    assert not failed.success
+    after = {k: v for k, v in files(data_dir).items() if k.startswith(layout.RESPONSES_PREFIX)}
+    assert {k: after[k] for k in kept_before} == kept_before  # the good run's bundle, untouched
+    [partial] = set(after) - set(kept_before)  # and what the failed run received, to look at
+    assert f"run={failed.run_id}/" in partial and [r["ticker"] for r in read_bundle(after[partial])] == ["AAPL"]
+    fixed = run_range(defs, "2026-11-24", "2026-11-24", selection=[RAW])
+    assert fixed.success and raw_metadata(fixed)["response_parts_deleted"] == 2
+    [latest] = [k for k in files(data_dir) if k.startswith(layout.RESPONSES_PREFIX)]
+    assert f"run={fixed.run_id}/" in latest
 
 
 def test_a_day_that_lost_its_bars_loses_its_object(data_dir, fake_polygon):

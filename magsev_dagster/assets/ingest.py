@@ -27,34 +27,32 @@ def _quarantine(storage: RawStore, window: Window, exc: MalformedResponseError) 
     return dg.Failure(description=f"{exc}{where}", allow_retries=False)
 
 
-def fetch_window(polygon: PolygonSource, storage: RawStore, tickers: list[str], window: Window):
-    """Fetch every ticker (bodies kept before parsing), then return the day-grouped bars and per-ticker rows."""
-    bundle = ResponseBundle(storage, window)
-    days, per_ticker, totals = DayBars(window), [], Counter()
+def fetch_window(polygon: PolygonSource, bundle: ResponseBundle, tickers: list[str]):
+    """Fetch every ticker (each body kept before it is parsed); return the day-grouped bars, rows per
+    ticker and request totals. A failure becomes a dg.Failure saying what happened and where the body is."""
+    days, per_ticker, totals = DayBars(bundle.window), [], Counter()
     try:
-        for fetched in polygon.fetch_many(tickers, window, bundle.keep):
+        for fetched in polygon.fetch_many(tickers, bundle.window, bundle.keep):
             kept = days.add(fetched.ticker, fetched.bars)
             totals.update(requests=fetched.requests, retries=fetched.retries, pages=len(fetched.pages))
             per_ticker.append({"ticker": fetched.ticker, "bars": kept, "pages": len(fetched.pages),
                                "requests": fetched.requests, "statuses": ", ".join(sorted(fetched.statuses))})
     except MalformedResponseError as exc:
-        bundle.close()
-        raise _quarantine(storage, window, exc) from None
+        raise _quarantine(bundle.storage, bundle.window, exc) from None
     except PolygonError as exc:
-        bundle.close()
         # A bad key or a plan limit will not fix itself: no op retry for those.
         raise dg.Failure(description=f"Polygon request failed: {exc}",
                          allow_retries=not isinstance(exc, PolygonAuthError)) from None
-    totals["response_parts_deleted"] = bundle.close()
-    totals["response_parts"] = bundle.parts
-    return days, sorted(per_ticker, key=lambda row: row["ticker"]), totals, bundle
+    finally:
+        bundle.finish()
+    return days, sorted(per_ticker, key=lambda row: row["ticker"]), totals
 
 
 @dg.asset(
     kinds={"polygon", "s3", "json"},
     description=(
         "Hourly Polygon.io aggregates (1-hour bars) for the configured tickers. Every response body is "
-        "kept as received, bundled per run window under `raw/responses/`; the bars are written as JSON "
+        "kept as received, bundled per run and window under `raw/responses/`; the bars are written as JSON "
         "lines with their ticker to `raw/polygon_raw/dt=<day>/bars.jsonl`, one object per day for all "
         "tickers: a re-run overwrites the day, never duplicates it."
     ),
@@ -71,8 +69,10 @@ def raw_polygon_aggregates(
         refuse_legacy_layout(storage)
     except LegacyLayoutError as exc:
         raise dg.Failure(description=str(exc), allow_retries=False) from None
-    days, per_ticker, totals, bundle = fetch_window(polygon, storage, universe.tickers, window)
+    bundle = ResponseBundle(storage, window, context.run_id)
+    days, per_ticker, totals = fetch_window(polygon, bundle, universe.tickers)
     written, deleted = days.write(storage)
+    totals.update(response_parts=bundle.parts, response_parts_deleted=bundle.supersede())
     streamed = storage.stream(line for by_ticker in days.lines.values() for chunk in by_ticker.values()
                               for line in chunk.splitlines(keepends=True))
     statuses = {s for row in per_ticker for s in row["statuses"].split(", ") if s}

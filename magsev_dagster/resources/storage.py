@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import time
 from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
@@ -14,6 +15,20 @@ import dagster as dg
 @lru_cache(maxsize=16)
 def _resolved(root: str) -> Path:
     return Path(root).resolve()
+
+
+STALE_TEMPORARY_SECONDS = 3600  # older than any write in progress: left by a killed writer
+
+
+def _sweep_stale_temporaries(folder: Path) -> None:
+    """Remove what a killed writer left in `folder` (never read: no table glob matches the name)."""
+    cutoff = time.time() - STALE_TEMPORARY_SECONDS
+    for leftover in folder.glob(".tmp-*.partial"):
+        try:
+            if leftover.stat().st_mtime < cutoff:
+                leftover.unlink()
+        except FileNotFoundError:
+            pass
 
 
 class RawStore(dg.ConfigurableResource):
@@ -76,6 +91,7 @@ class LocalRawStore(RawStore):
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
+        _sweep_stale_temporaries(path.parent)
 
     def get(self, key: str) -> bytes:
         return self._object_path(key).read_bytes()
