@@ -16,7 +16,7 @@ from magsev_dagster_tests.fakes.postgres import PASSWORD_ENV
 from magsev_dagster_tests.helpers import check_results, local_defs, run_range
 
 SHIPPED = (LOCAL_YAML, POSTGRES_YAML, ECS_YAML)
-DAY = ("2026-11-24-00:00", "2026-11-24-23:00")
+DAY = ("2026-11-23", "2026-11-24")
 
 
 @pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.name)
