@@ -6,12 +6,14 @@
 - a run that succeeded although some of its checks failed (`magsev_check_failure_alert`): the
   non-blocking ones, such as production's completeness, whose failure does not stop a run.
 
-Both read the run's event log. They run by default once a target is configured, and fail their tick
-when delivery fails, so the daemon tries the same run again instead of dropping the alert.
+Both read the run's event log and run by default once a target is configured. Delivery is retried
+(resources/alerts.py); if a target still refuses, the sensor's tick fails with the reason, visible
+under Automation in the UI (Dagster does not evaluate a run status sensor twice for the same run).
 """
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 
 import dagster as dg
@@ -29,13 +31,23 @@ def partitions_of(run: dg.DagsterRun) -> str:
     if PARTITION_TAG in tags:
         return tags[PARTITION_TAG]
     if RANGE_START_TAG in tags:
-        return f"{tags[RANGE_START_TAG]} ... {tags.get(RANGE_END_TAG, '?')}"
+        start, end = tags[RANGE_START_TAG], tags.get(RANGE_END_TAG, "?")
+        return start if start == end else f"{start} ... {end}"
     return "none (unpartitioned run)"
 
 
 def _first_line(text: str | None, limit: int = 300) -> str:
     line = (text or "").strip().splitlines()[0] if (text or "").strip() else ""
-    return line if len(line) <= limit else line[: limit - 3] + "..."
+    return _clip(line, limit)
+
+
+def _clip(text: str, limit: int = 300) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _error_text(message: str) -> str:
+    """An error on one line, without the exception's module path (`pkg.mod.SomeError: ` -> `SomeError: `)."""
+    return _clip(re.sub(r"^(?:\w+\.)+(?=\w+: )", "", " ".join(message.split())))
 
 
 def failed_checks(instance: dg.DagsterInstance, run_id: str) -> list[str]:
@@ -62,7 +74,7 @@ def failed_steps(instance: dg.DagsterInstance, run_id: str) -> list[str]:
     for record in records:
         event = record.event_log_entry.dagster_event
         error = event.step_failure_data.error if event.step_failure_data else None
-        steps.append(f"{event.step_key}: {_first_line(error.message if error else event.message)}")
+        steps.append(f"{event.step_key}: {_error_text(error.message if error else event.message or '')}")
     return steps
 
 

@@ -8,6 +8,7 @@ project's secret variables first.
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import asdict, dataclass, field
 
 import dagster as dg
@@ -20,7 +21,7 @@ SNS_SUBJECT_MAX = 100  # SNS rejects longer subjects
 
 
 class AlertDeliveryError(RuntimeError):
-    """A configured target refused the alert (the sensor tick fails, so it is tried again)."""
+    """A configured target did not take the alert, even after retries (the sensor's tick fails)."""
 
 
 def redact_secrets(text: str, environ: dict[str, str] | None = None) -> str:
@@ -69,6 +70,8 @@ class AlertNotifier(dg.ConfigurableResource):
     ui_url: str = "http://127.0.0.1:3000"
     region: str = "us-east-1"
     timeout_seconds: float = 10.0
+    # Waits before the webhook's 2nd and 3rd attempts (boto3 retries SNS calls itself).
+    retry_delays: list[float] = [1.0, 4.0]
 
     @property
     def configured(self) -> bool:
@@ -78,14 +81,23 @@ class AlertNotifier(dg.ConfigurableResource):
         return f"{self.ui_url.rstrip('/')}/runs/{run_id}"
 
     def send(self, alert: Alert) -> list[str]:
-        """Deliver to every target; return where it went (never the webhook's URL)."""
-        alert, sent = alert.redacted(), []
-        if self.sns_topic_arn:
-            self._publish_sns(alert)
-            sent.append(f"sns:{self.sns_topic_arn}")
-        if self.webhook_url:
-            self._post_webhook(alert)
-            sent.append("webhook")
+        """Deliver to every target (one failing does not stop the other); return where it went,
+        never the webhook's URL. Raises AlertDeliveryError naming what failed."""
+        alert, sent, errors = alert.redacted(), [], []
+        targets = [(f"sns:{self.sns_topic_arn}", self.sns_topic_arn, self._publish_sns),
+                   ("webhook", self.webhook_url, self._post_webhook)]
+        for name, configured, deliver in targets:
+            if not configured:
+                continue
+            try:
+                deliver(alert)
+                sent.append(name)
+            except AlertDeliveryError as exc:
+                errors.append(str(exc))
+            except Exception as exc:  # boto3's errors name the topic, never a secret
+                errors.append(redact_secrets(f"{name}: {type(exc).__name__}: {exc}"))
+        if errors:
+            raise AlertDeliveryError(f"alert not delivered ({'; '.join(errors)}); delivered to: {sent or 'none'}")
         return sent
 
     def _publish_sns(self, alert: Alert) -> None:
@@ -99,9 +111,17 @@ class AlertNotifier(dg.ConfigurableResource):
     def _post_webhook(self, alert: Alert) -> None:
         # `text` is what Slack and most chat webhooks show; the fields are for machines.
         payload = {"text": alert.text, **asdict(alert)}
-        try:
-            response = requests.post(self.webhook_url, json=payload, timeout=self.timeout_seconds)
-        except requests.RequestException as exc:
-            raise AlertDeliveryError(f"alert webhook unreachable: {type(exc).__name__}") from None
-        if response.status_code >= 300:
-            raise AlertDeliveryError(f"alert webhook answered HTTP {response.status_code}")
+        problem = ""
+        for delay in [0.0, *self.retry_delays]:
+            time.sleep(delay)
+            try:
+                response = requests.post(self.webhook_url, json=payload, timeout=self.timeout_seconds)
+            except requests.RequestException as exc:  # its text holds the URL: keep the type only
+                problem = f"unreachable ({type(exc).__name__})"
+                continue
+            if response.status_code < 300:
+                return
+            problem = f"answered HTTP {response.status_code}"
+            if response.status_code < 500 and response.status_code != 429:
+                break  # the request itself is refused: repeating it will not help
+        raise AlertDeliveryError(f"alert webhook {problem}")
