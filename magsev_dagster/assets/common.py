@@ -11,6 +11,8 @@ OWNERS = ["team:magsev-data"]
 # instance's dagster.yaml, two runs over the same days never interleave their writes (on AWS there
 # is no file lock to do it).
 TABLE_WRITERS_POOL = "magsev_tables"
+# The asset that calls Polygon joins this one: pacing is per run, so one run at a time keeps the quota.
+POLYGON_POOL = "polygon_api"
 
 PARTITIONED = {
     "partitions_def": daily_partitions,

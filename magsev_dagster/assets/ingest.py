@@ -6,7 +6,7 @@ import dagster as dg
 import pandas as pd
 
 from magsev_dagster import layout
-from magsev_dagster.assets.common import PARTITIONED
+from magsev_dagster.assets.common import PARTITIONED, POLYGON_POOL
 from magsev_dagster.metadata import location_value, markdown
 from magsev_dagster.partitions import Window, window_of
 from magsev_dagster.polygon.errors import MalformedResponseError, PolygonAuthError, PolygonError
@@ -60,7 +60,7 @@ def fetch_window(polygon: PolygonSource, storage: RawStore, tickers: list[str], 
     ),
     # Pacing is per run: a run-granularity pool limit of 1 keeps a schedule run and a backfill from
     # sharing the key's quota (see dagster.yaml).
-    pool="polygon_api",
+    pool=POLYGON_POOL,
     **PARTITIONED,
 )
 def raw_polygon_aggregates(
