@@ -5,6 +5,8 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 export MAGSEV_DATA_DIR ?= $(CURDIR)/data
+# The demo and its UI load all three groups unless MAGSEV_TICKERS says otherwise (the project's default is mag7).
+DEMO_TICKERS := mag7,benchmarks,crypto
 
 .PHONY: install dagster-home postgres demo test test-slow test-e2e ui dashboards provision bench clean
 
@@ -18,13 +20,15 @@ install: $(STAMP)
 
 # The instance config (run queue, pools) is committed: copied when missing, empty or older than the
 # template (an edited copy that differs is kept as dagster.yaml.bak).
+# The pools' limits are then written into the instance (magsev_dagster/pools.py says why).
 INSTANCE_YAML := $(DAGSTER_HOME)/dagster.yaml
-dagster-home:
+dagster-home: $(STAMP)
 	@mkdir -p $(DAGSTER_HOME)
 	@if [ ! -s $(INSTANCE_YAML) ] || [ deploy/dagster.local.yaml -nt $(INSTANCE_YAML) ]; then \
 	  if [ -s $(INSTANCE_YAML) ] && ! cmp -s $(INSTANCE_YAML) deploy/dagster.local.yaml; then \
 	    cp $(INSTANCE_YAML) $(INSTANCE_YAML).bak && echo "saved your $(INSTANCE_YAML) as dagster.yaml.bak"; fi; \
 	  cp deploy/dagster.local.yaml $(INSTANCE_YAML); fi
+	@$(BIN)/python -m magsev_dagster.pools
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
@@ -34,8 +38,8 @@ postgres:
 	  ($(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q postgresql) || \
 	  echo "postgresql not installable here: the Postgres tests will be skipped"
 
-demo: $(STAMP) dagster-home  ## materialize the last trading days on the embedded default
-	$(BIN)/python -m magsev_dagster.demo
+demo: dagster-home  ## materialize the last trading days on the embedded default
+	MAGSEV_TICKERS=$${MAGSEV_TICKERS:-$(DEMO_TICKERS)} $(BIN)/python -m magsev_dagster.demo
 
 test: $(STAMP) postgres  ## the default suite (CI runs exactly this)
 	$(BIN)/python -m pytest -n 2 --dist loadscope -m "not slow and not e2e"
@@ -53,8 +57,8 @@ test-e2e: $(STAMP)  ## the Dagster UI in headless Chromium; screenshots in test-
 bench: $(STAMP)  ## scale and cost benchmarks (BENCH_ARGS=--quick | --full); see benchmarks/README.md
 	$(BIN)/python -W ignore -m benchmarks $(BENCH_ARGS)
 
-ui: $(STAMP) dagster-home  ## the Dagster UI on http://127.0.0.1:3000
-	$(BIN)/dagster dev -w workspace.yaml
+ui: dagster-home  ## the Dagster UI on http://127.0.0.1:3000
+	MAGSEV_TICKERS=$${MAGSEV_TICKERS:-$(DEMO_TICKERS)} $(BIN)/dagster dev -w workspace.yaml
 
 dashboards: $(STAMP)  ## regenerate grafana/dashboards/*.json from magsev_dagster/grafana (commit the result)
 	$(BIN)/python -m magsev_dagster.grafana.dashboard

@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import dagster as dg
 
-from magsev_dagster.assets.common import POLYGON_POOL, TABLE_WRITERS_POOL
-
+# Assets that write the tables join this pool: with `granularity: run` and a limit of 1, two runs
+# over the same days never interleave their writes (on AWS there is no file lock to do it).
+TABLE_WRITERS_POOL = "magsev_tables"
+# The asset that calls Polygon joins this one: pacing is per run, so one run at a time keeps the quota.
+POLYGON_POOL = "polygon_api"
 POOL_LIMITS = {POLYGON_POOL: 1, TABLE_WRITERS_POOL: 1}
 
 

@@ -6,7 +6,8 @@ import dagster as dg
 import pandas as pd
 
 from magsev_dagster import layout
-from magsev_dagster.assets.common import PARTITIONED, POLYGON_POOL
+from magsev_dagster.assets.common import PARTITIONED
+from magsev_dagster.pools import POLYGON_POOL
 from magsev_dagster.metadata import location_value, markdown
 from magsev_dagster.partitions import Window, window_of
 from magsev_dagster.polygon.errors import MalformedResponseError, PolygonAuthError, PolygonError
