@@ -14,11 +14,12 @@ from werkzeug import Response
 
 from magsev_dagster.polygon.synthetic import synthetic_bars
 from magsev_dagster.resources.alerts import AlertDeliveryError
-from magsev_dagster_tests.fakes.moto_server import aws_env, moto  # noqa: F401  (fixtures)
+from magsev_dagster_tests.fakes.moto_server import aws_env, aws_operations, moto  # noqa: F401  (fixtures)
 from magsev_dagster_tests.fakes.polygon_server import (  # noqa: F401  (fixtures)
     FAKE_KEY, fake_polygon, polygon_http_server,
 )
 from magsev_dagster_tests.helpers import local_defs, run_range
+from magsev_dagster_tests.test_aws_pipeline import assert_policy_allows
 
 UI_URL = "http://dagster.example:3000"
 DAYS = ("2026-11-23", "2026-11-24")
@@ -99,7 +100,8 @@ def failing_defs(data_dir, fake_polygon, monkeypatch, refuse_key: bool = False, 
     return local_defs(data_dir, **settings)
 
 
-def test_a_failed_blocking_check_is_published_to_the_sns_topic(data_dir, fake_polygon, sns_queue, monkeypatch):
+def test_a_failed_blocking_check_is_published_to_the_sns_topic(data_dir, fake_polygon, sns_queue, monkeypatch,
+                                                                aws_operations):
     topic, received = sns_queue
     defs = failing_defs(data_dir, fake_polygon, monkeypatch, MAGSEV_ALERT_SNS_TOPIC_ARN=topic)
     with dg.instance_for_test() as instance:
@@ -107,8 +109,11 @@ def test_a_failed_blocking_check_is_published_to_the_sns_topic(data_dir, fake_po
         ticks.tick()  # the first tick only places the cursor, as in the daemon
         result = run_range(defs, *DAYS, instance=instance)
         assert not result.success
+        aws_operations.clear()
         ticks.tick()
         ticks.tick()  # nothing new: no second message
+    assert aws_operations == {("sns", "Publish")}
+    assert_policy_allows(aws_operations)  # deploy/iam-policy.json grants it
 
     [message] = received()
     text, subject = message["Message"], message["Subject"]
