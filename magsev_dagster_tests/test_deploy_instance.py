@@ -57,3 +57,13 @@ def test_a_run_on_the_postgres_instance_is_stored_there(postgres, postgres_db, t
         materialized = other.get_materialized_partitions(dg.AssetKey("polygon_hourly_prod"))
         assert {DAY[0], DAY[1]} <= materialized
 
+
+
+def test_without_postgres_binaries_the_reason_is_given(monkeypatch, tmp_path):
+    # What the `postgres` fixture turns into a skip (never a pass) on a machine without the package.
+    from magsev_dagster_tests.fakes import postgres as pg
+
+    monkeypatch.setattr(pg.shutil, "which", lambda name: None)
+    monkeypatch.setattr(pg, "DEBIAN_BIN_GLOB", str(tmp_path / "postgresql" / "*" / "bin"))
+    with pytest.raises(pg.PostgresUnavailable, match="initdb, pg_ctl.*not found.*install Debian's postgresql"):
+        pg.find_bin_dir()
