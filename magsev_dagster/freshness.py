@@ -5,8 +5,9 @@ should have loaded by now: the last hour its market was open (NYSE sessions for 
 for crypto) that closed at least `allowance` ago. Weekends, holidays and closed hours therefore
 never make a stock stale; a stopped schedule or a feed that stopped delivering does.
 
-The check runs on its own job and schedule (not in the job's runs: a backfill of past days says
-nothing about today, and would only fail it).
+The check runs on its own job and schedule, not in magsev_hourly_job (a run of past days says nothing
+about today, and would only fail it); a UI materialization of the asset runs it too, as Dagster does
+with an asset's checks.
 """
 
 from __future__ import annotations

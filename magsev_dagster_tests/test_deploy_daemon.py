@@ -1,7 +1,7 @@
 """Run it like production: the shipped Postgres instance config, a code server, the real daemon.
 
-At its first iterations the daemon (1) fires `magsev_hourly_schedule` for the HH:05 tick that came
-after the schedule was switched on, and (2) submits the run of a backfill launched from the UI over
+At its first iterations the daemon (1) fires `magsev_hourly_schedule` for the last HH:05 tick, which
+came after the schedule was switched on (dated a minute before it), and (2) submits the run of a backfill launched from the UI over
 three days including the schedule's day. Both runs go through the run queue; the pools of the
 shipped config (`granularity: run`, limit 1) make the second wait until the first has ended. The
 Polygon server enforces a request rate, and production must equal a clean rebuild.
@@ -65,10 +65,12 @@ def live(postgres, tmp_path_factory, polygon_http_server):  # noqa: F811
     # Dagster counts a started run as holding its pools under `granularity: op` - so with op
     # granularity the second run would start meanwhile, and this test fail.
     fake.script(slow(FIRST_ANSWER_SECONDS))
-    env = {"MAGSEV_DATA_DIR": str(root / "data"), "MAGSEV_TICKERS": ",".join(TICKERS), PASSWORD_ENV: postgres.password,
-           "POLYGON_API_KEY": FAKE_KEY, "POLYGON_BASE_URL": fake.url,
-           "POLYGON_REQUESTS_PER_MINUTE": str(CLIENT_RPM), "POLYGON_TIMEOUT_SECONDS": "10"}
     tick = last_tick(datetime.now(timezone.utc))
+    # The tick of `5 * * * *` that just passed, on a cron that fires at that HH:05 only once a day: the
+    # same run request, and no second tick should the test run across the next HH:05.
+    env = {"MAGSEV_DATA_DIR": str(root / "data"), "MAGSEV_TICKERS": ",".join(TICKERS), PASSWORD_ENV: postgres.password,
+           "POLYGON_API_KEY": FAKE_KEY, "POLYGON_BASE_URL": fake.url, "MAGSEV_SCHEDULE_CRON": f"5 {tick.hour} * * *",
+           "POLYGON_REQUESTS_PER_MINUTE": str(CLIENT_RPM), "POLYGON_TIMEOUT_SECONDS": "10"}
     day = partition_key(floor_hour(tick) - HOUR)  # the day the tick refreshes
     days = [partition_key(datetime.strptime(day, "%Y-%m-%d") - timedelta(days=n)) for n in (2, 1, 0)]
     with pytest.MonkeyPatch.context() as mp:
@@ -96,10 +98,13 @@ def test_the_daemon_fires_the_schedule_and_the_run_materializes_the_day(live):
     # Through the run queue, launched by the daemon: enqueued, then starting, then started.
     for kind in (DagsterEventType.RUN_ENQUEUED, DagsterEventType.RUN_STARTING, DagsterEventType.RUN_START):
         assert events(dep.instance, run.run_id, kind), kind
-    checks = [e.dagster_event.event_specific_data for e in
-              events(dep.instance, run.run_id, DagsterEventType.ASSET_CHECK_EVALUATION)]
-    assert {c.check_name for c in checks} == JOB_CHECKS and all(c.passed for c in checks)
+    assert_all_checks_passed(dep.instance, run.run_id)
     assert live["day"] in dep.instance.get_materialized_partitions(dg.AssetKey("polygon_hourly_prod"))
+
+
+def assert_all_checks_passed(instance: dg.DagsterInstance, run_id: str, expected: set[str] = JOB_CHECKS) -> None:
+    checks = [e.dagster_event.event_specific_data for e in events(instance, run_id, DagsterEventType.ASSET_CHECK_EVALUATION)]
+    assert {c.check_name for c in checks} == expected and all(c.passed for c in checks), checks
 
 
 def window_end(instance: dg.DagsterInstance, run_id: str) -> datetime:
@@ -118,6 +123,8 @@ def test_a_backfill_and_the_schedule_run_of_the_same_day_take_turns(live, tmp_pa
     assert backfill.status == dg.DagsterRunStatus.SUCCESS, dep.log_tail()
     assert (backfill.tags["dagster/asset_partition_range_start"], backfill.tags["dagster/asset_partition_range_end"]) \
         == (live["days"][0], live["days"][-1])
+    # An asset backfill runs every check of its assets, the freshness check included.
+    assert_all_checks_passed(dep.instance, backfill.run_id, JOB_CHECKS | {"prod_newest_bar_fresh"})
 
     # The pools: one run at a time, although the second was waiting in the queue meanwhile.
     records = {r.dagster_run.run_id: r for r in dep.instance.get_run_records(
@@ -164,7 +171,5 @@ def test_the_schedule_fires_on_time_when_switched_on(postgres, tmp_path, polygon
             tick = datetime.fromisoformat(run.tags[".dagster/scheduled_execution_time"])
             assert switched_on < tick <= switched_on + timedelta(minutes=1) and tick.second == 0
             assert run.tags["dagster/partition"] == partition_key(floor_hour(tick) - HOUR)
-            checks = [e.dagster_event.event_specific_data for e in
-                      events(dep.instance, run.run_id, DagsterEventType.ASSET_CHECK_EVALUATION)]
-            assert {c.check_name for c in checks} == JOB_CHECKS and all(c.passed for c in checks)
+            assert_all_checks_passed(dep.instance, run.run_id)
     polygon_http_server.clear()
