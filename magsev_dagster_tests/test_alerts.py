@@ -13,7 +13,6 @@ import pytest
 from werkzeug import Response
 
 from magsev_dagster.polygon.synthetic import synthetic_bars
-from magsev_dagster.resources.alerts import AlertDeliveryError
 from magsev_dagster_tests.fakes.moto_server import aws_env, aws_operations, moto  # noqa: F401  (fixtures)
 from magsev_dagster_tests.fakes.polygon_server import (  # noqa: F401  (fixtures)
     FAKE_KEY, fake_polygon, polygon_http_server,

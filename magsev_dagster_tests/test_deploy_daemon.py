@@ -9,8 +9,10 @@ Polygon server enforces a request rate, and production must equal a clean rebuil
 
 from __future__ import annotations
 
+import json
 import re
 import secrets
+import time
 from datetime import datetime, timedelta, timezone
 
 import dagster as dg
@@ -18,6 +20,7 @@ import pandas as pd
 import pytest
 from dagster import DagsterEventType
 from dagster._core.scheduler.instigation import InstigatorType, ScheduleInstigatorData
+from werkzeug import Response
 
 from magsev_dagster.partitions import HOUR, floor_hour, partition_key
 from magsev_dagster.pools import set_pool_limits
@@ -173,3 +176,34 @@ def test_the_schedule_fires_on_time_when_switched_on(postgres, tmp_path, polygon
             assert run.tags["dagster/partition"] == partition_key(floor_hour(tick) - HOUR)
             assert_all_checks_passed(dep.instance, run.run_id)
     polygon_http_server.clear()
+
+
+@pytest.mark.slow
+def test_the_daemon_sends_the_alert_of_a_failed_run(postgres, tmp_path, polygon_http_server, httpserver):  # noqa: F811
+    """The alert sensors as deployed: on by default with a target, evaluated by the daemon through
+    the code server, matching the run of its own code location (up to ~30 s: the sensor interval)."""
+    received = []
+    httpserver.expect_request("/hook", method="POST").respond_with_handler(
+        lambda request: received.append(request.get_json()) or Response("ok"))
+    db = postgres.create_database("alerts_" + secrets.token_hex(4))
+    polygon_http_server.clear()
+    fake = FakePolygon(polygon_http_server, api_key="the-key-polygon-expects")  # ours is refused
+    env = {"MAGSEV_DATA_DIR": str(tmp_path / "data"), "MAGSEV_TICKERS": "AAPL", PASSWORD_ENV: postgres.password,
+           "POLYGON_API_KEY": FAKE_KEY, **fake.env(), "MAGSEV_ALERT_WEBHOOK_URL": httpserver.url_for("/hook"),
+           "MAGSEV_UI_URL": "http://dagster.example"}
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv(PASSWORD_ENV, postgres.password)
+        with deployment(tmp_path, postgres_instance_config(postgres, db), env) as (dep, stack):
+            stack.enter_context(daemon(tmp_path, dep.home, env, dep.port))
+            dep.wait_for_sensor_tick("magsev_run_failure_alert")
+            run_id = dep.launch_run("magsev_hourly_job", {"dagster/partition": "2026-11-24"})
+            [run] = dep.wait_for_runs(("dagster/partition", "2026-11-24"))
+            assert run.run_id == run_id and run.status == dg.DagsterRunStatus.FAILURE
+            deadline = datetime.now(timezone.utc) + timedelta(seconds=90)
+            while not received and datetime.now(timezone.utc) < deadline:
+                time.sleep(1)
+    polygon_http_server.clear()
+    [alert] = received or pytest.fail(f"no alert within 90 s:\n{dep.log_tail()}")
+    assert alert["run_id"] == run_id and alert["partitions"] == "2026-11-24"
+    assert alert["run_url"] == f"http://dagster.example/runs/{run_id}"
+    assert alert["failed_steps"][0].startswith("raw_polygon_aggregates: ") and FAKE_KEY not in json.dumps(alert)

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import dagster as dg
 import yaml
+from dagster._core.scheduler.instigation import InstigatorType
 from dagster._core.workspace.context import WorkspaceProcessContext
 from dagster._core.workspace.load_target import GrpcServerTarget
 from dagster._grpc.client import DagsterGrpcClient
@@ -37,6 +38,11 @@ SCRUBBED = ("POLYGON_API_KEY", "POLYGON_BASE_URL", "MAGSEV_ENV", "MAGSEV_TICKERS
 START_SCHEDULE = """
 mutation Start($selector: ScheduleSelector!) { startSchedule(scheduleSelector: $selector) {
   __typename ... on ScheduleStateResult { scheduleState { id status } } ... on PythonError { message } } }
+"""
+LAUNCH_RUN = """
+mutation Launch($params: ExecutionParams!) { launchRun(executionParams: $params) {
+  __typename ... on LaunchRunSuccess { run { runId } } ... on PythonError { message }
+  ... on InvalidSubsetError { message } ... on RunConfigValidationInvalid { errors { message } } } }
 """
 LAUNCH_BACKFILL = """
 mutation Backfill($params: LaunchBackfillParams!) { launchPartitionBackfill(backfillParams: $params) {
@@ -85,6 +91,27 @@ class Deployment:
         if result["__typename"] != "LaunchBackfillSuccess":
             raise DeploymentError(f"backfill not launched: {result}")
         return result["backfillId"]
+
+    def launch_run(self, job: str, tags: dict[str, str]) -> str:
+        """What the UI's Launchpad sends: a run of `job` with these tags, into the run queue."""
+        params = {"selector": {"repositoryLocationName": LOCATION, "repositoryName": REPOSITORY, "jobName": job},
+                  "runConfigData": {}, "executionMetadata": {"tags": [{"key": k, "value": v} for k, v in tags.items()]}}
+        result = self.graphql(LAUNCH_RUN, {"params": params})["launchRun"]
+        if result["__typename"] != "LaunchRunSuccess":
+            raise DeploymentError(f"run not launched: {result}")
+        return result["run"]["runId"]
+
+    def wait_for_sensor_tick(self, name: str, timeout: float = 120) -> None:
+        """Until the daemon has evaluated the sensor once (a run status sensor's first tick only
+        places its cursor: runs that end before it are not looked at)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            states = [s for s in self.instance.all_instigator_state(instigator_type=InstigatorType.SENSOR)
+                      if s.name == name]
+            if states and self.instance.get_ticks(states[0].instigator_origin_id, states[0].selector_id, limit=1):
+                return
+            time.sleep(0.5)
+        raise DeploymentError(f"sensor {name} not evaluated after {timeout:.0f}s:\n{self.log_tail()}")
 
     def log_tail(self, chars: int = 6000) -> str:
         return "\n".join(f"--- {p.name}\n{p.read_text(errors='replace')[-chars:]}" for p in sorted(self.root.glob("*.log")))

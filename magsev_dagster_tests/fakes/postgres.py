@@ -76,15 +76,6 @@ class PostgresServer:
     bin_dir: Path
     run_as: str | None
 
-    @property
-    def version(self) -> str:
-        out = subprocess.run([str(self.bin_dir / "postgres"), "--version"], capture_output=True, text=True)
-        return out.stdout.strip()
-
-    def url(self, db_name: str) -> str:
-        """A SQLAlchemy URL (for tests only: deployments keep the password in an environment variable)."""
-        return f"postgresql://{self.user}:{self.password}@{self.host}:{self.port}/{db_name}"
-
     def create_database(self, name: str) -> str:
         """A fresh, empty database (each test gets its own, the server is shared)."""
         import psycopg2
@@ -99,20 +90,6 @@ class PostgresServer:
         finally:
             con.close()
         return name
-
-    def storage_yaml(self, db_name: str) -> str:
-        """The `storage:` block of a dagster.yaml on this server, the password read from the environment."""
-        return (
-            "storage:\n"
-            "  postgres:\n"
-            "    postgres_db:\n"
-            f"      hostname: {self.host}\n"
-            f"      port: {self.port}\n"
-            f"      username: {self.user}\n"
-            "      password:\n"
-            f"        env: {PASSWORD_ENV}\n"
-            f"      db_name: {db_name}\n"
-        )
 
 
 def _as_user(user: str | None, cmd: list[str]) -> list[str]:
@@ -172,6 +149,6 @@ def postgres():
 
 
 @pytest.fixture
-def postgres_db(postgres, request) -> str:
+def postgres_db(postgres) -> str:
     """A fresh database on the shared server for one test."""
     return postgres.create_database("t_" + secrets.token_hex(6))
