@@ -67,7 +67,7 @@ def freshness_check(refresh: str = "hourly") -> dg.AssetChecksDefinition:
 
     @dg.asset_check(asset=PROD_TABLE, name=CHECK_NAME, blocking=False,
                     description=f"The newest bar of every ticker is no older than the schedule allows "
-                                f"({refresh} refresh: the last market hour that closed {allowance} ago). "
+                                f"({refresh} refresh: the last market hour that closed {allowance / HOUR:g} h ago). "
                                 "Weekends, holidays and closed hours are not stale; crypto trades 24/7.")
     def _fresh(warehouse: Warehouse, universe: TickerUniverse) -> dg.AssetCheckResult:
         now = utc_now()

@@ -7,10 +7,10 @@ import pandas as pd
 
 from magsev_dagster import layout
 from magsev_dagster.assets.common import PARTITIONED
-from magsev_dagster.pools import POLYGON_POOL
 from magsev_dagster.metadata import location_value, markdown
 from magsev_dagster.partitions import Window, window_of
 from magsev_dagster.polygon.errors import MalformedResponseError, PolygonAuthError, PolygonError
+from magsev_dagster.pools import POLYGON_POOL
 from magsev_dagster.raw_layer import DayBars, LegacyLayoutError, ResponseBundle, refuse_legacy_layout
 from magsev_dagster.resources.polygon import PolygonSource
 from magsev_dagster.resources.storage import RawStore
