@@ -5,8 +5,10 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 export MAGSEV_DATA_DIR ?= $(CURDIR)/data
+# The demo and its UI load all three groups unless MAGSEV_TICKERS says otherwise (the project's default is mag7).
+DEMO_TICKERS := mag7,benchmarks,crypto
 
-.PHONY: install demo test test-slow test-e2e ui dashboards provision bench clean
+.PHONY: install dagster-home postgres demo test test-slow test-e2e ui dashboards provision bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,21 +18,36 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-$(DAGSTER_HOME):
-	mkdir -p $(DAGSTER_HOME)
-	touch $(DAGSTER_HOME)/dagster.yaml
+# The instance config (run queue, pools) is committed: copied when missing, empty or older than the
+# template (an edited copy that differs is kept as dagster.yaml.bak).
+# The pools' limits are then written into the instance (magsev_dagster/pools.py says why).
+INSTANCE_YAML := $(DAGSTER_HOME)/dagster.yaml
+dagster-home: $(STAMP)
+	@mkdir -p $(DAGSTER_HOME)
+	@if [ ! -s $(INSTANCE_YAML) ] || [ deploy/dagster.local.yaml -nt $(INSTANCE_YAML) ]; then \
+	  if [ -s $(INSTANCE_YAML) ] && ! cmp -s $(INSTANCE_YAML) deploy/dagster.local.yaml; then \
+	    cp $(INSTANCE_YAML) $(INSTANCE_YAML).bak && echo "saved your $(INSTANCE_YAML) as dagster.yaml.bak"; fi; \
+	  cp deploy/dagster.local.yaml $(INSTANCE_YAML); fi
+	@$(BIN)/python -m magsev_dagster.pools
 
-demo: $(STAMP) $(DAGSTER_HOME)  ## materialize the last trading days on the embedded default
-	$(BIN)/python -m magsev_dagster.demo
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-test: $(STAMP)  ## the default suite (CI runs exactly this)
+# Debian's PostgreSQL server for the Postgres-backed instance tests; without it they skip, saying why.
+postgres:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null || \
+	  ($(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q postgresql) || \
+	  echo "postgresql not installable here: the Postgres tests will be skipped"
+
+demo: dagster-home  ## materialize the last trading days on the embedded default
+	MAGSEV_TICKERS=$${MAGSEV_TICKERS:-$(DEMO_TICKERS)} $(BIN)/python -m magsev_dagster.demo
+
+test: $(STAMP) postgres  ## the default suite (CI runs exactly this)
 	$(BIN)/python -m pytest -n 2 --dist loadscope -m "not slow and not e2e"
 
-test-slow: $(STAMP)
+test-slow: $(STAMP) postgres
 	$(BIN)/python -m pytest -m slow
 
 # Debian's chromium + chromium-driver (no browser download); without them the browser tests skip, saying why.
-SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 test-e2e: $(STAMP)  ## the Dagster UI in headless Chromium; screenshots in test-output/e2e/
 	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
 	  ($(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q chromium chromium-driver) || \
@@ -40,8 +57,8 @@ test-e2e: $(STAMP)  ## the Dagster UI in headless Chromium; screenshots in test-
 bench: $(STAMP)  ## scale and cost benchmarks (BENCH_ARGS=--quick | --full); see benchmarks/README.md
 	$(BIN)/python -W ignore -m benchmarks $(BENCH_ARGS)
 
-ui: $(STAMP) $(DAGSTER_HOME)  ## the Dagster UI on http://127.0.0.1:3000
-	$(BIN)/dagster dev -w workspace.yaml
+ui: dagster-home  ## the Dagster UI on http://127.0.0.1:3000
+	MAGSEV_TICKERS=$${MAGSEV_TICKERS:-$(DEMO_TICKERS)} $(BIN)/dagster dev -w workspace.yaml
 
 dashboards: $(STAMP)  ## regenerate grafana/dashboards/*.json from magsev_dagster/grafana (commit the result)
 	$(BIN)/python -m magsev_dagster.grafana.dashboard

@@ -8,11 +8,15 @@ import dagster as dg
 warnings.filterwarnings("ignore", category=dg.PreviewWarning)
 warnings.filterwarnings("ignore", category=dg.BetaWarning)
 
+from magsev_dagster.alerts import alert_sensors  # noqa: E402
 from magsev_dagster.assets import all_assets  # noqa: E402
 from magsev_dagster.checks import all_checks  # noqa: E402
+from magsev_dagster.freshness import freshness_check  # noqa: E402
 from magsev_dagster.resources import resources_for  # noqa: E402
 from magsev_dagster.resources.warehouse import DuckDBWarehouse  # noqa: E402
-from magsev_dagster.schedules import magsev_hourly_job, refresh_schedule  # noqa: E402
+from magsev_dagster.schedules import (  # noqa: E402
+    freshness_schedule, magsev_freshness_job, magsev_hourly_job, refresh_schedule,
+)
 from magsev_dagster.settings import Settings  # noqa: E402
 
 
@@ -29,9 +33,11 @@ def build_defs(resources: dict, settings: Settings | None = None) -> dg.Definiti
     return dg.Definitions(
         executor=executor_for(resources),
         assets=all_assets(),
-        asset_checks=all_checks(),
-        jobs=[magsev_hourly_job],
-        schedules=[refresh_schedule(settings.refresh, settings.late_data_lookback_days, settings.schedule_cron)],
+        asset_checks=[*all_checks(), freshness_check(settings.refresh)],
+        jobs=[magsev_hourly_job, magsev_freshness_job],
+        schedules=[refresh_schedule(settings.refresh, settings.late_data_lookback_days, settings.schedule_cron),
+                   freshness_schedule],
+        sensors=alert_sensors(settings.alerts_configured),
         resources=resources,
     )
 

@@ -1,12 +1,16 @@
-"""`make demo`: materialize the last few trading days in one run, then print what production holds.
+"""`make demo`: materialize the last few trading days in one run, then print what production holds
+and where to look next.
 
 Runs on whatever MAGSEV_ENV selects (the embedded local default unless told otherwise), in the
-DAGSTER_HOME that `make ui` also uses, so the run shows up in the Dagster UI.
+DAGSTER_HOME that `make ui` also uses, so the run shows up in the Dagster UI. Unless MAGSEV_TICKERS
+says otherwise it loads all three groups, so the dashboard's comparison panel has its three lines
+(the project's own default stays `mag7`).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from datetime import datetime, timezone
@@ -15,6 +19,8 @@ import dagster as dg
 
 from magsev_dagster.calendars import last_trading_days
 from magsev_dagster.partitions import HOUR, floor_hour, partition_key
+
+DEMO_TICKERS = "mag7,benchmarks,crypto"
 
 
 def demo_range(now: datetime, days: int) -> tuple[str, str]:
@@ -39,7 +45,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--days", type=int, default=3, help="trading days to load (default 3)")
     args = parser.parse_args(argv)
+    os.environ.setdefault("MAGSEV_TICKERS", DEMO_TICKERS)  # read when the Definitions are built, next line
     from magsev_dagster.definitions import defs
+    from magsev_dagster.settings import Settings
 
     start, end = demo_range(datetime.now(timezone.utc), args.days)
     resources = defs.resources
@@ -61,8 +69,29 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     print(f"Run {result.run_id} succeeded in {elapsed:.1f}s.\n")
     print(summary(resources["warehouse"]))
-    print("\nOpen the Dagster UI with `make ui`, then http://127.0.0.1:3000 (assets, checks, this run).")
+    print(where_to_look(Settings.from_env().ui_url, result.run_id, picture_of(result)))
     return 0
+
+
+def picture_of(result: dg.ExecuteInProcessResult) -> str:
+    for event in result.get_asset_materialization_events():
+        if event.asset_key == dg.AssetKey("grafana_dashboard"):
+            return str(event.materialization.metadata["picture"].value)
+    return "(not drawn)"
+
+
+def where_to_look(ui_url: str, run_id: str, picture: str) -> str:
+    return f"""
+Where to look next - start the UI with `make ui`, then open {ui_url}:
+  - this run, step by step, checks included:   {ui_url}/runs/{run_id}
+  - the asset graph (ingest -> warehouse -> serve): Lineage, then the gear -> Expand all groups
+  - the QA: Catalog -> polygon_parquet_fp -> Checks (7 blocking checks); polygon_hourly_prod -> Checks
+  - the dashboard picture (mag7 vs benchmarks vs crypto): Catalog -> grafana_dashboard, latest
+    materialization -> `dashboard`; the PNG is {picture}
+  - hourly refresh and freshness: Automation -> switch on magsev_hourly_schedule and magsev_freshness_schedule
+  - the same panels in Grafana: README, "Connecting Grafana"; deploying with Postgres, pools and alerts:
+    README, "Deployment"
+""".rstrip()
 
 
 if __name__ == "__main__":

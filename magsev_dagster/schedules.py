@@ -13,16 +13,31 @@ from datetime import datetime, timedelta
 
 import dagster as dg
 
+from magsev_dagster.freshness import CHECK_KEY as FRESHNESS_CHECK
 from magsev_dagster.partitions import HOUR, floor_hour, partition_key
 
 SCHEDULE_NAME = "magsev_hourly_schedule"
 REFRESH_CRONS = {"hourly": "5 * * * *", "daily": "5 6 * * *"}
+FRESHNESS_SCHEDULE_NAME = "magsev_freshness_schedule"
+FRESHNESS_CRON = "35 * * * *"  # half an hour after each refresh tick
 RANGE_START_TAG, RANGE_END_TAG = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
 
 magsev_hourly_job = dg.define_asset_job(
     "magsev_hourly_job",
-    selection=dg.AssetSelection.all(),  # partitioned by the assets' shared daily definition
+    # Partitioned by the assets' shared daily definition. The freshness check judges production as of
+    # now, not the run's days: it has its own job.
+    selection=dg.AssetSelection.all() - dg.AssetSelection.checks(FRESHNESS_CHECK),
     description="Polygon -> raw -> crawled table -> parquet -> QA -> production -> variance view -> dashboard.",
+)
+
+magsev_freshness_job = dg.define_asset_job(
+    "magsev_freshness_job", selection=dg.AssetSelection.checks(FRESHNESS_CHECK),
+    description="Is production's newest bar as recent as the market calendar and the schedule say it should be?",
+)
+
+freshness_schedule = dg.ScheduleDefinition(
+    name=FRESHNESS_SCHEDULE_NAME, job=magsev_freshness_job, cron_schedule=FRESHNESS_CRON, execution_timezone="UTC",
+    description="Evaluates the freshness check of polygon_hourly_prod at minute 35 of every hour (UTC).",
 )
 
 

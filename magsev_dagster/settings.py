@@ -58,6 +58,13 @@ def _cron(raw: str) -> str:
     return raw
 
 
+def _sns_topic_arn(env: dict[str, str]) -> str:
+    arn = env.get("MAGSEV_ALERT_SNS_TOPIC_ARN", "").strip()
+    if arn and not (arn.startswith("arn:") and ":sns:" in arn):
+        raise SettingsError(f"MAGSEV_ALERT_SNS_TOPIC_ARN must be an SNS topic ARN (arn:aws:sns:...), got {arn!r}")
+    return arn
+
+
 @dataclass(frozen=True)
 class Settings:
     env: str = "local"
@@ -87,6 +94,13 @@ class Settings:
     crawler_timeout_seconds: float = 1800.0
     athena_timeout_seconds: float = 1800.0
     retired_grace_minutes: float = 60.0
+    alert_sns_topic_arn: str = ""
+    alert_webhook: bool = False  # MAGSEV_ALERT_WEBHOOK_URL is set (its value is a secret: read via EnvVar)
+    ui_url: str = "http://127.0.0.1:3000"
+
+    @property
+    def alerts_configured(self) -> bool:
+        return bool(self.alert_sns_topic_arn or self.alert_webhook)
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> "Settings":
@@ -139,4 +153,7 @@ class Settings:
             crawler_timeout_seconds=_float(env, "MAGSEV_CRAWLER_TIMEOUT_SECONDS", cls.crawler_timeout_seconds),
             athena_timeout_seconds=_float(env, "MAGSEV_ATHENA_TIMEOUT_SECONDS", cls.athena_timeout_seconds),
             retired_grace_minutes=grace,
+            alert_sns_topic_arn=_sns_topic_arn(env),
+            alert_webhook=bool(env.get("MAGSEV_ALERT_WEBHOOK_URL", "").strip()),
+            ui_url=(env.get("MAGSEV_UI_URL", "").strip() or cls.ui_url).rstrip("/"),
         )

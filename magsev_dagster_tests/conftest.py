@@ -11,10 +11,12 @@ import hypothesis  # noqa: F401
 import hypothesis.internal.observability  # noqa: F401
 import pytest
 
+from magsev_dagster_tests.fakes.postgres import postgres, postgres_db  # noqa: F401  (shared fixtures)
 from magsev_dagster_tests.helpers import local_defs
 
 CALLER_SETTINGS = ("POLYGON_API_KEY", "MAGSEV_ENV", "MAGSEV_TICKERS", "MAGSEV_DATA_DIR", "POLYGON_BASE_URL",
-                   "MAGSEV_EXTENDED_HOURS", "MAGSEV_LATE_DATA_LOOKBACK_HOURS")
+                   "MAGSEV_EXTENDED_HOURS", "MAGSEV_LATE_DATA_LOOKBACK_HOURS", "MAGSEV_ALERT_SNS_TOPIC_ARN",
+                   "MAGSEV_ALERT_WEBHOOK_URL", "MAGSEV_UI_URL", "DAGSTER_PG_PASSWORD")
 
 
 def pytest_configure(config):

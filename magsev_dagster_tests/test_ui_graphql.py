@@ -101,7 +101,8 @@ def test_graph_shows_every_asset_grouped_described_owned_and_checked(asset_nodes
     checks = {name: {c["name"]: c for c in node["assetChecksOrError"]["checks"]} for name, node in asset_nodes.items()}
     assert checks["polygon_parquet_fp"].keys() == PARQUET_CHECKS
     assert all(c["blocking"] and c["description"] for c in checks["polygon_parquet_fp"].values())
-    assert checks["polygon_hourly_prod"].keys() == PROD_CHECKS
+    # plus the freshness check, which has its own job and schedule (not per partition)
+    assert checks["polygon_hourly_prod"].keys() == PROD_CHECKS | {"prod_newest_bar_fresh"}
 
 
 def test_hourly_schedule_exists_stopped_on_the_partitioned_job(server):

@@ -5,12 +5,9 @@ import dagster as dg
 
 from magsev_dagster.metadata import table_metadata
 from magsev_dagster.partitions import daily_partitions, window_of
+from magsev_dagster.pools import TABLE_WRITERS_POOL
 
 OWNERS = ["team:magsev-data"]
-# Assets that write the tables join this pool: with `granularity: run` and a limit of 1 in the
-# instance's dagster.yaml, two runs over the same days never interleave their writes (on AWS there
-# is no file lock to do it).
-TABLE_WRITERS_POOL = "magsev_tables"
 
 PARTITIONED = {
     "partitions_def": daily_partitions,

@@ -10,6 +10,7 @@ from magsev_dagster.assets.common import PARTITIONED
 from magsev_dagster.metadata import location_value, markdown
 from magsev_dagster.partitions import Window, window_of
 from magsev_dagster.polygon.errors import MalformedResponseError, PolygonAuthError, PolygonError
+from magsev_dagster.pools import POLYGON_POOL
 from magsev_dagster.raw_layer import DayBars, LegacyLayoutError, ResponseBundle, refuse_legacy_layout
 from magsev_dagster.resources.polygon import PolygonSource
 from magsev_dagster.resources.storage import RawStore
@@ -58,7 +59,7 @@ def fetch_window(polygon: PolygonSource, bundle: ResponseBundle, tickers: list[s
     ),
     # Pacing is per run: a run-granularity pool limit of 1 keeps a schedule run and a backfill from
     # sharing the key's quota (see dagster.yaml).
-    pool="polygon_api",
+    pool=POLYGON_POOL,
     **PARTITIONED,
 )
 def raw_polygon_aggregates(

@@ -6,13 +6,14 @@ import os
 
 import dagster as dg
 
+from magsev_dagster.resources.alerts import AlertNotifier
 from magsev_dagster.resources.polygon import PolygonSource
 from magsev_dagster.resources.storage import LocalRawStore
 from magsev_dagster.resources.universe import TickerUniverse
 from magsev_dagster.resources.warehouse import DuckDBWarehouse
 from magsev_dagster.settings import Settings
 
-RESOURCE_KEYS = ("polygon", "storage", "warehouse", "universe")
+RESOURCE_KEYS = ("polygon", "storage", "warehouse", "universe", "alerts")
 
 
 def polygon_source(settings: Settings) -> PolygonSource:
@@ -34,19 +35,33 @@ def universe(settings: Settings) -> TickerUniverse:
     return TickerUniverse(tickers=list(settings.tickers), extended_hours=settings.extended_hours)
 
 
+def alert_notifier(settings: Settings) -> AlertNotifier:
+    # The webhook URL carries its token: read through EnvVar at run time, like the Polygon key.
+    return AlertNotifier(
+        sns_topic_arn=settings.alert_sns_topic_arn,
+        webhook_url=dg.EnvVar("MAGSEV_ALERT_WEBHOOK_URL") if settings.alert_webhook else None,
+        ui_url=settings.ui_url,
+        region=settings.aws_region,
+    )
+
+
+def shared_resources(settings: Settings) -> dict:
+    """The resources that are the same in every environment."""
+    return {"polygon": polygon_source(settings), "universe": universe(settings), "alerts": alert_notifier(settings)}
+
+
 def local_resources(settings: Settings) -> dict:
     return {
-        "polygon": polygon_source(settings),
+        **shared_resources(settings),
         "storage": LocalRawStore(root=str(settings.data_dir)),
         "warehouse": DuckDBWarehouse(data_dir=str(settings.data_dir)),
-        "universe": universe(settings),
     }
 
 
 def aws_resources(settings: Settings) -> dict:
     from magsev_dagster.resources.aws import aws_backends  # imported only in aws mode
 
-    return {"polygon": polygon_source(settings), "universe": universe(settings), **aws_backends(settings)}
+    return {**shared_resources(settings), **aws_backends(settings)}
 
 
 def resources_for(settings: Settings) -> dict:

@@ -99,6 +99,7 @@ class Seen:
     query: dict[str, list[str]]
     authorization: str | None
     ticker: str | None
+    at: float = 0.0  # time.monotonic() on arrival
 
 
 @dataclass(frozen=True)
@@ -124,6 +125,10 @@ class FakePolygon:
     latency: float = 0.0  # seconds added to every answer, faults included
     timings: list[Timing] = field(default_factory=list)
     max_in_flight: int = 0  # most requests being answered at the same time
+    # Polygon's quota as a minimum spacing between requests (0: none): a request that comes sooner
+    # than 60/requests_per_minute after the previous one gets Polygon's 429, and is counted.
+    requests_per_minute: float = 0.0
+    rate_limited: int = 0
 
     def __post_init__(self):
         self._faults: dict[str | None, deque[Fault]] = {}
@@ -160,20 +165,24 @@ class FakePolygon:
     def _handle(self, request: Request) -> Response:
         match = AGGS_PATH.match(request.path)
         ticker = match["ticker"] if match else None
+        now = time.monotonic()
         with self._lock:
+            previous = self.seen[-1].at if self.seen else None
             self.seen.append(Seen(request.url, request.path, parse_qs(request.query_string.decode()),
-                                  request.headers.get("Authorization"), ticker))
+                                  request.headers.get("Authorization"), ticker, now))
             self._in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self._in_flight)
-        start = time.monotonic()
+            too_soon = bool(self.requests_per_minute) and previous is not None \
+                and now - previous < 60 / self.requests_per_minute
+            self.rate_limited += too_soon
         try:
             if self.latency:
                 time.sleep(self.latency)
-            return self._answer(request, match)
+            return _json(429, polygon_body("ERROR", error=TOO_MANY)) if too_soon else self._answer(request, match)
         finally:
             with self._lock:
                 self._in_flight -= 1
-                self.timings.append(Timing(ticker, start, time.monotonic()))
+                self.timings.append(Timing(ticker, now, time.monotonic()))
 
     def _answer(self, request: Request, match: re.Match | None) -> Response:
         ticker = match["ticker"] if match else None

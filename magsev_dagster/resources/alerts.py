@@ -1,0 +1,127 @@
+"""Where alerts go: an SNS topic (AWS) and/or a webhook URL (e.g. a Slack incoming webhook).
+
+The webhook URL is a secret (such URLs carry their token): it is read through EnvVar and never
+appears in a message, a log line or an error. Every text sent is stripped of the values of the
+project's secret variables first.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import asdict, dataclass, field
+
+import dagster as dg
+import requests
+
+# Variables whose values never leave in an alert, whatever text happened to carry them.
+SECRET_VARIABLES = ("POLYGON_API_KEY", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "DAGSTER_PG_PASSWORD",
+                    "MAGSEV_ALERT_WEBHOOK_URL")
+SNS_SUBJECT_MAX = 100  # SNS rejects longer subjects
+
+
+class AlertDeliveryError(RuntimeError):
+    """A configured target did not take the alert, even after retries (the sensor's tick fails)."""
+
+
+def redact_secrets(text: str, environ: dict[str, str] | None = None) -> str:
+    env = os.environ if environ is None else environ
+    for name in SECRET_VARIABLES:
+        value = (env.get(name) or "").strip()
+        if len(value) >= 4:  # never blank out single characters all over a message
+            text = text.replace(value, "***")
+    return text
+
+
+@dataclass(frozen=True)
+class Alert:
+    """What went wrong, in the words a person on call needs."""
+
+    subject: str
+    run_id: str
+    job: str
+    partitions: str
+    run_url: str
+    failed_steps: list[str] = field(default_factory=list)
+    failed_checks: list[str] = field(default_factory=list)
+    reason: str = ""
+
+    @property
+    def text(self) -> str:
+        lines = [self.subject, "", f"Run: {self.run_id} (job {self.job})", f"Partitions: {self.partitions}"]
+        if self.reason:
+            lines.append(f"Reason: {self.reason}")
+        lines += [f"Failed check: {c}" for c in self.failed_checks]
+        lines += [f"Failed step: {s}" for s in self.failed_steps]
+        lines.append(f"Open the run: {self.run_url}")
+        return "\n".join(lines)
+
+    def redacted(self) -> "Alert":
+        fields = {k: ([redact_secrets(x) for x in v] if isinstance(v, list) else redact_secrets(v))
+                  for k, v in asdict(self).items()}
+        return Alert(**fields)
+
+
+class AlertNotifier(dg.ConfigurableResource):
+    """Sends alerts to the configured targets; with none configured, sending is a no-op."""
+
+    sns_topic_arn: str = ""
+    webhook_url: str | None = None  # dg.EnvVar("MAGSEV_ALERT_WEBHOOK_URL"): a secret
+    ui_url: str = "http://127.0.0.1:3000"
+    region: str = "us-east-1"
+    timeout_seconds: float = 10.0
+    # Waits before the webhook's 2nd and 3rd attempts (boto3 retries SNS calls itself).
+    retry_delays: list[float] = [1.0, 4.0]
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.sns_topic_arn or self.webhook_url)
+
+    def run_url(self, run_id: str) -> str:
+        return f"{self.ui_url.rstrip('/')}/runs/{run_id}"
+
+    def send(self, alert: Alert) -> list[str]:
+        """Deliver to every target (one failing does not stop the other); return where it went,
+        never the webhook's URL. Raises AlertDeliveryError naming what failed."""
+        alert, sent, errors = alert.redacted(), [], []
+        targets = [(f"sns:{self.sns_topic_arn}", self.sns_topic_arn, self._publish_sns),
+                   ("webhook", self.webhook_url, self._post_webhook)]
+        for name, configured, deliver in targets:
+            if not configured:
+                continue
+            try:
+                deliver(alert)
+                sent.append(name)
+            except AlertDeliveryError as exc:
+                errors.append(str(exc))
+            except Exception as exc:  # boto3's errors name the topic, never a secret
+                errors.append(redact_secrets(f"{name}: {type(exc).__name__}: {exc}"))
+        if errors:
+            raise AlertDeliveryError(f"alert not delivered ({'; '.join(errors)}); delivered to: {sent or 'none'}")
+        return sent
+
+    def _publish_sns(self, alert: Alert) -> None:
+        import boto3  # the standard credential chain; AWS_ENDPOINT_URL is honoured (tests: moto)
+
+        subject = " ".join(alert.subject.split())  # one line, as SNS requires
+        subject = subject if len(subject) <= SNS_SUBJECT_MAX else subject[: SNS_SUBJECT_MAX - 3] + "..."
+        boto3.client("sns", region_name=self.region).publish(
+            TopicArn=self.sns_topic_arn, Subject=subject.encode("ascii", "replace").decode(), Message=alert.text)
+
+    def _post_webhook(self, alert: Alert) -> None:
+        # `text` is what Slack and most chat webhooks show; the fields are for machines.
+        payload = {"text": alert.text, **asdict(alert)}
+        problem = ""
+        for delay in [0.0, *self.retry_delays]:
+            time.sleep(delay)
+            try:
+                response = requests.post(self.webhook_url, json=payload, timeout=self.timeout_seconds)
+            except requests.RequestException as exc:  # its text holds the URL: keep the type only
+                problem = f"unreachable ({type(exc).__name__})"
+                continue
+            if response.status_code < 300:
+                return
+            problem = f"answered HTTP {response.status_code}"
+            if response.status_code < 500 and response.status_code != 429:
+                break  # the request itself is refused: repeating it will not help
+        raise AlertDeliveryError(f"alert webhook {problem}")
