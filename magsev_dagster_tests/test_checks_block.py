@@ -171,8 +171,8 @@ def test_each_way_a_blocking_check_fails_stops_the_run_and_keeps_production(case
 def test_prod_fresh_and_complete_fails_when_production_lacks_expected_bars(published, data_dir, env, missing, absent):
     result = run_range(local_defs(data_dir, **env), DAY, DAY, selection=["polygon_hourly_prod"])
     assert result.success  # not blocking: it reports on production, the run stands
-    [(name, evaluation)] = check_evaluations(result).items()
-    assert name == "prod_fresh_and_complete" and not evaluation.passed
+    evaluation = check_evaluations(result)["prod_fresh_and_complete"]
+    assert not evaluation.passed
     meta = {k: v.value for k, v in evaluation.metadata.items()}
     assert (meta["missing_bars"], meta["tickers_without_bars"]) == (missing, absent)
     assert evaluation.description == f"{missing} of {meta['expected_bars']} expected production bars missing"
