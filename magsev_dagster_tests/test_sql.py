@@ -7,7 +7,7 @@ from magsev_dagster import sql
 from magsev_dagster.partitions import day_window
 from magsev_dagster_tests.helpers import run_range
 
-PARAMS = day_window("2026-11-24", "2026-11-24").params()
+PARAMS = {**day_window("2026-11-24", "2026-11-24").params(), "since_dt": "2026-11-20"}
 
 
 @pytest.mark.parametrize("name", sql.names())
@@ -34,7 +34,7 @@ def test_a_missing_placeholder_is_a_clear_error():
 EXPECTED_ROWS = {
     "polygon_parquet_fp": 49, "polygon_hourly_prod": 49, "checks/bars_in_window": 49,
     "checks/prod_bars_in_window": 49, "checks/row_counts": 1, "reports/latest_variance": 7,
-    "reports/prod_rows_per_ticker": 7, **{f"checks/{n}": 0 for n in
+    "reports/prod_rows_per_ticker": 7, "checks/prod_newest_bars": 7, **{f"checks/{n}": 0 for n in
                                           ("keys_not_null", "unique_bars", "prices_positive", "ohlc_consistent",
                                            "volume_non_negative")},
 }
