@@ -56,13 +56,13 @@ def test_request_shape_pagination_and_key_only_in_the_header(source, fake_polygo
     for request in seen:
         assert request.authorization == f"Bearer {FAKE_KEY}"
         assert FAKE_KEY not in request.url and "apikey" not in request.url.lower()
-    assert [body for _, body in kept] == fake_polygon.bodies  # every body kept as served, before parsing
+    assert [body for _, body in kept] == fake_polygon.splits_bodies  # every body kept as served, before parsing
 
 
 def test_the_next_url_form_of_polygons_sample_response_is_followed(source, fake_polygon):
     first = {"results": [SYNTHETIC_SPLITS[0]], "status": "OK", "request_id": "r1",
              "next_url": "https://api.polygon.io/v3/splits/AAPL?cursor=b2Zmc2V0PTE"}
-    fake_polygon.script(raw_body(json.dumps(first).encode()))
+    fake_polygon.script(raw_body(json.dumps(first).encode()), endpoint="splits")
     fetched, _ = fetch_splits(source(), "AAPL")
     second = fake_polygon.splits_requests()[1]
     assert second.path == "/v3/splits/AAPL" and second.authorization == f"Bearer {FAKE_KEY}"
@@ -73,14 +73,14 @@ def test_the_next_url_form_of_polygons_sample_response_is_followed(source, fake_
 def test_a_next_url_to_another_endpoint_is_refused(source, fake_polygon):
     page = {"results": [], "status": "OK", "request_id": "r1",
             "next_url": f"{fake_polygon.url}/v2/aggs/ticker/NVDA/range/1/hour/1/2?cursor=x"}
-    fake_polygon.script(raw_body(json.dumps(page).encode()))
+    fake_polygon.script(raw_body(json.dumps(page).encode()), endpoint="splits")
     with pytest.raises(PolygonAPIError, match=r"next_url does not point at the /v3/reference/splits"):
         fetch_splits(source())
     assert len(fake_polygon.seen) == 1
 
 
 def test_429_is_retried_after_retry_after(source, fake_polygon, fake_time):
-    fake_polygon.script(http_error(429, retry_after="9"), ticker="NVDA")
+    fake_polygon.script(http_error(429, retry_after="9"), ticker="NVDA", endpoint="splits")
     fetched, kept = fetch_splits(source(POLYGON_BACKOFF_SECONDS="1"))
     assert events(fetched) == NVDA_SPLITS
     assert fetched.requests == 2 and fetched.retries == 1 and fake_time.sleeps == [9.0]
@@ -96,7 +96,7 @@ def test_a_wrong_key_is_an_auth_error_not_retried_and_without_the_key(source, fa
 
 
 def test_not_entitled_reads_as_a_plan_limit(source, fake_polygon):
-    fake_polygon.script(http_error(403))
+    fake_polygon.script(http_error(403), endpoint="splits")
     with pytest.raises(PolygonAuthError, match="plan limit"):
         fetch_splits(source())
 
@@ -109,7 +109,7 @@ def test_not_entitled_reads_as_a_plan_limit(source, fake_polygon):
 ])
 def test_a_split_that_cannot_adjust_prices_is_malformed_and_kept(source, fake_polygon, split, problem):
     body = json.dumps({"results": [split], "status": "OK", "request_id": "r1"}).encode()
-    fake_polygon.script(raw_body(body))
+    fake_polygon.script(raw_body(body), endpoint="splits")
     kept: list[bytes] = []
     with pytest.raises(MalformedResponseError, match=f"NVDA splits page 1: split 0 .*{problem}"):
         source().fetch_splits("NVDA", lambda n, b: kept.append(b))

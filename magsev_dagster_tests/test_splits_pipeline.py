@@ -19,7 +19,9 @@ from magsev_dagster import layout
 from magsev_dagster.checks import MAX_UNEXPLAINED_JUMP
 from magsev_dagster.polygon.synthetic import SYNTHETIC_SPLITS, synthetic_bars
 from magsev_dagster.resources.warehouse import DuckDBWarehouse
-from magsev_dagster_tests.fakes.polygon_server import FAKE_KEY, fake_polygon, polygon_http_server  # noqa: F401
+from magsev_dagster_tests.fakes.polygon_server import (  # noqa: F401 (fixtures)
+    FAKE_KEY, fake_polygon, polygon_http_server, raw_body,
+)
 from magsev_dagster_tests.helpers import check_results, local_defs, run_range
 
 UTC = timezone.utc
@@ -196,3 +198,51 @@ def test_an_unexplained_fifty_percent_jump_fails_the_guard_by_name(data_dir, fak
     assert (row["ticker"], row["previous_bar_start"], row["bar_start"]) == ("AAPL", "2024-06-11 15:00:00",
                                                                             "2024-06-11 16:00:00")
     assert float(row["unexplained_move"]) == pytest.approx(1.5, rel=0.02) and float(row["split_ratio"]) == 1
+
+
+def splits_table(data_dir) -> list[tuple]:
+    frame = table(data_dir, "SELECT ticker, execution_date, split_to FROM polygon_splits ORDER BY ALL")
+    return list(frame.itertuples(index=False, name=None))
+
+
+def failure_of(result, step: str) -> str:
+    [event] = [e for e in result.get_step_failure_events() if e.step_key == step]
+    data = event.step_failure_data
+    return (data.user_failure_data.description if data.user_failure_data else "") + data.error.message
+
+
+def test_a_malformed_splits_answer_is_quarantined_and_leaves_the_table_as_it_was(data_dir, fake_polygon, monkeypatch):
+    monkeypatch.setenv("POLYGON_API_KEY", FAKE_KEY)
+    defs = local_defs(data_dir, MAGSEV_TICKERS="NVDA,AAPL", **fake_polygon.env())
+    assert run_range(defs, LAST, LAST, selection=["polygon_splits"]).success
+    before = splits_table(data_dir)
+    bad = json.dumps({"results": [{"execution_date": "2024-06-10", "split_from": 1, "split_to": 0, "ticker": "NVDA"}],
+                      "status": "OK", "request_id": "r1"}).encode()
+    fake_polygon.script(raw_body(bad), ticker="NVDA", endpoint="splits")
+    result = run_range(defs, LAST, LAST)
+    assert not result.success
+    text = failure_of(result, "polygon_splits")
+    assert "NVDA splits page 1: split 0 of NVDA on 2024-06-10 has no positive split_to" in text
+    quarantined = data_dir / layout.splits_quarantine_key(date.today(), "NVDA", 1)
+    assert quarantined.read_bytes() == bad and str(quarantined) in text
+    assert splits_table(data_dir) == before  # the refresh failed as a whole: the last good table stays
+    assert check_results(result)["tickers_complete"]  # the bars do not wait for the splits
+
+
+def test_two_ratios_for_one_split_day_is_a_clear_error(data_dir, fake_polygon, monkeypatch):
+    monkeypatch.setenv("POLYGON_API_KEY", FAKE_KEY)
+    fake_polygon.splits = [*SYNTHETIC_SPLITS, {**NVDA_2024, "id": "Eother", "split_to": 4}]
+    result = run_range(local_defs(data_dir, MAGSEV_TICKERS="NVDA", **fake_polygon.env()), LAST, LAST,
+                       selection=["polygon_splits"])
+    assert not result.success
+    assert (f"Polygon lists different splits of NVDA on {SPLIT_DAY}: 10-for-1 (id {NVDA_2024['id']}), "
+            "4-for-1 (id Eother)") in failure_of(result, "polygon_splits")
+
+
+def test_the_same_split_listed_twice_counts_once(data_dir, fake_polygon, monkeypatch):
+    monkeypatch.setenv("POLYGON_API_KEY", FAKE_KEY)
+    fake_polygon.splits = [*SYNTHETIC_SPLITS, {**NVDA_2024, "id": "Eagain"}]
+    result = run_range(local_defs(data_dir, MAGSEV_TICKERS="NVDA", **fake_polygon.env()), LAST, LAST,
+                       selection=["polygon_splits"])
+    assert result.success and metadata(result, "polygon_splits")["duplicates_dropped"] == 1
+    assert splits_table(data_dir) == [("NVDA", "2021-07-20", 4.0), ("NVDA", SPLIT_DAY, 10.0)]

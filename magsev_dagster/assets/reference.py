@@ -14,8 +14,9 @@ from magsev_dagster import layout
 from magsev_dagster.assets.common import OWNERS
 from magsev_dagster.metadata import column_schema, location_value, markdown
 from magsev_dagster.partitions import utc_now
+from magsev_dagster.pools import POLYGON_POOL
 from magsev_dagster.polygon.errors import MalformedResponseError, PolygonAuthError, PolygonError
-from magsev_dagster.raw_layer import ResponseBundle
+from magsev_dagster.raw_layer import LegacyLayoutError, ResponseBundle, refuse_legacy_layout
 from magsev_dagster.resources.polygon import PolygonSource
 from magsev_dagster.resources.storage import RawStore
 from magsev_dagster.resources.universe import TickerUniverse
@@ -30,13 +31,12 @@ class ConflictingSplitsError(ValueError):
 def fetch_splits(polygon: PolygonSource, bundle: ResponseBundle, tickers: list[str]):
     """Every split of `tickers`, each response body kept in `bundle` before it is parsed."""
     events, per_ticker, totals = [], [], Counter()
-    for ticker in tickers:
-        fetched = polygon.fetch_splits(ticker, lambda page_no, body, t=ticker: bundle.keep(t, page_no, body))
+    for fetched in polygon.fetch_splits_many(tickers, bundle.keep):  # POLYGON_CONCURRENCY series at once
         totals.update(requests=fetched.requests, retries=fetched.retries, pages=len(fetched.pages))
-        per_ticker.append({"ticker": ticker, "splits": len(fetched.bars), "pages": len(fetched.pages),
+        per_ticker.append({"ticker": fetched.ticker, "splits": len(fetched.bars), "pages": len(fetched.pages),
                            "requests": fetched.requests})
-        events.extend({**split, "requested": ticker} for split in fetched.bars)
-    return events, per_ticker, totals
+        events.extend({**split, "requested": fetched.ticker} for split in fetched.bars)
+    return events, sorted(per_ticker, key=lambda row: row["ticker"]), totals
 
 
 def splits_frame(events: list[dict]) -> tuple[pd.DataFrame, Counter]:
@@ -73,28 +73,24 @@ def splits_frame(events: list[dict]) -> tuple[pd.DataFrame, Counter]:
     ),
     metadata={"dagster/table_name": SPLITS_TABLE, "dagster/column_schema": column_schema(SPLIT_COLUMNS)},
     # It shares the API key's quota with the aggregates (see dagster.yaml).
-    pool="polygon_api",
+    pool=POLYGON_POOL,
     # Not per-day (the whole table each time), yet single-run like every asset: the CLI's
     # `--select '*' --partition-range ...` refuses a range when a selected asset has no policy.
     backfill_policy=dg.BackfillPolicy.single_run(),
 )
 def polygon_splits(context: dg.AssetExecutionContext, polygon: PolygonSource, storage: RawStore,
                    universe: TickerUniverse, warehouse: Warehouse) -> dg.MaterializeResult:
+    try:  # a raw layer the tables would half-see stops the whole run before any request, this one's too
+        refuse_legacy_layout(storage)
+    except LegacyLayoutError as exc:
+        raise dg.Failure(description=str(exc), allow_retries=False) from None
     tickers = [t for t in universe.tickers if can_split(t)]
-    bundle = ResponseBundle(storage, None, context.run_id, prefix=layout.splits_responses_prefix(utc_now().date()))
+    events, per_ticker, totals, bundle = refresh(polygon, storage, tickers, context.run_id)
     try:
-        events, per_ticker, totals = fetch_splits(polygon, bundle, tickers)
         frame, dropped = splits_frame(events)
-    except (MalformedResponseError, ConflictingSplitsError) as exc:
-        bundle.finish()
+    except ConflictingSplitsError as exc:
         raise dg.Failure(description=f"{exc}; the response bodies are kept in {bundle.uri}",
                          allow_retries=False) from None
-    except PolygonError as exc:
-        bundle.finish()
-        raise dg.Failure(description=f"Polygon splits request failed: {exc}",
-                         allow_retries=not isinstance(exc, PolygonAuthError)) from None
-    bundle.finish()
-    bundle.supersede()
     details = warehouse.replace_splits(frame)
     context.log.info(f"{len(frame)} splits of {len(tickers)} tickers ({polygon.source_label})")
     return dg.MaterializeResult(metadata={
@@ -104,10 +100,9 @@ def polygon_splits(context: dg.AssetExecutionContext, polygon: PolygonSource, st
         "source": polygon.source_label,
         "synthetic": polygon.synthetic,
         "tickers_asked": len(tickers),
-        "tickers_without_splits": ", ".join(t for t in universe.tickers if not can_split(t)) or "none",
+        "tickers_not_asked": ", ".join(t for t in universe.tickers if not can_split(t)) or "none",
         **{name: int(totals[name]) for name in ("requests", "retries", "pages")},
-        "duplicates_dropped": dropped["duplicates_dropped"],
-        "other_tickers_dropped": dropped["other_tickers_dropped"],
+        **{name: int(dropped[name]) for name in ("duplicates_dropped", "other_tickers_dropped")},
         "response_bodies": bundle.bodies,
         "rows_per_ticker": markdown(pd.DataFrame(per_ticker), rows=50),
         "preview": markdown(frame, rows=20),
@@ -115,3 +110,25 @@ def polygon_splits(context: dg.AssetExecutionContext, polygon: PolygonSource, st
         "responses": location_value(bundle.uri),
         **details,
     })
+
+
+def refresh(polygon: PolygonSource, storage: RawStore, tickers: list[str], run_id: str):
+    """Fetch the splits of `tickers`, keeping this run's answers (under the day, keyed by run); a failure
+    becomes a dg.Failure that says where the offending body is, and leaves the day's last complete
+    answers in place next to the failed run's."""
+    today = utc_now().date()
+    bundle = ResponseBundle(storage, None, run_id, prefix=layout.splits_responses_prefix(today))
+    try:
+        events, per_ticker, totals = fetch_splits(polygon, bundle, tickers)
+    except MalformedResponseError as exc:
+        key = layout.splits_quarantine_key(today, exc.ticker, exc.page_no)
+        storage.put(key, exc.body)
+        raise dg.Failure(description=f"{exc}; kept at {storage.uri(key)}", allow_retries=False) from None
+    except PolygonError as exc:
+        # A bad key or a plan limit will not fix itself: no op retry for those.
+        raise dg.Failure(description=f"Polygon splits request failed: {exc}",
+                         allow_retries=not isinstance(exc, PolygonAuthError)) from None
+    finally:
+        bundle.finish()
+    bundle.supersede()  # complete answers: the day's other runs' bundles go
+    return events, per_ticker, totals, bundle
