@@ -117,8 +117,8 @@ def prod_fresh_and_complete(context: dg.AssetCheckExecutionContext, warehouse: W
 # earnings gap: META on 2022-02-03, from $323.00 (close of 2022-02-02) to ~$247 in the first hour and
 # $237.76 at the close, /1.36 at most (NVDA +24% on 2023-05-25, x1.24). Splits move the price by their
 # ratio: /1.5 for a 3-for-2, /2 and more for the usual ones (the mag7's were 4, 5, 10, 20, 3 for 1).
-# x/ 1.45 lies between the two: no real mag7 hour crosses it, every split of 3-for-2 or more (and every
-# reverse split of 1-for-1.5 or more) does. Smaller ratios (5-for-4) hide in ordinary moves either way.
+# A factor of 1.45 lies between the two: no real mag7 hour crosses it, every split of 3-for-2 or more (and
+# every reverse split of 2-for-3 or more) does. Smaller ratios (5-for-4) hide in ordinary moves either way.
 MAX_UNEXPLAINED_JUMP = 1.45
 JUMP_LOOKBACK = timedelta(days=14)  # the bar before the run's first: across weekends and market closures
 
@@ -126,10 +126,11 @@ JUMP_LOOKBACK = timedelta(days=14)  # the bar before the run's first: across wee
 @dg.asset_check(asset=PROD_TABLE, partitions_def=daily_partitions, blocking=False,
                 additional_deps=[SPLITS_TABLE],  # in a run that refreshes the splits, judge with the new ones
                 description=f"No unexplained jump: between consecutive bars of a ticker (previous close -> open) "
-                            f"the price moves less than x/ {MAX_UNEXPLAINED_JUMP} once the splits recorded "
-                            f"between them (polygon_splits) are taken out. A jump beyond it is a split "
-                            f"missing from the splits table (or a bad bar); the adjusted series would show it. "
-                            f"Warns, does not block: the bars are as traded and correct.")
+                            f"the price moves by less than a factor of {MAX_UNEXPLAINED_JUMP}, up or down, once "
+                            f"the splits recorded between them (polygon_splits) are taken out. The largest such "
+                            f"move of the Magnificent 7 in 2020-2024 was /1.36 (META, 2022-02-03); a 3-for-2 "
+                            f"split is /1.5. A jump beyond it is a split missing from the splits table (or a bad "
+                            f"bar): the adjusted series shows it. Warns, does not block: the bars are as traded.")
 def no_unexplained_jumps(context: dg.AssetCheckExecutionContext, warehouse: Warehouse) -> dg.AssetCheckResult:
     window = window_of(context)
     params = {**window.params(), "lookback_dt": (window.days[0] - JUMP_LOOKBACK).isoformat(),
@@ -141,9 +142,11 @@ def no_unexplained_jumps(context: dg.AssetCheckExecutionContext, warehouse: Ware
     return dg.AssetCheckResult(
         passed=count == 0,
         severity=dg.AssetCheckSeverity.WARN,
-        description=(f"no move beyond x/ {MAX_UNEXPLAINED_JUMP} that no recorded split explains" if count == 0 else
-                     f"{count} unexplained jumps beyond x/ {MAX_UNEXPLAINED_JUMP} ({tickers}): a split missing "
-                     f"from polygon_splits? Refresh it; the adjusted views follow without re-fetching bars"),
+        description=(f"no move beyond a factor of {MAX_UNEXPLAINED_JUMP} that no recorded split explains"
+                     if count == 0 else
+                     f"{count} unexplained jumps beyond a factor of {MAX_UNEXPLAINED_JUMP} ({tickers}): a split "
+                     f"missing from polygon_splits? Once it is there, the adjusted views follow without "
+                     f"re-fetching bars"),
         metadata={"unexplained_jumps": count, "threshold": MAX_UNEXPLAINED_JUMP, "window": str(window),
                   "sample": markdown(offending.drop(columns=["offending_rows"], errors="ignore"))},
     )
