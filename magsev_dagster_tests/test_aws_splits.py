@@ -103,6 +103,6 @@ def test_the_adjusted_view_is_athena_ddl_over_production_and_the_splits(bucket, 
     [view] = [s for s in statements if "CREATE OR REPLACE VIEW polygon_hourly_adjusted" in s]
     assert not isinstance(sqlglot.parse_one(view, read="athena"), sqlglot.exp.Command)
     assert "FROM polygon_splits" in view and "FROM polygon_hourly_prod" in view
-    prod_ddl = next(i for i, s in enumerate(statements) if s.startswith("CREATE EXTERNAL TABLE IF NOT EXISTS polygon_hourly_prod"))
-    assert prod_ddl < statements.index(view)
+    # both tables it reads exist before it is defined, even before any bar or split was stored
+    assert [k["Name"] for k in glue_table("polygon_hourly_prod")["PartitionKeys"]] == ["dt"]
     assert glue_table("polygon_splits")["StorageDescriptor"]["Location"] == f"s3://{BUCKET}/{layout.SPLITS_PREFIX}/"

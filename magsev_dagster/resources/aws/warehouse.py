@@ -265,7 +265,7 @@ class AthenaWarehouse(Warehouse):
 
     def _adjusted_view(self) -> list[QueryRun]:
         runs: list[QueryRun] = []
+        self.ensure_splits_table()  # the database too; no object yet reads as no splits
         self._ensure_prod_table()
-        self.ensure_splits_table()  # no object yet reads as no splits
         runs.append(self.athena.run(self.render(ADJUSTED_VIEW)))
         return runs
