@@ -126,7 +126,8 @@ def test_polygon_splits_holds_the_events_with_its_raw_responses_and_metadata(bac
          "split_to": float(s["split_to"]), "id": s["id"]} for s in expected]
     meta = metadata(result, "polygon_splits")
     assert meta["dagster/row_count"] == 3 and meta["tickers_asked"] == 2
-    assert meta["tickers_without_splits"] == "X:BTCUSD"  # crypto is not asked
+    assert meta["tickers_not_asked"] == "X:BTCUSD"  # crypto has no splits
+    assert meta["requests"] == 0 and meta["pages"] == 2  # the synthetic source answers without a request
     assert [c.name for c in meta["dagster/column_schema"].columns] == ["ticker", "execution_date", "split_from",
                                                                       "split_to", "id"]
     assert {"ticker": "NVDA", "execution_date": SPLIT_DAY, "split_from": "1.0000", "split_to": "10.0000",
@@ -226,6 +227,9 @@ def test_a_malformed_splits_answer_is_quarantined_and_leaves_the_table_as_it_was
     quarantined = data_dir / layout.splits_quarantine_key(date.today(), "NVDA", 1)
     assert quarantined.read_bytes() == bad and str(quarantined) in text
     assert splits_table(data_dir) == before  # the refresh failed as a whole: the last good table stays
+    [part] = (data_dir / layout.splits_responses_prefix(date.today())).glob("part-*.jsonl.gz")
+    kept = [json.loads(json.loads(line)["body"]) for line in gzip.decompress(part.read_bytes()).splitlines()]
+    assert NVDA_2024 in kept[0]["results"]  # and so do the bodies of the day's last complete refresh
     assert check_results(result)["tickers_complete"]  # the bars do not wait for the splits
 
 
