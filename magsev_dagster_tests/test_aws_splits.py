@@ -54,14 +54,14 @@ def test_splits_land_in_s3_as_one_object_catalogued_by_glue(bucket, aws_operatio
     aws_operations.clear()
     result = run(["polygon_splits"])
     assert_policy_allows(aws_operations)
-    expected = sorted(({"ticker": s["ticker"], "execution_date": s["execution_date"], "split_from": float(s["split_from"]),
-                        "split_to": float(s["split_to"]), "id": s["id"]}
+    expected = sorted(({**s, "split_from": float(s["split_from"]), "split_to": float(s["split_to"])}
                        for s in SYNTHETIC_SPLITS if s["ticker"] in ("AAPL", "NVDA")),
                       key=lambda s: (s["ticker"], s["execution_date"]))
     assert stored_splits() == expected
     # the bodies as received, one gzip'd bundle for the day's refresh; crypto is not asked
     [part] = keys(layout.splits_responses_prefix(date.today()))
-    records = [json.loads(line) for line in gzip.decompress(s3().get_object(Bucket=BUCKET, Key=part)["Body"].read()).splitlines()]
+    bundle = gzip.decompress(s3().get_object(Bucket=BUCKET, Key=part)["Body"].read())
+    records = [json.loads(line) for line in bundle.splitlines()]
     assert [r["ticker"] for r in records] == ["AAPL", "NVDA"]
     # the Glue table: unpartitioned JSON lines over the table's folder, exactly the split columns
     table = glue_table("polygon_splits")

@@ -89,7 +89,8 @@ def test_a_backfill_across_the_split_stores_as_traded_and_serves_a_continuous_ad
     for price in ("open", "high", "low", "close", "vwap"):
         assert np.allclose(before[f"{price}_as_traded"], 10 * before[price], rtol=1e-12)
         assert (after[f"{price}_as_traded"] == after[price]).all()
-    assert np.allclose(before["volume_as_traded"] * 10, before["volume"]) and (after["volume"] == after["volume_as_traded"]).all()
+    assert np.allclose(before["volume_as_traded"] * 10, before["volume"])
+    assert (after["volume"] == after["volume_as_traded"]).all()
     # the adjusted series is continuous; as traded it falls to a tenth at the split
     assert moves(bars).between(0.9, 1.1).all()
     as_traded = moves(bars, "open_as_traded", "close_as_traded")
@@ -110,7 +111,8 @@ def test_the_variance_view_is_adjusted_and_keeps_the_as_traded_columns(backfill)
     data_dir, _ = backfill
     variance = nvda(data_dir, "hourly_price_variance")
     adjusted = nvda(data_dir)
-    assert (variance["close"] == adjusted["close"]).all() and (variance["close_as_traded"] == adjusted["close_as_traded"]).all()
+    for column in ("close", "close_as_traded", "split_factor"):
+        assert (variance[column] == adjusted[column]).all()
     assert np.allclose(variance["price_range"], adjusted["high"] - adjusted["low"])
     # indexed to the first open of the table: no -90 % at the split
     assert variance["index_window"].between(90, 115).all()
