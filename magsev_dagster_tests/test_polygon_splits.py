@@ -128,3 +128,15 @@ def test_synthetic_splits_are_the_real_historic_ones(tmp_path):
     assert found == {"AAPL": [("2020-08-31", 1, 4)], "AMZN": [("2022-06-06", 1, 20)],
                      "GOOGL": [("2022-07-18", 1, 20)], "TSLA": [("2020-08-31", 1, 5), ("2022-08-25", 1, 3)],
                      "NVDA": NVDA_SPLITS, "MSFT": []}
+
+
+def test_many_tickers_share_the_concurrency_and_the_bodies_keep_their_ticker(source, fake_polygon):
+    fake_polygon.latency = 0.2  # requests really overlap in time
+    tickers = ["AAPL", "AMZN", "GOOGL", "NVDA", "TSLA", "META"]
+    kept: list[tuple[str, int, bytes]] = []
+    fetched = {f.ticker: f for f in source(POLYGON_CONCURRENCY="3").fetch_splits_many(
+        tickers, lambda t, n, body: kept.append((t, n, body)))}
+    assert sorted(fetched) == sorted(tickers) and fake_polygon.max_in_flight == 3
+    assert events(fetched["NVDA"]) == NVDA_SPLITS and fetched["META"].bars == []
+    assert sorted(t for t, _, _ in kept) == sorted(tickers)
+    assert all(json.loads(body)["results"] == fetched[t].bars for t, _, body in kept)

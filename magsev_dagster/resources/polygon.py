@@ -124,11 +124,21 @@ class PolygonSource(dg.ConfigurableResource):
             for ticker in tickers:
                 yield self._fetch_one(ticker, window, _for_ticker(keep_body, ticker))
             return
-        yield from self._fetch_parallel(tickers, window, keep_body)
+        yield from self._fetch_parallel(
+            tickers, lambda ticker: self._fetch_one(ticker, window, _for_ticker(keep_body, ticker)))
 
-    def _fetch_parallel(self, tickers: list[str], window: Window, keep_body: KeepTickerBody) -> Iterator[Fetched]:
+    def fetch_splits_many(self, tickers: Sequence[str], keep_body: KeepTickerBody) -> Iterator[Fetched]:
+        """`fetch_splits` of each ticker, like `fetch_many`: up to `concurrency` at once, as each completes."""
+        tickers = [validate_ticker(t) for t in tickers]
+        fetch = lambda ticker: self.fetch_splits(ticker, _for_ticker(keep_body, ticker))  # noqa: E731
+        if self.synthetic or self.concurrency == 1 or len(tickers) < 2:
+            yield from map(fetch, tickers)
+            return
+        yield from self._fetch_parallel(tickers, fetch)
+
+    def _fetch_parallel(self, tickers: list[str], fetch_one: Callable[[str], Fetched]) -> Iterator[Fetched]:
         self.client()  # built once, before the threads: they must share one client, so one rate limit
-        batch = _Batch(lambda ticker: self._fetch_one(ticker, window, _for_ticker(keep_body, ticker)))
+        batch = _Batch(fetch_one)
         queue, running = iter(tickers), set[Future]()
         pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="polygon-fetch")
         try:
