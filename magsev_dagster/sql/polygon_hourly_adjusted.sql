@@ -1,14 +1,16 @@
 -- polygon_hourly_adjusted: production bars split-adjusted on read, to the share basis of today.
 -- Production stores bars as traded, so a day once stored never changes; here every price is divided, and
 -- every volume multiplied, by split_factor: the product of split_to / split_from over the ticker's splits
--- executed after the bar's trading day (1 when none). A split recorded later changes this view, not the
--- stored days. The *_as_traded columns keep the prices and volumes as they were traded.
+-- executed after the bar's trading day (1 when none), up to today: a split announced for a later day
+-- counts from that day on. A split recorded later changes this view, not the stored days. The
+-- *_as_traded columns keep the prices and volumes as they were traded.
 -- The trading day is the UTC day of bar_start - 5 h: a NYSE session (04:00-20:00 New York, pre-market to
 -- after-hours) then lies on one day, summer and winter (calendars.SESSION_DAY_SHIFT).
 CREATE OR REPLACE VIEW polygon_hourly_adjusted AS
 WITH split_days AS (
     SELECT ticker, execution_date, sum(ln(CAST(split_to AS DOUBLE) / split_from)) AS log_factor
     FROM polygon_splits
+    WHERE execution_date <= CAST(current_date AS VARCHAR)
     GROUP BY ticker, execution_date
 ),
 -- Each split closes a period of days: from the ticker's previous split (or ever) to the day before it.
