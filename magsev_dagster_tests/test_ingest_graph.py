@@ -19,6 +19,7 @@ from magsev_dagster_tests.fakes.polygon_server import (  # noqa: F401 (fixtures)
     without_hours,
 )
 from magsev_dagster_tests.helpers import check_results, local_defs, run_range
+from magsev_dagster_tests.tables import warehouse_tables
 
 UTC = timezone.utc
 RAW = "raw_polygon_aggregates"
@@ -48,13 +49,6 @@ def files(root) -> dict[str, bytes]:
 def prod_rows(data_dir):
     query = sqlglot.parse_one("SELECT * FROM polygon_hourly_prod ORDER BY ticker, bar_start_ms")
     return DuckDBWarehouse(data_dir=str(data_dir)).query(query)
-
-
-def warehouse_tables(data_dir) -> set[str]:
-    if not (data_dir / "warehouse.duckdb").exists():
-        return set()
-    with DuckDBWarehouse(data_dir=str(data_dir)).connect() as con:
-        return {row[0] for row in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
 
 
 def test_a_three_day_range_is_one_request_series_per_ticker(data_dir, fake_polygon):
