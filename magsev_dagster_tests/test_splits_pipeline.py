@@ -60,6 +60,12 @@ def markdown_rows(md: str) -> list[dict]:
     return [dict(zip(lines[0], cells)) for cells in lines[2:]]
 
 
+def bundle_bodies(data_dir, run_id: str) -> dict[str, str]:
+    """ticker -> the splits body one run kept today (its one bundle part)."""
+    [part] = (data_dir / layout.splits_responses_prefix(date.today()) / f"run={run_id}").glob("part-*.jsonl.gz")
+    return {r["ticker"]: r["body"] for r in map(json.loads, gzip.decompress(part.read_bytes()).splitlines())}
+
+
 def raw_digests(data_dir) -> dict[str, str]:
     root = data_dir / layout.RAW_TABLE_PREFIX
     return {str(p.relative_to(data_dir)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(root.rglob("*.jsonl"))}
@@ -136,9 +142,8 @@ def test_polygon_splits_holds_the_events_with_its_raw_responses_and_metadata(bac
             "id": NVDA_2024["id"]} in markdown_rows(meta["preview"])
     assert meta["location"].endswith("warehouse.duckdb::polygon_splits") and meta["synthetic"] is True
     # the bodies as received, before parsing: one per ticker asked, in Polygon's format
-    [part] = (data_dir / layout.splits_responses_prefix(date.today())).glob("part-*.jsonl.gz")
-    records = {r["ticker"]: json.loads(r["body"]) for r in map(json.loads, gzip.decompress(part.read_bytes()).splitlines())}
-    assert sorted(records) == ["AAPL", "NVDA"] and NVDA_2024 in records["NVDA"]["results"]
+    records = bundle_bodies(data_dir, result.run_id)
+    assert sorted(records) == ["AAPL", "NVDA"] and NVDA_2024 in json.loads(records["NVDA"])["results"]
 
 
 def test_the_guard_passes_on_a_split_that_is_recorded(backfill):
@@ -216,7 +221,8 @@ def failure_of(result, step: str) -> str:
 def test_a_malformed_splits_answer_is_quarantined_and_leaves_the_table_as_it_was(data_dir, fake_polygon, monkeypatch):
     monkeypatch.setenv("POLYGON_API_KEY", FAKE_KEY)
     defs = local_defs(data_dir, MAGSEV_TICKERS="NVDA,AAPL", **fake_polygon.env())
-    assert run_range(defs, LAST, LAST, selection=["polygon_splits"]).success
+    good = run_range(defs, LAST, LAST, selection=["polygon_splits"])
+    assert good.success
     before = splits_table(data_dir)
     bad = json.dumps({"results": [{"execution_date": "2024-06-10", "split_from": 1, "split_to": 0, "ticker": "NVDA"}],
                       "status": "OK", "request_id": "r1"}).encode()
@@ -228,9 +234,10 @@ def test_a_malformed_splits_answer_is_quarantined_and_leaves_the_table_as_it_was
     quarantined = data_dir / layout.splits_quarantine_key(date.today(), "NVDA", 1)
     assert quarantined.read_bytes() == bad and str(quarantined) in text
     assert splits_table(data_dir) == before  # the refresh failed as a whole: the last good table stays
-    [part] = (data_dir / layout.splits_responses_prefix(date.today())).glob("part-*.jsonl.gz")
-    kept = {r["ticker"]: json.loads(r["body"]) for r in map(json.loads, gzip.decompress(part.read_bytes()).splitlines())}
-    assert NVDA_2024 in kept["NVDA"]["results"]  # and so do the bodies of the day's last complete refresh
+    # and so do the bodies of the day's last complete refresh, next to the failed run's
+    bundles = {run: bundle_bodies(data_dir, run) for run in (good.run_id, result.run_id)}
+    assert NVDA_2024 in json.loads(bundles[good.run_id]["NVDA"])["results"]
+    assert bundles[result.run_id]["NVDA"] == bad.decode()
     assert check_results(result)["tickers_complete"]  # the bars do not wait for the splits
 
 

@@ -13,7 +13,7 @@ import pandas as pd
 from magsev_dagster import layout
 from magsev_dagster.assets.common import OWNERS
 from magsev_dagster.metadata import column_schema, location_value, markdown
-from magsev_dagster.partitions import utc_now
+from magsev_dagster.partitions import PartitionRangeError, day_window, utc_now
 from magsev_dagster.pools import POLYGON_POOL
 from magsev_dagster.polygon.errors import MalformedResponseError, PolygonAuthError, PolygonError
 from magsev_dagster.raw_layer import LegacyLayoutError, ResponseBundle, refuse_legacy_layout
@@ -66,7 +66,7 @@ def splits_frame(events: list[dict]) -> tuple[pd.DataFrame, Counter]:
     description=(
         "Stock splits of the configured tickers from Polygon's /v3/reference/splits (one request series per "
         "ticker; crypto, indices and currencies have none and are not asked). Refreshed whole by every run: "
-        "the day's response bodies are kept as received under `raw/splits/responses/fetched=<day>/`, then "
+        "the response bodies are kept as received under `raw/splits/responses/fetched=<day>/run=<id>/`, then "
         "the table is replaced at once. AWS: one JSON-lines object under warehouse/polygon_splits/ and the "
         "Glue table polygon_splits; local: a DuckDB table. polygon_hourly_adjusted divides the as-traded "
         "bars by the splits executed after each bar's day."
@@ -80,9 +80,11 @@ def splits_frame(events: list[dict]) -> tuple[pd.DataFrame, Counter]:
 )
 def polygon_splits(context: dg.AssetExecutionContext, polygon: PolygonSource, storage: RawStore,
                    universe: TickerUniverse, warehouse: Warehouse) -> dg.MaterializeResult:
-    try:  # a raw layer the tables would half-see stops the whole run before any request, this one's too
+    # What stops the run's partitioned assets before any request or write stops this one too.
+    try:
+        check_run_days(context.run.tags)
         refuse_legacy_layout(storage)
-    except LegacyLayoutError as exc:
+    except (PartitionRangeError, LegacyLayoutError) as exc:
         raise dg.Failure(description=str(exc), allow_retries=False) from None
     tickers = [t for t in universe.tickers if can_split(t)]
     events, per_ticker, totals, bundle = refresh(polygon, storage, tickers, context.run_id)
@@ -110,6 +112,15 @@ def polygon_splits(context: dg.AssetExecutionContext, polygon: PolygonSource, st
         "responses": location_value(bundle.uri),
         **details,
     })
+
+
+def check_run_days(tags: dict[str, str]) -> None:
+    """In a run of days (one partition or a single-run range), those days must be valid partitions:
+    unpartitioned itself, the refresh still fails with the run's bad key rather than run beside it."""
+    start = tags.get("dagster/asset_partition_range_start") or tags.get("dagster/partition")
+    end = tags.get("dagster/asset_partition_range_end") or tags.get("dagster/partition")
+    if start and end:
+        day_window(start, end)
 
 
 def refresh(polygon: PolygonSource, storage: RawStore, tickers: list[str], run_id: str):
