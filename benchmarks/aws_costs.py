@@ -24,9 +24,10 @@ CRAWLER_MIN_HOURS = 10 / 60  # billed per second, 10-minute minimum per crawler 
 CRAWLER_DPUS = 1  # AWS chooses a crawler's DPUs: one is the floor, so crawler figures are lower bounds
 CATALOG_FREE_REQUESTS = 1_000_000  # Glue Data Catalog requests per month, then $1 per million
 
-# Athena statements of one run of magsev_hourly_job: the parquet INSERT, 8 check queries, the production
-# publish, and row count + preview for each of the 4 tables (CREATE VIEW/DDL is not billed).
-BILLED_QUERIES_PER_RUN = 1 + 8 + 1 + 4 * 2
+# Athena statements of one run of magsev_hourly_job: the parquet INSERT, 9 check queries (no_unexplained_jumps
+# included), the production publish, and row count + preview for each of the 5 tables and views
+# (polygon_hourly_adjusted included; CREATE VIEW/DDL is not billed, polygon_splits queries nothing).
+BILLED_QUERIES_PER_RUN = 1 + 9 + 1 + 5 * 2
 RESULT_OBJECTS_PER_QUERY = 2  # Athena writes the result CSV and its .metadata to the output location
 HOURLY_BARS_PER_PAGE = 50_000 // 60  # `limit` counts base minute bars
 REWRITE_CHUNK_DAYS = 100  # HIVE_TOO_MANY_OPEN_PARTITIONS: at most 100 partitions per INSERT

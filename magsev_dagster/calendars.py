@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from functools import lru_cache
 
 import exchange_calendars as xcals
@@ -11,6 +11,10 @@ import pandas as pd
 from magsev_dagster.tickers import is_crypto
 
 HOUR = timedelta(hours=1)
+# A NYSE session, pre-market to after-hours, runs 04:00-20:00 New York time: 08:00-00:00 UTC in summer,
+# 09:00-01:00 UTC in winter. Five hours earlier, every hour of a session lies on the session's own date
+# (the after-hours bar at 00:00 UTC belongs to the day before). sql/ uses the same shift.
+SESSION_DAY_SHIFT = timedelta(hours=5)
 
 
 @lru_cache(maxsize=1)
@@ -45,6 +49,11 @@ def _stock_hours(start: datetime, end: datetime, extended: bool) -> tuple[dateti
                 hours.add(hour)
             hour += HOUR
     return tuple(sorted(hours))
+
+
+def session_day(bar_start: datetime) -> date:
+    """The trading day (New York date) of a bar starting at `bar_start`, for any hour of a session."""
+    return (bar_start.astimezone(timezone.utc) - SESSION_DAY_SHIFT).date()
 
 
 def expected_hours(ticker: str, start: datetime, end: datetime, extended: bool = False) -> list[datetime]:

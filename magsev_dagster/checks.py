@@ -1,7 +1,7 @@
 """QA as asset checks. Those on polygon_parquet_fp block: production is not touched when one fails."""
 
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import dagster as dg
 import pandas as pd
@@ -11,7 +11,7 @@ from magsev_dagster.calendars import expected_hours
 from magsev_dagster.metadata import markdown
 from magsev_dagster.partitions import Window, daily_partitions, window_of
 from magsev_dagster.resources.universe import TickerUniverse
-from magsev_dagster.resources.warehouse import PARQUET_TABLE, PROD_TABLE, Warehouse
+from magsev_dagster.resources.warehouse import PARQUET_TABLE, PROD_TABLE, SPLITS_TABLE, Warehouse
 
 # name -> what a passing partition guarantees; each has sql/checks/<name>.sql selecting the offending rows.
 ROW_CHECKS = {
@@ -113,6 +113,45 @@ def prod_fresh_and_complete(context: dg.AssetCheckExecutionContext, warehouse: W
     )
 
 
+# The largest move between two consecutive hourly bars of the Magnificent 7 in 2020-2024 was an
+# earnings gap: META on 2022-02-03, from $323.00 (close of 2022-02-02) to ~$247 in the first hour and
+# $237.76 at the close, /1.36 at most (NVDA +24% on 2023-05-25, x1.24). Splits move the price by their
+# ratio: /1.5 for a 3-for-2, /2 and more for the usual ones (the mag7's were 4, 5, 10, 20, 3 for 1).
+# A factor of 1.45 lies between the two: no real mag7 hour crosses it, every split of 3-for-2 or more (and
+# every reverse split of 2-for-3 or more) does. Smaller ratios (5-for-4) hide in ordinary moves either way.
+MAX_UNEXPLAINED_JUMP = 1.45
+JUMP_LOOKBACK = timedelta(days=14)  # the bar before the run's first: across weekends and market closures
+
+
+@dg.asset_check(asset=PROD_TABLE, partitions_def=daily_partitions, blocking=False,
+                additional_deps=[SPLITS_TABLE],  # in a run that refreshes the splits, judge with the new ones
+                description=f"No unexplained jump: between consecutive bars of a ticker (previous close -> open) "
+                            f"the price moves by less than a factor of {MAX_UNEXPLAINED_JUMP}, up or down, once "
+                            f"the splits recorded between them (polygon_splits) are taken out. The largest such "
+                            f"move of the Magnificent 7 in 2020-2024 was /1.36 (META, 2022-02-03); a 3-for-2 "
+                            f"split is /1.5. A jump beyond it is a split missing from the splits table (or a bad "
+                            f"bar): the adjusted series shows it. Warns, does not block: the bars are as traded.")
+def no_unexplained_jumps(context: dg.AssetCheckExecutionContext, warehouse: Warehouse) -> dg.AssetCheckResult:
+    window = window_of(context)
+    params = {**window.params(), "lookback_dt": (window.days[0] - JUMP_LOOKBACK).isoformat(),
+              "max_jump": MAX_UNEXPLAINED_JUMP}
+    warehouse.ensure_splits_table()
+    offending = warehouse.query(sql.sample_with_total("checks/unexplained_jumps"), **params)
+    count = int(offending["offending_rows"].iloc[0]) if not offending.empty else 0
+    tickers = ", ".join(sorted(set(offending["ticker"]))) if count else "none"
+    return dg.AssetCheckResult(
+        passed=count == 0,
+        severity=dg.AssetCheckSeverity.WARN,
+        description=(f"no move beyond a factor of {MAX_UNEXPLAINED_JUMP} that no recorded split explains"
+                     if count == 0 else
+                     f"{count} unexplained jumps beyond a factor of {MAX_UNEXPLAINED_JUMP} ({tickers}): a split "
+                     f"missing from polygon_splits? Once it is there, the adjusted views follow without "
+                     f"re-fetching bars"),
+        metadata={"unexplained_jumps": count, "threshold": MAX_UNEXPLAINED_JUMP, "window": str(window),
+                  "sample": markdown(offending.drop(columns=["offending_rows"], errors="ignore"))},
+    )
+
+
 def all_checks() -> list[dg.AssetChecksDefinition]:
     return [*(_row_check(n, d) for n, d in ROW_CHECKS.items()), tickers_complete, row_count_matches_raw,
-            prod_fresh_and_complete]
+            prod_fresh_and_complete, no_unexplained_jumps]

@@ -17,6 +17,11 @@ RESPONSES_PREFIX = "raw/responses"
 QUARANTINE_PREFIX = "raw/quarantine"
 PARQUET_PREFIX = "warehouse/polygon_parquet_fp"
 PROD_PREFIX = "warehouse/polygon_hourly_prod"
+# Splits: the response bodies of each day's refresh as received, and the whole table in one object
+# (one PutObject replaces it atomically; the Glue table polygon_splits reads the folder).
+SPLITS_RESPONSES_PREFIX = "raw/splits/responses"
+SPLITS_PREFIX = "warehouse/polygon_splits"
+SPLITS_OBJECT = f"{SPLITS_PREFIX}/splits.jsonl"
 BARS_OBJECT = "bars.jsonl"
 # The hourly layout of earlier versions: raw/polygon_raw/ticker=<T>/dt=<day>/<hour>.jsonl
 LEGACY_RAW_PREFIX = f"{RAW_TABLE_PREFIX}/ticker="
@@ -46,11 +51,24 @@ def responses_key(window: Window, run_id: str, part: int) -> str:
     """Bundle `part` of the response bodies one run received for a window (gzip'd JSON lines, one body a
     line). Keyed by run so a failed re-run never overwrites the bodies behind the bars already stored;
     a successful run removes the window's other runs' bundles, so one set per window remains."""
-    return f"{responses_prefix(window)}run={run_id}/part-{part:04d}.jsonl.gz"
+    return bundle_key(responses_prefix(window), run_id, part)
+
+
+def bundle_key(prefix: str, run_id: str, part: int) -> str:
+    return f"{prefix}run={run_id}/part-{part:04d}.jsonl.gz"
+
+
+def splits_responses_prefix(fetched: date | str) -> str:
+    """The splits endpoint's answers of one day's refreshes (the latest complete one stays)."""
+    return f"{SPLITS_RESPONSES_PREFIX}/fetched={_iso(fetched)}/"
 
 
 def quarantine_key(ticker: str, window: Window, page_no: int) -> str:
     return f"{QUARANTINE_PREFIX}/{window_part(window)}/ticker={validate_ticker(ticker)}/page-{page_no:04d}.json"
+
+
+def splits_quarantine_key(fetched: date | str, ticker: str, page_no: int) -> str:
+    return f"{QUARANTINE_PREFIX}/splits/fetched={_iso(fetched)}/ticker={validate_ticker(ticker)}/page-{page_no:04d}.json"
 
 
 def table_day_prefix(table_prefix: str, day: date | str) -> str:

@@ -17,10 +17,17 @@ COLUMN_DOCS = {
     "t": "bar start, ms since epoch (UTC)", "o": "open", "h": "high", "l": "low", "c": "close",
     "v": "volume", "vw": "volume-weighted average price", "n": "number of trades",
     "bar_start": "start of the hourly bar (UTC)", "bar_start_ms": "bar start, ms since epoch (Polygon's t)",
-    "open": "first trade price of the hour", "high": "highest price of the hour",
-    "low": "lowest price of the hour", "close": "last trade price of the hour",
-    "volume": "shares (or coins) traded in the hour", "vwap": "volume-weighted average price",
+    "open": "first trade price of the hour, as traded", "high": "highest price of the hour, as traded",
+    "low": "lowest price of the hour, as traded", "close": "last trade price of the hour, as traded",
+    "volume": "shares (or coins) traded in the hour, as traded", "vwap": "volume-weighted average price, as traded",
     "trades": "number of trades in the hour",
+    "split_factor": "product of split_to / split_from of the ticker's splits after the bar's trading day "
+                    "(1 = none): split-adjusted price = as traded / split_factor, volume = as traded x split_factor",
+    **{f"{name}_as_traded": f"{name} as traded (before split adjustment)"
+       for name in ("open", "high", "low", "close", "volume", "vwap")},
+    "execution_date": "first trading day at the new share count (YYYY-MM-DD)",
+    "split_from": "shares before the split (1 in a 10-for-1 split)",
+    "split_to": "shares after the split (10 in a 10-for-1 split)", "id": "Polygon's id of the split",
     "price_range": "high - low (the seed dashboard's hourly price variance)",
     "range_pct": "price_range as % of open", "change_pct": "open -> close change in %",
     "index_day": "close as % of the ticker's first open of the day (100 = day start)",
@@ -28,12 +35,23 @@ COLUMN_DOCS = {
 }
 
 
-def _column(name: str, typ: str) -> dg.TableColumn:
-    return dg.TableColumn(name, typ, description=COLUMN_DOCS.get(name))
+# The same names in the split-adjusted views (polygon_hourly_adjusted, hourly_price_variance).
+SPLIT_ADJUSTED_DOCS = {
+    **{name: f"{what}, split-adjusted ({name}_as_traded / split_factor)" for name, what in (
+        ("open", "first trade price of the hour"), ("high", "highest price of the hour"),
+        ("low", "lowest price of the hour"), ("close", "last trade price of the hour"),
+        ("vwap", "volume-weighted average price"))},
+    "volume": "shares (or coins) traded in the hour, split-adjusted (volume_as_traded x split_factor)",
+    "price_range": "high - low (the seed dashboard's hourly price variance), split-adjusted",
+}
 
 
-def column_schema(columns: dict[str, str]) -> dg.TableSchema:
-    return dg.TableSchema(columns=[_column(name, typ.lower()) for name, typ in columns.items()])
+def _column(name: str, typ: str, docs: dict[str, str] | None = None) -> dg.TableColumn:
+    return dg.TableColumn(name, typ, description=(docs or {}).get(name) or COLUMN_DOCS.get(name))
+
+
+def column_schema(columns: dict[str, str], docs: dict[str, str] | None = None) -> dg.TableSchema:
+    return dg.TableSchema(columns=[_column(name, typ.lower(), docs) for name, typ in columns.items()])
 
 
 def _type_name(dtype) -> str:
@@ -41,8 +59,8 @@ def _type_name(dtype) -> str:
     return "timestamp" if name.startswith("datetime64") else _DAGSTER_TYPES.get(name, name)
 
 
-def schema_of(frame: pd.DataFrame) -> dg.TableSchema:
-    return dg.TableSchema(columns=[_column(str(c), _type_name(t)) for c, t in frame.dtypes.items()])
+def schema_of(frame: pd.DataFrame, docs: dict[str, str] | None = None) -> dg.TableSchema:
+    return dg.TableSchema(columns=[_column(str(c), _type_name(t), docs) for c, t in frame.dtypes.items()])
 
 
 def markdown(frame: pd.DataFrame, rows: int = 10) -> dg.MetadataValue:
@@ -57,8 +75,10 @@ def location_value(location: str) -> dg.MetadataValue:
     return dg.MetadataValue.path(location)
 
 
-def table_metadata(warehouse, table: str, window: Window, order_by: tuple[str, ...] = ("ticker", "bar_start")) -> dict:
-    """Row count (per ticker too), column schema, a preview and the location of a table's window."""
+def table_metadata(warehouse, table: str, window: Window, order_by: tuple[str, ...] = ("ticker", "bar_start"),
+                   docs: dict[str, str] | None = None) -> dict:
+    """Row count (per ticker too), column schema (`docs` describing columns the table means differently),
+    a preview and the location of a table's window."""
     params = window.params()
     counts = warehouse.query(sql.window_count(table), **params)
     preview = warehouse.query(sql.window_rows(table, limit=10, order_by=order_by), **params)
@@ -66,7 +86,7 @@ def table_metadata(warehouse, table: str, window: Window, order_by: tuple[str, .
     return {
         "dagster/row_count": total,
         "dagster/table_name": table,
-        "dagster/column_schema": schema_of(preview),
+        "dagster/column_schema": schema_of(preview, docs),
         "rows_per_ticker": markdown(counts, rows=50),
         "preview": markdown(preview),
         "location": location_value(warehouse.location(table)),

@@ -24,11 +24,14 @@ PART_BYTES = 64 * 1024 * 1024  # uncompressed bodies per response part
 
 
 class ResponseBundle:
-    """The response bodies one run receives for its window. `keep` is thread-safe (fetching threads call it)."""
+    """The response bodies one run receives for its window (or under another `prefix`, such as a day's
+    splits refresh). `keep` is thread-safe (fetching threads call it)."""
 
-    def __init__(self, storage: RawStore, window: Window, run_id: str, part_bytes: int | None = None):
+    def __init__(self, storage: RawStore, window: Window | None, run_id: str, part_bytes: int | None = None,
+                 prefix: str | None = None):
         self.storage, self.window, self.run_id = storage, window, run_id
         self.part_bytes = part_bytes or PART_BYTES
+        self.prefix = prefix or layout.responses_prefix(window)
         self._lock = threading.Lock()
         self._buffer, self._size = bytearray(), 0
         self.parts = 0
@@ -51,8 +54,7 @@ class ResponseBundle:
         if not self._buffer:
             return
         self.parts += 1
-        self.storage.put(layout.responses_key(self.window, self.run_id, self.parts),
-                         gzip.compress(bytes(self._buffer), 1))
+        self.storage.put(self._key(self.parts), gzip.compress(bytes(self._buffer), 1))
         self._buffer.clear()
 
     def finish(self) -> None:
@@ -64,12 +66,15 @@ class ResponseBundle:
         """Once this run's bars are stored, remove the window's bundles of other runs: one set of bodies
         per window remains. Never called by a failed run, whose window's bars still come from an
         earlier run's bodies. Returns the parts deleted."""
-        ours = {layout.responses_key(self.window, self.run_id, n) for n in range(1, self.parts + 1)}
-        return self.storage.delete(sorted(set(self.storage.list(layout.responses_prefix(self.window))) - ours))
+        ours = {self._key(n) for n in range(1, self.parts + 1)}
+        return self.storage.delete(sorted(set(self.storage.list(self.prefix)) - ours))
+
+    def _key(self, part: int) -> str:
+        return layout.bundle_key(self.prefix, self.run_id, part)
 
     @property
     def uri(self) -> str:
-        return self.storage.uri(layout.responses_key(self.window, self.run_id, 1).rsplit("/", 1)[0])
+        return self.storage.uri(self._key(1).rsplit("/", 1)[0])
 
 
 def read_bundle(data: bytes) -> list[dict]:

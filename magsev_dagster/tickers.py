@@ -59,3 +59,8 @@ def group_of(ticker: str) -> str:
 def is_crypto(ticker: str) -> bool:
     """Crypto pairs trade 24/7; everything else follows the NYSE calendar here."""
     return ticker.startswith("X:")
+
+
+def can_split(ticker: str) -> bool:
+    """Only shares split: crypto pairs (X:), indices (I:) and currencies (C:) have no splits to ask for."""
+    return not ticker.startswith(("X:", "I:", "C:"))

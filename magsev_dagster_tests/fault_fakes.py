@@ -22,7 +22,7 @@ from werkzeug import Request, Response
 
 from magsev_dagster import layout
 from magsev_dagster.polygon.responses import page_document
-from magsev_dagster.polygon.synthetic import synthetic_bars
+from magsev_dagster.polygon.synthetic import synthetic_bars, synthetic_split_bodies
 from magsev_dagster.raw_layer import read_bundle
 from magsev_dagster.resources.storage import LocalRawStore
 from magsev_dagster.resources.warehouse import (
@@ -96,17 +96,20 @@ def two_pages(ticker: str, bars: list[dict], start_ms: int, end_ms: int) -> list
 
 
 class FakePolygon:
-    """Polygon's aggregates endpoint on a local HTTP server (pytest-httpserver).
+    """Polygon's aggregates endpoint on a local HTTP server (pytest-httpserver), and its splits endpoint.
 
     Bars are the synthetic source's for the requested range (Polygon's `to` is inclusive),
-    reshaped by `craft` into pages linked by `next_url`; every request is recorded.
+    reshaped by `craft` into pages linked by `next_url`; every aggregates request is recorded.
+    /v3/reference/splits answers with the synthetic (real historic) splits of the ticker.
     """
 
     def __init__(self, httpserver, craft: Craft = one_page, echo_key: bool = False):
         self.server, self.craft = httpserver, craft
         self.echo_key = echo_key  # put the caller's key into next_url, as `apiKey=` (a careless server)
         self.requests: list[dict] = []
+        self.splits_requests: list[str] = []
         httpserver.expect_request(re.compile(r"^/v2/aggs/")).respond_with_handler(self._handle)
+        httpserver.expect_request("/v3/reference/splits").respond_with_handler(self._splits)
 
     @property
     def base_url(self) -> str:
@@ -128,6 +131,13 @@ class FakePolygon:
             if self.echo_key:
                 doc["next_url"] += "&apiKey=" + request.headers.get("Authorization", "").removeprefix("Bearer ")
         return Response(json.dumps(doc), status=200, content_type="application/json")
+
+
+    def _splits(self, request: Request) -> Response:
+        ticker = request.args.get("ticker", "")
+        self.splits_requests.append(ticker)
+        [body] = synthetic_split_bodies(ticker)
+        return Response(body, status=200, content_type="application/json")
 
 
 def _utc(ms: int) -> datetime:

@@ -46,3 +46,17 @@ def assert_same(before: dict, after: dict) -> None:
     for table in before.keys() - {"raw"}:
         assert len(before[table]) > 0, f"{table} was empty: nothing to compare"
         pd.testing.assert_frame_equal(before[table], after[table], check_exact=True, obj=table)
+
+
+def warehouse_tables(data_dir: Path) -> set[str]:
+    """The tables and views of the local warehouse (none when its file does not exist)."""
+    path = data_dir.resolve() / "warehouse.duckdb"
+    if not path.exists():
+        return set()
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        return {row[0] for row in con.execute(
+            "SELECT table_name FROM duckdb_tables() UNION SELECT view_name FROM duckdb_views() WHERE NOT internal"
+        ).fetchall()}
+    finally:
+        con.close()

@@ -141,8 +141,9 @@ def test_a_failed_run_is_posted_to_the_webhook_without_secrets(data_dir, fake_po
     [payload] = received
     assert payload["run_id"] == result.run_id and payload["partitions"] == DAYS[1]
     assert payload["run_url"] == f"{UI_URL}/runs/{result.run_id}"
-    [step] = payload["failed_steps"]
-    assert step.startswith("raw_polygon_aggregates: ") and "API key is missing or invalid" in step
+    steps = payload["failed_steps"]  # both assets that call Polygon were refused
+    assert sorted(step.split(": ")[0] for step in steps) == ["polygon_splits", "raw_polygon_aggregates"]
+    assert all("API key is missing or invalid" in step for step in steps)
     assert payload["text"].startswith(f"[magsev] magsev_hourly_job FAILED: {DAYS[1]} (run {result.run_id[:8]})")
     body = json.dumps(payload)
     assert FAKE_KEY not in body and "T0KEN-5ecret" not in body

@@ -151,7 +151,8 @@ def assert_policy_allows(operations: set[tuple[str, str]]) -> None:
 def assert_prod_untouched(statements: list[str]) -> None:
     assert not any(s.startswith("UNLOAD") or "INTO polygon_hourly_prod" in s for s in statements)
     assert prod_locations() == {DAY: PROD_PREVIOUS}
-    assert keys("warehouse/") == [PROD_SENTINEL]  # no new generation, no retirement
+    # no new generation, no retirement (the splits table is refreshed regardless of the bars)
+    assert [k for k in keys("warehouse/") if not k.startswith(layout.SPLITS_PREFIX + "/")] == [PROD_SENTINEL]
     assert s3().get_object(Bucket=BUCKET, Key=PROD_SENTINEL)["Body"].read() == b"the previous production data"
 
 
@@ -163,7 +164,8 @@ def test_the_graph_runs_green_on_aws_with_the_crawler(bucket, aws_operations):
     checks = check_results(result)
     assert set(checks) == {spec.name for c in all_checks() for spec in c.check_specs} and all(checks.values()), checks
     assert materialized(result) == {"raw_polygon_aggregates", "magsev_polygon_raw", "polygon_parquet_fp",
-                                    "polygon_hourly_prod", "hourly_price_variance", "grafana_dashboard"}
+                                    "polygon_hourly_prod", "polygon_splits", "polygon_hourly_adjusted",
+                                    "hourly_price_variance", "grafana_dashboard"}
 
     # S3: one bars object for the day holding every ticker's trading hours, plus the response bodies, bundled
     bars = raw_bars()
@@ -202,14 +204,19 @@ def test_the_graph_runs_green_on_aws_with_the_crawler(bucket, aws_operations):
     assert order == sorted(order)
     assert re.search(r"LOCATION 's3://magsev-test/warehouse/polygon_parquet_fp/'", statements[order[0]])
     assert any("CREATE OR REPLACE VIEW hourly_price_variance" in s for s in statements[order[2]:])
-    check_reads = [i for i, s in enumerate(statements) if "offending_rows" in s or "AS raw_bars" in s]
+    check_reads = [i for i, s in enumerate(statements) if ("offending_rows" in s or "AS raw_bars" in s)
+                   and "unexplained_move" not in s]
     assert len(check_reads) == 6 and max(check_reads) < order[2]  # prod is written after every blocking check
-    view = next(i for i, s in enumerate(statements) if "CREATE OR REPLACE VIEW hourly_price_variance" in s)
+    [guard] = [i for i, s in enumerate(statements) if "unexplained_move" in s]  # non-blocking, on production
+    assert guard > order[2]
+    view = next(i for i, s in enumerate(statements) if "CREATE OR REPLACE VIEW polygon_hourly_adjusted" in s)
+    assert any("CREATE OR REPLACE VIEW hourly_price_variance" in s for s in statements[view + 1:])
     reads = [s for s in statements[:view] if s.lstrip().upper().startswith(("SELECT", "WITH", "INSERT", "UNLOAD", "/*"))
              and "CREATE" not in s]
     assert reads and all(f"dt BETWEEN '{DAY}' AND '{DAY}'" in s for s in reads)
-    # the dashboard picture then reads its 7-day window, still pruned by dt
-    panels = [s for s in statements[view + 1:] if s.lstrip().upper().startswith(("SELECT", "WITH", "/*"))]
+    # the views' metadata and the dashboard picture then read their 7-day window, still pruned by dt
+    panels = [s for s in statements[view + 1:] if s.lstrip().upper().startswith(("SELECT", "WITH", "/*"))
+              and "CREATE OR REPLACE VIEW" not in s]
     assert panels and all("dt BETWEEN" in s for s in panels)
 
     # metadata: scanned bytes and the estimated cost ($5/TB, at least 10 MB per DML query)

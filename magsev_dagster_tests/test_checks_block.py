@@ -172,7 +172,7 @@ def test_prod_fresh_and_complete_fails_when_production_lacks_expected_bars(publi
     result = run_range(local_defs(data_dir, **env), DAY, DAY, selection=["polygon_hourly_prod"])
     assert result.success  # not blocking: it reports on production, the run stands
     evaluation = check_evaluations(result)["prod_fresh_and_complete"]
-    assert not evaluation.passed
+    assert not evaluation.passed and check_evaluations(result)["no_unexplained_jumps"].passed
     meta = {k: v.value for k, v in evaluation.metadata.items()}
     assert (meta["missing_bars"], meta["tickers_without_bars"]) == (missing, absent)
     assert evaluation.description == f"{missing} of {meta['expected_bars']} expected production bars missing"

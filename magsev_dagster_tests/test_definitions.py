@@ -7,8 +7,9 @@ from magsev_dagster.definitions import build_defs, defs as module_defs
 from magsev_dagster.resources import RESOURCE_KEYS
 
 CORE_ASSETS = ["raw_polygon_aggregates", "magsev_polygon_raw", "polygon_parquet_fp",
-               "polygon_hourly_prod", "hourly_price_variance"]
-DAILY_ASSETS = CORE_ASSETS[:4]  # the per-day tables; the view and the dashboard are not per-day
+               "polygon_hourly_prod", "polygon_hourly_adjusted", "hourly_price_variance"]
+DAILY_ASSETS = CORE_ASSETS[:4]  # the per-day tables; the views, the splits and the dashboard are not per-day
+UNPARTITIONED = ["polygon_splits", "polygon_hourly_adjusted", "hourly_price_variance", "grafana_dashboard"]
 TABLE_WRITERS = ["magsev_polygon_raw", "polygon_parquet_fp", "polygon_hourly_prod"]
 
 
@@ -24,6 +25,8 @@ def test_graph_is_the_seed_pipeline_in_order(defs):
     for upstream, downstream in zip(CORE_ASSETS, CORE_ASSETS[1:]):
         parents = {p.to_user_string() for p in graph.get(dg.AssetKey(downstream)).parent_keys}
         assert upstream in parents, f"{downstream} should depend on {upstream}"
+    adjusted = {p.to_user_string() for p in graph.get(dg.AssetKey("polygon_hourly_adjusted")).parent_keys}
+    assert adjusted == {"polygon_hourly_prod", "polygon_splits"}  # split-adjusted on read
 
 
 @pytest.mark.parametrize("name", DAILY_ASSETS)
@@ -35,19 +38,30 @@ def test_every_table_asset_is_daily_single_run(defs, name):
     assert node.backfill_policy == dg.BackfillPolicy.single_run()
 
 
-@pytest.mark.parametrize("name", [*CORE_ASSETS, "grafana_dashboard"])
+@pytest.mark.parametrize("name", [*CORE_ASSETS, "grafana_dashboard", "polygon_splits"])
 def test_every_asset_is_explained_owned_and_grouped(defs, name):
     spec = defs.resolve_assets_def(name).get_asset_spec(dg.AssetKey(name))
     assert spec.description and len(spec.description) > 40
     assert spec.owners and spec.kinds
-    assert spec.group_name in {"ingest", "warehouse", "serve"}
+    assert spec.group_name in {"ingest", "reference", "warehouse", "serve"}
 
 
-def test_views_are_not_partitioned_and_still_run_in_the_job(defs):
+def test_views_and_splits_are_not_partitioned_and_still_run_in_the_job(defs):
     graph = defs.resolve_asset_graph()
-    assert {graph.get(dg.AssetKey(n)).partitions_def for n in ("hourly_price_variance", "grafana_dashboard")} == {None}
+    assert {graph.get(dg.AssetKey(n)).partitions_def for n in UNPARTITIONED} == {None}
     job_assets = {k.to_user_string() for k in defs.resolve_job_def("magsev_hourly_job").asset_layer.executable_asset_keys}
-    assert {*CORE_ASSETS, "grafana_dashboard"} <= job_assets
+    assert {*CORE_ASSETS, *UNPARTITIONED} <= job_assets
+    assert defs.resolve_assets_def("polygon_splits").get_asset_spec(dg.AssetKey("polygon_splits")).group_name == "reference"
+
+
+def test_split_adjusted_views_say_which_columns_are_as_traded(defs):
+    for name in ("polygon_hourly_adjusted", "hourly_price_variance"):
+        spec = defs.resolve_assets_def(name).get_asset_spec(dg.AssetKey(name))
+        docs = {c.name: c.description for c in spec.metadata["dagster/column_schema"].columns}
+        assert "split-adjusted" in docs["close"] and "split-adjusted" in docs["volume"]
+        assert "as traded" in docs["close_as_traded"] and "split_factor" in docs
+    prod = defs.resolve_assets_def("polygon_hourly_prod").get_asset_spec(dg.AssetKey("polygon_hourly_prod"))
+    assert "as traded" in {c.name: c.description for c in prod.metadata["dagster/column_schema"].columns}["close"]
 
 
 def test_all_daily_assets_share_one_partitions_definition(defs):
@@ -62,6 +76,7 @@ def test_writers_share_a_pool_so_overlapping_runs_take_turns(defs):
              for name in ["raw_polygon_aggregates", *TABLE_WRITERS]}
     assert pools["raw_polygon_aggregates"] == "polygon_api"
     assert {pools[n] for n in TABLE_WRITERS} == {"magsev_tables"}
+    assert defs.resolve_assets_def("polygon_splits").node_def.pool == "polygon_api"  # the same key's quota
 
 
 def test_blocking_checks_guard_the_parquet_table(defs):
@@ -72,6 +87,9 @@ def test_blocking_checks_guard_the_parquet_table(defs):
                           "volume_non_negative", "tickers_complete", "row_count_matches_raw"}
     assert all(checks[n].blocking for n in on_parquet)
     assert "prod_fresh_and_complete" in checks
+    guard = checks["no_unexplained_jumps"]  # warns about a split missing from polygon_splits, never blocks
+    assert guard.asset_key == dg.AssetKey("polygon_hourly_prod") and not guard.blocking
+    assert dg.AssetKey("polygon_splits") in {dep.asset_key for dep in guard.additional_deps}
 
 
 def test_resources_are_swapped_per_environment_with_the_same_keys(tmp_path):

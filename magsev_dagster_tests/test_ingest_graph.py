@@ -19,6 +19,7 @@ from magsev_dagster_tests.fakes.polygon_server import (  # noqa: F401 (fixtures)
     without_hours,
 )
 from magsev_dagster_tests.helpers import check_results, local_defs, run_range
+from magsev_dagster_tests.tables import warehouse_tables
 
 UTC = timezone.utc
 RAW = "raw_polygon_aggregates"
@@ -63,14 +64,15 @@ def test_a_three_day_range_is_one_request_series_per_ticker(data_dir, fake_polyg
     start_ms, to_ms = 1764288000000, 1764547199999  # 2025-11-28T00:00Z .. 2025-11-30T23:59:59.999Z
     bars = {"AAPL": 4, "SPY": 4, "X:BTCUSD": 72}  # 14:00-17:00 UTC (13:00 ET close) for stocks; crypto 24/7
     for ticker, count in bars.items():
-        seen = fake_polygon.requests_for(ticker)
+        seen = [s for s in fake_polygon.requests_for(ticker) if s.path.startswith("/v2/aggs/")]
         firsts = [s for s in seen if "cursor" not in s.query]
         assert len(firsts) == 1, ticker  # one series per ticker, whatever the number of partitions
         assert firsts[0].path == f"/v2/aggs/ticker/{ticker}/range/1/hour/{start_ms}/{to_ms}"
         assert len(seen) == -(-count // 5)  # then next_url pages of 5 to the end
     meta = raw_metadata(result)
     assert meta["bars"] == meta["dagster/row_count"] == sum(bars.values())
-    assert meta["requests"] == meta["pages"] == len(fake_polygon.seen) == 1 + 1 + 15
+    assert meta["requests"] == meta["pages"] == len(fake_polygon.aggregates_requests()) == 1 + 1 + 15
+    assert len(fake_polygon.splits_requests()) == 2  # polygon_splits: AAPL and SPY, not the crypto pair
     assert meta["retries"] == 0 and meta["polygon_statuses"] == "OK" and meta["synthetic"] is False
 
     stored = files(data_dir)
@@ -116,8 +118,8 @@ def test_malformed_json_fails_the_run_quarantines_the_body_and_writes_no_bars(da
     [bundle] = [k for k in stored if k.startswith(layout.RESPONSES_PREFIX)]  # kept before parsing, too
     assert [r["body"] for r in read_bundle(stored[bundle]) if r["ticker"] == "MSFT"] == [truncated]
     assert not [k for k in stored if k.startswith(layout.RAW_TABLE_PREFIX)]  # AAPL was fetched, nothing written
-    assert len(fake_polygon.seen) == 2  # not retried: the body would not change
-    assert not (data_dir / "warehouse.duckdb").exists()  # nothing downstream ran
+    assert len(fake_polygon.aggregates_requests()) == 2  # not retried: the body would not change
+    assert warehouse_tables(data_dir) <= {"polygon_splits"}  # nothing downstream ran (the splits are not)
 
 
 def test_a_bad_key_fails_with_one_request_and_a_clear_error(data_dir, fake_polygon, monkeypatch):

@@ -40,9 +40,11 @@ def test_a_run_on_the_old_layout_is_refused_before_any_request_or_write(legacy, 
     before = store.list("raw")
     result = run_range(local_defs(data_dir, MAGSEV_TICKERS=",".join(TICKERS), **fake_polygon.env()), *DAYS)
     assert not result.success
-    [failure] = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
-    message = failure.step_failure_data.user_failure_data.description
-    assert "hourly layout of earlier versions" in message and "python -m magsev_dagster.migrate" in message
+    failures = {e.step_key: e for e in result.all_events if e.event_type_value == "STEP_FAILURE"}
+    assert set(failures) == {"raw_polygon_aggregates", "polygon_splits"}  # the two assets that call Polygon
+    for failure in failures.values():
+        message = failure.step_failure_data.user_failure_data.description
+        assert "hourly layout of earlier versions" in message and "python -m magsev_dagster.migrate" in message
     assert fake_polygon.seen == [] and store.list("raw") == before
     assert not (data_dir / "warehouse.duckdb").exists()
 

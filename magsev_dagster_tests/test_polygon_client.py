@@ -70,7 +70,7 @@ def test_request_shape_pagination_and_key_only_in_the_header(source, fake_polygo
     assert len(fake_polygon.seen) == fetched.requests == len(fetched.pages) == 3  # pages of 3, 3, 1
     first = fake_polygon.seen[0]
     assert first.path == f"{AGGS}{TUESDAY.start_ms}/{TUESDAY.end_ms - 1}"
-    assert first.query == {"adjusted": ["true"], "sort": ["asc"], "limit": [str(PAGE_LIMIT)]}
+    assert first.query == {"adjusted": ["false"], "sort": ["asc"], "limit": [str(PAGE_LIMIT)]}
     for seen in fake_polygon.seen:
         assert seen.authorization == f"Bearer {FAKE_KEY}"
         assert FAKE_KEY not in seen.url and "apikey" not in seen.url.lower()

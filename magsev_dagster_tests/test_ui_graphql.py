@@ -39,7 +39,7 @@ GROUPS = {
 }
 PARTITIONED = {name for name, group in GROUPS.items() if group != "serve"}  # a view and a picture are not per day
 PARQUET_CHECKS = {*ROW_CHECKS, "tickers_complete", "row_count_matches_raw"}
-PROD_CHECKS = {"prod_fresh_and_complete"}
+PROD_CHECKS = {"prod_fresh_and_complete", "no_unexplained_jumps"}
 
 ASSET_NODES = """
 query { assetNodes { assetKey { path } groupName description kinds isPartitioned

@@ -52,7 +52,8 @@ def fetch_window(polygon: PolygonSource, bundle: ResponseBundle, tickers: list[s
 @dg.asset(
     kinds={"polygon", "s3", "json"},
     description=(
-        "Hourly Polygon.io aggregates (1-hour bars) for the configured tickers. Every response body is "
+        "Hourly Polygon.io aggregates (1-hour bars) for the configured tickers, as traded (adjusted=false: "
+        "splits are applied on read, so a stored day never changes). Every response body is "
         "kept as received, bundled per run and window under `raw/responses/`; the bars are written as JSON "
         "lines with their ticker to `raw/polygon_raw/dt=<day>/bars.jsonl`, one object per day for all "
         "tickers: a re-run overwrites the day, never duplicates it."

@@ -1,9 +1,10 @@
-"""Serve: the hourly price-variance view the dashboard reads, and the dashboard itself.
+"""Serve: production split-adjusted on read, the hourly price-variance view the dashboard reads, and the
+dashboard itself.
 
-Neither is per-day by nature (a view definition; a picture of the last days), so neither is
-partitioned: each runs once per run of the job, after the days of the run were published.
-Both still declare the single-run backfill policy: `dagster asset materialize --select '*'
---partition-range ...` refuses a range when any selected asset lacks it.
+None is per-day by nature (view definitions; a picture of the last days), so none is partitioned:
+each runs once per run of the job, after the days of the run were published. All still declare the
+single-run backfill policy: `dagster asset materialize --select '*' --partition-range ...` refuses a
+range when any selected asset lacks it.
 """
 
 from datetime import timedelta
@@ -13,17 +14,29 @@ import dagster as dg
 from magsev_dagster.assets.common import OWNERS
 from magsev_dagster.grafana.picture import publish_picture
 from magsev_dagster.grafana.panels import DEFAULT_DAYS
-from magsev_dagster.metadata import column_schema, table_metadata
+from magsev_dagster.metadata import SPLIT_ADJUSTED_DOCS, column_schema, table_metadata
 from magsev_dagster.partitions import HOUR, Window, day_window, floor_hour, partition_key, utc_now
 from magsev_dagster.resources.storage import RawStore
 from magsev_dagster.resources.universe import TickerUniverse
-from magsev_dagster.resources.warehouse import PROD_TABLE, VARIANCE_VIEW, Warehouse
+from magsev_dagster.resources.warehouse import (
+    ADJUSTED_VIEW, BAR_COLUMNS, PROD_TABLE, SPLITS_TABLE, VARIANCE_VIEW, Warehouse,
+)
 
+# The as-traded prices and volume next to their split-adjusted values, and the divisor between them.
+AS_TRADED_COLUMNS = {"split_factor": "DOUBLE", "open_as_traded": "DOUBLE", "high_as_traded": "DOUBLE",
+                     "low_as_traded": "DOUBLE", "close_as_traded": "DOUBLE", "volume_as_traded": "DOUBLE"}
+ADJUSTED_COLUMNS = {"ticker": "VARCHAR", "bar_start": "TIMESTAMP", "bar_start_ms": "BIGINT", "dt": "VARCHAR",
+                    **{k: BAR_COLUMNS[k] for k in ("open", "high", "low", "close", "volume", "vwap", "trades")},
+                    **AS_TRADED_COLUMNS, "vwap_as_traded": "DOUBLE"}
 VARIANCE_COLUMNS = {
     "ticker": "VARCHAR", "bar_start": "TIMESTAMP", "dt": "VARCHAR", "open": "DOUBLE", "high": "DOUBLE",
     "low": "DOUBLE", "close": "DOUBLE", "volume": "DOUBLE", "price_range": "DOUBLE", "range_pct": "DOUBLE",
-    "change_pct": "DOUBLE", "index_day": "DOUBLE", "index_window": "DOUBLE",
+    "change_pct": "DOUBLE", "index_day": "DOUBLE", "index_window": "DOUBLE", **AS_TRADED_COLUMNS,
 }
+SPLIT_ADJUSTED = ("Prices (open, high, low, close, vwap) and volume are split-adjusted to today's share basis: "
+                  "divided, volume multiplied, by split_factor, the product of split_to/split_from of the "
+                  "ticker's splits executed after the bar's trading day. The *_as_traded columns hold them "
+                  "as traded, as stored in production.")
 PARTITION_TAG, RANGE_END_TAG = "dagster/partition", "dagster/asset_partition_range_end"
 
 
@@ -37,7 +50,26 @@ def recent_window(context: dg.AssetExecutionContext, days: int = DEFAULT_DAYS) -
 
 
 @dg.asset(
-    deps=[PROD_TABLE],
+    deps=[PROD_TABLE, SPLITS_TABLE],
+    kinds={"athena", "duckdb", "sql"},
+    owners=OWNERS,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    description=(
+        "Production bars split-adjusted on read: the view the dashboard and hourly_price_variance read. "
+        f"{SPLIT_ADJUSTED} A split recorded after days were stored changes this view at the next run, "
+        "without re-fetching a bar. Metadata describes the last 7 days."
+    ),
+    metadata={"dagster/table_name": ADJUSTED_VIEW,
+              "dagster/column_schema": column_schema(ADJUSTED_COLUMNS, SPLIT_ADJUSTED_DOCS)},
+)
+def polygon_hourly_adjusted(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
+    details = warehouse.create_adjusted_view()
+    described = table_metadata(warehouse, ADJUSTED_VIEW, recent_window(context), docs=SPLIT_ADJUSTED_DOCS)
+    return dg.MaterializeResult(metadata={**described, **details})
+
+
+@dg.asset(
+    deps=[ADJUSTED_VIEW],
     kinds={"athena", "duckdb", "sql"},
     owners=OWNERS,
     backfill_policy=dg.BackfillPolicy.single_run(),
@@ -45,13 +77,16 @@ def recent_window(context: dg.AssetExecutionContext, days: int = DEFAULT_DAYS) -
         "Per ticker per hour: price_range (high - low, the seed dashboard's 'hourly price variance'), "
         "range_pct (range as % of open), change_pct (open -> close), and closes indexed to 100 at the start "
         "of each day (index_day) and of the table (index_window), so NVDA no longer dwarfs the others. "
-        "A view over production: it is (re)defined once per run; metadata describes the last 7 days."
+        f"{SPLIT_ADJUSTED} "
+        "A view over polygon_hourly_adjusted: it is (re)defined once per run; metadata describes the last 7 days."
     ),
-    metadata={"dagster/table_name": VARIANCE_VIEW, "dagster/column_schema": column_schema(VARIANCE_COLUMNS)},
+    metadata={"dagster/table_name": VARIANCE_VIEW,
+              "dagster/column_schema": column_schema(VARIANCE_COLUMNS, SPLIT_ADJUSTED_DOCS)},
 )
 def hourly_price_variance(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
     details = warehouse.create_variance_view()
-    return dg.MaterializeResult(metadata={**table_metadata(warehouse, VARIANCE_VIEW, recent_window(context)), **details})
+    described = table_metadata(warehouse, VARIANCE_VIEW, recent_window(context), docs=SPLIT_ADJUSTED_DOCS)
+    return dg.MaterializeResult(metadata={**described, **details})
 
 
 @dg.asset(

@@ -31,7 +31,9 @@ def magsev_polygon_raw(context: dg.AssetExecutionContext, warehouse: Warehouse) 
     deps=[RAW_TABLE],
     kinds={"athena", "parquet", "duckdb"},
     description=(
-        "Typed hourly bars as parquet partitioned by dt (identical re-deliveries collapse to one row). "
+        "Typed hourly bars as traded (not split-adjusted: a stored day never changes after a split; "
+        "polygon_hourly_adjusted adjusts on read) as parquet partitioned by dt (identical re-deliveries "
+        "collapse to one row). "
         "Only the dt days of the run are "
         "rewritten (never the seed's drop-and-rebuild). Audited by the blocking checks before publishing."
     ),
@@ -46,8 +48,8 @@ def polygon_parquet_fp(context: dg.AssetExecutionContext, warehouse: Warehouse) 
     deps=[PARQUET_TABLE],
     kinds={"athena", "duckdb"},
     description=(
-        "The validated production table. Write-audit-publish: it only runs after every blocking check "
-        "on polygon_parquet_fp passed, and swaps in the run's dt days atomically."
+        "The validated production table, bars as traded. Write-audit-publish: it only runs after every "
+        "blocking check on polygon_parquet_fp passed, and swaps in the run's dt days atomically."
     ),
     metadata={"dagster/table_name": PROD_TABLE, "dagster/column_schema": BAR_SCHEMA},
     **TABLE_WRITER,

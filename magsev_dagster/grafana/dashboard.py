@@ -94,7 +94,8 @@ def build() -> model.Dashboard:
     builder = (
         dashboard.Dashboard(DASHBOARD_TITLE).uid(DASHBOARD_UID)
         .description("Hourly Polygon.io aggregates of the Magnificent 7 and comparison tickers, from the "
-                     "magsev_dagster pipeline's Athena tables (hourly_price_variance, polygon_hourly_prod).")
+                     "magsev_dagster pipeline's Athena tables (hourly_price_variance, polygon_hourly_adjusted), "
+                     "split-adjusted to today's shares: stored as traded, adjusted on read.")
         .tags(["magsev", "polygon", "athena"]).timezone("utc").editable()
         .time(f"now-{DEFAULT_DAYS}d", "now").refresh("1h")
         .tooltip(model.DashboardCursorSync.CROSSHAIR)

@@ -1,4 +1,4 @@
-"""HTTP client for Polygon's aggregates endpoint: paced, retried, paginated, key only in a header."""
+"""HTTP client for Polygon's aggregates and splits endpoints: paced, retried, paginated, key only in a header."""
 
 from __future__ import annotations
 
@@ -23,6 +23,11 @@ RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 # Transport failures worth another attempt: refused/reset connections, timeouts, bodies cut short.
 TRANSIENT_ERRORS = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError)
 PAGE_LIMIT = 50000
+SPLITS_PAGE_LIMIT = 1000  # the most /v3/reference/splits returns per page (its default is 10)
+AGGREGATES_PATHS = ("/v2/aggs/",)
+# Polygon's own sample response for the splits endpoint has a next_url on /v3/splits/<ticker>, its live
+# API pages on /v3/reference/splits: both are the splits endpoint of the same server.
+SPLITS_PATHS = ("/v3/reference/splits", "/v3/splits/")
 RETRY_AFTER_CAP = 600.0  # a server asking for more than 10 minutes is not waited for blindly
 
 
@@ -106,15 +111,22 @@ class PolygonClient:
         self.sessions_created = 0
 
     def aggregates_url(self, ticker: str, start_ms: int, end_ms: int, multiplier: int = 1, timespan: str = "hour") -> str:
-        query = urlencode({"adjusted": "true", "sort": "asc", "limit": PAGE_LIMIT})
+        # As traded (adjusted=false): split-adjusted bars are adjusted as of the day they are fetched, so
+        # days stored before a split would disagree with days stored after it. Splits are applied on read.
+        query = urlencode({"adjusted": "false", "sort": "asc", "limit": PAGE_LIMIT})
         return f"{self.base_url}/v2/aggs/ticker/{ticker}/range/{multiplier}/{timespan}/{start_ms}/{end_ms}?{query}"
 
-    def next_page_url(self, next_url: str) -> str:
+    def splits_url(self, ticker: str) -> str:
+        """Every split of one ticker (the endpoint's `ticker` filter takes a single, case-sensitive symbol)."""
+        query = urlencode({"ticker": ticker, "sort": "execution_date", "order": "asc", "limit": SPLITS_PAGE_LIMIT})
+        return f"{self.base_url}/v3/reference/splits?{query}"
+
+    def next_page_url(self, next_url: str, endpoint: tuple[str, ...] = AGGREGATES_PATHS) -> str:
         """Follow next_url on our own base URL (its path and cursor only), so the Bearer key never
-        travels to another host and an apiKey in it is never forwarded."""
+        travels to another host and an apiKey in it is never forwarded; it must stay on `endpoint`."""
         parts = urlsplit(strip_api_key(next_url))
-        if not parts.path.startswith("/v2/aggs/"):
-            raise PolygonAPIError(f"next_url does not point at the aggregates endpoint: {parts.path!r}")
+        if not parts.path.startswith(endpoint):
+            raise PolygonAPIError(f"next_url does not point at the {' or '.join(endpoint)} endpoint: {parts.path!r}")
         return f"{self.base_url}{parts.path}" + (f"?{parts.query}" if parts.query else "")
 
     @contextmanager

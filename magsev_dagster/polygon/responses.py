@@ -1,9 +1,10 @@
-"""Parsing of Polygon's aggregates response format (shared by the HTTP and synthetic sources)."""
+"""Parsing of Polygon's aggregates and splits response formats (shared by the HTTP and synthetic sources)."""
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from datetime import date
 
 from magsev_dagster.polygon.errors import MalformedResponseError, PolygonAPIError, auth_error
 
@@ -22,8 +23,8 @@ class Page:
     extra: dict = field(default_factory=dict)
 
 
-def parse_page(body: bytes, *, where: str) -> Page:
-    """Parse one aggregates response body; `where` names it in errors (never includes secrets)."""
+def _document(body: bytes, where: str, items: str) -> tuple[dict, str, list, str | None]:
+    """(document, status, results, next_url) of a response body whose status says it holds data."""
     try:
         doc = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -39,16 +40,22 @@ def parse_page(body: bytes, *, where: str) -> Page:
         raise auth_error(where, status, message)
     if status not in ACCEPTED_STATUSES:
         raise PolygonAPIError(f"{where}: Polygon status {status or 'missing'!r}: {message}".rstrip(": "))
-    results = doc.get("results") or []  # absent when resultsCount is 0: a valid empty window
+    results = doc.get("results") or []  # absent when there are none: a valid empty answer
     if not isinstance(results, list):
-        raise MalformedResponseError(f"{where}: 'results' is a {type(results).__name__}, not a list of bars")
+        raise MalformedResponseError(f"{where}: 'results' is a {type(results).__name__}, not a list of {items}")
+    next_url = doc.get("next_url")
+    if next_url is not None and not isinstance(next_url, str):
+        raise MalformedResponseError(f"{where}: 'next_url' is a {type(next_url).__name__}, not a URL")
+    return doc, status, results, next_url
+
+
+def parse_page(body: bytes, *, where: str) -> Page:
+    """Parse one aggregates response body; `where` names it in errors (never includes secrets)."""
+    doc, status, results, next_url = _document(body, where, "bars")
     for index, bar in enumerate(results):
         problem = _bar_problem(bar)
         if problem:
             raise MalformedResponseError(f"{where}: bar {index} {problem}")
-    next_url = doc.get("next_url")
-    if next_url is not None and not isinstance(next_url, str):
-        raise MalformedResponseError(f"{where}: 'next_url' is a {type(next_url).__name__}, not a URL")
     return Page(
         status=status,
         bars=results,
@@ -72,13 +79,44 @@ def _bar_problem(bar: object) -> str | None:
     return None
 
 
-def page_document(ticker: str, bars: list[dict], request_id: str, status: str = "OK") -> dict:
+def parse_splits_page(body: bytes, *, where: str) -> Page:
+    """Parse one /v3/reference/splits response body: `bars` holds its split events, checked one by one."""
+    doc, status, results, next_url = _document(body, where, "splits")
+    for index, split in enumerate(results):
+        problem = _split_problem(split)
+        if problem:
+            raise MalformedResponseError(f"{where}: split {index} {problem}")
+    return Page(status=status, bars=results, next_url=next_url or None, request_id=doc.get("request_id"),
+                extra={k: v for k, v in doc.items() if k not in ("results", "next_url")})
+
+
+def _positive_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
+
+
+def _split_problem(split: object) -> str | None:
+    """Why a split event cannot adjust prices: the ratio and its day are what the adjustment needs."""
+    if not isinstance(split, dict):
+        return f"is a {type(split).__name__}, not an object"
+    if not isinstance(split.get("ticker"), str) or not split["ticker"]:
+        return f"has no ticker ({split.get('ticker')!r})"
+    try:
+        date.fromisoformat(str(split.get("execution_date")))
+    except ValueError:
+        return f"has an execution_date that is not a YYYY-MM-DD day: {split.get('execution_date')!r}"
+    wrong = [n for n in ("split_from", "split_to") if not _positive_number(split.get(n))]
+    if wrong:
+        return f"of {split['ticker']} on {split['execution_date']} has no positive {', '.join(wrong)}"
+    return None
+
+
+def page_document(ticker: str, bars: list[dict], request_id: str, status: str = "OK", adjusted: bool = False) -> dict:
     """A response document in Polygon's format, as the synthetic source and test servers emit it."""
     return {
         "ticker": ticker,
         "queryCount": len(bars),
         "resultsCount": len(bars),
-        "adjusted": True,
+        "adjusted": adjusted,
         "results": bars,
         "status": status,
         "request_id": request_id,

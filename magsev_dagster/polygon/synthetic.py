@@ -1,19 +1,21 @@
-"""A deterministic stand-in for Polygon: plausible hourly bars in the real response format.
+"""A deterministic stand-in for Polygon: plausible hourly bars and the real splits, in the real response formats.
 
 Each value is a pure function of (ticker, hour), so any window gives the same bars for the
-hours it shares with another window, exactly like the real API.
+hours it shares with another window, exactly like the real API. Bars are as traded: before each
+of the ticker's splits its price is higher, and its volume lower, by the split's ratio.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from datetime import datetime
+from collections.abc import Iterable
+from datetime import date, datetime
 
 import numpy as np
 
-from magsev_dagster.calendars import expected_hours
-from magsev_dagster.polygon.client import PAGE_LIMIT
+from magsev_dagster.calendars import SESSION_DAY_SHIFT, expected_hours
+from magsev_dagster.polygon.client import PAGE_LIMIT, SPLITS_PAGE_LIMIT
 from magsev_dagster.polygon.responses import page_document
 from magsev_dagster.tickers import is_crypto
 
@@ -22,6 +24,18 @@ BASE_PRICES = {
     "TSLA": 250.0, "SPY": 570.0, "QQQ": 490.0, "DIA": 420.0, "X:BTCUSD": 65000.0, "X:ETHUSD": 2600.0,
 }
 HOUR_MS = 3_600_000
+DAY_MS = 86_400_000
+# The real splits of the default tickers since 2020, as Polygon's /v3/reference/splits lists them:
+# (ticker, execution_date = first session at the new ratio, split_from, split_to).
+REAL_SPLITS = (
+    ("AAPL", "2020-08-31", 1, 4),
+    ("TSLA", "2020-08-31", 1, 5),
+    ("NVDA", "2021-07-20", 1, 4),
+    ("AMZN", "2022-06-06", 1, 20),
+    ("GOOGL", "2022-07-18", 1, 20),
+    ("TSLA", "2022-08-25", 1, 3),
+    ("NVDA", "2024-06-10", 1, 10),
+)
 _MASK = np.uint64(0xFFFFFFFFFFFFFFFF)
 
 
@@ -52,7 +66,30 @@ def base_price(ticker: str) -> float:
     return BASE_PRICES.get(ticker, 20.0 + (_seed(ticker) % 48000) / 100.0)
 
 
-def synthetic_bars(ticker: str, start: datetime, end: datetime, extended_hours: bool = False) -> list[dict]:
+def split_event(ticker: str, execution_date: str, split_from: float, split_to: float) -> dict:
+    """One split in Polygon's result format, with a stable id shaped like Polygon's ('E' + 64 hex digits)."""
+    digest = hashlib.sha256(f"{ticker}|{execution_date}|{split_from}|{split_to}".encode()).hexdigest()
+    return {"execution_date": execution_date, "id": f"E{digest}", "split_from": split_from,
+            "split_to": split_to, "ticker": ticker}
+
+
+SYNTHETIC_SPLITS: tuple[dict, ...] = tuple(split_event(*split) for split in REAL_SPLITS)
+
+
+def split_factors(t_ms: np.ndarray, splits: Iterable[dict]) -> np.ndarray:
+    """Per bar start: the product of split_to / split_from over the splits executed after the bar's
+    trading day. As traded = split-adjusted x factor (prices); volumes divide by it."""
+    session = (t_ms - int(SESSION_DAY_SHIFT.total_seconds() * 1000)) // DAY_MS  # days since the epoch
+    factor = np.ones(len(t_ms))
+    for split in splits:
+        executed = (date.fromisoformat(split["execution_date"]) - date(1970, 1, 1)).days
+        factor[session < executed] *= split["split_to"] / split["split_from"]
+    return factor
+
+
+def synthetic_bars(ticker: str, start: datetime, end: datetime, extended_hours: bool = False,
+                   adjusted: bool = False, splits: Iterable[dict] = SYNTHETIC_SPLITS) -> list[dict]:
+    """The ticker's bars for [start, end): as traded, or split-adjusted (by `splits`) when `adjusted`."""
     hours = expected_hours(ticker, start, end, extended=extended_hours)
     if not hours:
         return []
@@ -64,12 +101,29 @@ def synthetic_bars(ticker: str, start: datetime, end: datetime, extended_hours: 
     high = np.maximum(open_, close) * (1 + 0.004 * _uniform(index, seed + 1))
     low = np.minimum(open_, close) * (1 - 0.004 * _uniform(index, seed + 2))
     volume = np.floor((0.5 + _uniform(index, seed + 3)) * (2_000 if is_crypto(ticker) else 1_500_000))
+    trades = volume // 100  # a split changes the shares per trade, not the number of trades
+    factor = np.ones(len(t)) if adjusted else split_factors(t, (s for s in splits if s["ticker"] == ticker))
+    open_, close, high, low, volume = open_ * factor, close * factor, high * factor, low * factor, np.round(volume / factor)
     vwap = (high + low + close) / 3
     return [
         {"v": float(v), "vw": round(float(w), 4), "o": round(float(o), 4), "c": round(float(c), 4),
-         "h": round(float(h), 4), "l": round(float(lo), 4), "t": int(ts), "n": int(v // 100)}
-        for v, w, o, c, h, lo, ts in zip(volume, vwap, open_, close, high, low, t)
+         "h": round(float(h), 4), "l": round(float(lo), 4), "t": int(ts), "n": int(n)}
+        for v, w, o, c, h, lo, ts, n in zip(volume, vwap, open_, close, high, low, t, trades)
     ]
+
+
+def splits_document(splits: list[dict], request_id: str, next_url: str | None = None) -> dict:
+    """A /v3/reference/splits response document in Polygon's format."""
+    doc = {"results": splits, "status": "OK", "request_id": request_id}
+    return {**doc, "next_url": next_url} if next_url else doc
+
+
+def synthetic_split_bodies(ticker: str, splits: Iterable[dict] = SYNTHETIC_SPLITS) -> list[bytes]:
+    """The response bodies the real splits endpoint returns for one ticker (its pages of at most 1,000)."""
+    found = sorted((s for s in splits if s["ticker"] == ticker), key=lambda s: s["execution_date"])
+    chunks = [found[i: i + SPLITS_PAGE_LIMIT] for i in range(0, len(found), SPLITS_PAGE_LIMIT)] or [[]]
+    return [json.dumps(splits_document(chunk, request_id=f"synthetic-splits-{ticker}-{n}")).encode()
+            for n, chunk in enumerate(chunks)]
 
 
 def synthetic_bodies(ticker: str, start: datetime, end: datetime, extended_hours: bool = False) -> list[bytes]:

@@ -1,4 +1,4 @@
-"""The `polygon` resource: real Polygon aggregates when a key is set, the synthetic source otherwise."""
+"""The `polygon` resource: real Polygon aggregates and splits when a key is set, the synthetic source otherwise."""
 
 from __future__ import annotations
 
@@ -6,21 +6,23 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import dagster as dg
 from pydantic import Field, PrivateAttr
 
 from magsev_dagster.partitions import Window
-from magsev_dagster.polygon.client import PolygonClient
+from magsev_dagster.polygon.client import AGGREGATES_PATHS, SPLITS_PATHS, PolygonClient
 from magsev_dagster.polygon.errors import MalformedResponseError, PolygonAPIError, PolygonError, redact, redact_bytes
-from magsev_dagster.polygon.responses import Page, parse_page
-from magsev_dagster.polygon.synthetic import synthetic_bodies
+from magsev_dagster.polygon.responses import Page, parse_page, parse_splits_page
+from magsev_dagster.polygon.synthetic import synthetic_bodies, synthetic_split_bodies
 from magsev_dagster.settings import MAX_CONCURRENCY
 from magsev_dagster.tickers import validate_ticker
 
 KeepBody = Callable[[int, bytes], None]
 KeepTickerBody = Callable[[str, int, bytes], None]
+Parse = Callable[..., Page]
 
 
 @dataclass
@@ -42,8 +44,8 @@ class Fetched:
 
 
 class PolygonSource(dg.ConfigurableResource):
-    """Hourly aggregates for tickers and a window; every response body is handed to `keep_body`
-    before it is parsed, so nothing is lost when parsing fails. `fetch_many` runs up to
+    """Hourly aggregates (as traded) for tickers and a window, and a ticker's splits; every response body
+    is handed to `keep_body` before it is parsed, so nothing is lost when parsing fails. `fetch_many` runs up to
     `concurrency` request series at once, all paced by one shared rate limit."""
 
     api_key: str | None = Field(default=None, description="POLYGON_API_KEY, through EnvVar; unset = synthetic")
@@ -90,7 +92,22 @@ class PolygonSource(dg.ConfigurableResource):
         return self._client
 
     def fetch(self, ticker: str, window: Window, keep_body: KeepBody) -> Fetched:
+        """The ticker's hourly bars of the window, as traded (adjusted=false)."""
         return self._fetch_one(validate_ticker(ticker), window, keep_body)
+
+    def fetch_splits(self, ticker: str, keep_body: KeepBody) -> Fetched:
+        """Every split of the ticker Polygon knows (/v3/reference/splits); `Fetched.bars` holds the events."""
+        ticker = validate_ticker(ticker)
+        fetched, name = Fetched(ticker), f"{ticker} splits"
+        with self._redacted():
+            if self.synthetic:
+                for page_no, body in enumerate(synthetic_split_bodies(ticker), 1):
+                    keep_body(page_no, body)
+                    self._parse(fetched, page_no, body, f"{name} synthetic page {page_no}", parse_splits_page)
+            else:
+                url = self.client().splits_url(ticker)
+                self._follow(fetched, url, SPLITS_PATHS, parse_splits_page, keep_body, name)
+        return fetched
 
     def fetch_many(
         self, tickers: Sequence[str], window: Window, keep_body: Callable[[str, int, bytes], None]
@@ -107,11 +124,21 @@ class PolygonSource(dg.ConfigurableResource):
             for ticker in tickers:
                 yield self._fetch_one(ticker, window, _for_ticker(keep_body, ticker))
             return
-        yield from self._fetch_parallel(tickers, window, keep_body)
+        yield from self._fetch_parallel(
+            tickers, lambda ticker: self._fetch_one(ticker, window, _for_ticker(keep_body, ticker)))
 
-    def _fetch_parallel(self, tickers: list[str], window: Window, keep_body: KeepTickerBody) -> Iterator[Fetched]:
+    def fetch_splits_many(self, tickers: Sequence[str], keep_body: KeepTickerBody) -> Iterator[Fetched]:
+        """`fetch_splits` of each ticker, like `fetch_many`: up to `concurrency` at once, as each completes."""
+        tickers = [validate_ticker(t) for t in tickers]
+        fetch = lambda ticker: self.fetch_splits(ticker, _for_ticker(keep_body, ticker))  # noqa: E731
+        if self.synthetic or self.concurrency == 1 or len(tickers) < 2:
+            yield from map(fetch, tickers)
+            return
+        yield from self._fetch_parallel(tickers, fetch)
+
+    def _fetch_parallel(self, tickers: list[str], fetch_one: Callable[[str], Fetched]) -> Iterator[Fetched]:
         self.client()  # built once, before the threads: they must share one client, so one rate limit
-        batch = _Batch(lambda ticker: self._fetch_one(ticker, window, _for_ticker(keep_body, ticker)))
+        batch = _Batch(fetch_one)
         queue, running = iter(tickers), set[Future]()
         pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="polygon-fetch")
         try:
@@ -132,26 +159,32 @@ class PolygonSource(dg.ConfigurableResource):
 
     def _fetch_one(self, ticker: str, window: Window, keep_body: KeepBody) -> Fetched:
         fetched = Fetched(ticker)
-        try:
+        with self._redacted():
             if self.synthetic:
                 self._fetch_synthetic(fetched, window, keep_body)
             else:
                 self._fetch_http(fetched, window, keep_body)
+        return fetched
+
+    @contextmanager
+    def _redacted(self):
+        try:
+            yield
         except PolygonError as exc:
             # Belt and braces: no message leaves this resource with the key in it.
             clean = type(exc)(redact(str(exc), self.api_key))
             clean.__dict__.update(exc.__dict__)  # the quarantine's ticker, page and (redacted) body
             raise clean from None
-        return fetched
 
     @staticmethod
-    def _parse(fetched: Fetched, page_no: int, body: bytes, where: str) -> None:
+    def _parse(fetched: Fetched, page_no: int, body: bytes, where: str, parse: Parse = parse_page) -> Page:
         """Parse one page; a malformed one carries its ticker, page and body for the quarantine."""
         try:
-            fetched.pages.append(parse_page(body, where=where))
+            fetched.pages.append(parse(body, where=where))
         except MalformedResponseError as exc:
             exc.ticker, exc.page_no, exc.body = fetched.ticker, page_no, body
             raise
+        return fetched.pages[-1]
 
     def _fetch_synthetic(self, fetched: Fetched, window: Window, keep_body: KeepBody) -> None:
         for page_no, body in enumerate(synthetic_bodies(fetched.ticker, window.start, window.end, self.extended_hours), 1):
@@ -159,22 +192,26 @@ class PolygonSource(dg.ConfigurableResource):
             self._parse(fetched, page_no, body, f"{fetched.ticker} synthetic page {page_no}")
 
     def _fetch_http(self, fetched: Fetched, window: Window, keep_body: KeepBody) -> None:
-        """One request series for the whole window: the first URL, then next_url to the end."""
-        client = self.client()
+        """One request series for the whole window."""
         # Polygon's `to` is inclusive: stop one millisecond before the window's end.
-        url: str | None = client.aggregates_url(fetched.ticker, window.start_ms, window.end_ms - 1)
+        url = self.client().aggregates_url(fetched.ticker, window.start_ms, window.end_ms - 1)
+        self._follow(fetched, url, AGGREGATES_PATHS, parse_page, keep_body, fetched.ticker)
+
+    def _follow(self, fetched: Fetched, url: str | None, endpoint: tuple[str, ...], parse: Parse,
+                keep_body: KeepBody, name: str) -> None:
+        """The first URL, then next_url (kept on `endpoint`) to the end."""
+        client = self.client()
         page_no, seen = 0, set()
         while url:
             if url in seen:  # a cursor that leads back to itself would page forever
-                raise PolygonAPIError(f"{fetched.ticker} page {page_no}: next_url repeats an earlier page")
+                raise PolygonAPIError(f"{name} page {page_no}: next_url repeats an earlier page")
             seen.add(url)
             body = client.get(url, tally=fetched)  # this series' own counts, whatever runs beside it
             page_no += 1
             body = redact_bytes(body, self.api_key)
             keep_body(page_no, body)
-            self._parse(fetched, page_no, body, f"{fetched.ticker} page {page_no}")
-            page = fetched.pages[-1]
-            url = client.next_page_url(page.next_url) if page.next_url else None
+            page = self._parse(fetched, page_no, body, f"{name} page {page_no}", parse)
+            url = client.next_page_url(page.next_url, endpoint) if page.next_url else None
 
 
 def _for_ticker(keep_body: KeepTickerBody, ticker: str) -> KeepBody:

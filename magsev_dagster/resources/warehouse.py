@@ -28,6 +28,8 @@ RAW_TABLE = "magsev_polygon_raw"
 PARQUET_TABLE = "polygon_parquet_fp"
 PROD_TABLE = "polygon_hourly_prod"
 VARIANCE_VIEW = "hourly_price_variance"
+SPLITS_TABLE = "polygon_splits"
+ADJUSTED_VIEW = "polygon_hourly_adjusted"
 LOCK_TIMEOUT_SECONDS = 600
 
 # The raw layer's JSON fields and their types; unknown extra fields stay in the raw objects.
@@ -38,6 +40,10 @@ REWRITE_CHUNK_DAYS = 31
 BAR_COLUMNS = {"ticker": "VARCHAR", "bar_start": "TIMESTAMP", "bar_start_ms": "BIGINT", "open": "DOUBLE",
                "high": "DOUBLE", "low": "DOUBLE", "close": "DOUBLE", "volume": "DOUBLE", "vwap": "DOUBLE",
                "trades": "BIGINT", "dt": "VARCHAR"}
+# Polygon's split events (/v3/reference/splits): execution_date is the first session at the new ratio,
+# as 'YYYY-MM-DD' text so it compares with the `dt` days; the ratio is split_to for split_from shares.
+SPLIT_COLUMNS = {"ticker": "VARCHAR", "execution_date": "VARCHAR", "split_from": "DOUBLE", "split_to": "DOUBLE",
+                 "id": "VARCHAR"}
 
 
 class Warehouse(dg.ConfigurableResource):
@@ -57,6 +63,18 @@ class Warehouse(dg.ConfigurableResource):
         raise NotImplementedError
 
     def create_variance_view(self) -> dict:
+        raise NotImplementedError
+
+    def replace_splits(self, splits: pd.DataFrame) -> dict:
+        """Replace the whole splits table (columns SPLIT_COLUMNS) at once: readers see the old or the new."""
+        raise NotImplementedError
+
+    def create_adjusted_view(self) -> dict:
+        """(Re)define polygon_hourly_adjusted: production split-adjusted by the splits table, on read."""
+        raise NotImplementedError
+
+    def ensure_splits_table(self) -> object:
+        """An empty splits table when none was fetched yet, so readers of it never fail."""
         raise NotImplementedError
 
     def location(self, table: str) -> str:
@@ -230,9 +248,38 @@ class DuckDBWarehouse(Warehouse):
 
     def create_variance_view(self) -> dict:
         with self.connect() as con:
-            con.execute(f"CREATE TABLE IF NOT EXISTS {PROD_TABLE} AS {_empty_select(BAR_COLUMNS)}")
+            if not con.execute("SELECT 1 FROM duckdb_views() WHERE view_name = ?", [ADJUSTED_VIEW]).fetchone():
+                self._create_adjusted_view(con)
             con.execute(sql.render(VARIANCE_VIEW, "duckdb"))
         return {}
+
+    def replace_splits(self, splits: pd.DataFrame) -> dict:
+        columns = ", ".join(f"CAST({name} AS {typ}) AS {name}" for name, typ in SPLIT_COLUMNS.items())
+        with self.connect() as con:
+            con.register("fetched_splits", splits[list(SPLIT_COLUMNS)])
+            con.execute("BEGIN TRANSACTION")
+            try:
+                con.execute(f"CREATE OR REPLACE TABLE {SPLITS_TABLE} AS SELECT {columns} FROM fetched_splits "
+                            "ORDER BY ticker, execution_date")
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+        return {"table": f"duckdb table {SPLITS_TABLE}"}
+
+    def create_adjusted_view(self) -> dict:
+        with self.connect() as con:
+            self._create_adjusted_view(con)
+        return {}
+
+    def ensure_splits_table(self) -> None:
+        with self.connect() as con:
+            con.execute(f"CREATE TABLE IF NOT EXISTS {SPLITS_TABLE} AS {_empty_select(SPLIT_COLUMNS)}")
+
+    def _create_adjusted_view(self, con) -> None:
+        con.execute(f"CREATE TABLE IF NOT EXISTS {PROD_TABLE} AS {_empty_select(BAR_COLUMNS)}")
+        con.execute(f"CREATE TABLE IF NOT EXISTS {SPLITS_TABLE} AS {_empty_select(SPLIT_COLUMNS)}")
+        con.execute(sql.render(ADJUSTED_VIEW, "duckdb"))
 
     def reset(self) -> None:
         """Remove derived tables and files (raw stays: it is the source of truth)."""

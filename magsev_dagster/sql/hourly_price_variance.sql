@@ -1,6 +1,8 @@
--- hourly_price_variance: what the dashboard reads, per ticker per hour.
+-- hourly_price_variance: what the dashboard reads, per ticker per hour, split-adjusted.
 -- price_range is the seed dashboard's "hourly price variance" (high - low); the indexed
 -- closes put tickers of very different prices on one axis (100 = first open of the day / of the table).
+-- open/high/low/close/volume and every measure are split-adjusted (polygon_hourly_adjusted), so a split
+-- is no crash; the *_as_traded columns hold the prices and volume as traded, split_factor the divisor.
 CREATE OR REPLACE VIEW hourly_price_variance AS
 SELECT
     ticker,
@@ -15,5 +17,11 @@ SELECT
     (high - low) / open * 100 AS range_pct,
     (close - open) / open * 100 AS change_pct,
     100 * close / first_value(open) OVER (PARTITION BY ticker, dt ORDER BY bar_start) AS index_day,
-    100 * close / first_value(open) OVER (PARTITION BY ticker ORDER BY bar_start) AS index_window
-FROM polygon_hourly_prod
+    100 * close / first_value(open) OVER (PARTITION BY ticker ORDER BY bar_start) AS index_window,
+    split_factor,
+    open_as_traded,
+    high_as_traded,
+    low_as_traded,
+    close_as_traded,
+    volume_as_traded
+FROM polygon_hourly_adjusted

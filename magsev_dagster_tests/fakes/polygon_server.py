@@ -1,11 +1,14 @@
-"""A fake Polygon.io aggregates endpoint on a real local HTTP server (pytest-httpserver).
+"""A fake Polygon.io aggregates and splits endpoint on a real local HTTP server (pytest-httpserver).
 
-It speaks Polygon's response format (results with v, vw, o, c, h, l, t, n; ticker, queryCount,
-resultsCount, adjusted, status, request_id, count, next_url with an opaque cursor), checks the
-`Authorization: Bearer` key the way Polygon does (401 with Polygon's error body), pages with
-next_url, and plays scripted faults (HTTP errors with or without Retry-After, slow responses,
-dropped connections, raw bodies) before answering normally. Bars come from a source function,
-the project's synthetic bars by default, so a test can serve any data it needs. `latency` delays
+It speaks Polygon's response formats (aggregates: results with v, vw, o, c, h, l, t, n; ticker,
+queryCount, resultsCount, adjusted, status, request_id, count, next_url with an opaque cursor;
+/v3/reference/splits: results with execution_date, id, split_from, split_to, ticker; status,
+request_id, next_url), checks the `Authorization: Bearer` key the way Polygon does (401 with
+Polygon's error body), pages with next_url, and plays scripted faults (HTTP errors with or without
+Retry-After, slow responses, dropped connections, raw bodies) before answering normally. Bars come
+from a source function, the project's synthetic (as-traded) bars by default, and splits from a list,
+the real splits of the default tickers by default, so a test can serve any data it needs. Asked for
+`adjusted=true`, it divides the bars by the splits it knows, as Polygon does. `latency` delays
 every answer like a real network would, and `timings` records when each request was being
 served, so tests can see how many were in flight at once.
 
@@ -28,15 +31,19 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from urllib.parse import parse_qs, urlencode
 
+import numpy as np
 import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from magsev_dagster.calendars import nyse
-from magsev_dagster.polygon.synthetic import synthetic_bars
+from magsev_dagster.polygon.synthetic import SYNTHETIC_SPLITS, split_factors, splits_document, synthetic_bars
 
 FAKE_KEY = "fake-key-9f3c1e7a5b2d4c6e8a0b"
 AGGS_PATH = re.compile(r"^/v2/aggs/ticker/(?P<ticker>[^/]+)/range/(?P<mult>\d+)/(?P<span>\w+)/(?P<start>\d+)/(?P<end>\d+)$")
+SPLITS_PATH = "/v3/reference/splits"
+# The form of next_url in Polygon's own sample response for the splits endpoint (/v3/splits/<ticker>).
+SPLITS_SAMPLE_PATH = re.compile(r"^/v3/splits/(?P<ticker>[^/]+)$")
 NOT_ENTITLED = "You are not entitled to this data. Please upgrade your plan at https://polygon.io/pricing"
 TOO_MANY = ("You've exceeded the maximum requests per minute, please wait or upgrade your subscription "
             "to continue. https://polygon.io/pricing")
@@ -120,8 +127,11 @@ class FakePolygon:
     status: str = "OK"  # or DELAYED
     extra_bar_fields: dict = field(default_factory=dict)  # fields the API may add one day
     next_url_extra: str = ""  # e.g. "&apiKey=..." to see the client strip it
+    splits: list[dict] = field(default_factory=lambda: list(SYNTHETIC_SPLITS))  # what /v3/reference/splits knows
+    splits_page_size: int = 1000
     seen: list[Seen] = field(default_factory=list)
-    bodies: list[bytes] = field(default_factory=list)  # every 200 body served, in order
+    bodies: list[bytes] = field(default_factory=list)  # every aggregates 200 body served, in order
+    splits_bodies: list[bytes] = field(default_factory=list)  # every splits 200 body served, in order
     latency: float = 0.0  # seconds added to every answer, faults included
     timings: list[Timing] = field(default_factory=list)
     max_in_flight: int = 0  # most requests being answered at the same time
@@ -131,7 +141,7 @@ class FakePolygon:
     rate_limited: int = 0
 
     def __post_init__(self):
-        self._faults: dict[str | None, deque[Fault]] = {}
+        self._faults: dict[tuple[str, str | None], deque[Fault]] = {}
         self._lock = threading.Lock()
         self._in_flight = 0
         self.server.expect_request(re.compile(r"^/.*")).respond_with_handler(self._handle)
@@ -145,26 +155,37 @@ class FakePolygon:
         return {"POLYGON_BASE_URL": self.url, "POLYGON_REQUESTS_PER_MINUTE": "0",
                 "POLYGON_BACKOFF_SECONDS": "0", "POLYGON_TIMEOUT_SECONDS": "5", **more}
 
-    def script(self, *faults: Fault, ticker: str | None = None) -> "FakePolygon":
-        """Answer the next requests (of `ticker`, or of any ticker) with these faults, in order."""
+    def script(self, *faults: Fault, ticker: str | None = None, endpoint: str = "aggs") -> "FakePolygon":
+        """Answer the next requests of `endpoint` ("aggs" or "splits"), of `ticker` or of any ticker,
+        with these faults, in order."""
         with self._lock:
-            self._faults.setdefault(ticker, deque()).extend(faults)
+            self._faults.setdefault((endpoint, ticker), deque()).extend(faults)
         return self
 
     def requests_for(self, ticker: str) -> list[Seen]:
         return [s for s in self.seen if s.ticker == ticker]
 
-    def _next_fault(self, ticker: str | None) -> Fault | None:
+    def aggregates_requests(self) -> list[Seen]:
+        return [s for s in self.seen if s.path.startswith("/v2/aggs/")]
+
+    def splits_requests(self) -> list[Seen]:
+        return [s for s in self.seen if s.path == SPLITS_PATH or SPLITS_SAMPLE_PATH.match(s.path)]
+
+    def _next_fault(self, endpoint: str, ticker: str | None) -> Fault | None:
         with self._lock:
             for name in (ticker, None):
-                queue = self._faults.get(name)
+                queue = self._faults.get((endpoint, name))
                 if queue:
                     return queue.popleft()
         return None
 
     def _handle(self, request: Request) -> Response:
         match = AGGS_PATH.match(request.path)
-        ticker = match["ticker"] if match else None
+        sample = SPLITS_SAMPLE_PATH.match(request.path)
+        splits = request.path == SPLITS_PATH or sample is not None
+        cursor = _decode_cursor(request.args.get("cursor"))
+        ticker = (match["ticker"] if match else sample["ticker"] if sample
+                  else cursor.get("ticker", request.args.get("ticker")) if splits else None)
         now = time.monotonic()
         with self._lock:
             previous = self.seen[-1].at if self.seen else None
@@ -178,48 +199,73 @@ class FakePolygon:
         try:
             if self.latency:
                 time.sleep(self.latency)
-            return _json(429, polygon_body("ERROR", error=TOO_MANY)) if too_soon else self._answer(request, match)
+            return _json(429, polygon_body("ERROR", error=TOO_MANY)) if too_soon else self._answer(request, match, splits, ticker, cursor)
         finally:
             with self._lock:
                 self._in_flight -= 1
                 self.timings.append(Timing(ticker, now, time.monotonic()))
 
-    def _answer(self, request: Request, match: re.Match | None) -> Response:
-        ticker = match["ticker"] if match else None
+    def _answer(self, request: Request, match: re.Match | None, splits: bool, ticker: str | None,
+                cursor: dict) -> Response:
         auth = request.headers.get("Authorization")
         if not auth and "apiKey" not in request.args:
             return _json(401, polygon_body("ERROR", error="API Key was not provided"))
         if auth != f"Bearer {self.api_key}" and request.args.get("apiKey") != self.api_key:
             return _json(401, polygon_body("ERROR", error="Unknown API Key"))
-        if not match:
+        if not (match or splits):
             return _json(404, polygon_body("NOT_FOUND", message="Route not found"))
-        fault = self._next_fault(ticker)
+        fault = self._next_fault("splits" if splits else "aggs", ticker)
         if fault is not None:
             response = fault(request)
             if response is not None:
                 return response
-        body = self._page(ticker, int(match["start"]), int(match["end"]), request)
+        if splits:
+            body = self._splits_page(ticker, cursor, request)
+        else:
+            body = self._page(ticker, int(match["start"]), int(match["end"]), cursor, request)
         with self._lock:
-            self.bodies.append(body)
+            (self.splits_bodies if splits else self.bodies).append(body)
         return Response(body, status=200, content_type="application/json")
 
-    def _page(self, ticker: str, start_ms: int, end_ms: int, request: Request) -> bytes:
-        cursor = _decode_cursor(request.args.get("cursor"))
+    def _page(self, ticker: str, start_ms: int, end_ms: int, cursor: dict, request: Request) -> bytes:
         offset = int(cursor.get("offset", 0))
         limit = min(int(cursor.get("limit", request.args.get("limit", 5000))), self.page_size)
+        adjusted = cursor.get("adjusted", request.args.get("adjusted", "true")) == "true"  # Polygon's default
         start, end = (datetime.fromtimestamp(ms / 1000, tz=timezone.utc) for ms in (start_ms, end_ms + 1))
         bars = [{**bar, **self.extra_bar_fields} for bar in self.bars(ticker, start, end)
                 if start_ms <= bar["t"] <= end_ms]  # Polygon's `to` is inclusive
+        if adjusted:
+            bars = self._adjusted(ticker, bars)
         page = bars[offset: offset + limit]
-        doc = {"ticker": ticker, "queryCount": len(page), "resultsCount": len(page),
-               "adjusted": request.args.get("adjusted", cursor.get("adjusted", "true")) == "true"}
+        doc = {"ticker": ticker, "queryCount": len(page), "resultsCount": len(page), "adjusted": adjusted}
         if page:
             doc["results"] = page  # Polygon leaves `results` out when there are none
         doc.update(status=self.status, request_id=_request_id(), count=len(page))
         if offset + limit < len(bars):
-            next_cursor = _encode_cursor({"offset": offset + limit, "limit": limit, "sort": "asc", "adjusted": "true"})
+            next_cursor = _encode_cursor({"offset": offset + limit, "limit": limit, "sort": "asc",
+                                          "adjusted": str(adjusted).lower()})
             doc["next_url"] = f"{self.url}{request.path}?cursor={next_cursor}{self.next_url_extra}"
         return json.dumps(doc).encode()
+
+    def _adjusted(self, ticker: str, bars: list[dict]) -> list[dict]:
+        """The bars divided by the ticker's splits after each bar's day (volumes multiplied)."""
+        factors = split_factors(np.array([b["t"] for b in bars], dtype=np.int64),
+                                [s for s in self.splits if s["ticker"] == ticker])
+        prices = ("o", "h", "l", "c", "vw")
+        return [{**b, **{k: round(b[k] / f, 4) for k in prices if k in b}, "v": b["v"] * f}
+                for b, f in zip(bars, factors)]
+
+    def _splits_page(self, ticker: str | None, cursor: dict, request: Request) -> bytes:
+        """/v3/reference/splits: the known splits (of `ticker` when given), oldest first, paged by cursor."""
+        offset = int(cursor.get("offset", 0))
+        limit = min(int(cursor.get("limit", request.args.get("limit", 10))), self.splits_page_size)  # default 10
+        found = sorted((s for s in self.splits if ticker is None or s["ticker"] == ticker),
+                       key=lambda s: (s["execution_date"], s["ticker"]))
+        next_url = None
+        if offset + limit < len(found):
+            state = {"offset": offset + limit, "limit": limit, **({"ticker": ticker} if ticker else {})}
+            next_url = f"{self.url}{SPLITS_PATH}?cursor={_encode_cursor(state)}{self.next_url_extra}"
+        return json.dumps(splits_document(found[offset: offset + limit], _request_id(), next_url)).encode()
 
 
 def _json(status: int, body: bytes) -> Response:
@@ -231,9 +277,11 @@ def _encode_cursor(values: dict) -> str:
 
 
 def _decode_cursor(cursor: str | None) -> dict[str, str]:
-    if not cursor:
+    """The state a cursor of ours carries; a cursor we did not issue reads as the first page."""
+    try:
+        return {k: v[0] for k, v in parse_qs(base64.urlsafe_b64decode((cursor or "").encode()).decode()).items()}
+    except (ValueError, UnicodeDecodeError):  # binascii.Error is a ValueError
         return {}
-    return {k: v[0] for k, v in parse_qs(base64.urlsafe_b64decode(cursor.encode()).decode()).items()}
 
 
 def without_hours(missing: set[tuple[str, datetime]], source: BarSource = synthetic_bars) -> BarSource:

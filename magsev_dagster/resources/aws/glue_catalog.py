@@ -220,6 +220,23 @@ class GlueCatalog:
             DatabaseName=self.database, TableName=table,
             PartitionsToDelete=[{"Values": v} for v in values]).get("Errors", [])
 
+    def ensure_reference_table(self, table: str, columns: dict[str, str], location: str, description: str) -> str:
+        """An unpartitioned table over the JSON lines under `location`, with exactly `columns`:
+        'created', 'updated' (columns or location had drifted) or 'unchanged'."""
+        wanted = {"Name": table, "Description": description, "TableType": "EXTERNAL_TABLE",
+                  "Parameters": {"classification": "json", "EXTERNAL": "TRUE"},
+                  "StorageDescriptor": _json_storage(location, columns)}
+        try:
+            current = self.client.get_table(DatabaseName=self.database, Name=table)["Table"]
+        except self.client.exceptions.EntityNotFoundException:
+            self.client.create_table(DatabaseName=self.database, TableInput=wanted)
+            return "created"
+        storage = current.get("StorageDescriptor", {})
+        if (storage.get("Columns"), storage.get("Location")) == (wanted["StorageDescriptor"]["Columns"], location):
+            return "unchanged"
+        self.client.update_table(DatabaseName=self.database, TableInput=wanted)
+        return "updated"
+
     def create_partitions(self, table: str, values_and_locations: list[tuple[list[str], str]]) -> dict:
         """Register JSON partitions; those that already exist are skipped, any other error raises."""
         created = existing = 0
@@ -251,9 +268,9 @@ def _crawl_id(crawler: dict) -> tuple | None:
     return (last.get("StartTime"), last.get("MessagePrefix")) if last else None
 
 
-def _json_storage(location: str) -> dict:
+def _json_storage(location: str, columns: dict[str, str] = RAW_COLUMNS) -> dict:
     return {
-        "Columns": [{"Name": name, "Type": _HIVE_TYPES[typ]} for name, typ in RAW_COLUMNS.items()],
+        "Columns": [{"Name": name, "Type": _HIVE_TYPES[typ]} for name, typ in columns.items()],
         "Location": location,
         "InputFormat": "org.apache.hadoop.mapred.TextInputFormat",
         "OutputFormat": "org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat",

@@ -7,6 +7,7 @@ chunks. Production is published atomically per day (prod_publish.py).
 
 from __future__ import annotations
 
+import json
 import logging
 from datetime import date, datetime, timedelta, timezone
 
@@ -25,7 +26,8 @@ from magsev_dagster.resources.aws.prod_publish import (
 )
 from magsev_dagster.resources.aws.s3_store import S3RawStore
 from magsev_dagster.resources.warehouse import (
-    BAR_COLUMNS, PARQUET_TABLE, PROD_TABLE, RAW_TABLE, VARIANCE_VIEW, Warehouse,
+    ADJUSTED_VIEW, BAR_COLUMNS, PARQUET_TABLE, PROD_TABLE, RAW_TABLE, SPLIT_COLUMNS, SPLITS_TABLE, VARIANCE_VIEW,
+    Warehouse,
 )
 
 MAX_PARTITIONS_PER_WRITE = 100
@@ -90,7 +92,7 @@ class AthenaWarehouse(Warehouse):
         return f"{self.table_prefix}{layout.RAW_TABLE_PREFIX.rsplit('/', 1)[-1]}"
 
     def location(self, table: str) -> str:
-        prefixes = {RAW_TABLE: layout.RAW_TABLE_PREFIX, **TABLE_PREFIXES}
+        prefixes = {RAW_TABLE: layout.RAW_TABLE_PREFIX, SPLITS_TABLE: layout.SPLITS_PREFIX, **TABLE_PREFIXES}
         if table in prefixes:
             return self.store.uri(prefixes[table] + "/")
         return f"athena://{self.database}/{table}"
@@ -238,6 +240,32 @@ class AthenaWarehouse(Warehouse):
 
     def create_variance_view(self) -> dict:
         runs: list[QueryRun] = []
-        self._ensure_prod_table()
+        if not self.catalog.table_exists(ADJUSTED_VIEW):  # a view is a Glue table too
+            runs.extend(self._adjusted_view())
         runs.append(self.athena.run(self.render(VARIANCE_VIEW)))
         return cost_metadata(runs)
+
+    def replace_splits(self, splits: pd.DataFrame) -> dict:
+        """The whole table as one JSON-lines object (one PutObject: Athena reads the old or the new table),
+        catalogued as the Glue table polygon_splits over its folder."""
+        rows = splits[list(SPLIT_COLUMNS)].to_dict(orient="records")
+        self.store.put(layout.SPLITS_OBJECT, "".join(json.dumps(r, separators=(",", ":")) + "\n" for r in rows).encode())
+        state = self.ensure_splits_table()
+        return {"glue_table": f"{self.database}.{SPLITS_TABLE}", "glue_table_state": state,
+                "object": self.store.uri(layout.SPLITS_OBJECT)}
+
+    def ensure_splits_table(self) -> str:
+        self.catalog.ensure_database()
+        return self.catalog.ensure_reference_table(
+            SPLITS_TABLE, SPLIT_COLUMNS, self.location(SPLITS_TABLE),
+            "magsev_dagster: stock splits of the configured tickers (Polygon /v3/reference/splits)")
+
+    def create_adjusted_view(self) -> dict:
+        return cost_metadata(self._adjusted_view())
+
+    def _adjusted_view(self) -> list[QueryRun]:
+        runs: list[QueryRun] = []
+        self.ensure_splits_table()  # the database too; no object yet reads as no splits
+        self._ensure_prod_table()
+        runs.append(self.athena.run(self.render(ADJUSTED_VIEW)))
+        return runs

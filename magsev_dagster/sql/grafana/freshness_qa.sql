@@ -1,6 +1,7 @@
 -- Freshness and a QA re-check of production per ticker. Production only receives rows that passed
 -- the blocking checks (write-audit-publish); this recounts, in the time range, the rows that would
--- fail them now: missing/non-positive prices, low/high inconsistent, negative volume, repeated bars.
+-- fail them now: missing/non-positive prices, low/high inconsistent, negative volume, repeated bars
+-- (on the split-adjusted bars every other panel shows).
 SELECT last_bar, ticker, hours_behind, bars, qa_violations,
        CASE WHEN qa_violations = 0 THEN 'PASS' ELSE 'FAIL' END AS qa_status
 FROM (
@@ -18,7 +19,7 @@ FROM (
                 OR least(open, high, low, close) <= 0
                 OR low > least(open, close) OR high < greatest(open, close)
                 OR volume IS NULL OR volume < 0 AS bad
-        FROM polygon_hourly_prod
+        FROM polygon_hourly_adjusted
         WHERE $__timeFilter(bar_start)
           AND dt BETWEEN '${__from:date:YYYY-MM-DD}' AND '${__to:date:YYYY-MM-DD}'
           AND ticker IN (${ticker:singlequote})

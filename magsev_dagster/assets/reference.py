@@ -1,0 +1,145 @@
+"""Reference data: the stock splits of the configured tickers, refreshed whole by every run.
+
+Bars are stored as traded; these splits turn them into split-adjusted series on read
+(polygon_hourly_adjusted). A split Polygon lists later changes the adjusted view at the next
+run, without re-fetching a single bar.
+"""
+
+from collections import Counter
+
+import dagster as dg
+import pandas as pd
+
+from magsev_dagster import layout
+from magsev_dagster.assets.common import OWNERS
+from magsev_dagster.metadata import column_schema, location_value, markdown
+from magsev_dagster.partitions import PartitionRangeError, day_window, utc_now
+from magsev_dagster.pools import POLYGON_POOL
+from magsev_dagster.polygon.errors import MalformedResponseError, PolygonAuthError, PolygonError
+from magsev_dagster.raw_layer import LegacyLayoutError, ResponseBundle, refuse_legacy_layout
+from magsev_dagster.resources.polygon import PolygonSource
+from magsev_dagster.resources.storage import RawStore
+from magsev_dagster.resources.universe import TickerUniverse
+from magsev_dagster.resources.warehouse import SPLIT_COLUMNS, SPLITS_TABLE, Warehouse
+from magsev_dagster.tickers import can_split
+
+
+class ConflictingSplitsError(ValueError):
+    """Polygon lists two different ratios for one ticker on one day: adjusting by either could be wrong."""
+
+
+def fetch_splits(polygon: PolygonSource, bundle: ResponseBundle, tickers: list[str]):
+    """Every split of `tickers`, each response body kept in `bundle` before it is parsed."""
+    events, per_ticker, totals = [], [], Counter()
+    for fetched in polygon.fetch_splits_many(tickers, bundle.keep):  # POLYGON_CONCURRENCY series at once
+        totals.update(requests=fetched.requests, retries=fetched.retries, pages=len(fetched.pages))
+        per_ticker.append({"ticker": fetched.ticker, "splits": len(fetched.bars), "pages": len(fetched.pages),
+                           "requests": fetched.requests})
+        events.extend({**split, "requested": fetched.ticker} for split in fetched.bars)
+    return events, sorted(per_ticker, key=lambda row: row["ticker"]), totals
+
+
+def splits_frame(events: list[dict]) -> tuple[pd.DataFrame, Counter]:
+    """One row per split event, columns SPLIT_COLUMNS. Events of another ticker than the one asked for
+    and repeats of the same split (same ticker, day and ratio) are dropped and counted."""
+    dropped = Counter()
+    frame = pd.DataFrame(events, columns=[*SPLIT_COLUMNS, "requested"])
+    other = frame["ticker"] != frame["requested"]
+    dropped["other_tickers_dropped"] = int(other.sum())
+    frame = frame[~other].drop(columns=["requested"])
+    frame = frame.assign(split_from=frame["split_from"].astype(float), split_to=frame["split_to"].astype(float))
+    unique = frame.drop_duplicates(subset=["ticker", "execution_date", "split_from", "split_to"])
+    dropped["duplicates_dropped"] = len(frame) - len(unique)
+    clash = unique[unique.duplicated(subset=["ticker", "execution_date"], keep=False)]
+    if not clash.empty:
+        first = clash.iloc[0]
+        ratios = ", ".join(f"{r.split_to:g}-for-{r.split_from:g} (id {r.id})"
+                           for r in clash[clash["ticker"] == first["ticker"]].itertuples())
+        raise ConflictingSplitsError(f"Polygon lists different splits of {first['ticker']} on "
+                                     f"{first['execution_date']}: {ratios}; the splits table is left as it was")
+    return unique.sort_values(["ticker", "execution_date"]).reset_index(drop=True), dropped
+
+
+@dg.asset(
+    kinds={"polygon", "glue", "duckdb"},
+    owners=OWNERS,
+    description=(
+        "Stock splits of the configured tickers from Polygon's /v3/reference/splits (one request series per "
+        "ticker; crypto, indices and currencies have none and are not asked). Refreshed whole by every run: "
+        "the response bodies are kept as received under `raw/splits/responses/fetched=<day>/run=<id>/`, then "
+        "the table is replaced at once. AWS: one JSON-lines object under warehouse/polygon_splits/ and the "
+        "Glue table polygon_splits; local: a DuckDB table. polygon_hourly_adjusted divides the as-traded "
+        "bars by the splits executed after each bar's day."
+    ),
+    metadata={"dagster/table_name": SPLITS_TABLE, "dagster/column_schema": column_schema(SPLIT_COLUMNS)},
+    # It shares the API key's quota with the aggregates (see dagster.yaml).
+    pool=POLYGON_POOL,
+    # Not per-day (the whole table each time), yet single-run like every asset: the CLI's
+    # `--select '*' --partition-range ...` refuses a range when a selected asset has no policy.
+    backfill_policy=dg.BackfillPolicy.single_run(),
+)
+def polygon_splits(context: dg.AssetExecutionContext, polygon: PolygonSource, storage: RawStore,
+                   universe: TickerUniverse, warehouse: Warehouse) -> dg.MaterializeResult:
+    # What stops the run's partitioned assets before any request or write stops this one too.
+    try:
+        check_run_days(context.run.tags)
+        refuse_legacy_layout(storage)
+    except (PartitionRangeError, LegacyLayoutError) as exc:
+        raise dg.Failure(description=str(exc), allow_retries=False) from None
+    tickers = [t for t in universe.tickers if can_split(t)]
+    events, per_ticker, totals, bundle = refresh(polygon, storage, tickers, context.run_id)
+    try:
+        frame, dropped = splits_frame(events)
+    except ConflictingSplitsError as exc:
+        raise dg.Failure(description=f"{exc}; the response bodies are kept in {bundle.uri}",
+                         allow_retries=False) from None
+    details = warehouse.replace_splits(frame)
+    context.log.info(f"{len(frame)} splits of {len(tickers)} tickers ({polygon.source_label})")
+    return dg.MaterializeResult(metadata={
+        "dagster/row_count": len(frame),
+        "dagster/table_name": SPLITS_TABLE,
+        "dagster/column_schema": column_schema(SPLIT_COLUMNS),
+        "source": polygon.source_label,
+        "synthetic": polygon.synthetic,
+        "tickers_asked": len(tickers),
+        "tickers_not_asked": ", ".join(t for t in universe.tickers if not can_split(t)) or "none",
+        **{name: int(totals[name]) for name in ("requests", "retries", "pages")},
+        **{name: int(dropped[name]) for name in ("duplicates_dropped", "other_tickers_dropped")},
+        "response_bodies": bundle.bodies,
+        "rows_per_ticker": markdown(pd.DataFrame(per_ticker), rows=50),
+        "preview": markdown(frame, rows=20),
+        "location": location_value(warehouse.location(SPLITS_TABLE)),
+        "responses": location_value(bundle.uri),
+        **details,
+    })
+
+
+def check_run_days(tags: dict[str, str]) -> None:
+    """In a run of days (one partition or a single-run range), those days must be valid partitions:
+    unpartitioned itself, the refresh still fails with the run's bad key rather than run beside it."""
+    start = tags.get("dagster/asset_partition_range_start") or tags.get("dagster/partition")
+    end = tags.get("dagster/asset_partition_range_end") or tags.get("dagster/partition")
+    if start and end:
+        day_window(start, end)
+
+
+def refresh(polygon: PolygonSource, storage: RawStore, tickers: list[str], run_id: str):
+    """Fetch the splits of `tickers`, keeping this run's answers (under the day, keyed by run); a failure
+    becomes a dg.Failure that says where the offending body is, and leaves the day's last complete
+    answers in place next to the failed run's."""
+    today = utc_now().date()
+    bundle = ResponseBundle(storage, None, run_id, prefix=layout.splits_responses_prefix(today))
+    try:
+        events, per_ticker, totals = fetch_splits(polygon, bundle, tickers)
+    except MalformedResponseError as exc:
+        key = layout.splits_quarantine_key(today, exc.ticker, exc.page_no)
+        storage.put(key, exc.body)
+        raise dg.Failure(description=f"{exc}; kept at {storage.uri(key)}", allow_retries=False) from None
+    except PolygonError as exc:
+        # A bad key or a plan limit will not fix itself: no op retry for those.
+        raise dg.Failure(description=f"Polygon splits request failed: {exc}",
+                         allow_retries=not isinstance(exc, PolygonAuthError)) from None
+    finally:
+        bundle.finish()
+    bundle.supersede()  # complete answers: the day's other runs' bundles go
+    return events, per_ticker, totals, bundle

@@ -1,0 +1,142 @@
+"""The splits client (/v3/reference/splits) against the local HTTP server speaking Polygon's format, and the
+synthetic splits: pagination, key only in the header, 429 and auth errors, malformed events."""
+
+import json
+
+import pytest
+
+from magsev_dagster.polygon.client import SPLITS_PAGE_LIMIT
+from magsev_dagster.polygon.errors import MalformedResponseError, PolygonAPIError, PolygonAuthError
+from magsev_dagster.polygon.synthetic import SYNTHETIC_SPLITS
+from magsev_dagster.resources import polygon_source
+from magsev_dagster_tests.fakes.polygon_server import (  # noqa: F401 (fixtures)
+    FAKE_KEY, FakeTime, fake_polygon, http_error, polygon_http_server, raw_body,
+)
+from magsev_dagster_tests.helpers import local_settings
+
+NVDA_SPLITS = [("2021-07-20", 1, 4), ("2024-06-10", 1, 10)]
+
+
+@pytest.fixture
+def fake_time():
+    return FakeTime()
+
+
+@pytest.fixture
+def source(tmp_path, monkeypatch, fake_polygon, fake_time):
+    def build(key=FAKE_KEY, **env):
+        monkeypatch.setenv("POLYGON_API_KEY", key)
+        settings = local_settings(tmp_path, **fake_polygon.env(**env))
+        return polygon_source(settings).process_config_and_initialize().with_timing(fake_time.clock, fake_time.sleep)
+
+    return build
+
+
+def fetch_splits(src, ticker="NVDA"):
+    kept: list[tuple[int, bytes]] = []
+    return src.fetch_splits(ticker, lambda n, body: kept.append((n, body))), kept
+
+
+def events(fetched) -> list[tuple]:
+    return [(s["execution_date"], s["split_from"], s["split_to"]) for s in fetched.bars]
+
+
+def test_request_shape_pagination_and_key_only_in_the_header(source, fake_polygon):
+    fake_polygon.splits_page_size = 1
+    fake_polygon.next_url_extra = "&apiKey=SHOULD-NOT-BE-FORWARDED"
+    fetched, kept = fetch_splits(source())
+    assert events(fetched) == NVDA_SPLITS and {s["ticker"] for s in fetched.bars} == {"NVDA"}
+    assert all(s["id"].startswith("E") for s in fetched.bars)
+    seen = fake_polygon.splits_requests()
+    assert len(seen) == fetched.requests == len(fetched.pages) == 2
+    assert seen[0].path == "/v3/reference/splits"
+    assert seen[0].query == {"ticker": ["NVDA"], "sort": ["execution_date"], "order": ["asc"],
+                             "limit": [str(SPLITS_PAGE_LIMIT)]}
+    assert list(seen[1].query) == ["cursor"]  # the cursor carries the query, as Polygon's next_url does
+    for request in seen:
+        assert request.authorization == f"Bearer {FAKE_KEY}"
+        assert FAKE_KEY not in request.url and "apikey" not in request.url.lower()
+    assert [body for _, body in kept] == fake_polygon.splits_bodies  # every body kept as served, before parsing
+
+
+def test_the_next_url_form_of_polygons_sample_response_is_followed(source, fake_polygon):
+    first = {"results": [SYNTHETIC_SPLITS[0]], "status": "OK", "request_id": "r1",
+             "next_url": "https://api.polygon.io/v3/splits/AAPL?cursor=b2Zmc2V0PTE"}
+    fake_polygon.script(raw_body(json.dumps(first).encode()), endpoint="splits")
+    fetched, _ = fetch_splits(source(), "AAPL")
+    second = fake_polygon.splits_requests()[1]
+    assert second.path == "/v3/splits/AAPL" and second.authorization == f"Bearer {FAKE_KEY}"
+    assert second.url.startswith(fake_polygon.url)  # on the configured server, not api.polygon.io
+    assert len(fetched.pages) == 2
+
+
+def test_a_next_url_to_another_endpoint_is_refused(source, fake_polygon):
+    page = {"results": [], "status": "OK", "request_id": "r1",
+            "next_url": f"{fake_polygon.url}/v2/aggs/ticker/NVDA/range/1/hour/1/2?cursor=x"}
+    fake_polygon.script(raw_body(json.dumps(page).encode()), endpoint="splits")
+    with pytest.raises(PolygonAPIError, match=r"next_url does not point at the /v3/reference/splits"):
+        fetch_splits(source())
+    assert len(fake_polygon.seen) == 1
+
+
+def test_429_is_retried_after_retry_after(source, fake_polygon, fake_time):
+    fake_polygon.script(http_error(429, retry_after="9"), ticker="NVDA", endpoint="splits")
+    fetched, kept = fetch_splits(source(POLYGON_BACKOFF_SECONDS="1"))
+    assert events(fetched) == NVDA_SPLITS
+    assert fetched.requests == 2 and fetched.retries == 1 and fake_time.sleeps == [9.0]
+    assert len(kept) == 1  # the 429's body is not a page
+
+
+def test_a_wrong_key_is_an_auth_error_not_retried_and_without_the_key(source, fake_polygon):
+    with pytest.raises(PolygonAuthError) as err:
+        fetch_splits(source(key="fake-key-wrong-0123"))
+    assert "API key is missing or invalid" in str(err.value) and "Unknown API Key" in str(err.value)
+    assert "GET /v3/reference/splits" in str(err.value) and "fake-key-wrong-0123" not in str(err.value)
+    assert len(fake_polygon.seen) == 1
+
+
+def test_not_entitled_reads_as_a_plan_limit(source, fake_polygon):
+    fake_polygon.script(http_error(403), endpoint="splits")
+    with pytest.raises(PolygonAuthError, match="plan limit"):
+        fetch_splits(source())
+
+
+@pytest.mark.parametrize("split, problem", [
+    ({"execution_date": "2024-06-10", "split_from": 1, "split_to": 0, "ticker": "NVDA"}, "no positive split_to"),
+    ({"execution_date": "2024-06-10", "split_from": "1", "split_to": 10, "ticker": "NVDA"}, "no positive split_from"),
+    ({"execution_date": "10/06/2024", "split_from": 1, "split_to": 10, "ticker": "NVDA"}, "not a YYYY-MM-DD day"),
+    ({"execution_date": "2024-06-10", "split_from": 1, "split_to": 10}, "has no ticker"),
+])
+def test_a_split_that_cannot_adjust_prices_is_malformed_and_kept(source, fake_polygon, split, problem):
+    body = json.dumps({"results": [split], "status": "OK", "request_id": "r1"}).encode()
+    fake_polygon.script(raw_body(body), endpoint="splits")
+    kept: list[bytes] = []
+    with pytest.raises(MalformedResponseError, match=f"NVDA splits page 1: split 0 .*{problem}"):
+        source().fetch_splits("NVDA", lambda n, b: kept.append(b))
+    assert kept == [body]
+
+
+def test_a_ticker_without_splits_is_an_empty_answer(source, fake_polygon):
+    fetched, kept = fetch_splits(source(), "META")
+    assert fetched.bars == [] and fetched.requests == 1 and json.loads(kept[0][1])["results"] == []
+
+
+def test_synthetic_splits_are_the_real_historic_ones(tmp_path):
+    src = polygon_source(local_settings(tmp_path)).process_config_and_initialize()
+    assert src.synthetic
+    found = {t: events(fetch_splits(src, t)[0]) for t in ("AAPL", "AMZN", "GOOGL", "TSLA", "NVDA", "MSFT")}
+    assert found == {"AAPL": [("2020-08-31", 1, 4)], "AMZN": [("2022-06-06", 1, 20)],
+                     "GOOGL": [("2022-07-18", 1, 20)], "TSLA": [("2020-08-31", 1, 5), ("2022-08-25", 1, 3)],
+                     "NVDA": NVDA_SPLITS, "MSFT": []}
+
+
+def test_many_tickers_share_the_concurrency_and_the_bodies_keep_their_ticker(source, fake_polygon):
+    fake_polygon.latency = 0.2  # requests really overlap in time
+    tickers = ["AAPL", "AMZN", "GOOGL", "NVDA", "TSLA", "META"]
+    kept: list[tuple[str, int, bytes]] = []
+    fetched = {f.ticker: f for f in source(POLYGON_CONCURRENCY="3").fetch_splits_many(
+        tickers, lambda t, n, body: kept.append((t, n, body)))}
+    assert sorted(fetched) == sorted(tickers) and fake_polygon.max_in_flight == 3
+    assert events(fetched["NVDA"]) == NVDA_SPLITS and fetched["META"].bars == []
+    assert sorted(t for t, _, _ in kept) == sorted(tickers)
+    assert all(json.loads(body)["results"] == fetched[t].bars for t, _, body in kept)
