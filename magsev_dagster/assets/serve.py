@@ -49,6 +49,13 @@ def recent_window(context: dg.AssetExecutionContext, days: int = DEFAULT_DAYS) -
     return Window(end.replace(hour=0) - timedelta(days=days - 1), end)
 
 
+def _define_view(context: dg.AssetExecutionContext, warehouse: Warehouse, view: str, create) -> dg.MaterializeResult:
+    """(Re)define a view, then describe its last days."""
+    details = create()
+    described = table_metadata(warehouse, view, recent_window(context), docs=SPLIT_ADJUSTED_DOCS)
+    return dg.MaterializeResult(metadata={**described, **details})
+
+
 @dg.asset(
     deps=[PROD_TABLE, SPLITS_TABLE],
     kinds={"athena", "duckdb", "sql"},
@@ -63,9 +70,7 @@ def recent_window(context: dg.AssetExecutionContext, days: int = DEFAULT_DAYS) -
               "dagster/column_schema": column_schema(ADJUSTED_COLUMNS, SPLIT_ADJUSTED_DOCS)},
 )
 def polygon_hourly_adjusted(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
-    details = warehouse.create_adjusted_view()
-    described = table_metadata(warehouse, ADJUSTED_VIEW, recent_window(context), docs=SPLIT_ADJUSTED_DOCS)
-    return dg.MaterializeResult(metadata={**described, **details})
+    return _define_view(context, warehouse, ADJUSTED_VIEW, warehouse.create_adjusted_view)
 
 
 @dg.asset(
@@ -84,9 +89,7 @@ def polygon_hourly_adjusted(context: dg.AssetExecutionContext, warehouse: Wareho
               "dagster/column_schema": column_schema(VARIANCE_COLUMNS, SPLIT_ADJUSTED_DOCS)},
 )
 def hourly_price_variance(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
-    details = warehouse.create_variance_view()
-    described = table_metadata(warehouse, VARIANCE_VIEW, recent_window(context), docs=SPLIT_ADJUSTED_DOCS)
-    return dg.MaterializeResult(metadata={**described, **details})
+    return _define_view(context, warehouse, VARIANCE_VIEW, warehouse.create_variance_view)
 
 
 @dg.asset(

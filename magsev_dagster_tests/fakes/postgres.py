@@ -14,7 +14,6 @@ import os
 import pwd
 import secrets
 import shutil
-import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -23,6 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from magsev_dagster_tests.fakes.webserver import free_port
 
 # Where Debian's postgresql-NN puts initdb and pg_ctl (they are not on PATH there).
 DEBIAN_BIN_GLOB = "/usr/lib/postgresql/*/bin"
@@ -58,12 +59,6 @@ def _server_user() -> str | None:
         except KeyError:
             continue
     raise PostgresUnavailable("running as root and no 'postgres' or 'nobody' user to run PostgreSQL as")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclass
@@ -114,7 +109,7 @@ def postgres_server() -> Iterator[PostgresServer]:
         entry = pwd.getpwnam(run_as)
         for path in (root, pwfile):
             os.chown(path, entry.pw_uid, entry.pw_gid)
-    server = PostgresServer("127.0.0.1", _free_port(), SUPERUSER, password, root, bin_dir, run_as)
+    server = PostgresServer("127.0.0.1", free_port(), SUPERUSER, password, root, bin_dir, run_as)
     try:
         _run(_as_user(run_as, [str(bin_dir / "initdb"), "-D", str(data), "-U", SUPERUSER, "-E", "UTF8",
                                "--locale=C", "--auth-local=trust", "--auth-host=scram-sha-256",
