@@ -34,10 +34,13 @@ GROUPS = {
     "magsev_polygon_raw": "warehouse",
     "polygon_parquet_fp": "warehouse",
     "polygon_hourly_prod": "warehouse",
+    "polygon_splits": "reference",
+    "polygon_hourly_adjusted": "serve",
     "hourly_price_variance": "serve",
     "grafana_dashboard": "serve",
 }
-PARTITIONED = {name for name, group in GROUPS.items() if group != "serve"}  # a view and a picture are not per day
+# Views, a picture and the splits reference table are not per day.
+PARTITIONED = {name for name, group in GROUPS.items() if group not in ("serve", "reference")}
 PARQUET_CHECKS = {*ROW_CHECKS, "tickers_complete", "row_count_matches_raw"}
 PROD_CHECKS = {"prod_fresh_and_complete", "no_unexplained_jumps"}
 
