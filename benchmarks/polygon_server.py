@@ -9,8 +9,12 @@ keep-alive, so fetching several tickers at once is measured as it would be again
 
 from __future__ import annotations
 
+import argparse
+import functools
+import inspect
 import json
 import re
+import sys
 import threading
 import time
 from datetime import datetime, timezone
@@ -20,6 +24,8 @@ from urllib.parse import parse_qs, urlsplit
 from magsev_dagster.polygon.responses import page_document
 from magsev_dagster.polygon.synthetic import synthetic_bars
 
+# Every page of a ticker's window is cut from the same bars: generate them once, not once a page.
+_window_bars = functools.lru_cache(maxsize=64)(synthetic_bars)
 PATH = re.compile(r"^/v2/aggs/ticker/(?P<ticker>[^/]+)/range/1/hour/(?P<start>\d+)/(?P<end>\d+)$")
 MINUTES_PER_HOUR_BAR = 60
 DEFAULT_LATENCY = 0.1  # seconds: real Polygon answers in tens to hundreds of milliseconds
@@ -57,7 +63,7 @@ class PolygonServer:
         end = datetime.fromtimestamp((int(match["end"]) + 1) / 1000, tz=timezone.utc)  # `to` is inclusive
         per_page = max(1, int(query.get("limit", ["50000"])[0]) // MINUTES_PER_HOUR_BAR)
         offset = int(query.get("cursor", ["0"])[0])
-        bars = synthetic_bars(ticker, start, end, self.extended_hours)
+        bars = _window_bars(ticker, start, end, self.extended_hours)
         chunk = bars[offset: offset + per_page]
         doc = page_document(ticker, chunk, request_id=f"bench-{self.requests}")
         if offset + per_page < len(bars):
@@ -100,3 +106,24 @@ class PolygonServer:
                 pass
 
         return Handler
+
+
+def main() -> None:
+    """Serve in a process of its own (the benchmarks' runs then own their CPU and peak RSS): print the
+    URL, serve until stdin closes, then print the number of requests served."""
+    parser = argparse.ArgumentParser(description="local Polygon aggregates server for the benchmarks")
+    parser.add_argument("--key", required=True)
+    parser.add_argument("--extended-hours", action="store_true")
+    parser.add_argument("--latency", type=float, default=None, help="seconds each answer waits")
+    args = parser.parse_args()
+    options = {"extended_hours": args.extended_hours}
+    if args.latency is not None and "latency" in inspect.signature(PolygonServer).parameters:
+        options["latency"] = args.latency
+    with PolygonServer(args.key, **options) as server:
+        print(server.url, flush=True)
+        sys.stdin.read()
+        print(server.requests, flush=True)
+
+
+if __name__ == "__main__":
+    main()
