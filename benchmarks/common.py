@@ -19,6 +19,7 @@ HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results.json"
 REPO = HERE.parent
 API_KEY = "bench-fake-key"  # the local server's key; not a Polygon key
+LATENCY_S = 0.1  # every answer of the local Polygon server waits this long, as real Polygon takes 10-100s of ms
 JOB = "magsev_hourly_job"
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
@@ -129,12 +130,11 @@ def days_before_today(days: int) -> tuple[str, str]:
 # --- the Polygon server, in a process of its own ---------------------------------------------------------------
 
 @contextmanager
-def polygon_server(extended_hours: bool = False, latency: float | None = None):
+def polygon_server(extended_hours: bool = False, latency: float = LATENCY_S):
     """benchmarks/polygon_server.py in its own process, so the run measured owns its CPU and RSS.
-    Yields a dict: `url`, and `requests` once the block exits."""
-    cmd = [sys.executable, "-W", "ignore", "-m", "benchmarks.polygon_server", "--key", API_KEY]
-    cmd += ["--extended-hours"] if extended_hours else []
-    cmd += ["--latency", str(latency)] if latency is not None else []
+    Yields a dict: `url`, and `requests` and `max_in_flight` once the block exits."""
+    cmd = [sys.executable, "-W", "ignore", "-m", "benchmarks.polygon_server", "--key", API_KEY,
+           "--latency", str(latency)] + (["--extended-hours"] if extended_hours else [])
     proc = subprocess.Popen(cmd, env=_python_env(), cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             text=True)
     info = {"url": proc.stdout.readline().strip()}
@@ -144,7 +144,7 @@ def polygon_server(extended_hours: bool = False, latency: float | None = None):
         yield info
     finally:
         out, _ = proc.communicate("", timeout=60)
-        info["requests"] = int(out.strip() or 0)
+        info.update(json.loads(out.strip() or "{}"))
 
 
 # --- Dagster runs --------------------------------------------------------------------------------------------
@@ -175,9 +175,10 @@ def temp_instance():
             instance.dispose()
 
 
-def execute(defs, instance, start: str, end: str | None = None) -> dict:
+def execute(defs, instance, start: str, end: str | None = None, rss: "RssSampler | None" = None) -> dict:
     """One run of magsev_hourly_job over days start..end (one partition when end is None, as the schedule
-    asks for today), timed; raises if the run failed. Returns wall seconds and the run's event counts."""
+    asks for today), timed; raises if the run failed. Returns wall and CPU seconds, the run's event counts
+    and seconds per step, and with `rss` (sampling during the run) the peak RSS during each step."""
     job = defs.resolve_job_def(JOB)
     kwargs = {"partition_key": start} if end is None else {"tags": {RANGE_START_TAG: start, RANGE_END_TAG: end}}
     cpu, submitted = cpu_seconds(), time.time()
@@ -187,7 +188,11 @@ def execute(defs, instance, start: str, end: str | None = None) -> dict:
     if not result.success:
         failures = [e.message for e in result.all_events if e.is_failure]
         raise RuntimeError(f"run {result.run_id} failed: {failures[:3]}")
-    return {"wall_s": wall(), "cpu_s": cpu, "bars": _bars(result), **run_events(instance, result.run_id, submitted)}
+    events = run_events(instance, result.run_id, submitted)
+    windows = events.pop("step_windows")
+    if rss is not None:
+        events["peak_rss_mib_by_step"] = rss.peak_by_step(windows)
+    return {"wall_s": wall(), "cpu_s": cpu, "bars": _bars(result), **events}
 
 
 def cpu_seconds() -> float:
@@ -208,7 +213,7 @@ def _bars(result) -> int:
 def run_events(instance, run_id: str, submitted: float) -> dict:
     """The run's Dagster events (by type) and log lines, seconds per step from its own events, and the
     run's set-up: from `submitted` (time.time() at the call) to the run's start event."""
-    types, starts, steps, log_lines, run_start = Counter(), {}, Counter(), 0, submitted
+    types, starts, steps, windows, log_lines, run_start = Counter(), {}, Counter(), {}, 0, submitted
     for entry in instance.all_logs(run_id):
         event = entry.dagster_event
         if event is None:
@@ -221,5 +226,36 @@ def run_events(instance, run_id: str, submitted: float) -> dict:
             starts[event.step_key] = entry.timestamp
         elif event.event_type_value in ("STEP_SUCCESS", "STEP_FAILURE"):
             steps[event.step_key] = round(entry.timestamp - starts[event.step_key], 3)
+            windows[event.step_key] = (starts[event.step_key], entry.timestamp)
     return {"events": sum(types.values()), "events_by_type": dict(types.most_common()), "log_lines": log_lines,
-            "run_setup_s": round(run_start - submitted, 3), "steps_s": dict(steps)}
+            "run_setup_s": round(run_start - submitted, 3), "steps_s": dict(steps), "step_windows": windows}
+
+
+class RssSampler:
+    """Resident set size of this process, sampled by a thread, to say which step holds the peak."""
+
+    def __init__(self, interval_s: float = 0.2):
+        import threading
+
+        self.samples: list[tuple[float, float]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(interval_s,), daemon=True)
+
+    def _run(self, interval_s: float) -> None:
+        while not self._stop.wait(interval_s):
+            for line in Path("/proc/self/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    self.samples.append((time.time(), int(line.split()[1]) / 1024))
+
+    def __enter__(self) -> "RssSampler":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def peak_by_step(self, windows: dict) -> dict:
+        """Highest RSS (MiB) sampled during each step."""
+        return {step: round(max((rss for t, rss in self.samples if start <= t <= end), default=0), 1)
+                for step, (start, end) in windows.items()}

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import inspect
 import json
 import re
 import sys
@@ -110,19 +109,16 @@ class PolygonServer:
 
 def main() -> None:
     """Serve in a process of its own (the benchmarks' runs then own their CPU and peak RSS): print the
-    URL, serve until stdin closes, then print the number of requests served."""
+    URL, serve until stdin closes, then print the requests served and the most answered at once (JSON)."""
     parser = argparse.ArgumentParser(description="local Polygon aggregates server for the benchmarks")
     parser.add_argument("--key", required=True)
     parser.add_argument("--extended-hours", action="store_true")
-    parser.add_argument("--latency", type=float, default=None, help="seconds each answer waits")
+    parser.add_argument("--latency", type=float, default=DEFAULT_LATENCY, help="seconds each answer waits")
     args = parser.parse_args()
-    options = {"extended_hours": args.extended_hours}
-    if args.latency is not None and "latency" in inspect.signature(PolygonServer).parameters:
-        options["latency"] = args.latency
-    with PolygonServer(args.key, **options) as server:
+    with PolygonServer(args.key, args.extended_hours, args.latency) as server:
         print(server.url, flush=True)
         sys.stdin.read()
-        print(server.requests, flush=True)
+        print(json.dumps({"requests": server.requests, "max_in_flight": server.max_in_flight}), flush=True)
 
 
 if __name__ == "__main__":

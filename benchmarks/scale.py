@@ -14,11 +14,10 @@ import sys
 from pathlib import Path
 
 from benchmarks.common import (
-    days_before_today, execute, load_avg, median, merge_results, peak_rss_mib, polygon_server, project_defs,
+    LATENCY_S, RssSampler, days_before_today, execute, load_avg, median, merge_results, peak_rss_mib, polygon_server, project_defs,
     run_scenario, scenario_main, table, temp_instance, today,
 )
 
-LATENCY_S = 0.1
 REFRESH_REPEATS = 3
 # benchmarks/README.md on main before the daily partitions (stage times of a week and a month, extrapolated).
 OLD = {"year_wall_s": "950-1,060 (extrapolated)", "raw_objects": 3_950_000}
@@ -49,11 +48,13 @@ def scale(workdir: Path, count: int, days: int, refresh_repeats: int = REFRESH_R
     data = workdir / "data"
     with polygon_server(extended_hours=True, latency=LATENCY_S) as server, temp_instance() as instance:
         defs = project_defs(data, server["url"], MAGSEV_TICKERS=tickers(count), MAGSEV_EXTENDED_HOURS="true")
-        year = execute(defs, instance, start, end)
+        with RssSampler() as rss:
+            year = execute(defs, instance, start, end, rss)
         year["peak_rss_mib"] = peak_rss_mib()
         objects = files(data)
         refreshes = [execute(defs, instance, today().isoformat()) for _ in range(refresh_repeats)]
     return {"tickers": count, "days": days, "range": [start, end], "api_requests": server["requests"],
+            "max_requests_in_flight": server["max_in_flight"],
             "backfill": year, "files": objects, "raw_objects_per_day": round(objects["raw_objects"] / days, 3),
             "refresh": {"day": today().isoformat(), "wall_s": median([r["wall_s"] for r in refreshes]),
                         "runs": refreshes}}
