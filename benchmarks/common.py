@@ -192,7 +192,7 @@ def execute(defs, instance, start: str, end: str | None = None, rss: "RssSampler
     windows = events.pop("step_windows")
     if rss is not None:
         events["peak_rss_mib_by_step"] = rss.peak_by_step(windows)
-    return {"wall_s": wall(), "cpu_s": cpu, "bars": _bars(result), **events}
+    return {"wall_s": wall(), "cpu_s": cpu, **_fetched(result), **events}
 
 
 def cpu_seconds() -> float:
@@ -202,12 +202,13 @@ def cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def _bars(result) -> int:
+def _fetched(result) -> dict:
+    """Bars and Polygon requests of the run, from raw_polygon_aggregates' metadata (0 without that asset)."""
     for event in result.get_asset_materialization_events():
         if event.asset_key.path == ["raw_polygon_aggregates"]:
-            value = event.materialization.metadata.get("bars")
-            return int(value.value) if value is not None else 0
-    return 0
+            metadata = event.materialization.metadata
+            return {name: int(metadata[name].value) if name in metadata else 0 for name in ("bars", "requests")}
+    return {"bars": 0, "requests": 0}
 
 
 def run_events(instance, run_id: str, submitted: float) -> dict:

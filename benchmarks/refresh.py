@@ -97,6 +97,12 @@ def main(quick: bool = False) -> dict:
               "fixed_cost_share_of_refresh_wall": round(walls["noop twin"] / walls[short], 2)}
     print(table(rows, f"Hourly refresh of today ({r['day']}), medians of {len(r['refreshes'][short])} alternated "
                       f"runs (load {r['load_avg_before']} -> {r['load_avg_after']})"))
+    typical = {label: min(rs, key=lambda x: abs(x["wall_s"] - walls[label])) for label, rs in r["refreshes"].items()}
+    print(table([{"step": step, f"on {short}": seconds, "no-op twin": typical["noop twin"]["steps_s"].get(step)}
+                 for step, seconds in typical[short]["steps_s"].items()]
+                + [{"step": "run set-up (until the run starts)", f"on {short}": typical[short]["run_setup_s"],
+                    "no-op twin": typical["noop twin"]["run_setup_s"]}],
+                "Seconds per step of the run nearest the median"))
     print(table([{"ratio": k, "value": v} for k, v in ratios.items()],
                 f"Ratios (target: {long} / 1 week <= {TARGET['ratio_year_over_week']})"))
     result = {"quick": quick, **r, "ratios": ratios, "old": OLD, "targets": TARGET}

@@ -48,13 +48,14 @@ def scale(workdir: Path, count: int, days: int, refresh_repeats: int = REFRESH_R
     data = workdir / "data"
     with polygon_server(extended_hours=True, latency=LATENCY_S) as server, temp_instance() as instance:
         defs = project_defs(data, server["url"], MAGSEV_TICKERS=tickers(count), MAGSEV_EXTENDED_HOURS="true")
+        concurrency = defs.resources["polygon"].concurrency
         with RssSampler() as rss:
             year = execute(defs, instance, start, end, rss)
         year["peak_rss_mib"] = peak_rss_mib()
         objects = files(data)
         refreshes = [execute(defs, instance, today().isoformat()) for _ in range(refresh_repeats)]
     return {"tickers": count, "days": days, "range": [start, end], "api_requests": server["requests"],
-            "max_requests_in_flight": server["max_in_flight"],
+            "polygon_concurrency": concurrency, "max_requests_in_flight": server["max_in_flight"],
             "backfill": year, "files": objects, "raw_objects_per_day": round(objects["raw_objects"] / days, 3),
             "refresh": {"day": today().isoformat(), "wall_s": median([r["wall_s"] for r in refreshes]),
                         "runs": refreshes}}
@@ -65,14 +66,28 @@ def main(quick: bool = False) -> dict:
     count, days = (200, 30) if quick else (1000, 365)
     r = run_scenario("scale", "scale", count=count, days=days, refresh_repeats=2 if quick else REFRESH_REPEATS)
     year, refresh = r["backfill"], r["refresh"]
+    # Requests of a ticker's series go one after another, so the fetch cannot take less than this:
+    floor = round(year["requests"] * LATENCY_S / r["polygon_concurrency"], 1)
     rows = [{"run": f"backfill {count} tickers x {days} days, one run", "wall_s": year["wall_s"],
-             "cpu_s": year["cpu_s"], "bars": year["bars"], "dagster_events": year["events"],
-             "peak_rss_mib": year["peak_rss_mib"], "raw_objects_per_day": r["raw_objects_per_day"]},
+             "cpu_s": year["cpu_s"], "bars": year["bars"], "requests": year["requests"],
+             "dagster_events": year["events"], "peak_rss_mib": year["peak_rss_mib"],
+             "raw_objects_per_day": r["raw_objects_per_day"]},
             {"run": f"hourly refresh of today ({refresh['day']}), median of {len(refresh['runs'])}",
              "wall_s": refresh["wall_s"], "cpu_s": median([x["cpu_s"] for x in refresh["runs"]]),
-             "bars": refresh["runs"][0]["bars"], "dagster_events": refresh["runs"][0]["events"]}]
+             "bars": refresh["runs"][0]["bars"], "requests": refresh["runs"][0]["requests"],
+             "dagster_events": refresh["runs"][0]["events"]}]
     print(table(rows, f"Scale: {count} tickers, extended hours, {LATENCY_S * 1000:.0f} ms per request, "
-                      f"{r['api_requests']} requests in all (load {r['load_avg_before']} -> {r['load_avg_after']})"))
+                      f"POLYGON_CONCURRENCY {r['polygon_concurrency']} (load {r['load_avg_before']} -> "
+                      f"{r['load_avg_after']})"))
+    steps = year["steps_s"]
+    print(table([{"part of the backfill's wall": "run set-up (Dagster writes the planned events)", "s": year["run_setup_s"]},
+                 {"part of the backfill's wall": "raw_polygon_aggregates (fetch, keep bodies, day objects)",
+                  "s": steps["raw_polygon_aggregates"]},
+                 {"part of the backfill's wall": f"  its floor: {year['requests']} requests x {LATENCY_S * 1000:.0f} ms"
+                                                 f" / {r['polygon_concurrency']} at once", "s": floor},
+                 {"part of the backfill's wall": "every other step",
+                  "s": round(sum(steps.values()) - steps["raw_polygon_aggregates"], 1)}],
+                "Where the backfill's wall time goes"))
     print(table([{"step": k, "backfill_s": v, "refresh_s": refresh["runs"][0]["steps_s"].get(k)}
                  for k, v in year["steps_s"].items()], "Seconds per step (from the runs' own events)"))
     result = {"quick": quick, "latency_s": LATENCY_S, **r, "old": OLD, "targets": TARGET}
