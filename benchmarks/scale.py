@@ -70,7 +70,7 @@ def main(quick: bool = False) -> dict:
     floor = round(year["requests"] * LATENCY_S / r["polygon_concurrency"], 1)
     rows = [{"run": f"backfill {count} tickers x {days} days, one run", "wall_s": year["wall_s"],
              "cpu_s": year["cpu_s"], "bars": year["bars"], "requests": year["requests"],
-             "dagster_events": year["events"], "peak_rss_mib": year["peak_rss_mib"],
+             "dagster_events": year["events"], "peak_rss_mib": round(year["peak_rss_mib"]),
              "raw_objects_per_day": r["raw_objects_per_day"]},
             {"run": f"hourly refresh of today ({refresh['day']}), median of {len(refresh['runs'])}",
              "wall_s": refresh["wall_s"], "cpu_s": median([x["cpu_s"] for x in refresh["runs"]]),
@@ -88,8 +88,9 @@ def main(quick: bool = False) -> dict:
                  {"part of the backfill's wall": "every other step",
                   "s": round(sum(steps.values()) - steps["raw_polygon_aggregates"], 1)}],
                 "Where the backfill's wall time goes"))
-    print(table([{"step": k, "backfill_s": v, "refresh_s": refresh["runs"][0]["steps_s"].get(k)}
-                 for k, v in year["steps_s"].items()], "Seconds per step (from the runs' own events)"))
+    print(table([{"step": k, "backfill_s": v, "backfill_peak_rss_mib": round(year["peak_rss_mib_by_step"].get(k, 0)),
+                  "refresh_s": refresh["runs"][0]["steps_s"].get(k)} for k, v in year["steps_s"].items()],
+                "Seconds per step (from the runs' own events); RSS sampled every 0.2 s"))
     result = {"quick": quick, "latency_s": LATENCY_S, **r, "old": OLD, "targets": TARGET}
     merge_results("scale", result, load)
     return result
