@@ -5,13 +5,16 @@ after 100 ms.
 The scenario process is the run's process: its peak RSS (ru_maxrss, taken right after the year's run)
 is the run's. The server runs in a process of its own.
 
-    python -m benchmarks.scale [--quick]      (--quick: 200 tickers x 30 days)
+    python -m benchmarks.scale [--quick] [--planned-subset]      (--quick: 200 tickers x 30 days)
 """
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
+
+from benchmarks.backfill import PLANNED_SUBSET
 
 from benchmarks.common import (
     LATENCY_S, RssSampler, days_before_today, execute, load_avg, median, merge_results, peak_rss_mib, polygon_server, project_defs,
@@ -43,7 +46,8 @@ def files(data: Path) -> dict:
             "response_bytes_gzip": parts_bytes, "parquet_files": parquet, "parquet_bytes": parquet_bytes}
 
 
-def scale(workdir: Path, count: int, days: int, refresh_repeats: int = REFRESH_REPEATS) -> dict:
+def scale(workdir: Path, count: int, days: int, refresh_repeats: int = REFRESH_REPEATS, env: dict | None = None) -> dict:
+    os.environ.update(env or {})
     start, end = days_before_today(days)
     data = workdir / "data"
     with polygon_server(extended_hours=True, latency=LATENCY_S) as server, temp_instance() as instance:
@@ -61,10 +65,12 @@ def scale(workdir: Path, count: int, days: int, refresh_repeats: int = REFRESH_R
                         "runs": refreshes}}
 
 
-def main(quick: bool = False) -> dict:
+def main(quick: bool = False, planned_subset: bool = False) -> dict:
+    """planned_subset: with DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS=true (results under scale_planned_subset)."""
     load = load_avg()
     count, days = (200, 30) if quick else (1000, 365)
-    r = run_scenario("scale", "scale", count=count, days=days, refresh_repeats=2 if quick else REFRESH_REPEATS)
+    r = run_scenario("scale", "scale", count=count, days=days, refresh_repeats=2 if quick else REFRESH_REPEATS,
+                     env=PLANNED_SUBSET if planned_subset else {})
     year, refresh = r["backfill"], r["refresh"]
     # Requests of a ticker's series go one after another, so the fetch cannot take less than this:
     floor = round(year["requests"] * LATENCY_S / r["polygon_concurrency"], 1)
@@ -77,7 +83,7 @@ def main(quick: bool = False) -> dict:
              "bars": refresh["runs"][0]["bars"], "requests": refresh["runs"][0]["requests"],
              "dagster_events": refresh["runs"][0]["events"]}]
     print(table(rows, f"Scale: {count} tickers, extended hours, {LATENCY_S * 1000:.0f} ms per request, "
-                      f"POLYGON_CONCURRENCY {r['polygon_concurrency']} (load {r['load_avg_before']} -> "
+                      f"POLYGON_CONCURRENCY {r['polygon_concurrency']}{', planned subset' if planned_subset else ''} (load {r['load_avg_before']} -> "
                       f"{r['load_avg_after']})"))
     steps = year["steps_s"]
     print(table([{"part of the backfill's wall": "run set-up (Dagster writes the planned events)", "s": year["run_setup_s"]},
@@ -92,7 +98,7 @@ def main(quick: bool = False) -> dict:
                   "refresh_s": refresh["runs"][0]["steps_s"].get(k)} for k, v in year["steps_s"].items()],
                 "Seconds per step (from the runs' own events); RSS sampled every 0.2 s"))
     result = {"quick": quick, "latency_s": LATENCY_S, **r, "old": OLD, "targets": TARGET}
-    merge_results("scale", result, load)
+    merge_results("scale_planned_subset" if planned_subset else "scale", result, load)
     return result
 
 
@@ -100,4 +106,4 @@ if __name__ == "__main__":
     if "--scenario" in sys.argv:
         scenario_main({"scale": scale})
     else:
-        main(quick="--quick" in sys.argv)
+        main(quick="--quick" in sys.argv, planned_subset="--planned-subset" in sys.argv)
