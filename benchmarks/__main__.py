@@ -28,7 +28,8 @@ def main() -> None:
     for name in names:
         print(f"\n# benchmark: {name} ({'quick' if args.quick else 'default'}), load average {load_avg()}", flush=True)
         BENCHMARKS[name](quick=args.quick)
-    print(f"\nAll done in {time.monotonic() - began:.0f} s (load average {load_avg()}); results in benchmarks/results.json")
+    print(f"\nAll done in {time.monotonic() - began:.0f} s (load average {load_avg()}); "
+          "results in benchmarks/results.json")
 
 
 if __name__ == "__main__":

@@ -129,7 +129,8 @@ def main() -> dict:
                        "old_s3_gets": old["s3_gets"], "athena_queries": year["athena_queries"],
                        "athena_scanned_gb": round(year["athena_scanned_mb"] / 1e3, 2),
                        "usd_athena": round(year["usd_athena"], 3), "usd_s3": round(year["usd_s3"], 3),
-                       "old_usd_s3": old["usd_s3"], "glue_dt_partitions": 365, "glue_catalog_calls": year["glue_catalog_calls"]})
+                       "old_usd_s3": old["usd_s3"], "glue_dt_partitions": 365,
+                       "glue_catalog_calls": year["glue_catalog_calls"]})
     print(table(hourly, "AWS per hourly run of today, on paper (744 runs a month; crawler at its 10-minute, "
                         "1-DPU minimum if MAGSEV_RAW_CATALOG=crawler)"))
     print(table(yearly, "AWS for one year of backfill as one run, on paper"))

@@ -43,7 +43,8 @@ def main(quick: bool = False) -> dict:
     rows = []
     for label, r in (("default settings", default), ("planned events as one subset", lean)):
         rows.append({"mag7 backfill, one run": f"{days} days, {label}", "wall_s": r["wall_s"], "cpu_s": r["cpu_s"],
-                     "run_setup_s": r["run_setup_s"], "dagster_events": r["events"], "planned_events": r["events_by_type"].get("ASSET_MATERIALIZATION_PLANNED", 0),
+                     "run_setup_s": r["run_setup_s"], "dagster_events": r["events"],
+                     "planned_events": r["events_by_type"].get("ASSET_MATERIALIZATION_PLANNED", 0),
                      "api_requests": r["api_requests"], "bars": r["bars"], "peak_rss_mib": round(r["peak_rss_mib"]),
                      "load_avg_1m": r["load_avg_before"][0]})
     rows.append({"mag7 backfill, one run": "365 days x 24 hourly partitions, before (README on main)",

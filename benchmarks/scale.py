@@ -15,10 +15,9 @@ import sys
 from pathlib import Path
 
 from benchmarks.backfill import PLANNED_SUBSET
-
 from benchmarks.common import (
-    LATENCY_S, RssSampler, days_before_today, execute, load_avg, median, merge_results, peak_rss_mib, polygon_server, project_defs,
-    run_scenario, scenario_main, table, temp_instance, today,
+    LATENCY_S, RssSampler, days_before_today, execute, load_avg, median, merge_results, peak_rss_mib, polygon_server,
+    project_defs, run_scenario, scenario_main, table, temp_instance, today,
 )
 
 REFRESH_REPEATS = 3
@@ -46,8 +45,9 @@ def files(data: Path) -> dict:
             "response_bytes_gzip": parts_bytes, "parquet_files": parquet, "parquet_bytes": parquet_bytes}
 
 
-def scale(workdir: Path, count: int, days: int, refresh_repeats: int = REFRESH_REPEATS, env: dict | None = None) -> dict:
-    os.environ.update(env or {})
+def scale(workdir: Path, count: int, days: int, refresh_repeats: int = REFRESH_REPEATS,
+          env: dict | None = None) -> dict:
+    os.environ.update(env or {})  # Dagster reads its settings from the environment when it creates the run
     start, end = days_before_today(days)
     data = workdir / "data"
     with polygon_server(extended_hours=True, latency=LATENCY_S) as server, temp_instance() as instance:
@@ -66,7 +66,7 @@ def scale(workdir: Path, count: int, days: int, refresh_repeats: int = REFRESH_R
 
 
 def main(quick: bool = False, planned_subset: bool = False) -> dict:
-    """planned_subset: with DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS=true (results under scale_planned_subset)."""
+    """planned_subset: with DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS=true (results: scale_planned_subset)."""
     load = load_avg()
     count, days = (200, 30) if quick else (1000, 365)
     r = run_scenario("scale", "scale", count=count, days=days, refresh_repeats=2 if quick else REFRESH_REPEATS,
@@ -83,10 +83,11 @@ def main(quick: bool = False, planned_subset: bool = False) -> dict:
              "bars": refresh["runs"][0]["bars"], "requests": refresh["runs"][0]["requests"],
              "dagster_events": refresh["runs"][0]["events"]}]
     print(table(rows, f"Scale: {count} tickers, extended hours, {LATENCY_S * 1000:.0f} ms per request, "
-                      f"POLYGON_CONCURRENCY {r['polygon_concurrency']}{', planned subset' if planned_subset else ''} (load {r['load_avg_before']} -> "
-                      f"{r['load_avg_after']})"))
+                      f"POLYGON_CONCURRENCY {r['polygon_concurrency']}{', planned subset' if planned_subset else ''} "
+                      f"(load {r['load_avg_before']} -> {r['load_avg_after']})"))
     steps = year["steps_s"]
-    print(table([{"part of the backfill's wall": "run set-up (Dagster writes the planned events)", "s": year["run_setup_s"]},
+    print(table([{"part of the backfill's wall": "run set-up (Dagster writes the planned events)",
+                  "s": year["run_setup_s"]},
                  {"part of the backfill's wall": "raw_polygon_aggregates (fetch, keep bodies, day objects)",
                   "s": steps["raw_polygon_aggregates"]},
                  {"part of the backfill's wall": f"  its floor: {year['requests']} requests x {LATENCY_S * 1000:.0f} ms"
