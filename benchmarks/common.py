@@ -203,12 +203,15 @@ def cpu_seconds() -> float:
 
 
 def _fetched(result) -> dict:
-    """Bars and Polygon requests of the run, from raw_polygon_aggregates' metadata (0 without that asset)."""
+    """Bars and Polygon requests of the run, from the metadata of the assets that fetch (0 without them)."""
+    found = {"bars": 0, "requests": 0, "splits_requests": 0}
     for event in result.get_asset_materialization_events():
-        if event.asset_key.path == ["raw_polygon_aggregates"]:
-            metadata = event.materialization.metadata
-            return {name: int(metadata[name].value) if name in metadata else 0 for name in ("bars", "requests")}
-    return {"bars": 0, "requests": 0}
+        metadata, asset = event.materialization.metadata, event.asset_key.path[-1]
+        if asset == "raw_polygon_aggregates" and "bars" in metadata:
+            found.update(bars=int(metadata["bars"].value), requests=int(metadata["requests"].value))
+        elif asset == "polygon_splits" and "requests" in metadata:
+            found["splits_requests"] = int(metadata["requests"].value)
+    return found
 
 
 def run_events(instance, run_id: str, submitted: float) -> dict:
