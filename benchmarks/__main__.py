@@ -1,6 +1,6 @@
 """`make bench`: every benchmark in turn; each prints its tables and merges into results.json.
 
-    python -m benchmarks [--quick | --full] [--only backfill,increment,scale,aws_costs]
+    python -m benchmarks [--quick] [--only backfill,scale,refresh,aws_costs]
 """
 
 from __future__ import annotations
@@ -8,31 +8,28 @@ from __future__ import annotations
 import argparse
 import time
 
-from benchmarks import aws_costs, backfill, increment, scale
+from benchmarks import aws_costs, backfill, refresh, scale
+from benchmarks.common import load_avg
+
+BENCHMARKS = {"backfill": backfill.main, "scale": scale.main, "refresh": refresh.main,
+              "aws_costs": lambda quick: aws_costs.main()}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    size = parser.add_mutually_exclusive_group()
-    size.add_argument("--quick", action="store_true", help="small ranges (a few minutes)")
-    size.add_argument("--full", action="store_true", help="the backfill as one real year-long run (slow)")
-    parser.add_argument("--only", default="backfill,increment,scale,aws_costs")
+    parser.add_argument("--quick", action="store_true", help="smaller universes and ranges (~2 minutes)")
+    parser.add_argument("--only", default=",".join(BENCHMARKS))
     args = parser.parse_args()
-    mode = "quick" if args.quick else "full" if args.full else "default"
+    names = args.only.split(",")
+    unknown = sorted(set(names) - set(BENCHMARKS))
+    if unknown:
+        raise SystemExit(f"unknown benchmark(s) {', '.join(unknown)}: choose from {', '.join(BENCHMARKS)}")
     began = time.monotonic()
-    for name in args.only.split(","):
-        print(f"\n# benchmark: {name} ({mode})", flush=True)
-        if name == "backfill":
-            backfill.main(mode)
-        elif name == "increment":
-            increment.main(quick=args.quick)
-        elif name == "scale":
-            scale.main(quick=args.quick)
-        elif name == "aws_costs":
-            aws_costs.main()
-        else:
-            raise SystemExit(f"unknown benchmark {name!r}: choose from backfill, increment, scale, aws_costs")
-    print(f"\nAll done in {time.monotonic() - began:.0f} s; results in benchmarks/results.json")
+    for name in names:
+        print(f"\n# benchmark: {name} ({'quick' if args.quick else 'default'}), load average {load_avg()}", flush=True)
+        BENCHMARKS[name](quick=args.quick)
+    print(f"\nAll done in {time.monotonic() - began:.0f} s (load average {load_avg()}); "
+          "results in benchmarks/results.json")
 
 
 if __name__ == "__main__":

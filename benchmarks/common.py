@@ -1,4 +1,4 @@
-"""What every benchmark shares: isolated scenario processes, Dagster step timings, results.json, tables."""
+"""What every benchmark shares: scenario processes, the Polygon server process, Dagster runs, results.json."""
 
 from __future__ import annotations
 
@@ -10,13 +10,24 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results.json"
 REPO = HERE.parent
+API_KEY = "bench-fake-key"  # the local server's key; not a Polygon key
+LATENCY_S = 0.1  # every answer of the local Polygon server waits this long, as real Polygon takes 10-100s of ms
+JOB = "magsev_hourly_job"
+RANGE_START_TAG = "dagster/asset_partition_range_start"
+RANGE_END_TAG = "dagster/asset_partition_range_end"
+QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+
+
+def load_avg() -> list[float]:
+    return [round(x, 2) for x in os.getloadavg()]
 
 
 def machine() -> dict:
@@ -33,7 +44,7 @@ def machine() -> dict:
 
     return {"nproc": os.cpu_count(), "ram_gib": round(mem_kib / 2**20, 1), "python": platform.python_version(),
             "platform": f"{platform.system()} {platform.machine()}", "dagster": dagster.__version__,
-            "duckdb": duckdb.__version__, "load_avg_at_start": round(os.getloadavg()[0], 2)}
+            "duckdb": duckdb.__version__}
 
 
 def peak_rss_mib() -> float:
@@ -49,24 +60,30 @@ def stopwatch():
     ended.append(time.perf_counter())
 
 
+def _python_env() -> dict:
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+
+
 def run_scenario(module: str, scenario: str, **kwargs) -> dict:
     """Run `python -m benchmarks.<module> --scenario <scenario>` in a fresh process (its own peak RSS,
-    no warm caches) and return the JSON it wrote."""
+    no warm caches) and return the JSON it wrote, with the load average before and after."""
     with tempfile.TemporaryDirectory(prefix="magsev-bench-") as tmp:
         out = Path(tmp) / "result.json"
         cmd = [sys.executable, "-W", "ignore", "-m", f"benchmarks.{module}", "--scenario", scenario,
                "--kwargs", json.dumps(kwargs), "--out", str(out), "--workdir", tmp]
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
-        proc = subprocess.run(cmd, env=env, cwd=REPO, capture_output=True, text=True)
+        before = load_avg()
+        proc = subprocess.run(cmd, env=_python_env(), cwd=REPO, capture_output=True, text=True)
         if proc.returncode != 0 or not out.exists():
             raise RuntimeError(f"scenario {module}:{scenario} failed (exit {proc.returncode}):\n{proc.stderr[-4000:]}")
-        return json.loads(out.read_text())
+        return {**json.loads(out.read_text()), "load_avg_before": before, "load_avg_after": load_avg()}
 
 
 def scenario_main(scenarios: dict) -> None:
     """Entry point of a scenario process: call scenarios[name](workdir, **kwargs), add peak RSS, write JSON."""
     import argparse
+    import warnings
 
+    warnings.filterwarnings("ignore")
     parser = argparse.ArgumentParser()
     parser.add_argument("--scenario", required=True, choices=sorted(scenarios))
     parser.add_argument("--kwargs", default="{}")
@@ -74,16 +91,16 @@ def scenario_main(scenarios: dict) -> None:
     parser.add_argument("--workdir", required=True)
     args = parser.parse_args()
     result = scenarios[args.scenario](Path(args.workdir), **json.loads(args.kwargs))
-    result["peak_rss_mib"] = peak_rss_mib()
+    result.setdefault("peak_rss_mib", peak_rss_mib())
     Path(args.out).write_text(json.dumps(result, default=str))
 
 
-def merge_results(name: str, result: dict) -> None:
+def merge_results(name: str, result: dict, load_before: list[float]) -> None:
     """Write one benchmark's result into benchmarks/results.json, keeping the others'."""
     doc = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     doc[name] = {"measured_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%MZ"), "machine": machine(),
-                 **result}
-    RESULTS.write_text(json.dumps(doc, indent=2, sort_keys=False, default=str) + "\n")
+                 "load_avg_at_start": load_before, "load_avg_at_end": load_avg(), **result}
+    RESULTS.write_text(json.dumps(doc, indent=2, default=str) + "\n")
 
 
 def table(rows: list[dict], title: str) -> str:
@@ -92,56 +109,57 @@ def table(rows: list[dict], title: str) -> str:
     return f"\n## {title}\n\n" + tabulate(rows, headers="keys", tablefmt="github", floatfmt=".3g") + "\n"
 
 
-# --- Dagster runs -------------------------------------------------------------------------------------------
+def median(values: list[float]) -> float:
+    from statistics import median as _median
 
-RANGE_START_TAG = "dagster/asset_partition_range_start"
-RANGE_END_TAG = "dagster/asset_partition_range_end"
-QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
-
-
-def execute(defs, instance, *, start: str | None = None, end: str | None = None, partition: str | None = None,
-            selection: list[str] | None = None):
-    """One run of magsev_hourly_job: a single-run range (start..end) or one partition."""
-    import dagster as dg
-
-    job = defs.resolve_job_def("magsev_hourly_job")
-    kwargs = {"partition_key": partition} if partition else {"tags": {RANGE_START_TAG: start, RANGE_END_TAG: end}}
-    result = job.execute_in_process(instance=instance, raise_on_error=False, run_config=QUIET,
-                                    asset_selection=[dg.AssetKey(s) for s in selection] if selection else None,
-                                    **kwargs)
-    if not result.success:
-        failures = [e.message for e in result.all_events if e.is_failure]
-        raise RuntimeError(f"run {result.run_id} failed: {failures[:3]}")
-    return result
+    return round(_median(values), 3)
 
 
-STAGES = ("raw_polygon_aggregates", "magsev_polygon_raw", "polygon_parquet_fp", "checks", "polygon_hourly_prod",
-          "hourly_price_variance")
+# --- days -------------------------------------------------------------------------------------------------------
+
+def today() -> date:
+    return datetime.now(timezone.utc).date()
 
 
-def step_timings(instance, run_id: str, submitted: float) -> dict:
-    """Seconds per stage from the run's own events (checks summed), the set-up before the run started
-    (`submitted` = time.time() when execute was called), and the run's event counts."""
-    logs = instance.all_logs(run_id)
-    starts, stages, events = {}, dict.fromkeys(STAGES, 0.0), {}
-    run_start = None
-    for entry in logs:
-        de = entry.dagster_event
-        if de is None:
-            continue
-        events[de.event_type_value] = events.get(de.event_type_value, 0) + 1
-        if de.event_type_value in ("RUN_START", "PIPELINE_START"):  # Dagster stores RUN_START as the latter
-            run_start = entry.timestamp
-        if de.event_type_value == "STEP_START":
-            starts[de.step_key] = entry.timestamp
-        elif de.event_type_value in ("STEP_SUCCESS", "STEP_FAILURE"):
-            stage = de.step_key if de.step_key in stages else "checks"
-            stages[stage] += entry.timestamp - starts[de.step_key]
-    return {"stages_s": {k: round(v, 3) for k, v in stages.items()},
-            "run_setup_s": round((run_start or submitted) - submitted, 3),
-            "events": sum(events.values()),
-            "materialization_events": events.get("ASSET_MATERIALIZATION", 0),
-            "planned_events": events.get("ASSET_MATERIALIZATION_PLANNED", 0)}
+def days_before_today(days: int) -> tuple[str, str]:
+    """Partition keys of the `days` closed days that end yesterday (inclusive)."""
+    end = today() - timedelta(days=1)
+    return (end - timedelta(days=days - 1)).isoformat(), end.isoformat()
+
+
+# --- the Polygon server, in a process of its own ---------------------------------------------------------------
+
+@contextmanager
+def polygon_server(extended_hours: bool = False, latency: float = LATENCY_S):
+    """benchmarks/polygon_server.py in its own process, so the run measured owns its CPU and RSS.
+    Yields a dict: `url`, and `requests` and `max_in_flight` once the block exits."""
+    cmd = [sys.executable, "-W", "ignore", "-m", "benchmarks.polygon_server", "--key", API_KEY,
+           "--latency", str(latency)] + (["--extended-hours"] if extended_hours else [])
+    proc = subprocess.Popen(cmd, env=_python_env(), cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            text=True)
+    info = {"url": proc.stdout.readline().strip()}
+    try:
+        if not info["url"].startswith("http://"):
+            raise RuntimeError("the benchmark's Polygon server did not start")
+        yield info
+    finally:
+        out, _ = proc.communicate("", timeout=60)
+        info.update(json.loads(out.strip() or "{}"))
+
+
+# --- Dagster runs --------------------------------------------------------------------------------------------
+
+def project_defs(data_dir: Path, server_url: str, **env: str):
+    """The project's Definitions on the embedded default, fetching from the local server through the real
+    HTTP client (POLYGON_API_KEY read through EnvVar, as in production; no request pacing)."""
+    from magsev_dagster.definitions import build_defs
+    from magsev_dagster.resources import resources_for
+    from magsev_dagster.settings import Settings
+
+    os.environ["POLYGON_API_KEY"] = API_KEY
+    settings = Settings.from_env({**os.environ, "MAGSEV_DATA_DIR": str(data_dir), "POLYGON_BASE_URL": server_url,
+                                  "POLYGON_REQUESTS_PER_MINUTE": "0", **env})
+    return build_defs(resources_for(settings), settings)
 
 
 @contextmanager
@@ -157,96 +175,91 @@ def temp_instance():
             instance.dispose()
 
 
-# --- building history without Dagster's bookkeeping (same resource code the assets call) ---------------------
-
-def resources(data_dir: Path, **env: str) -> dict:
-    from magsev_dagster.resources import resources_for
-    from magsev_dagster.settings import Settings
-
-    return resources_for(Settings.from_env({"MAGSEV_DATA_DIR": str(data_dir), **env}))
-
-
-def window(start: str, end_exclusive: str):
-    """Window from partition keys: [start, end_exclusive)."""
-    from magsev_dagster.partitions import PARTITION_FORMAT, Window
-
-    def parse(key: str) -> datetime:
-        return datetime.strptime(key, PARTITION_FORMAT).replace(tzinfo=timezone.utc)
-
-    return Window(parse(start), parse(end_exclusive))
-
-
-def ingest_raw(res: dict, win) -> int:
-    """What raw_polygon_aggregates does for a window: fetch, keep bodies, write one object per (ticker, hour)."""
-    from magsev_dagster import layout
-    from magsev_dagster.assets.ingest import bucket_bars, write_ticker_window
-
-    storage, bars = res["storage"], 0
-    for ticker in res["universe"].tickers:
-        fetched = res["polygon"].fetch(
-            ticker, win, lambda n, body, t=ticker: storage.put(layout.response_key(t, win, n), body))
-        bucketed = bucket_bars(fetched.bars, win)
-        write_ticker_window(storage, ticker, win, bucketed)
-        bars += sum(len(b) for b in bucketed.by_hour.values())
-    return bars
-
-
-def build_tables(res: dict, win) -> None:
-    """What the warehouse assets do for a window: raw table, parquet days, production, variance view."""
-    wh = res["warehouse"]
-    wh.refresh_raw_table(win)
-    wh.rewrite_parquet(win)
-    wh.publish_prod(win)
-    wh.create_variance_view()
-
-
-def seed_rebuild(res: dict, everything) -> dict:
-    """The seed's way: drop the parquet table and its files, then CTAS it from the whole crawled raw table
-    (DuckDB over every raw object, as Athena over the crawled table), then republish production."""
-    from magsev_dagster import layout, sql
-
-    wh = res["warehouse"]
-    before = io_counters()
+def execute(defs, instance, start: str, end: str | None = None, rss: "RssSampler | None" = None) -> dict:
+    """One run of magsev_hourly_job over days start..end (one partition when end is None, as the schedule
+    asks for today), timed; raises if the run failed. Returns wall and CPU seconds, the run's event counts
+    and seconds per step, and with `rss` (sampling during the run) the peak RSS during each step."""
+    job = defs.resolve_job_def(JOB)
+    kwargs = {"partition_key": start} if end is None else {"tags": {RANGE_START_TAG: start, RANGE_END_TAG: end}}
+    cpu, submitted = cpu_seconds(), time.time()
     with stopwatch() as wall:
-        wh.reset()
-        wh.refresh_raw_table(everything)
-        target = wh.root / layout.PARQUET_PREFIX
-        select = sql.render("polygon_parquet_fp", "duckdb", **everything.params())
-        with wh.connect() as con:
-            con.execute(f"COPY ({select}) TO '{target}' (FORMAT parquet, PARTITION_BY (dt), OVERWRITE_OR_IGNORE)")
-            wh._parquet_view(con)
-        wh.publish_prod(everything)
-    after = io_counters()
-    return {"wall_s": wall(), "bytes_read": after["rchar"] - before["rchar"]}
+        result = job.execute_in_process(instance=instance, raise_on_error=False, run_config=QUIET, **kwargs)
+    cpu = round(cpu_seconds() - cpu, 2)
+    if not result.success:
+        failures = [e.message for e in result.all_events if e.is_failure]
+        raise RuntimeError(f"run {result.run_id} failed: {failures[:3]}")
+    events = run_events(instance, result.run_id, submitted)
+    windows = events.pop("step_windows")
+    if rss is not None:
+        events["peak_rss_mib_by_step"] = rss.peak_by_step(windows)
+    return {"wall_s": wall(), "cpu_s": cpu, **_fetched(result), **events}
 
 
-def io_counters() -> dict:
-    """Bytes and read calls of this process so far (Linux /proc/self/io; includes page-cache hits)."""
-    try:
-        fields = dict(line.split(": ") for line in Path("/proc/self/io").read_text().splitlines())
-        return {"rchar": int(fields["rchar"]), "syscr": int(fields["syscr"])}
-    except (OSError, KeyError, ValueError):
-        return {"rchar": 0, "syscr": 0}
+def cpu_seconds() -> float:
+    """User + system CPU time of this process so far (all its threads): what the run cost the machine,
+    unlike wall time, which also holds the waits for a CPU that others on a shared machine were using."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
-def scan_stats(con, query: str) -> dict:
-    """Files scanned / files matched and bytes read by DuckDB for one query (EXPLAIN ANALYZE counters)."""
-    import re
-
-    plan = con.execute(f"EXPLAIN ANALYZE {query}").fetchall()[0][1]
-    scanned = [tuple(map(int, m)) for m in re.findall(r"Scanning Files:\s*(\d+)/(\d+)", plan)]
-    read = [int(m) for m in re.findall(r"Total Files Read:\s*(\d+)", plan)]
-    data = re.search(r"Data Read:\s*([\d.]+)\s*([kMG]?B)", plan)
-    bytes_read = None
-    if data:
-        bytes_read = round(float(data.group(1)) * {"B": 1, "kB": 1e3, "MB": 1e6, "GB": 1e9}[data.group(2)])
-    return {"files_scanned": sum(s for s, _ in scanned) if scanned else sum(read),
-            "files_matched": sum(t for _, t in scanned) if scanned else sum(read),
-            "bytes_read": bytes_read}
+def _fetched(result) -> dict:
+    """Bars and Polygon requests of the run, from the metadata of the assets that fetch (0 without them)."""
+    found = {"bars": 0, "requests": 0, "splits_requests": 0}
+    for event in result.get_asset_materialization_events():
+        metadata, asset = event.materialization.metadata, event.asset_key.path[-1]
+        if asset == "raw_polygon_aggregates" and "bars" in metadata:
+            found.update(bars=int(metadata["bars"].value), requests=int(metadata["requests"].value))
+        elif asset == "polygon_splits" and "requests" in metadata:
+            found["splits_requests"] = int(metadata["requests"].value)
+    return found
 
 
-def dagster_defs(data_dir: Path, **env: str):
-    """The project's Definitions on the embedded default under data_dir (synthetic source unless a key is set)."""
-    from magsev_dagster.definitions import build_defs
+def run_events(instance, run_id: str, submitted: float) -> dict:
+    """The run's Dagster events (by type) and log lines, seconds per step from its own events, and the
+    run's set-up: from `submitted` (time.time() at the call) to the run's start event."""
+    types, starts, steps, windows, log_lines, run_start = Counter(), {}, Counter(), {}, 0, submitted
+    for entry in instance.all_logs(run_id):
+        event = entry.dagster_event
+        if event is None:
+            log_lines += 1
+            continue
+        types[event.event_type_value] += 1
+        if event.event_type_value in ("RUN_START", "PIPELINE_START"):  # stored under the latter name
+            run_start = entry.timestamp
+        if event.event_type_value == "STEP_START":
+            starts[event.step_key] = entry.timestamp
+        elif event.event_type_value in ("STEP_SUCCESS", "STEP_FAILURE"):
+            steps[event.step_key] = round(entry.timestamp - starts[event.step_key], 3)
+            windows[event.step_key] = (starts[event.step_key], entry.timestamp)
+    return {"events": sum(types.values()), "events_by_type": dict(types.most_common()), "log_lines": log_lines,
+            "run_setup_s": round(run_start - submitted, 3), "steps_s": dict(steps), "step_windows": windows}
 
-    return build_defs(resources(data_dir, **env))
+
+class RssSampler:
+    """Resident set size of this process, sampled by a thread, to say which step holds the peak."""
+
+    def __init__(self, interval_s: float = 0.2):
+        import threading
+
+        self.samples: list[tuple[float, float]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(interval_s,), daemon=True)
+
+    def _run(self, interval_s: float) -> None:
+        while not self._stop.wait(interval_s):
+            for line in Path("/proc/self/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    self.samples.append((time.time(), int(line.split()[1]) / 1024))
+
+    def __enter__(self) -> "RssSampler":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def peak_by_step(self, windows: dict) -> dict:
+        """Highest RSS (MiB) sampled during each step."""
+        return {step: round(max((rss for t, rss in self.samples if start <= t <= end), default=0), 1)
+                for step, (start, end) in windows.items()}

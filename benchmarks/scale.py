@@ -1,26 +1,29 @@
-"""Benchmark 3 — scale: N synthetic tickers x a date range of extended-hours bars, stage by stage.
+"""Benchmark 2 - scale: 1,000 tickers x 1 year of extended-hours bars as ONE Dagster run, then the hourly
+refresh of today on top of that history, both against the local Polygon server answering each request
+after 100 ms.
 
-Each stage runs the same resource code its asset calls (fetch + raw objects, raw table, parquet
-rewrite, the blocking checks' SQL and the calendar completeness check, production publish) and
-reports seconds, rows/s and what it touched; peak RSS is the scenario process's. A second
-scenario runs the real Dagster job over the same data for a short range to show the framework's
-share. Longer ranges are extrapolated linearly, and say so.
+The scenario process is the run's process: its peak RSS (ru_maxrss, taken right after the year's run)
+is the run's. The server runs in a process of its own.
 
-    python -m benchmarks.scale [--quick]
+    python -m benchmarks.scale [--quick] [--planned-subset]      (--quick: 200 tickers x 30 days)
 """
 
 from __future__ import annotations
 
+import os
 import sys
-import time
 from pathlib import Path
 
+from benchmarks.backfill import PLANNED_SUBSET
 from benchmarks.common import (
-    build_tables, dagster_defs, execute, merge_results, peak_rss_mib, resources, run_scenario, scenario_main,
-    seed_rebuild, step_timings, stopwatch, table, temp_instance, window,
+    LATENCY_S, RssSampler, days_before_today, execute, load_avg, median, merge_results, peak_rss_mib, polygon_server,
+    project_defs, run_scenario, scenario_main, table, temp_instance, today,
 )
 
-YEAR_TRADING_DAYS = 250  # NYSE sessions in 2025
+REFRESH_REPEATS = 3
+# benchmarks/README.md on main before the daily partitions (stage times of a week and a month, extrapolated).
+OLD = {"year_wall_s": "950-1,060 (extrapolated)", "raw_objects": 3_950_000}
+TARGET = {"year_wall_s": 180, "peak_rss_mib": 1536, "raw_objects_per_day": 2, "refresh_wall_s": 30}
 
 
 def tickers(count: int) -> str:
@@ -28,129 +31,80 @@ def tickers(count: int) -> str:
     return ",".join(f"T{i:04d}" for i in range(1, count + 1))
 
 
-def _env(count: int) -> dict:
-    return {"MAGSEV_TICKERS": tickers(count), "MAGSEV_EXTENDED_HOURS": "true"}
+def files(data: Path) -> dict:
+    """Objects and bytes the run left (a fresh data dir: the raw ones were all written by the run)."""
+    def count(pattern: str, under: str) -> tuple[int, int]:
+        found = [p for p in (data / under).glob(pattern) if p.is_file()]
+        return len(found), sum(p.stat().st_size for p in found)
+
+    bars, bars_bytes = count("dt=*/*", "raw/polygon_raw")
+    parts, parts_bytes = count("*/*", "raw/responses")
+    parquet, parquet_bytes = count("dt=*/*.parquet", "warehouse/polygon_parquet_fp")
+    raw_all = sum(1 for p in (data / "raw").rglob("*") if p.is_file())
+    return {"raw_objects": raw_all, "bars_objects": bars, "bars_bytes": bars_bytes, "response_parts": parts,
+            "response_bytes_gzip": parts_bytes, "parquet_files": parquet, "parquet_bytes": parquet_bytes}
 
 
-def stages(workdir: Path, count: int, start: str, end_exclusive: str) -> dict:
-    from benchmarks.common import ingest_raw
-    from magsev_dagster import sql
-    from magsev_dagster.checks import ROW_CHECKS, missing_bars
-
+def scale(workdir: Path, count: int, days: int, refresh_repeats: int = REFRESH_REPEATS,
+          env: dict | None = None) -> dict:
+    os.environ.update(env or {})  # Dagster reads its settings from the environment when it creates the run
+    start, end = days_before_today(days)
     data = workdir / "data"
-    res = resources(data, **_env(count))
-    wh, win = res["warehouse"], window(start, end_exclusive)
-    times, facts = {}, {}
-
-    with stopwatch() as t:
-        bars = ingest_raw(res, win)
-    times["raw_polygon_aggregates"] = t()
-    facts["raw_files"] = sum(1 for _ in (data / "raw/polygon_raw").rglob("*.jsonl"))
-    facts["raw_bytes"] = sum(p.stat().st_size for p in (data / "raw/polygon_raw").rglob("*.jsonl"))
-    with stopwatch() as t:
-        wh.refresh_raw_table(win)
-    times["magsev_polygon_raw"] = t()
-    with stopwatch() as t:
-        wh.rewrite_parquet(win)
-    times["polygon_parquet_fp"] = t()
-    facts["parquet_bytes"] = sum(p.stat().st_size for p in (data / "warehouse").rglob("*.parquet"))
-    with stopwatch() as t:
-        for name in ROW_CHECKS:
-            wh.query(sql.sample_with_total(f"checks/{name}"), **win.params())
-        wh.query("checks/row_counts", **win.params())
-    times["checks_sql"] = t()
-    with stopwatch() as t:
-        present = wh.query("checks/bars_in_window", **win.params())
-        missing = missing_bars(present, res["universe"].tickers, win, True)
-    times["check_tickers_complete"] = t()
-    with stopwatch() as t:
-        wh.publish_prod(win)
-        wh.create_variance_view()
-    times["polygon_hourly_prod+variance"] = t()
-    facts["peak_rss_pipeline_mib"] = peak_rss_mib()  # before the what-if and the seed's rebuild below
-    facts["what_if_day_objects"] = _day_objects(res, wh, win)
-    with stopwatch() as t:  # one hourly increment (re-run of the week's last trading hour) on this history
-        hour = window("2025-03-07-20:00", "2025-03-07-21:00")
-        ingest_raw(res, hour)
-        build_tables(res, hour)
-    facts["increment_compute_s"] = t()
-    facts["seed_rebuild"] = seed_rebuild(res, win)
-    return {"tickers": count, "start": start, "end": end_exclusive, "bars": bars, "missing_bars": len(missing),
-            "stages_s": times, "total_s": round(sum(times.values()), 3), **facts}
+    with polygon_server(extended_hours=True, latency=LATENCY_S) as server, temp_instance() as instance:
+        defs = project_defs(data, server["url"], MAGSEV_TICKERS=tickers(count), MAGSEV_EXTENDED_HOURS="true")
+        concurrency = defs.resources["polygon"].concurrency
+        with RssSampler() as rss:
+            year = execute(defs, instance, start, end, rss)
+        year["peak_rss_mib"] = peak_rss_mib()
+        objects = files(data)
+        refreshes = [execute(defs, instance, today().isoformat()) for _ in range(refresh_repeats)]
+    return {"tickers": count, "days": days, "range": [start, end], "api_requests": server["requests"],
+            "polygon_concurrency": concurrency, "max_requests_in_flight": server["max_in_flight"],
+            "backfill": year, "files": objects, "raw_objects_per_day": round(objects["raw_objects"] / days, 3),
+            "refresh": {"day": today().isoformat(), "wall_s": median([r["wall_s"] for r in refreshes]),
+                        "runs": refreshes}}
 
 
-def _day_objects(res: dict, wh, win) -> dict:
-    """What if the raw layer held one object per (ticker, dt day) instead of per (ticker, hour)? Same bars,
-    same atomic put, same Hive keys, under a scratch prefix: the cost of writing and reading them."""
-    raw = wh.raw_window(win.first_dt, win.last_dt)
-    storage, prefix = res["storage"], "whatif/polygon_raw"
-    groups = raw.group_by(["ticker", "dt"]).aggregate([]).to_pylist()
-    frame = raw.to_pandas()
-    with stopwatch() as write:
-        for (ticker, dt), part in frame.groupby(["ticker", "dt"], sort=True):
-            lines = part.drop(columns=["ticker", "dt"]).to_json(orient="records", lines=True)
-            storage.put(f"{prefix}/ticker={ticker}/dt={dt}/{dt}.jsonl", lines.encode())
-    base = Path(storage.uri(prefix))
-    with stopwatch() as read:
-        blobs = [p.read_bytes() for p in sorted(base.rglob("*.jsonl"))]
-        rows = wh._parse_lines(b"".join(blobs)).num_rows
-    return {"objects": len(groups), "rows": rows, "write_s": write(), "read_s": read()}
-
-
-def dagster_run(workdir: Path, count: int, start: str, end: str) -> dict:
-    """The real job over start..end (inclusive partition keys), one run."""
-    defs = dagster_defs(workdir / "data", **_env(count))
-    with temp_instance() as instance:
-        submitted = time.time()
-        with stopwatch() as wall:
-            result = execute(defs, instance, start=start, end=end)
-        return {"tickers": count, "start": start, "end": end, "wall_s": wall(),
-                **step_timings(instance, result.run_id, submitted)}
-
-
-def main(quick: bool = False) -> dict:
-    count = 1000
-    # One trading week (Mon 00:00 .. Sat 00:00 UTC) measured; a year is ~50 such weeks.
-    week = run_scenario("scale", "stages", count=200 if quick else count,
-                        start="2025-03-03-00:00", end_exclusive="2025-03-08-00:00")
-    factor = YEAR_TRADING_DAYS / 5 * (count / week["tickers"])
-    day = run_scenario("scale", "dagster", count=200 if quick else count,
-                       start="2025-03-04-00:00", end="2025-03-04-23:00")
-    rows = [{"stage": k, "seconds": v, "bars_per_s": round(week["bars"] / v) if v else None,
-             "year_x1000_extrapolated_s": round(v * factor)} for k, v in week["stages_s"].items()]
-    rows.append({"stage": "total", "seconds": week["total_s"], "bars_per_s": round(week["bars"] / week["total_s"]),
-                 "year_x1000_extrapolated_s": round(week["total_s"] * factor)})
-    print(table(rows, f"{week['tickers']} tickers x 1 trading week, extended hours: {week['bars']} bars, "
-                      f"{week['raw_files']} raw files, peak RSS {week['peak_rss_pipeline_mib']} MiB "
-                      f"(pipeline stages), {week['peak_rss_mib']} MiB (with the what-if and the seed rebuild)"))
-    whatif = week["what_if_day_objects"]
-    print(table([{"raw layout": "one object per (ticker, hour) [contract]", "objects": week["raw_files"],
-                  "write_s": week["stages_s"]["raw_polygon_aggregates"],
-                  "year_x1000_objects": round(week["raw_files"] * factor)},
-                 {"raw layout": "one object per (ticker, dt day) [what-if]", "objects": whatif["objects"],
-                  "write_s": whatif["write_s"], "year_x1000_objects": round(whatif["objects"] * factor)}],
-                "Raw layout: objects and write time for the same bars (write_s of the contract includes the fetch)"))
-    inc, rebuild = week["increment_compute_s"], week["seed_rebuild"]["wall_s"]
-    inc_1000 = inc * count / week["tickers"]  # the increment grows with tickers, not with history
-    print(table([{"what": "hourly increment (compute)", "seconds": inc, "year_x1000_extrapolated_s": round(inc_1000, 2)},
-                 {"what": "seed full rebuild of the history", "seconds": rebuild,
-                  "year_x1000_extrapolated_s": round(rebuild * factor)},
-                 {"what": "ratio rebuild / increment", "seconds": round(rebuild / inc, 1),
-                  "year_x1000_extrapolated_s": round(rebuild * factor / inc_1000)}],
-                "Increment vs the seed's rebuild at this universe (rebuild grows with history, the increment does not)"))
-    day_rows = [{"stage": k, "seconds": v} for k, v in day["stages_s"].items()]
-    day_rows += [{"stage": "run set-up (planned events)", "seconds": day["run_setup_s"]},
-                 {"stage": "wall", "seconds": day["wall_s"]}]
-    print(table(day_rows, f"Dagster job, {day['tickers']} tickers x 24 hourly partitions (one run), "
-                          f"{day['events']} events, peak RSS {day['peak_rss_mib']} MiB"))
-    result = {"quick": quick, "week": week, "dagster_day": day, "extrapolation_factor_to_1000x1y": round(factor, 1),
-              "table": rows}
-    merge_results("scale", result)
+def main(quick: bool = False, planned_subset: bool = False) -> dict:
+    """planned_subset: with DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS=true (results: scale_planned_subset)."""
+    load = load_avg()
+    count, days = (200, 30) if quick else (1000, 365)
+    r = run_scenario("scale", "scale", count=count, days=days, refresh_repeats=2 if quick else REFRESH_REPEATS,
+                     env=PLANNED_SUBSET if planned_subset else {})
+    year, refresh = r["backfill"], r["refresh"]
+    # Requests of a ticker's series go one after another, so the fetch cannot take less than this:
+    floor = round(year["requests"] * LATENCY_S / r["polygon_concurrency"], 1)
+    rows = [{"run": f"backfill {count} tickers x {days} days, one run", "wall_s": year["wall_s"],
+             "cpu_s": year["cpu_s"], "bars": year["bars"], "requests": year["requests"],
+             "dagster_events": year["events"], "peak_rss_mib": round(year["peak_rss_mib"]),
+             "raw_objects_per_day": r["raw_objects_per_day"]},
+            {"run": f"hourly refresh of today ({refresh['day']}), median of {len(refresh['runs'])}",
+             "wall_s": refresh["wall_s"], "cpu_s": median([x["cpu_s"] for x in refresh["runs"]]),
+             "bars": refresh["runs"][0]["bars"], "requests": refresh["runs"][0]["requests"],
+             "dagster_events": refresh["runs"][0]["events"]}]
+    print(table(rows, f"Scale: {count} tickers, extended hours, {LATENCY_S * 1000:.0f} ms per request, "
+                      f"POLYGON_CONCURRENCY {r['polygon_concurrency']}{', planned subset' if planned_subset else ''} "
+                      f"(load {r['load_avg_before']} -> {r['load_avg_after']})"))
+    steps = year["steps_s"]
+    print(table([{"part of the backfill's wall": "run set-up (Dagster writes the planned events)",
+                  "s": year["run_setup_s"]},
+                 {"part of the backfill's wall": "raw_polygon_aggregates (fetch, keep bodies, day objects)",
+                  "s": steps["raw_polygon_aggregates"]},
+                 {"part of the backfill's wall": f"  its floor: {year['requests']} requests x {LATENCY_S * 1000:.0f} ms"
+                                                 f" / {r['polygon_concurrency']} at once", "s": floor},
+                 {"part of the backfill's wall": "every other step",
+                  "s": round(sum(steps.values()) - steps["raw_polygon_aggregates"], 1)}],
+                "Where the backfill's wall time goes"))
+    print(table([{"step": k, "backfill_s": v, "backfill_peak_rss_mib": round(year["peak_rss_mib_by_step"].get(k, 0)),
+                  "refresh_s": refresh["runs"][0]["steps_s"].get(k)} for k, v in year["steps_s"].items()],
+                "Seconds per step (from the runs' own events); RSS sampled every 0.2 s"))
+    result = {"quick": quick, "latency_s": LATENCY_S, **r, "old": OLD, "targets": TARGET}
+    merge_results("scale_planned_subset" if planned_subset else "scale", result, load)
     return result
 
 
 if __name__ == "__main__":
     if "--scenario" in sys.argv:
-        scenario_main({"stages": stages, "dagster": dagster_run})
+        scenario_main({"scale": scale})
     else:
-        main(quick="--quick" in sys.argv)
+        main(quick="--quick" in sys.argv, planned_subset="--planned-subset" in sys.argv)

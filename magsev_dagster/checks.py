@@ -4,6 +4,7 @@
 from datetime import datetime, timedelta, timezone
 
 import dagster as dg
+import numpy as np
 import pandas as pd
 
 from magsev_dagster import sql
@@ -12,6 +13,7 @@ from magsev_dagster.metadata import markdown
 from magsev_dagster.partitions import Window, daily_partitions, window_of
 from magsev_dagster.resources.universe import TickerUniverse
 from magsev_dagster.resources.warehouse import PARQUET_TABLE, PROD_TABLE, SPLITS_TABLE, Warehouse
+from magsev_dagster.tickers import is_crypto
 
 # name -> what a passing partition guarantees; each has sql/checks/<name>.sql selecting the offending rows.
 ROW_CHECKS = {
@@ -42,20 +44,27 @@ def _row_check(name: str, description: str) -> dg.AssetChecksDefinition:
 
 
 def missing_bars(present: pd.DataFrame, tickers: list[str], window: Window, extended: bool) -> pd.DataFrame:
-    """(ticker, hour) pairs the market calendar expects in the window but `present` lacks."""
-    have = set(zip(present["ticker"], present["bar_start_ms"])) if not present.empty else set()
-    rows = [
-        {"ticker": ticker, "bar_start": hour.strftime("%Y-%m-%d %H:%M UTC")}
-        for ticker in tickers
-        for hour in expected_hours(ticker, window.start, window.end, extended)
-        if (ticker, int(hour.timestamp() * 1000)) not in have
-    ]
+    """(ticker, hour) pairs the market calendar expects in the window but `present` lacks.
+    Vectorised per ticker: a year of 1,000 tickers is 4 M pairs."""
+    have = present.groupby("ticker")["bar_start_ms"].unique() if not present.empty else pd.Series(dtype=object)
+    expected_ms: dict[bool, np.ndarray] = {}  # stocks share the exchange calendar, crypto trades 24/7
+    rows = []
+    for ticker in tickers:
+        kind = is_crypto(ticker)
+        if kind not in expected_ms:
+            hours = expected_hours(ticker, window.start, window.end, extended)
+            expected_ms[kind] = np.array([int(h.timestamp() * 1000) for h in hours], dtype=np.int64)
+        expected = expected_ms[kind]
+        gone = expected[~np.isin(expected, have[ticker])] if ticker in have else expected
+        rows.extend({"ticker": ticker, "bar_start": datetime.fromtimestamp(ms / 1000, tz=timezone.utc).strftime(
+            "%Y-%m-%d %H:%M UTC")} for ms in gone.tolist())
     return pd.DataFrame(rows, columns=["ticker", "bar_start"])
 
 
 def _completeness(window: Window, present: pd.DataFrame, universe: TickerUniverse, what: str) -> dg.AssetCheckResult:
     missing = missing_bars(present, universe.tickers, window, universe.extended_hours)
-    absent = sorted(set(universe.tickers) - set(present["ticker"])) if not present.empty else list(universe.tickers)
+    seen = set(present["ticker"].unique()) if not present.empty else set()
+    absent = sorted(set(universe.tickers) - seen)
     expected = sum(len(expected_hours(t, window.start, window.end, universe.extended_hours)) for t in universe.tickers)
     return dg.AssetCheckResult(
         passed=missing.empty,

@@ -28,6 +28,9 @@ COLOURS = {"AAPL": "#73bf69", "MSFT": "#fade2a", "GOOGL": "#6ed0e0", "AMZN": "#f
 FALLBACK = ["#37872d", "#c4162a", "#1f60c4", "#8f3bb8", "#e0b400", "#fa6400"]
 LINESTYLES = {"benchmarks": "--", "crypto": ":"}
 STATUS_COLOURS = {"PASS": "#37872d", "FAIL": "#c4162a"}
+# A picture of a large universe shows its first tickers only: more lines are unreadable, and drawing
+# 1,000 series and table rows took a minute a run.
+MAX_SERIES, MAX_TABLE_ROWS = 12, 20
 
 
 def series_style(label: str, index: int) -> dict:
@@ -64,8 +67,9 @@ def _no_data(ax) -> None:
 
 
 def _ordered(frame: pd.DataFrame, label: str, order: list[str]) -> list[str]:
-    present = list(dict.fromkeys(frame[label]))
-    return [x for x in order if x in present] + sorted(x for x in present if x not in order)
+    """The series to draw: the labels present, in dashboard order, at most MAX_SERIES."""
+    present = set(frame[label])
+    return ([x for x in order if x in present] + sorted(present - set(order)))[:MAX_SERIES]
 
 
 def _series(ax, panel: Panel, frame: pd.DataFrame, order: list[str], time_range: TimeRange) -> None:
@@ -101,19 +105,30 @@ def draw_chart(ax, panel: Panel, frame: pd.DataFrame, order: list[str], time_ran
     (_bars if panel.kind == "bars" else _series)(ax, panel, frame, order, time_range)
     ax.set_ylabel({"currencyUSD": "USD", "percent": "%"}.get(panel.unit, "index (100 = start)"),
                   color=TEXT, fontsize=8)
-    legend = ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=7, frameon=False)
+    series = frame[panel.label].nunique()
+    legend = ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=7, frameon=False,
+                       title=f"first {MAX_SERIES} of {series}" if series > MAX_SERIES else None, title_fontsize=7)
+    legend.get_title().set_color(MUTED)
     for text in legend.get_texts():
         text.set_color(TEXT)
+
+
+def table_rows(frame: pd.DataFrame) -> pd.DataFrame:
+    """At most MAX_TABLE_ROWS rows, those failing QA first."""
+    if "qa_status" not in frame or len(frame) <= MAX_TABLE_ROWS:
+        return frame
+    return frame.sort_values("qa_status", key=lambda s: s.eq("PASS"), kind="stable").head(MAX_TABLE_ROWS)
 
 
 def draw_table(ax, panel: Panel, frame: pd.DataFrame) -> None:
     ax.set_facecolor(PANEL_BG)
     ax.axis("off")
-    ax.set_title(panel.title, color=TEXT, fontsize=10, loc="left", pad=6)
+    shown = table_rows(frame).copy()
+    more = f"   ({len(shown)} of {len(frame)} tickers, failing first)" if len(shown) < len(frame) else ""
+    ax.set_title(panel.title + more, color=TEXT, fontsize=10, loc="left", pad=6)
     if frame.empty:
         _no_data(ax)
         return
-    shown = frame.copy()
     shown["last_bar"] = pd.to_datetime(shown["last_bar"]).dt.strftime("%Y-%m-%d %H:%M UTC")
     cells = shown.astype(str).values.tolist()
     table = ax.table(cellText=cells, colLabels=list(shown.columns), loc="upper center", cellLoc="center")
@@ -145,8 +160,8 @@ def render_png(panels: list[tuple[Panel, pd.DataFrame]], time_range: TimeRange, 
     charts = [(p, f) for p, f in panels if p.kind != "table"]
     tables = [(p, f) for p, f in panels if p.kind == "table"]
     chart_rows = (len(charts) + 1) // 2
-    table_rows = max((len(f) for _, f in tables), default=0)
-    heights = [4.0] * chart_rows + [0.5 + 0.2 * (table_rows + 1)] * len(tables)
+    rows = max((min(len(f), MAX_TABLE_ROWS) for _, f in tables), default=0)
+    heights = [4.0] * chart_rows + [0.5 + 0.2 * (rows + 1)] * len(tables)
     total = sum(heights) + 1.1
     fig = plt.figure(figsize=(14.4, total), facecolor=BACKGROUND)  # 1152 px: fits the UI dialog
     grid = fig.add_gridspec(len(heights), 2, height_ratios=heights, left=0.055, right=0.92, top=1 - 1.05 / total,
