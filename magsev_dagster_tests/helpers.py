@@ -46,3 +46,16 @@ def check_results(result: dg.ExecuteInProcessResult) -> dict[str, bool]:
         for e in result.all_events
         if e.event_type_value == "ASSET_CHECK_EVALUATION"
     }
+
+
+def synthetic_range(tmp_path_factory, name: str, tickers: str, start: str, end: str):
+    """A module's shared single-run range on the synthetic source (no key, whatever the caller's
+    environment): (data_dir, result)."""
+    import pytest
+
+    data_dir = tmp_path_factory.mktemp(name) / "data"
+    with pytest.MonkeyPatch.context() as env:
+        env.delenv("POLYGON_API_KEY", raising=False)
+        result = run_range(local_defs(data_dir, MAGSEV_TICKERS=tickers), start, end)
+    assert result.success
+    return data_dir, result

@@ -174,7 +174,6 @@ def test_the_example_dagster_yaml_is_valid_instance_config_with_the_ecs_run_laun
     from pathlib import Path
 
     import dagster as dg
-    import yaml
     from dagster._config import process_config
     from dagster._core.instance.config import dagster_instance_config
     from dagster_aws.ecs import EcsRunLauncher

@@ -19,7 +19,7 @@ from magsev_dagster.resources.storage import LocalRawStore
 from magsev_dagster.resources.warehouse import DuckDBWarehouse
 from magsev_dagster.tickers import GROUPS, resolve_universe
 from magsev_dagster_tests.fault_fakes import failure_messages
-from magsev_dagster_tests.helpers import JOB, local_defs, run_range
+from magsev_dagster_tests.helpers import JOB, local_defs, synthetic_range
 
 TICKERS = list(resolve_universe("mag7,benchmarks,crypto"))
 FIRST, LAST = "2026-11-23", "2026-11-24"  # Monday and Tuesday: two daily partitions, one run
@@ -31,12 +31,7 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 @pytest.fixture(scope="module")
 def materialized(tmp_path_factory):
     """One single-run range over mag7 + benchmarks + crypto, synthetic source; (data_dir, result)."""
-    data_dir = tmp_path_factory.mktemp("grafana") / "data"
-    with pytest.MonkeyPatch.context() as env:
-        env.delenv("POLYGON_API_KEY", raising=False)
-        result = run_range(local_defs(data_dir, MAGSEV_TICKERS="mag7,benchmarks,crypto"), FIRST, LAST)
-    assert result.success
-    return data_dir, result
+    return synthetic_range(tmp_path_factory, "grafana", "mag7,benchmarks,crypto", FIRST, LAST)
 
 
 @pytest.fixture(scope="module")

@@ -22,7 +22,7 @@ from magsev_dagster.resources.warehouse import DuckDBWarehouse
 from magsev_dagster_tests.fakes.polygon_server import (  # noqa: F401 (fixtures)
     FAKE_KEY, fake_polygon, polygon_http_server, raw_body,
 )
-from magsev_dagster_tests.helpers import check_results, local_defs, run_range
+from magsev_dagster_tests.helpers import check_results, local_defs, run_range, synthetic_range
 
 UTC = timezone.utc
 FIRST, SPLIT_DAY, LAST = "2024-06-05", "2024-06-10", "2024-06-11"  # Wed .. Tue: NVDA's 10-for-1 on Monday
@@ -74,12 +74,7 @@ def raw_digests(data_dir) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def backfill(tmp_path_factory):
     """One single-run backfill across the split, synthetic source (no key), NVDA + AAPL + BTC."""
-    data_dir = tmp_path_factory.mktemp("splits") / "data"
-    with pytest.MonkeyPatch.context() as env:
-        env.delenv("POLYGON_API_KEY", raising=False)
-        result = run_range(local_defs(data_dir, MAGSEV_TICKERS="NVDA,AAPL,X:BTCUSD"), FIRST, LAST)
-    assert result.success
-    return data_dir, result
+    return synthetic_range(tmp_path_factory, "splits", "NVDA,AAPL,X:BTCUSD", FIRST, LAST)
 
 
 def test_a_backfill_across_the_split_stores_as_traded_and_serves_a_continuous_adjusted_series(backfill):
