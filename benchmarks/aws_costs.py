@@ -6,7 +6,10 @@ year of backfill, for the daily layout. Sizes per bar come from the scale benchm
   bundled per run window (gzip'd parts of <= 64 MiB uncompressed), Glue partitions by dt only;
 - parquet and production rewritten a dt day at a time, at most 100 days per Athena statement;
 - production published atomically: UNLOAD of the run's days to a new generation prefix, Glue partitions
-  switched to it, the previous generation recorded in a manifest and deleted by a later run.
+  switched to it, the previous generation recorded in a manifest and deleted by a later run;
+- the splits of every stock ticker re-fetched by every run (one request each), kept as one bundle,
+  and written as one JSON-lines object; the split-adjusted view, the variance view and the
+  dashboard read production through it.
 
 List prices (us-east-1) as of the author's knowledge - check the AWS pricing pages before relying on them.
 
@@ -30,15 +33,16 @@ HOURS_PER_MONTH = 744
 DAYS_PER_CHUNK = 100  # Athena writes at most 100 partitions per statement
 PAGE_BARS = 50_000 // 60  # Polygon's limit counts minute aggregates: 833 hourly bars a page
 PART_BYTES = 64 * 2**20  # uncompressed response bodies per bundle part
-DASHBOARD_DAYS = 7  # the variance metadata and the dashboard picture read the last 7 days of production
+DASHBOARD_DAYS = 7  # the views' metadata and the dashboard picture read the last 7 days of production
 PANELS = 5  # panels of the dashboard picture, one query each
 GETS_PER_PARQUET_SCAN = 2  # footer + column chunks of a small file
 
 # Billed Athena statements of one run, besides the per-chunk INSERT (parquet) and UNLOAD (production):
-# 5 row checks + tickers_complete + row_count_matches_raw on parquet, prod_fresh_and_complete on production;
-# row count + preview for the raw, parquet and production days and for the variance view (7 days);
-# one query per dashboard panel (7 days). CREATE VIEW and other DDL are not billed.
-CHECK_QUERIES, METADATA_QUERIES = 8, 8
+# 5 row checks + tickers_complete + row_count_matches_raw on parquet, prod_fresh_and_complete and
+# no_unexplained_jumps on production; row count + preview for the raw, parquet and production days and for
+# the adjusted and variance views (7 days); one query per dashboard panel (7 days). DDL is not billed.
+CHECK_QUERIES, METADATA_QUERIES = 9, 10
+RECENT_QUERIES = 2 + 2 + PANELS  # the two views' row count + preview, and the panels, over 7 days
 
 # benchmarks/README.md on main before the daily partitions (one object per (ticker, hour), ticker/dt partitions).
 OLD = {
@@ -69,30 +73,34 @@ def athena_usd(queries: int, scanned: float) -> float:
 
 
 def run_cost(tickers: int, days: int, bars: float, bars_per_day: float, s: dict) -> dict:
-    """One run of magsev_hourly_job over `days` dt days holding `bars` bars (`bars_per_day` in the newest)."""
+    """One run of magsev_hourly_job over `days` dt days holding `bars` bars (`bars_per_day` in the newest);
+    every ticker is a stock (one splits request each)."""
     chunks = ceil(days / DAYS_PER_CHUNK)
-    requests = tickers * max(1, ceil(bars / tickers / PAGE_BARS))
+    requests = tickers * max(1, ceil(bars / tickers / PAGE_BARS)) + tickers
     parts = max(1, ceil(bars * s["response_parts_per_bar"]))
     queries = chunks * 2 + CHECK_QUERIES + METADATA_QUERIES + PANELS
     raw, parquet = bars * s["raw_bytes_per_bar"], bars * s["parquet_bytes_per_bar"]
     recent = DASHBOARD_DAYS * bars_per_day * s["parquet_bytes_per_bar"]
     # raw: INSERT, row_count_matches_raw, row count + preview; parquet: 7 checks, UNLOAD, row count + preview;
-    # production: its check, row count + preview; the last 7 days: variance count + preview, the panels.
-    scanned = 4 * raw + 10 * parquet + 3 * parquet + (2 + PANELS) * recent
+    # production: its 2 checks, row count + preview; the last 7 days: the views' metadata and the panels.
+    scanned = 4 * raw + 10 * parquet + 4 * parquet + RECENT_QUERIES * recent
     puts = (parts + 1  # response parts + the LIST that finds stale ones
             + days  # the bars object of each day
             + days + days  # parquet: LIST of each day's files before they are replaced; Athena writes one file a day
             + days + chunks  # production: UNLOAD writes a file a day and a manifest per statement
             + 1 + 2  # retired-generation manifest; LIST of manifests + LIST of the prefix retired a run ago
             + 1  # the dashboard picture
+            + 3  # splits: the run's response bundle, the LIST that finds the day's older ones, the table object
             + queries * 2)  # Athena's result object and its .metadata per query
     gets = (4 * days  # raw day objects, read by 4 statements
-            + 13 * days * GETS_PER_PARQUET_SCAN  # parquet and production days, as above
-            + (2 + PANELS) * DASHBOARD_DAYS * GETS_PER_PARQUET_SCAN
+            + 14 * days * GETS_PER_PARQUET_SCAN  # parquet and production days, as above
+            + RECENT_QUERIES * DASHBOARD_DAYS * GETS_PER_PARQUET_SCAN
+            + RECENT_QUERIES + 1  # the splits object, read with production by the views and the jumps check
             + 1)  # the due retired-generation manifest
     glue = (ceil(days / 100)  # batch_create_partition of the raw dt days (direct registration)
             + ceil(days / 25)  # batch_delete_partition of the parquet days
-            + 2 * ceil(days / 100))  # production: get_partitions + batch_update_partition
+            + 2 * ceil(days / 100)  # production: get_partitions + batch_update_partition
+            + 2)  # the splits table and its database, checked
     return {"polygon_requests": requests, "athena_queries": queries, "athena_scanned_mb": round(scanned / 1e6, 1),
             "athena_billed_mb": round(max(scanned, queries * ATHENA_MIN_BYTES) / 1e6),
             "s3_puts": puts, "s3_gets": gets, "glue_catalog_calls": glue,

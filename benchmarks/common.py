@@ -260,6 +260,7 @@ class RssSampler:
         self._thread.join()
 
     def peak_by_step(self, windows: dict) -> dict:
-        """Highest RSS (MiB) sampled during each step."""
-        return {step: round(max((rss for t, rss in self.samples if start <= t <= end), default=0), 1)
-                for step, (start, end) in windows.items()}
+        """Highest RSS (MiB) sampled during each step (None for a step shorter than the interval)."""
+        peaks = {step: max((rss for t, rss in self.samples if start <= t <= end), default=None)
+                 for step, (start, end) in windows.items()}
+        return {step: round(peak) if peak is not None else None for step, peak in peaks.items()}

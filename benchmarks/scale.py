@@ -34,15 +34,17 @@ def tickers(count: int) -> str:
 def files(data: Path) -> dict:
     """Objects and bytes the run left (a fresh data dir: the raw ones were all written by the run)."""
     def count(pattern: str, under: str) -> tuple[int, int]:
-        found = [p for p in (data / under).glob(pattern) if p.is_file()]
+        found = [p for p in (data / under).rglob(pattern) if p.is_file()]
         return len(found), sum(p.stat().st_size for p in found)
 
-    bars, bars_bytes = count("dt=*/*", "raw/polygon_raw")
-    parts, parts_bytes = count("*/*", "raw/responses")
-    parquet, parquet_bytes = count("dt=*/*.parquet", "warehouse/polygon_parquet_fp")
-    raw_all = sum(1 for p in (data / "raw").rglob("*") if p.is_file())
+    bars, bars_bytes = count("bars.jsonl", "raw/polygon_raw")
+    parts, parts_bytes = count("*.gz", "raw/responses")
+    splits, _ = count("*", "raw/splits")
+    parquet, parquet_bytes = count("*.parquet", "warehouse/polygon_parquet_fp")
+    raw_all, _ = count("*", "raw")
     return {"raw_objects": raw_all, "bars_objects": bars, "bars_bytes": bars_bytes, "response_parts": parts,
-            "response_bytes_gzip": parts_bytes, "parquet_files": parquet, "parquet_bytes": parquet_bytes}
+            "response_bytes_gzip": parts_bytes, "splits_bundles": splits, "parquet_files": parquet,
+            "parquet_bytes": parquet_bytes}
 
 
 def scale(workdir: Path, count: int, days: int, refresh_repeats: int = REFRESH_REPEATS,
@@ -76,11 +78,13 @@ def main(quick: bool = False, planned_subset: bool = False) -> dict:
     floor = round(year["requests"] * LATENCY_S / r["polygon_concurrency"], 1)
     rows = [{"run": f"backfill {count} tickers x {days} days, one run", "wall_s": year["wall_s"],
              "cpu_s": year["cpu_s"], "bars": year["bars"], "requests": year["requests"],
+             "splits_requests": year["splits_requests"],
              "dagster_events": year["events"], "peak_rss_mib": round(year["peak_rss_mib"]),
              "raw_objects_per_day": r["raw_objects_per_day"]},
             {"run": f"hourly refresh of today ({refresh['day']}), median of {len(refresh['runs'])}",
              "wall_s": refresh["wall_s"], "cpu_s": median([x["cpu_s"] for x in refresh["runs"]]),
              "bars": refresh["runs"][0]["bars"], "requests": refresh["runs"][0]["requests"],
+             "splits_requests": refresh["runs"][0]["splits_requests"],
              "dagster_events": refresh["runs"][0]["events"]}]
     print(table(rows, f"Scale: {count} tickers, extended hours, {LATENCY_S * 1000:.0f} ms per request, "
                       f"POLYGON_CONCURRENCY {r['polygon_concurrency']}{', planned subset' if planned_subset else ''} "
@@ -92,10 +96,13 @@ def main(quick: bool = False, planned_subset: bool = False) -> dict:
                   "s": steps["raw_polygon_aggregates"]},
                  {"part of the backfill's wall": f"  its floor: {year['requests']} requests x {LATENCY_S * 1000:.0f} ms"
                                                  f" / {r['polygon_concurrency']} at once", "s": floor},
+                 {"part of the backfill's wall": "polygon_splits (every stock ticker's splits, one request each)",
+                  "s": steps.get("polygon_splits", 0)},
                  {"part of the backfill's wall": "every other step",
-                  "s": round(sum(steps.values()) - steps["raw_polygon_aggregates"], 1)}],
+                  "s": round(sum(steps.values()) - steps["raw_polygon_aggregates"] - steps.get("polygon_splits", 0),
+                             1)}],
                 "Where the backfill's wall time goes"))
-    print(table([{"step": k, "backfill_s": v, "backfill_peak_rss_mib": round(year["peak_rss_mib_by_step"].get(k, 0)),
+    print(table([{"step": k, "backfill_s": v, "backfill_peak_rss_mib": year["peak_rss_mib_by_step"].get(k),
                   "refresh_s": refresh["runs"][0]["steps_s"].get(k)} for k, v in year["steps_s"].items()],
                 "Seconds per step (from the runs' own events); RSS sampled every 0.2 s"))
     result = {"quick": quick, "latency_s": LATENCY_S, **r, "old": OLD, "targets": TARGET}
