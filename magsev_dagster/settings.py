@@ -65,6 +65,13 @@ def _sns_topic_arn(env: dict[str, str]) -> str:
     return arn
 
 
+def _splits_max_age(env: dict[str, str]) -> float:
+    hours = _float(env, "MAGSEV_SPLITS_MAX_AGE_HOURS", 24.0)
+    if hours < 0:
+        raise SettingsError(f"MAGSEV_SPLITS_MAX_AGE_HOURS must be 0 or more, got {hours:g}")
+    return hours
+
+
 @dataclass(frozen=True)
 class Settings:
     env: str = "local"
@@ -77,6 +84,7 @@ class Settings:
     polygon_max_retries: int = 5
     polygon_backoff_seconds: float = 1.0
     polygon_concurrency: int = 1  # from_env: 1 while POLYGON_REQUESTS_PER_MINUTE > 0, else 8
+    splits_max_age_hours: float = 24.0
     s3_bucket: str = "polygon-kinesis-fp"
     glue_database: str = "fp_db_polygon_io"
     glue_crawler: str = "first_pass_polygon_crawler"
@@ -136,6 +144,7 @@ class Settings:
             polygon_max_retries=_int(env, "POLYGON_MAX_RETRIES", cls.polygon_max_retries),
             polygon_backoff_seconds=_float(env, "POLYGON_BACKOFF_SECONDS", cls.polygon_backoff_seconds),
             polygon_concurrency=_concurrency(env, per_minute),
+            splits_max_age_hours=_splits_max_age(env),
             s3_bucket=bucket,
             glue_database=env.get("MAGSEV_GLUE_DATABASE", "").strip() or cls.glue_database,
             glue_crawler=env.get("MAGSEV_GLUE_CRAWLER", "").strip() or cls.glue_crawler,

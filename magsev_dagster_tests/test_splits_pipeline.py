@@ -176,6 +176,34 @@ def test_a_split_announced_after_the_days_were_stored_changes_the_view_without_a
     assert (bars.loc[bars["dt"] < SPLIT_DAY, "split_factor"] == 10).all()
 
 
+def splits_metadata(result) -> dict:
+    [event] = [e for e in result.get_asset_materialization_events() if e.asset_key.path == ["polygon_splits"]]
+    return {k: v.value for k, v in event.materialization.metadata.items()}
+
+
+def test_splits_are_asked_once_a_day_unless_the_tickers_or_the_table_changed(data_dir, fake_polygon, monkeypatch):
+    """An hourly run does not ask every ticker's splits again: splits are announced ahead of their date."""
+    monkeypatch.setenv("POLYGON_API_KEY", FAKE_KEY)
+    instance = dg.DagsterInstance.ephemeral()
+
+    def refresh(tickers: str, **env):
+        fake_polygon.seen.clear()
+        defs = local_defs(data_dir, MAGSEV_TICKERS=tickers, **fake_polygon.env(), **env)
+        result = run_range(defs, SPLIT_DAY, SPLIT_DAY, instance=instance, selection=["polygon_splits"])
+        assert result.success
+        return len(fake_polygon.splits_requests()), splits_metadata(result)
+
+    first = refresh("NVDA,AAPL")
+    assert first[0] == 2 and first[1]["refreshed"] is True
+    again = refresh("NVDA,AAPL")  # the next hour
+    assert again[0] == 0 and again[1]["refreshed"] is False
+    assert again[1]["dagster/row_count"] == first[1]["dagster/row_count"] > 0
+    assert refresh("NVDA,AAPL", MAGSEV_SPLITS_MAX_AGE_HOURS="0")[0] == 2  # asked every run
+    assert refresh("NVDA,AAPL,TSLA")[0] == 3  # another universe: asked again
+    DuckDBWarehouse(data_dir=str(data_dir)).reset()  # the table lost with warehouse.duckdb
+    assert refresh("NVDA,AAPL,TSLA")[0] == 3
+
+
 def test_an_unexplained_fifty_percent_jump_fails_the_guard_by_name(data_dir, fake_polygon, monkeypatch):
     monkeypatch.setenv("POLYGON_API_KEY", FAKE_KEY)
     jump_at = int(datetime(2024, 6, 11, 16, tzinfo=UTC).timestamp() * 1000)

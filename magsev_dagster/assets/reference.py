@@ -1,14 +1,17 @@
-"""Reference data: the stock splits of the configured tickers, refreshed whole by every run.
+"""Reference data: the stock splits of the configured tickers, refreshed whole once a day.
 
 Bars are stored as traded; these splits turn them into split-adjusted series on read
 (polygon_hourly_adjusted). A split Polygon lists later changes the adjusted view at the next
 run, without re-fetching a single bar.
 """
 
+import hashlib
+import time
 from collections import Counter
 
 import dagster as dg
 import pandas as pd
+import sqlglot
 
 from magsev_dagster import layout
 from magsev_dagster.assets.common import OWNERS
@@ -65,7 +68,9 @@ def splits_frame(events: list[dict]) -> tuple[pd.DataFrame, Counter]:
     owners=OWNERS,
     description=(
         "Stock splits of the configured tickers from Polygon's /v3/reference/splits (one request series per "
-        "ticker; crypto, indices and currencies have none and are not asked). Refreshed whole by every run: "
+        "ticker; crypto, indices and currencies have none and are not asked). Refreshed whole when the last "
+        "refresh of the same tickers is older than MAGSEV_SPLITS_MAX_AGE_HOURS (24; splits are announced "
+        "ahead of their date), otherwise kept as it is: "
         "the response bodies are kept as received under `raw/splits/responses/fetched=<day>/run=<id>/`, then "
         "the table is replaced at once. AWS: one JSON-lines object under warehouse/polygon_splits/ and the "
         "Glue table polygon_splits; local: a DuckDB table. polygon_hourly_adjusted divides the as-traded "
@@ -87,6 +92,11 @@ def polygon_splits(context: dg.AssetExecutionContext, polygon: PolygonSource, st
     except (PartitionRangeError, LegacyLayoutError) as exc:
         raise dg.Failure(description=str(exc), allow_retries=False) from None
     tickers = [t for t in universe.tickers if can_split(t)]
+    earlier = recent_refresh(context, warehouse, tickers, polygon.splits_max_age_hours)
+    if earlier is not None:
+        context.log.info(f"splits of these tickers refreshed by run {earlier.run_id}, under "
+                         f"{polygon.splits_max_age_hours:g} h ago: not asked again")
+        return dg.MaterializeResult(metadata=kept_metadata(earlier, polygon.splits_max_age_hours))
     events, per_ticker, totals, bundle = refresh(polygon, storage, tickers, context.run_id)
     try:
         frame, dropped = splits_frame(events)
@@ -102,6 +112,8 @@ def polygon_splits(context: dg.AssetExecutionContext, polygon: PolygonSource, st
         "source": polygon.source_label,
         "synthetic": polygon.synthetic,
         "tickers_asked": len(tickers),
+        "tickers_digest": tickers_digest(tickers),
+        "refreshed": True,
         "tickers_not_asked": ", ".join(t for t in universe.tickers if not can_split(t)) or "none",
         **{name: int(totals[name]) for name in ("requests", "retries", "pages")},
         **{name: int(dropped[name]) for name in ("duplicates_dropped", "other_tickers_dropped")},
@@ -112,6 +124,39 @@ def polygon_splits(context: dg.AssetExecutionContext, polygon: PolygonSource, st
         "responses": location_value(bundle.uri),
         **details,
     })
+
+
+def tickers_digest(tickers: list[str]) -> str:
+    return hashlib.sha256(",".join(sorted(tickers)).encode()).hexdigest()[:16]
+
+
+def recent_refresh(context: dg.AssetExecutionContext, warehouse: Warehouse, tickers: list[str],
+                   max_age_hours: float):
+    """The last materialization that really asked Polygon for these tickers' splits, when it is younger
+    than `max_age_hours` and its table is still there; None means: ask again."""
+    if max_age_hours <= 0:
+        return None
+    event = context.instance.get_latest_materialization_event(context.asset_key)
+    if event is None or time.time() - event.timestamp > max_age_hours * 3600:
+        return None
+    metadata = event.asset_materialization.metadata
+    digest = metadata.get("tickers_digest")
+    if digest is None or digest.value != tickers_digest(tickers):
+        return None
+    try:  # a lost warehouse file loses the table: fetch again rather than adjust by nothing
+        warehouse.query(sqlglot.parse_one(f"SELECT count(*) AS n FROM {SPLITS_TABLE}"))
+    except Exception:  # noqa: BLE001 - any failure to read it means: rebuild it
+        return None
+    return event
+
+
+def kept_metadata(earlier, max_age_hours: float) -> dict:
+    """What a skipped refresh says: the table as the earlier run left it, and why it was kept."""
+    kept = {k: v for k, v in earlier.asset_materialization.metadata.items()
+            if k in ("dagster/row_count", "dagster/table_name", "source", "synthetic", "tickers_asked",
+                     "tickers_digest", "rows_per_ticker", "preview", "location")}
+    return {**kept, "refreshed": False, "refreshed_by_run": earlier.run_id,
+            "requests": 0, "max_age_hours": max_age_hours}
 
 
 def check_run_days(tags: dict[str, str]) -> None:

@@ -27,6 +27,7 @@ def polygon_source(settings: Settings) -> PolygonSource:
         max_retries=settings.polygon_max_retries,
         backoff_seconds=settings.polygon_backoff_seconds,
         concurrency=settings.polygon_concurrency,
+        splits_max_age_hours=settings.splits_max_age_hours,
         extended_hours=settings.extended_hours,
     )
 

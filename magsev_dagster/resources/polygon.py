@@ -57,6 +57,9 @@ class PolygonSource(dg.ConfigurableResource):
     backoff_cap_seconds: float = Field(default=60.0, ge=0, description="longest delay between two retries")
     concurrency: int = Field(default=1, ge=1, le=MAX_CONCURRENCY,
                              description="request series (tickers) fetched at once; all share the pacing")
+    splits_max_age_hours: float = Field(default=24.0, ge=0, description=(
+        "polygon_splits asks Polygon again only when its last refresh of the same tickers is older "
+        "(splits are announced ahead of their date); 0 = every run"))
     extended_hours: bool = False
 
     _client: PolygonClient | None = PrivateAttr(default=None)
