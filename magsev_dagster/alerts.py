@@ -20,9 +20,8 @@ import dagster as dg
 from dagster import DagsterEventType
 
 from magsev_dagster.resources.alerts import Alert, AlertNotifier
-from magsev_dagster.schedules import RANGE_END_TAG, RANGE_START_TAG
+from magsev_dagster.partitions import PARTITION_TAG, RANGE_END_TAG, RANGE_START_TAG
 
-PARTITION_TAG = "dagster/partition"
 MAX_LISTED = 10  # a year's backfill may fail a check on many days: list a few, count the rest
 
 

@@ -17,6 +17,9 @@ PARTITION_FORMAT = "%Y-%m-%d"
 HOUR = timedelta(hours=1)
 
 daily_partitions = dg.DailyPartitionsDefinition(start_date=PARTITION_START, timezone="UTC", end_offset=1)
+# The run tags Dagster sets for one partition, and for a single-run range of them.
+PARTITION_TAG = "dagster/partition"
+RANGE_START_TAG, RANGE_END_TAG = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
 
 
 class PartitionRangeError(ValueError):
@@ -110,6 +113,16 @@ def day_window(start_key: str, end_key: str, now: datetime | None = None) -> Win
     if closed <= start:
         raise PartitionRangeError(f"partition {start_key} has no closed hour yet (now {closed:%Y-%m-%d %H:%M} UTC)")
     return Window(start, min(end, closed))
+
+
+def run_days(tags) -> tuple[str, str] | None:
+    """The first and last partition keys a run's tags name (one day or a single-run range); None for a
+    run of no partition. Unpartitioned assets read their run's days this way."""
+    if PARTITION_TAG in tags:
+        return tags[PARTITION_TAG], tags[PARTITION_TAG]
+    if RANGE_START_TAG in tags and RANGE_END_TAG in tags:
+        return tags[RANGE_START_TAG], tags[RANGE_END_TAG]
+    return None
 
 
 def window_of(context) -> Window:

@@ -14,13 +14,12 @@ from datetime import datetime, timedelta
 import dagster as dg
 
 from magsev_dagster.freshness import CHECK_KEY as FRESHNESS_CHECK
-from magsev_dagster.partitions import HOUR, floor_hour, partition_key
+from magsev_dagster.partitions import HOUR, RANGE_END_TAG, RANGE_START_TAG, floor_hour, partition_key
 
 SCHEDULE_NAME = "magsev_hourly_schedule"
 REFRESH_CRONS = {"hourly": "5 * * * *", "daily": "5 6 * * *"}
 FRESHNESS_SCHEDULE_NAME = "magsev_freshness_schedule"
 FRESHNESS_CRON = "35 * * * *"  # half an hour after each refresh tick
-RANGE_START_TAG, RANGE_END_TAG = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
 
 magsev_hourly_job = dg.define_asset_job(
     "magsev_hourly_job",

@@ -16,7 +16,7 @@ import sqlglot
 from magsev_dagster import layout
 from magsev_dagster.assets.common import OWNERS
 from magsev_dagster.metadata import column_schema, location_value, markdown
-from magsev_dagster.partitions import PartitionRangeError, day_window, utc_now
+from magsev_dagster.partitions import PartitionRangeError, day_window, run_days, utc_now
 from magsev_dagster.pools import POLYGON_POOL
 from magsev_dagster.polygon.errors import MalformedResponseError, PolygonAuthError, PolygonError
 from magsev_dagster.raw_layer import LegacyLayoutError, ResponseBundle, refuse_legacy_layout
@@ -162,10 +162,9 @@ def kept_metadata(earlier, max_age_hours: float) -> dict:
 def check_run_days(tags: dict[str, str]) -> None:
     """In a run of days (one partition or a single-run range), those days must be valid partitions:
     unpartitioned itself, the refresh still fails with the run's bad key rather than run beside it."""
-    start = tags.get("dagster/asset_partition_range_start") or tags.get("dagster/partition")
-    end = tags.get("dagster/asset_partition_range_end") or tags.get("dagster/partition")
-    if start and end:
-        day_window(start, end)
+    days = run_days(tags)
+    if days:
+        day_window(*days)
 
 
 def refresh(polygon: PolygonSource, storage: RawStore, tickers: list[str], run_id: str):

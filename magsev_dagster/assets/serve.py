@@ -15,7 +15,7 @@ from magsev_dagster.assets.common import OWNERS
 from magsev_dagster.grafana.picture import publish_picture
 from magsev_dagster.grafana.panels import DEFAULT_DAYS
 from magsev_dagster.metadata import SPLIT_ADJUSTED_DOCS, column_schema, table_metadata
-from magsev_dagster.partitions import HOUR, Window, day_window, floor_hour, partition_key, utc_now
+from magsev_dagster.partitions import HOUR, Window, day_window, floor_hour, partition_key, run_days, utc_now
 from magsev_dagster.resources.storage import RawStore
 from magsev_dagster.resources.universe import TickerUniverse
 from magsev_dagster.resources.warehouse import (
@@ -37,14 +37,13 @@ SPLIT_ADJUSTED = ("Prices (open, high, low, close, vwap) and volume are split-ad
                   "divided, volume multiplied, by split_factor, the product of split_to/split_from of the "
                   "ticker's splits executed after the bar's trading day. The *_as_traded columns hold them "
                   "as traded, as stored in production.")
-PARTITION_TAG, RANGE_END_TAG = "dagster/partition", "dagster/asset_partition_range_end"
 
 
 def recent_window(context: dg.AssetExecutionContext, days: int = DEFAULT_DAYS) -> Window:
     """The `days` days up to the newest day of the run; outside a partitioned run, up to the last
     closed hour (in the first hour of a UTC day that is yesterday's last: today has no closed hour)."""
-    tags, now = context.run.tags, utc_now()
-    last = tags.get(PARTITION_TAG) or tags.get(RANGE_END_TAG) or partition_key(floor_hour(now) - HOUR)
+    run, now = run_days(context.run.tags), utc_now()
+    last = run[1] if run else partition_key(floor_hour(now) - HOUR)
     end = day_window(last, last, now).end
     return Window(end.replace(hour=0) - timedelta(days=days - 1), end)
 
