@@ -49,13 +49,13 @@ def _document(body: bytes, where: str, items: str) -> tuple[dict, str, list, str
     return doc, status, results, next_url
 
 
-def parse_page(body: bytes, *, where: str) -> Page:
-    """Parse one aggregates response body; `where` names it in errors (never includes secrets)."""
-    doc, status, results, next_url = _document(body, where, "bars")
-    for index, bar in enumerate(results):
-        problem = _bar_problem(bar)
+def _checked_page(body: bytes, where: str, items: str, item: str, problem_of) -> Page:
+    """Parse a body and check each of its results with `problem_of`; the first problem names the item."""
+    doc, status, results, next_url = _document(body, where, items)
+    for index, result in enumerate(results):
+        problem = problem_of(result)
         if problem:
-            raise MalformedResponseError(f"{where}: bar {index} {problem}")
+            raise MalformedResponseError(f"{where}: {item} {index} {problem}")
     return Page(
         status=status,
         bars=results,
@@ -63,6 +63,11 @@ def parse_page(body: bytes, *, where: str) -> Page:
         request_id=doc.get("request_id"),
         extra={k: v for k, v in doc.items() if k not in ("results", "next_url")},
     )
+
+
+def parse_page(body: bytes, *, where: str) -> Page:
+    """Parse one aggregates response body; `where` names it in errors (never includes secrets)."""
+    return _checked_page(body, where, "bars", "bar", _bar_problem)
 
 
 def _bar_problem(bar: object) -> str | None:
@@ -81,13 +86,7 @@ def _bar_problem(bar: object) -> str | None:
 
 def parse_splits_page(body: bytes, *, where: str) -> Page:
     """Parse one /v3/reference/splits response body: `bars` holds its split events, checked one by one."""
-    doc, status, results, next_url = _document(body, where, "splits")
-    for index, split in enumerate(results):
-        problem = _split_problem(split)
-        if problem:
-            raise MalformedResponseError(f"{where}: split {index} {problem}")
-    return Page(status=status, bars=results, next_url=next_url or None, request_id=doc.get("request_id"),
-                extra={k: v for k, v in doc.items() if k not in ("results", "next_url")})
+    return _checked_page(body, where, "splits", "split", _split_problem)
 
 
 def _positive_number(value: object) -> bool:
