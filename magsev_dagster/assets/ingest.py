@@ -30,11 +30,13 @@ def _quarantine(storage: RawStore, window: Window, exc: MalformedResponseError) 
 
 def fetch_window(polygon: PolygonSource, bundle: ResponseBundle, tickers: list[str]):
     """Fetch every ticker (each body kept before it is parsed); return the day-grouped bars, rows per
-    ticker and request totals. A failure becomes a dg.Failure saying what happened and where the body is."""
-    days, per_ticker, totals = DayBars(bundle.window), [], Counter()
+    ticker, request totals and Polygon's statuses. A failure becomes a dg.Failure saying what happened
+    and where the body is."""
+    days, per_ticker, totals, statuses = DayBars(bundle.window), [], Counter(), set()
     try:
         for fetched in polygon.fetch_many(tickers, bundle.window, bundle.keep):
             kept = days.add(fetched.ticker, fetched.bars)
+            statuses |= fetched.statuses
             totals.update(requests=fetched.requests, retries=fetched.retries, pages=len(fetched.pages))
             per_ticker.append({"ticker": fetched.ticker, "bars": kept, "pages": len(fetched.pages),
                                "requests": fetched.requests, "statuses": ", ".join(sorted(fetched.statuses))})
@@ -46,7 +48,7 @@ def fetch_window(polygon: PolygonSource, bundle: ResponseBundle, tickers: list[s
                          allow_retries=not isinstance(exc, PolygonAuthError)) from None
     finally:
         bundle.finish()
-    return days, sorted(per_ticker, key=lambda row: row["ticker"]), totals
+    return days, sorted(per_ticker, key=lambda row: row["ticker"]), totals, statuses
 
 
 @dg.asset(
@@ -72,12 +74,11 @@ def raw_polygon_aggregates(
     except LegacyLayoutError as exc:
         raise dg.Failure(description=str(exc), allow_retries=False) from None
     bundle = ResponseBundle(storage, window, context.run_id)
-    days, per_ticker, totals = fetch_window(polygon, bundle, universe.tickers)
+    days, per_ticker, totals, statuses = fetch_window(polygon, bundle, universe.tickers)
     written, deleted = days.write(storage)
     totals.update(response_parts=bundle.parts, response_parts_deleted=bundle.supersede())
     streamed = storage.stream(line for by_ticker in days.lines.values() for chunk in by_ticker.values()
                               for line in chunk.splitlines(keepends=True))
-    statuses = {s for row in per_ticker for s in row["statuses"].split(", ") if s}
     # One line per run, not per ticker: each log line is an event-log write.
     empty = [row["ticker"] for row in per_ticker if not row["bars"]]
     context.log.info(f"{len(per_ticker)} tickers, {days.bars} bars in {window} ({polygon.source_label}); "
