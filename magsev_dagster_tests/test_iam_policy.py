@@ -1,0 +1,191 @@
+"""The generated IAM policy is the one the pipeline needs, proven on a moto server.
+
+The whole graph (every asset and check, the freshness job, an alert to SNS, Firehose delivery,
+compute logs in S3 as deploy/dagster.yaml.example configures them) runs in AWS mode as an IAM user
+that holds only `run_policy(settings)`. moto enforces S3 itself, against real object and bucket
+ARNs. For every other service moto can only check resource `*` and ignores conditions, so its
+check is switched off for them and every call is recorded instead: each call (and each thing
+Athena does on the caller's behalf per statement, see iam/requests.py) becomes the IAM request AWS
+evaluates, with the ARN from AWS's documentation, and npm's @cloud-copilot/iam-simulate evaluates
+all of them against the same policy, S3 included, conditions included. The proof can fail: a
+write outside the project's prefixes, a query in another workgroup, a partition write in another
+database, a role passed to another service are denied; and every permission granted is used by
+the run, or is listed in NOT_IN_ONE_RUN with the reason.
+"""
+
+from __future__ import annotations
+
+import json
+from fnmatch import fnmatchcase
+from datetime import datetime, timezone
+from pathlib import Path
+
+import boto3
+import dagster as dg
+import pytest
+import yaml
+from moto import settings as moto_settings
+from moto.iam.access_control import IAMRequest
+
+from magsev_dagster import iam_policy, layout
+from magsev_dagster.definitions import build_defs
+from magsev_dagster.resources import resources_for
+from magsev_dagster.resources.alerts import Alert
+from magsev_dagster.resources.warehouse import PARQUET_TABLE, PROD_TABLE, RAW_TABLE, SPLITS_TABLE
+from magsev_dagster_tests.fakes.moto_server import (  # noqa: F401
+    answer_queries, aws_env, aws_exchanges, deletes_authorized_per_key, moto,
+)
+from magsev_dagster_tests.iam.requests import Account, Catalog, Request, athena_requests, call_requests
+from magsev_dagster_tests.iam.simulator import denied, require_simulator, simulate
+from magsev_dagster_tests.test_aws_pipeline import (  # noqa: F401  (bucket: a provisioned deployment)
+    BUCKET, DAY, WINDOW, aws_settings, bucket, keys, s3, step_errors, warehouse_answers,
+)
+from magsev_dagster_tests.helpers import run_range
+
+ROOT = Path(__file__).parents[1]
+ACCOUNT = "123456789012"  # moto's account
+PRINCIPAL = f"arn:aws:iam::{ACCOUNT}:user/magsev-runs"
+STREAM = "PUT-S3-polygon"
+TOPIC = f"arn:aws:sns:us-east-1:{ACCOUNT}:magsev-alerts"
+EXTRA = {"MAGSEV_FIREHOSE_STREAM": STREAM, "MAGSEV_ALERT_SNS_TOPIC_ARN": TOPIC}
+OLD_RETIRED = "warehouse/polygon_hourly_prod/gen=20260101T000000Z-old/part-1/dt=2026-11-20/"
+# Granted, but not asked for by one run of a day in a provisioned deployment: (Sid, action, resource)
+# -> the run that asks for it.
+NOT_IN_ONE_RUN = {
+    ("DefineTheTables", "glue:CreateTable", "table/fp_db_polygon_io/polygon_hourly_prod"):
+        "the first publish (here an earlier run defined it)",
+    ("RedefineTheSplitsTableAndViews", "glue:UpdateTable", "table/fp_db_polygon_io/polygon_splits"):
+        "a splits table whose columns drifted (test_aws_splits)",
+    ("RunTheCrawler", "glue:UpdateCrawler", "crawler/first_pass_polygon_crawler"): "a crawler whose settings drifted",
+    ("HandTheCrawlerItsRole", "iam:PassRole", "role/magsev-glue-crawler"): "UpdateCrawler passes the role",
+    ("SwitchProductionDays", "glue:BatchCreatePartition", "table/fp_db_polygon_io/polygon_hourly_prod"):
+        "a day production did not have yet",
+    ("SwitchProductionDays", "glue:BatchDeletePartition", "table/fp_db_polygon_io/polygon_hourly_prod"):
+        "a failed switch deletes the days it created (test_aws_publish)",
+}
+
+
+def catalog_of(settings) -> Catalog:
+    warehouse = resources_for(settings)["warehouse"]
+    locations = {}
+    for table in (RAW_TABLE, PARQUET_TABLE, PROD_TABLE, SPLITS_TABLE):
+        bucket, prefix = iam_policy.s3_location(warehouse.location(table))
+        locations[warehouse.raw_table if table == RAW_TABLE else table] = (bucket, prefix)
+    return Catalog(settings.glue_database, locations, (warehouse.raw_table, PARQUET_TABLE, PROD_TABLE),
+                   iam_policy.s3_location(settings.athena_output))
+
+
+def requests_of(exchanges, settings) -> list[Request]:
+    """The IAM requests of every recorded call (those that failed too, e.g. a GetTable of a table not yet
+    defined: AWS authorizes before it looks), and of what Athena did for each statement started."""
+    account, catalog, found = Account(ACCOUNT, settings.aws_region), catalog_of(settings), []
+    for service, operation, params, response in exchanges:
+        found += call_requests(account, service, operation, params, response)
+        if (service, operation) == ("athena", "StartQueryExecution") and response:
+            found += athena_requests(account, catalog, response["QueryExecutionId"], params["QueryString"])
+    return found
+
+
+def compute_logs_config() -> dict:
+    """deploy/dagster.yaml.example's compute log manager, on the test bucket."""
+    config = yaml.safe_load((ROOT / "deploy" / "dagster.yaml.example").read_text())["compute_logs"]
+    return {**config, "config": {**config["config"], "bucket": BUCKET, "region": "us-east-1"}}
+
+
+@pytest.fixture
+def deployment(bucket):
+    """The provisioned deployment, a Firehose stream, an SNS topic, what earlier runs left (a retired
+    production prefix due for deletion, the window's response bundle of another run), and the IAM user
+    of the runs with only the generated policy."""
+    boto3.client("firehose", region_name="us-east-1").create_delivery_stream(
+        DeliveryStreamName=STREAM, DeliveryStreamType="DirectPut",
+        ExtendedS3DestinationConfiguration={"RoleARN": f"arn:aws:iam::{ACCOUNT}:role/firehose",
+                                            "BucketARN": f"arn:aws:s3:::{BUCKET}", "Prefix": "firehose/"})
+    boto3.client("sns", region_name="us-east-1").create_topic(Name="magsev-alerts")
+    s3().put_object(Bucket=BUCKET, Key=f"{OLD_RETIRED}old.parquet", Body=b"replaced long ago")
+    s3().put_object(Bucket=BUCKET, Key="warehouse/_retired/polygon_hourly_prod/old-replaced.json", Body=json.dumps({
+        "table": PROD_TABLE, "retired_at": "2026-01-01T00:00:00+00:00", "reason": "replaced",
+        "locations": [f"s3://{BUCKET}/{OLD_RETIRED}"]}).encode())
+    s3().put_object(Bucket=BUCKET, Key=layout.responses_key(WINDOW, "an-earlier-run", 1), Body=b"")
+    settings = aws_settings(**EXTRA)
+    policy = iam_policy.run_policy(settings, ACCOUNT)
+    iam = boto3.client("iam", region_name="us-east-1")
+    iam.create_user(UserName="magsev-runs")
+    iam.put_user_policy(UserName="magsev-runs", PolicyName="magsev-runs", PolicyDocument=json.dumps(policy))
+    return bucket, settings, policy, iam.create_access_key(UserName="magsev-runs")["AccessKey"]
+
+
+def as_the_runs_role(monkeypatch, key: dict) -> None:
+    """From now on every call is signed by the runs' user; moto enforces its policy on S3 only."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", key["AccessKeyId"])
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", key["SecretAccessKey"])
+    monkeypatch.delenv("AWS_SESSION_TOKEN")
+    boto3.setup_default_session()
+    monkeypatch.setattr(IAMRequest, "check_action_permitted", lambda self, resource: None)  # non-S3: simulated
+    deletes_authorized_per_key(monkeypatch)
+    monkeypatch.setattr(moto_settings, "INITIAL_NO_AUTH_ACTION_COUNT", 0)
+
+
+def test_the_whole_graph_runs_as_a_principal_holding_only_the_generated_policy(deployment, monkeypatch,
+                                                                               aws_exchanges):
+    require_simulator()
+    moto, settings, policy, key = deployment
+    resources = resources_for(settings)
+    defs = build_defs(resources, settings)
+    as_the_runs_role(monkeypatch, key)
+    aws_exchanges.clear()
+    with dg.instance_for_test(overrides={"compute_logs": compute_logs_config()}) as instance, \
+            answer_queries(moto, warehouse_answers(resources["warehouse"])):
+        result = run_range(defs, DAY, DAY, instance=instance)
+        freshness = defs.resolve_job_def("magsev_freshness_job").execute_in_process(
+            instance=instance, raise_on_error=False)
+    resources["alerts"].send(Alert(subject="[magsev] proof", run_id=result.run_id, job="magsev_hourly_job",
+                                   partitions=DAY, run_url="http://127.0.0.1:3000"))
+    monkeypatch.setattr(moto_settings, "INITIAL_NO_AUTH_ACTION_COUNT", float("inf"))
+
+    assert result.success, step_errors(result)
+    assert not [e for e in freshness.all_events if e.event_type_value == "STEP_FAILURE"], step_errors(freshness)
+    checks = {e.event_specific_data.check_name for r in (result, freshness) for e in r.all_events
+              if e.event_type_value == "ASSET_CHECK_EVALUATION"}
+    assert checks == {spec.name for c in defs.asset_checks for spec in c.check_specs}  # every check ran
+    assert keys(layout.COMPUTE_LOGS_PREFIX + "/"), "the runs' compute logs went to S3 (policy: ComputeLogs)"
+    assert keys(OLD_RETIRED) == []  # what the run deleted, S3 let it delete
+
+    requests = requests_of(aws_exchanges, settings)
+    decisions = simulate(policy, requests, PRINCIPAL, ACCOUNT)
+    assert not denied(decisions), "\n".join(denied(decisions))
+    services = {r.action.split(":")[0] for r in requests}
+    assert services == {"s3", "glue", "athena", "iam", "firehose", "sns"}, services
+
+    # nothing more: every action on every resource (and listed prefix) granted is used by the run, or is
+    # listed with the run that uses it
+    unused = granted(policy) - used(policy, decisions)
+    assert unused == set(NOT_IN_ONE_RUN), (sorted(unused - set(NOT_IN_ONE_RUN)), sorted(set(NOT_IN_ONE_RUN) - unused))
+
+
+def _patterns(statement: dict) -> list[str]:
+    """The statement's resources, each with the s3:prefix values its condition allows."""
+    resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+    prefixes = statement.get("Condition", {}).get("StringLike", {}).get("s3:prefix")
+    return [f"{r}?prefix={p}" for r in resources for p in prefixes] if prefixes else resources
+
+
+def _short(pattern: str) -> str:
+    return pattern.rsplit(":", 1)[-1]  # table/db/t, role/r, crawler/c, bucket/prefix*?prefix=...
+
+
+def granted(policy: dict) -> set[tuple[str, str, str]]:
+    return {(st["Sid"], a, _short(p)) for st in policy["Statement"] for a in st["Action"] for p in _patterns(st)}
+
+
+def used(policy: dict, decisions) -> set[tuple[str, str, str]]:
+    """(Sid, action, resource pattern) of every allowed request, the pattern the one that matched it."""
+    statements = {st["Sid"]: st for st in policy["Statement"]}
+    found = set()
+    for d in decisions:
+        prefix = dict(d.request.context).get("s3:prefix")
+        value = d.request.resource if prefix is None else f"{d.request.resource}?prefix={prefix}"
+        for sid in d.statements:
+            found |= {(sid, d.request.action, _short(p)) for p in _patterns(statements[sid]) if fnmatchcase(value, p)}
+    return found
+
