@@ -15,7 +15,7 @@ import pytest
 import sqlglot
 from sqlglot import exp
 
-from magsev_dagster import layout, sql
+from magsev_dagster import iam_policy, layout, sql
 from magsev_dagster.calendars import expected_hours
 from magsev_dagster.checks import all_checks
 from magsev_dagster.definitions import build_defs
@@ -137,14 +137,15 @@ def materialized(result) -> set[str]:
 
 
 # API operations whose IAM action has another name
-IAM_ACTIONS = {("s3", "ListObjectsV2"): "s3:ListBucket", ("s3", "DeleteObjects"): "s3:DeleteObject"}
+IAM_ACTIONS = {("s3", "ListObjectsV2"): "s3:ListBucket", ("s3", "DeleteObjects"): "s3:DeleteObject",
+               ("s3", "HeadObject"): "s3:GetObject"}
 
 
-def assert_policy_allows(operations: set[tuple[str, str]]) -> None:
-    """deploy/iam-policy.json grants every operation the pipeline called."""
-    policy = json.loads((Path(__file__).parents[1] / "deploy" / "iam-policy.json").read_text())
-    granted = {a for st in policy["Statement"] if st["Effect"] == "Allow"
-               for a in ([st["Action"]] if isinstance(st["Action"], str) else st["Action"])}
+def assert_policy_allows(operations: set[tuple[str, str]], settings: Settings | None = None) -> None:
+    """The generated policy of these settings grants an action for every operation called (by name:
+    test_iam_policy.py proves the resources and conditions of every call)."""
+    policy = iam_policy.run_policy(settings or iam_policy.example_settings(), iam_policy.EXAMPLE_ACCOUNT)
+    granted = {a for st in policy["Statement"] for a in st["Action"]}
     needed = {IAM_ACTIONS.get(op, f"{op[0]}:{op[1]}") for op in operations}
     assert needed and needed <= granted, sorted(needed - granted)
 
@@ -252,7 +253,7 @@ def test_partition_registration_is_idempotent_and_matches_the_raw_folders(bucket
         second = run_range(defs, DAY, DAY, selection=selection)
     assert first.success and second.success, step_errors(first) + step_errors(second)
     assert ("glue", "BatchCreatePartition") in aws_operations
-    assert_policy_allows(aws_operations)
+    assert_policy_allows(aws_operations, aws_settings(**env))
     assert keys(layout.RAW_TABLE_PREFIX + "/") == raw_keys  # a re-run overwrites, never duplicates
 
     glue = boto3.client("glue", region_name="us-east-1")

@@ -189,3 +189,74 @@ def used(policy: dict, decisions) -> set[tuple[str, str, str]]:
             found |= {(sid, d.request.action, _short(p)) for p in _patterns(statements[sid]) if fnmatchcase(value, p)}
     return found
 
+
+
+def test_the_policy_denies_what_the_pipeline_does_not_do():
+    """The proof can fail: these requests differ from the run's by one resource or condition each."""
+    require_simulator()
+    settings = aws_settings(**EXTRA)
+    policy, a = iam_policy.run_policy(settings, ACCOUNT), Account(ACCOUNT, "us-east-1")
+    allowed = [Request("s3:PutObject", a.object(BUCKET, "warehouse/polygon_parquet_fp/dt=2026-11-24/x")),
+               Request("athena:StartQueryExecution", a.workgroup("primary")),
+               *(Request("glue:BatchCreatePartition", arn) for arn in a.table(settings.glue_database, PARQUET_TABLE)),
+               Request("iam:PassRole", a.role("magsev-glue-crawler"), (("iam:PassedToService", "glue.amazonaws.com"),))]
+    refused = {
+        "a write outside the project's prefixes": Request("s3:PutObject", a.object(BUCKET, "firehose/2026/x")),
+        "a write to another bucket": Request("s3:PutObject", a.object("someone-elses", "raw/x")),
+        "a listing outside the prefixes": Request("s3:ListBucket", a.bucket(BUCKET), (("s3:prefix", "firehose/"),)),
+        "a query in another workgroup": Request("athena:StartQueryExecution", a.workgroup("admin")),
+        "a partition write in another database": Request(
+            "glue:BatchCreatePartition", a.table("other_db", PARQUET_TABLE)[1]),
+        "a partition write to a table of the database the run does not write": Request(
+            "glue:BatchUpdatePartition", a.table(settings.glue_database, SPLITS_TABLE)[2]),
+        "the crawler role passed to another service": Request(
+            "iam:PassRole", a.role("magsev-glue-crawler"), (("iam:PassedToService", "ec2.amazonaws.com"),)),
+        "another role passed to Glue": Request(
+            "iam:PassRole", a.role("admin"), (("iam:PassedToService", "glue.amazonaws.com"),)),
+        "a crawler of someone else": Request("glue:StartCrawler", a.glue("crawler/their_crawler")),
+        "another topic": Request("sns:Publish", f"arn:aws:sns:us-east-1:{ACCOUNT}:other"),
+    }
+    decisions = simulate(policy, [*allowed, *refused.values()], PRINCIPAL, ACCOUNT)
+    assert [d.result for d in decisions[:len(allowed)]] == ["Allowed"] * len(allowed)
+    results = {why: d.result for why, d in zip(refused, decisions[len(allowed):])}
+    assert results == {why: "ImplicitlyDenied" for why in refused}, results
+
+
+def test_moto_refuses_the_runs_user_a_write_outside_its_prefixes(deployment, monkeypatch):
+    moto, settings, policy, key = deployment
+    as_the_runs_role(monkeypatch, key)
+    s3().put_object(Bucket=BUCKET, Key="raw/polygon_raw/dt=2026-11-24/probe", Body=b"allowed")
+    with pytest.raises(s3().exceptions.ClientError, match="AccessDenied"):
+        s3().put_object(Bucket=BUCKET, Key="firehose/probe", Body=b"outside the project's prefixes")
+    refused = s3().delete_objects(Bucket=BUCKET, Delete={"Objects": [{"Key": "firehose/x"}]})
+    assert [e["Code"] for e in refused["Errors"]] == ["AccessDenied"]  # each key checked, as on AWS
+    deleted = s3().delete_objects(Bucket=BUCKET, Delete={"Objects": [{"Key": "raw/polygon_raw/dt=2026-11-24/probe"}]})
+    assert not deleted.get("Errors")
+    monkeypatch.setattr(moto_settings, "INITIAL_NO_AUTH_ACTION_COUNT", float("inf"))
+
+
+def test_the_example_policy_is_the_generators_for_the_example_settings():
+    rendered = iam_policy.render(iam_policy.run_policy(iam_policy.example_settings(), iam_policy.EXAMPLE_ACCOUNT))
+    assert (ROOT / "deploy" / "iam-policy.json").read_text() == rendered, \
+        "deploy/iam-policy.json is stale: python -m magsev_dagster.provision --print-policy --account 123456789012 " \
+        "with the settings of iam_policy.example_settings()"
+
+
+def test_the_shipped_compute_log_prefix_is_the_one_the_policy_grants():
+    example = yaml.safe_load((ROOT / "deploy" / "dagster.yaml.example").read_text())["compute_logs"]["config"]
+    settings = iam_policy.example_settings()
+    assert (example["bucket"], example["prefix"]) == (settings.s3_bucket, layout.COMPUTE_LOGS_PREFIX)
+    policy = json.dumps(iam_policy.run_policy(settings, ACCOUNT))
+    assert f"arn:aws:s3:::{settings.s3_bucket}/{layout.COMPUTE_LOGS_PREFIX}/*" in policy
+
+
+def test_the_policy_follows_the_settings():
+    partitions = iam_policy.run_policy(aws_settings(MAGSEV_RAW_CATALOG="partitions"), ACCOUNT)
+    sids = {st["Sid"] for st in partitions["Statement"]}
+    assert "RegisterRawDays" in sids and not sids & {"RunTheCrawler", "HandTheCrawlerItsRole", "CheckTheCrawlerRole"}
+    assert not sids & {"DeliverToFirehose", "PublishAlerts"}  # neither configured
+    other = json.dumps(iam_policy.run_policy(aws_settings(
+        AWS_REGION="eu-west-1", MAGSEV_ATHENA_OUTPUT="s3://results-bucket/q/", MAGSEV_GLUE_CRAWLER_ROLE=
+        "arn:aws:iam::111122223333:role/shared-crawler"), ACCOUNT))
+    assert f"arn:aws:glue:eu-west-1:{ACCOUNT}:database/fp_db_polygon_io" in other
+    assert "arn:aws:s3:::results-bucket/q/*" in other and "arn:aws:iam::111122223333:role/shared-crawler" in other
