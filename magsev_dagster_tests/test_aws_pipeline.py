@@ -7,7 +7,6 @@ Here the checks get results computed from the raw objects in moto's S3, queued o
 import json
 import re
 from datetime import datetime, timezone
-from pathlib import Path
 
 import boto3
 import dagster as dg

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 from fnmatch import fnmatchcase
-from datetime import datetime, timezone
 from pathlib import Path
 
 import boto3
@@ -35,12 +34,12 @@ from magsev_dagster.resources.warehouse import PARQUET_TABLE, PROD_TABLE, RAW_TA
 from magsev_dagster_tests.fakes.moto_server import (  # noqa: F401
     answer_queries, aws_env, aws_exchanges, deletes_authorized_per_key, moto,
 )
+from magsev_dagster_tests.helpers import run_range
 from magsev_dagster_tests.iam.requests import Account, Catalog, Request, athena_requests, call_requests
 from magsev_dagster_tests.iam.simulator import denied, require_simulator, simulate
 from magsev_dagster_tests.test_aws_pipeline import (  # noqa: F401  (bucket: a provisioned deployment)
     BUCKET, DAY, WINDOW, aws_settings, bucket, keys, s3, step_errors, warehouse_answers,
 )
-from magsev_dagster_tests.helpers import run_range
 
 ROOT = Path(__file__).parents[1]
 ACCOUNT = "123456789012"  # moto's account
