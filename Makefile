@@ -8,7 +8,7 @@ export MAGSEV_DATA_DIR ?= $(CURDIR)/data
 # The demo and its UI load all three groups unless MAGSEV_TICKERS says otherwise (the project's default is mag7).
 DEMO_TICKERS := mag7,benchmarks,crypto
 
-.PHONY: install dagster-home postgres demo test test-slow test-e2e ui dashboards provision bench clean
+.PHONY: install dagster-home postgres iam-simulator demo test test-slow test-e2e ui dashboards provision bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,13 +38,24 @@ postgres:
 	  ($(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q postgresql) || \
 	  echo "postgresql not installable here: the Postgres tests will be skipped"
 
+# npm's @cloud-copilot/iam-simulate, which the IAM policy tests evaluate the recorded AWS calls with
+# (Debian's nodejs + npm when node is missing); without it those tests skip, saying why.
+IAM_SIMULATOR := magsev_dagster_tests/iam/node_modules/.package-lock.json
+$(IAM_SIMULATOR): magsev_dagster_tests/iam/package-lock.json
+	@command -v npm >/dev/null || ($(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q nodejs npm) || \
+	  echo "nodejs/npm not installable here: the IAM policy tests will be skipped"
+	@command -v npm >/dev/null && cd magsev_dagster_tests/iam && npm ci --no-audit --no-fund --silent || \
+	  echo "npm ci failed: the IAM policy tests will be skipped"
+
+iam-simulator: $(IAM_SIMULATOR)
+
 demo: dagster-home  ## materialize the last trading days on the embedded default
 	MAGSEV_TICKERS=$${MAGSEV_TICKERS:-$(DEMO_TICKERS)} $(BIN)/python -m magsev_dagster.demo
 
-test: $(STAMP) postgres  ## the default suite (CI runs exactly this)
+test: $(STAMP) postgres iam-simulator  ## the default suite (CI runs exactly this)
 	$(BIN)/python -m pytest -n 2 --dist loadscope -m "not slow and not e2e"
 
-test-slow: $(STAMP) postgres
+test-slow: $(STAMP) postgres iam-simulator
 	$(BIN)/python -m pytest -m slow
 
 # Debian's chromium + chromium-driver (no browser download); without them the browser tests skip, saying why.
@@ -63,8 +74,8 @@ ui: dagster-home  ## the Dagster UI on http://127.0.0.1:3000
 dashboards: $(STAMP)  ## regenerate grafana/dashboards/*.json from magsev_dagster/grafana (commit the result)
 	$(BIN)/python -m magsev_dagster.grafana.dashboard
 
-provision: $(STAMP)  ## AWS: create/update bucket, Glue database + crawler, Athena workgroup (idempotent)
-	$(BIN)/python -m magsev_dagster.provision
+provision: $(STAMP)  ## AWS: bucket, Glue database + crawler role + crawler, Athena workgroup, results expiry (idempotent); PROVISION_ARGS="--print-policy" prints the runs' IAM policy
+	$(BIN)/python -m magsev_dagster.provision $(PROVISION_ARGS)
 
 clean:
 	rm -rf $(VENV) .dagster_home data

@@ -23,6 +23,10 @@ SPLITS_RESPONSES_PREFIX = "raw/splits/responses"
 SPLITS_PREFIX = "warehouse/polygon_splits"
 SPLITS_OBJECT = f"{SPLITS_PREFIX}/splits.jsonl"
 BARS_OBJECT = "bars.jsonl"
+DASHBOARDS_PREFIX = "dashboards"  # the picture of the Grafana dashboard shown in the Dagster UI
+DASHBOARD_PICTURE_KEY = f"{DASHBOARDS_PREFIX}/magsev_hourly_variance.png"
+# Where deploy/dagster.yaml.example's S3ComputeLogManager writes the runs' stdout/stderr (same bucket)
+COMPUTE_LOGS_PREFIX = "dagster/compute-logs"
 # The hourly layout of earlier versions: raw/polygon_raw/ticker=<T>/dt=<day>/<hour>.jsonl
 LEGACY_RAW_PREFIX = f"{RAW_TABLE_PREFIX}/ticker="
 

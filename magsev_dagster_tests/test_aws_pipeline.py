@@ -7,7 +7,6 @@ Here the checks get results computed from the raw objects in moto's S3, queued o
 import json
 import re
 from datetime import datetime, timezone
-from pathlib import Path
 
 import boto3
 import dagster as dg
@@ -15,11 +14,12 @@ import pytest
 import sqlglot
 from sqlglot import exp
 
-from magsev_dagster import layout, sql
+from magsev_dagster import iam_policy, layout, sql
 from magsev_dagster.calendars import expected_hours
 from magsev_dagster.checks import all_checks
 from magsev_dagster.definitions import build_defs
 from magsev_dagster.partitions import day_window, hour_of_ms
+from magsev_dagster.provision import provision
 from magsev_dagster.resources import resources_for
 from magsev_dagster.resources.aws.prod_publish import new_generation
 from magsev_dagster.resources.warehouse import BAR_COLUMNS
@@ -108,11 +108,11 @@ def prod_locations() -> dict[str, str]:
 
 @pytest.fixture
 def bucket(aws_env):
-    """The bucket, and a production table whose partition for DAY holds a previous run's data."""
-    s3().create_bucket(Bucket=BUCKET)
+    """What `make provision` creates (bucket, database, crawler role, crawler), and a production table
+    whose partition for DAY holds a previous run's data."""
+    provision(aws_settings(), cutoff_bytes=10 * 1024**3)
     s3().put_object(Bucket=BUCKET, Key=PROD_SENTINEL, Body=b"the previous production data")
     catalog = resources_for(aws_settings())["warehouse"].catalog
-    catalog.ensure_database()
     catalog.ensure_parquet_table("polygon_hourly_prod", f"s3://{BUCKET}/{layout.PROD_PREFIX}/", BAR_COLUMNS)
     glue().create_partition(DatabaseName=DATABASE, TableName="polygon_hourly_prod", PartitionInput={
         "Values": [DAY], "StorageDescriptor": {**catalog.storage("polygon_hourly_prod"), "Location": PROD_PREVIOUS}})
@@ -136,14 +136,15 @@ def materialized(result) -> set[str]:
 
 
 # API operations whose IAM action has another name
-IAM_ACTIONS = {("s3", "ListObjectsV2"): "s3:ListBucket", ("s3", "DeleteObjects"): "s3:DeleteObject"}
+IAM_ACTIONS = {("s3", "ListObjectsV2"): "s3:ListBucket", ("s3", "DeleteObjects"): "s3:DeleteObject",
+               ("s3", "HeadObject"): "s3:GetObject"}
 
 
-def assert_policy_allows(operations: set[tuple[str, str]]) -> None:
-    """deploy/iam-policy.json grants every operation the pipeline called."""
-    policy = json.loads((Path(__file__).parents[1] / "deploy" / "iam-policy.json").read_text())
-    granted = {a for st in policy["Statement"] if st["Effect"] == "Allow"
-               for a in ([st["Action"]] if isinstance(st["Action"], str) else st["Action"])}
+def assert_policy_allows(operations: set[tuple[str, str]], settings: Settings | None = None) -> None:
+    """The generated policy of these settings grants an action for every operation called (by name:
+    test_iam_policy.py proves the resources and conditions of every call)."""
+    policy = iam_policy.run_policy(settings or iam_policy.example_settings(), iam_policy.EXAMPLE_ACCOUNT)
+    granted = {a for st in policy["Statement"] for a in st["Action"]}
     needed = {IAM_ACTIONS.get(op, f"{op[0]}:{op[1]}") for op in operations}
     assert needed and needed <= granted, sorted(needed - granted)
 
@@ -251,7 +252,7 @@ def test_partition_registration_is_idempotent_and_matches_the_raw_folders(bucket
         second = run_range(defs, DAY, DAY, selection=selection)
     assert first.success and second.success, step_errors(first) + step_errors(second)
     assert ("glue", "BatchCreatePartition") in aws_operations
-    assert_policy_allows(aws_operations)
+    assert_policy_allows(aws_operations, aws_settings(**env))
     assert keys(layout.RAW_TABLE_PREFIX + "/") == raw_keys  # a re-run overwrites, never duplicates
 
     glue = boto3.client("glue", region_name="us-east-1")
@@ -291,8 +292,7 @@ def test_a_raw_table_of_the_hourly_layout_is_refused_with_what_to_do(bucket, cat
     table = glue().get_table(DatabaseName=DATABASE, Name="magsev_polygon_raw")["Table"]
     assert [k["Name"] for k in table["PartitionKeys"]] == ["ticker", "dt"]  # left for the user to convert
     assert glue().get_partitions(DatabaseName=DATABASE, TableName="magsev_polygon_raw")["Partitions"] == []
-    with pytest.raises(glue().exceptions.EntityNotFoundException):
-        glue().get_crawler(Name="first_pass_polygon_crawler")  # no crawl was set up to run over it
+    assert "LastCrawl" not in glue().get_crawler(Name="first_pass_polygon_crawler")["Crawler"]  # it never crawled
     assert_prod_untouched(athena_statements())
 
 

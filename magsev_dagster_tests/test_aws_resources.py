@@ -1,5 +1,6 @@
 """The AWS building blocks against a moto server: S3 store, Athena runner, chunked INSERTs, provisioning."""
 
+import json
 import re
 from datetime import datetime, timedelta, timezone
 
@@ -12,7 +13,7 @@ from sqlglot import exp
 
 from magsev_dagster import layout
 from magsev_dagster.partitions import Window
-from magsev_dagster.provision import provision
+from magsev_dagster.provision import crawler_policy, main, provision
 from magsev_dagster.resources import resources_for
 from magsev_dagster.resources.aws.athena import AthenaQueries, AthenaQueryFailed
 from magsev_dagster.resources.aws.prod_publish import new_generation
@@ -107,9 +108,11 @@ def test_s3_store_lists_every_page_and_deletes_in_batches_of_1000(aws_env):
 
 
 def test_s3_store_names_the_operation_and_object_when_s3_refuses(aws_env):
-    store = S3RawStore(bucket="no-such-bucket", s3=S3Resource(region_name="us-east-1"))
-    with pytest.raises(S3AccessError, match=r"S3 PutObject on s3://no-such-bucket/raw/k failed: NoSuchBucket"):
-        store.put("raw/k", b"x")
+    boto3.client("s3", region_name="us-east-1").create_bucket(Bucket=BUCKET)
+    boto3.client("s3", region_name="us-east-1").put_object(Bucket=BUCKET, Key="raw/k", Body=b"x")
+    store = S3RawStore(bucket=BUCKET, s3=S3Resource(region_name="us-east-1"))
+    with pytest.raises(S3AccessError, match=rf"S3 GetObject on s3://{BUCKET}/raw/other failed: NoSuchKey"):
+        store.get("raw/other")
 
 
 def _runner() -> AthenaQueries:
@@ -150,9 +153,9 @@ def test_a_failed_athena_query_names_its_id_and_athena_reason(aws_env, monkeypat
 def test_provisioning_creates_everything_once_and_is_idempotent(aws_env):
     settings = aws_settings(MAGSEV_ATHENA_WORKGROUP="magsev")
     first = provision(settings, cutoff_bytes=10 * 1024**3)
-    assert set(first.values()) == {"created"}, first
+    assert {state.split()[0] for state in first.values()} == {"created"}, first
     second = provision(settings, cutoff_bytes=10 * 1024**3)
-    assert set(second.values()) == {"unchanged"}, second
+    assert {state.split()[0] for state in second.values()} == {"unchanged"}, second
 
     boto3.client("s3", region_name="us-east-1").head_bucket(Bucket=BUCKET)
     glue = boto3.client("glue", region_name="us-east-1")
@@ -207,3 +210,56 @@ def test_the_retirement_grace_is_a_setting_of_zero_or_more_minutes():
         aws_settings(MAGSEV_RETIRED_GRACE_MINUTES="-5")
     with pytest.raises(SettingsError, match="MAGSEV_RETIRED_GRACE_MINUTES must be a number, got 'an hour'"):
         aws_settings(MAGSEV_RETIRED_GRACE_MINUTES="an hour")
+
+
+def test_a_rewritten_crawler_role_policy_reports_updated(aws_env):
+    settings = aws_settings()
+    provision(settings, cutoff_bytes=1024**3)
+    iam = boto3.client("iam", region_name="us-east-1")
+    iam.put_role_policy(RoleName="magsev-glue-crawler", PolicyName="magsev-crawler", PolicyDocument=json.dumps(
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}))
+    assert provision(settings, cutoff_bytes=1024**3)["iam role magsev-glue-crawler"] == "updated"
+    policy = iam.get_role_policy(RoleName="magsev-glue-crawler", PolicyName="magsev-crawler")["PolicyDocument"]
+    assert policy == crawler_policy(settings)  # put back
+    assert provision(settings, cutoff_bytes=1024**3)["iam role magsev-glue-crawler"] == "unchanged"
+
+
+def test_athena_results_expire_and_the_buckets_other_lifecycle_rules_are_kept(aws_env):
+    s3 = boto3.client("s3", region_name="us-east-1")
+    s3.create_bucket(Bucket=BUCKET)
+    theirs = {"ID": "their-logs", "Filter": {"Prefix": "logs/"}, "Status": "Enabled", "Expiration": {"Days": 7}}
+    s3.put_bucket_lifecycle_configuration(Bucket=BUCKET, LifecycleConfiguration={"Rules": [theirs]})
+    settings = aws_settings()
+    done = provision(settings, cutoff_bytes=1024**3)
+    state = done[f"athena results s3://{BUCKET}/athena-results/"]
+    assert state == (f"created (s3://{BUCKET}/athena-results/ expires after 30 days; the bucket's 1 other "
+                     f"lifecycle rules kept)")
+    rules = {r["ID"]: r for r in s3.get_bucket_lifecycle_configuration(Bucket=BUCKET)["Rules"]}
+    assert rules["their-logs"]["Expiration"] == {"Days": 7}
+    ours = rules["magsev-athena-results-expiry"]
+    assert (ours["Filter"], ours["Expiration"]) == ({"Prefix": "athena-results/"}, {"Days": 30})
+    again = provision(settings, cutoff_bytes=1024**3, results_expiry_days=7)
+    assert again[f"athena results s3://{BUCKET}/athena-results/"].startswith("updated (")
+    rules = {r["ID"]: r for r in s3.get_bucket_lifecycle_configuration(Bucket=BUCKET)["Rules"]}
+    assert rules["magsev-athena-results-expiry"]["Expiration"] == {"Days": 7} and "their-logs" in rules
+
+
+def test_print_policy_takes_the_account_from_sts_or_the_flag(aws_env, monkeypatch, capsys):
+    monkeypatch.setenv("MAGSEV_ENV", "aws")
+    monkeypatch.setenv("MAGSEV_ATHENA_WORKGROUP", "analytics")
+    main(["--print-policy"])  # moto's STS: account 123456789012
+    policy = json.loads(capsys.readouterr().out)
+    arns = json.dumps(policy)
+    assert "arn:aws:athena:us-east-1:123456789012:workgroup/analytics" in arns
+    main(["--print-policy", "--account", "999988887777"])
+    assert "arn:aws:glue:us-east-1:999988887777:catalog" in capsys.readouterr().out
+    assert boto3.client("s3", region_name="us-east-1").list_buckets()["Buckets"] == []  # nothing created
+
+
+def test_make_provision_passes_its_arguments():
+    import subprocess
+    from pathlib import Path
+
+    dry = subprocess.run(["make", "-n", "provision", "PROVISION_ARGS=--print-policy --account 1"],
+                         cwd=Path(__file__).parents[1], capture_output=True, text=True, check=True).stdout
+    assert "-m magsev_dagster.provision --print-policy --account 1" in dry

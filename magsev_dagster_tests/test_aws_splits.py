@@ -26,6 +26,7 @@ DATABASE = "fp_db_polygon_io"
 @pytest.fixture
 def bucket(aws_env):
     s3().create_bucket(Bucket=BUCKET)
+    resources_for(aws_settings())["warehouse"].catalog.ensure_database()  # as `make provision` does
     return aws_env
 
 

@@ -13,9 +13,8 @@ from magsev_dagster.grafana.dashboard import DASHBOARD_FILE
 from magsev_dagster.grafana.macros import TimeRange
 from magsev_dagster.grafana.panels import DASHBOARD_UID, DATASOURCE_UID, DEFAULT_DAYS, PANELS, Panel
 from magsev_dagster.grafana.render import render_png
+from magsev_dagster.layout import DASHBOARD_PICTURE_KEY as PICTURE_KEY
 from magsev_dagster.metadata import location_value, markdown
-
-PICTURE_KEY = "dashboards/magsev_hourly_variance.png"
 
 
 def picture_range(end: datetime) -> TimeRange:

@@ -97,6 +97,25 @@ def answer_queries(moto: MotoAws, answers: Callable[[str], tuple[dict, list[tupl
         events.unregister("provide-client-params.athena.StartQueryExecution", unique_id="magsev-answers")
 
 
+def deletes_authorized_per_key(monkeypatch) -> None:
+    """DeleteObjects checked as AWS checks it: s3:DeleteObject on each key. moto 5.2 checks it on the
+    bucket's ARN, which a policy granting prefixes never matches (then every key is refused)."""
+    import xmltodict
+    from moto.core.authorization import ActionAuthenticatorMixin
+
+    authorize = ActionAuthenticatorMixin._authenticate_and_authorize_s3_action
+
+    def per_key(self, bucket_name=None, key_name=None):
+        if key_name is None and self.data.get("Action") == "DeleteObject" and self.is_delete_keys():
+            objects = xmltodict.parse(self.body)["Delete"].get("Object", [])
+            for obj in objects if isinstance(objects, list) else [objects]:
+                authorize(self, bucket_name=bucket_name, key_name=obj["Key"])
+            return
+        authorize(self, bucket_name=bucket_name, key_name=key_name)
+
+    monkeypatch.setattr(ActionAuthenticatorMixin, "_authenticate_and_authorize_s3_action", per_key)
+
+
 def failing_crawls(monkeypatch, message: str) -> None:
     """Every crawl started from now on ends FAILED, and LastCrawl carries `message` as AWS's does."""
     init, as_dict = glue_models.FakeCrawl.__init__, glue_models.FakeCrawler.as_dict
@@ -212,33 +231,43 @@ def aws_env(moto, monkeypatch):
     return moto
 
 
-@pytest.fixture
-def aws_operations(monkeypatch):
-    """Every AWS API operation the code under test calls, as (service, operation), passed through as is."""
+def _record(monkeypatch, record: Callable[[str, str, dict, dict], None]) -> None:
+    """Pass every AWS API call of the code under test through as is, telling `record` about each:
+    (service, operation, params, response), the response None when the call raised."""
     import botocore.client
 
-    calls: set[tuple[str, str]] = set()
     make_call = botocore.client.BaseClient._make_api_call
 
     def recording(self, operation_name, api_params):
-        calls.add((self.meta.service_model.service_name, operation_name))
-        return make_call(self, operation_name, api_params)
+        response = None
+        try:
+            response = make_call(self, operation_name, api_params)
+            return response
+        finally:
+            record(self.meta.service_model.service_name, operation_name, api_params, response)
 
     monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", recording)
+
+
+@pytest.fixture
+def aws_operations(monkeypatch):
+    """Every AWS API operation the code under test called, as (service, operation)."""
+    calls: set[tuple[str, str]] = set()
+    _record(monkeypatch, lambda service, operation, params, response: calls.add((service, operation)))
     return calls
 
 
 @pytest.fixture
 def aws_calls(monkeypatch):
     """Every AWS API call of the code under test, in order, as (service, operation, params)."""
-    import botocore.client
-
     calls: list[tuple[str, str, dict]] = []
-    make_call = botocore.client.BaseClient._make_api_call
+    _record(monkeypatch, lambda service, operation, params, response: calls.append((service, operation, params)))
+    return calls
 
-    def recording(self, operation_name, api_params):
-        calls.append((self.meta.service_model.service_name, operation_name, api_params))
-        return make_call(self, operation_name, api_params)
 
-    monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", recording)
+@pytest.fixture
+def aws_exchanges(monkeypatch):
+    """Every AWS API call of the code under test, in order, with its answer: (service, operation, params, response)."""
+    calls: list[tuple[str, str, dict, dict]] = []
+    _record(monkeypatch, lambda *call: calls.append(call))
     return calls

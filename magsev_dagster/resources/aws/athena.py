@@ -17,6 +17,8 @@ from decimal import Decimal
 import pandas as pd
 from dagster_aws.athena.resources import AthenaClient, AthenaError, AthenaTimeout
 
+from magsev_dagster.resources.aws.missing import MissingAwsResource
+
 USD_PER_TB = 5.0  # Athena's on-demand price per TB scanned (us-east-1)
 MIN_BILLED_BYTES = 10 * 1024**2  # Athena bills at least 10 MB per DML query
 MAX_POLL_SECONDS = 10.0
@@ -78,6 +80,12 @@ def rows_to_frame(column_info: list[dict], rows: list[dict]) -> pd.DataFrame:
     return frame
 
 
+def _unknown_workgroup(message: str) -> bool:
+    """Athena's answer to a workgroup that does not exist ("WorkGroup x is not found"; moto: "does not exist")."""
+    message = message.lower()
+    return "workgroup" in message and ("not found" in message or "does not exist" in message)
+
+
 class AthenaQueries(AthenaClient):
     """Start a query in the project's workgroup and database, poll with backoff, surface failures."""
 
@@ -90,12 +98,17 @@ class AthenaQueries(AthenaClient):
         self.timeout_seconds = timeout_seconds
 
     def start(self, query: str) -> str:
-        return self.client.start_query_execution(
-            QueryString=query,
-            WorkGroup=self.workgroup,
-            QueryExecutionContext={"Database": self.database},
-            ResultConfiguration={"OutputLocation": self.output_location},
-        )["QueryExecutionId"]
+        try:
+            return self.client.start_query_execution(
+                QueryString=query,
+                WorkGroup=self.workgroup,
+                QueryExecutionContext={"Database": self.database},
+                ResultConfiguration={"OutputLocation": self.output_location},
+            )["QueryExecutionId"]
+        except self.client.exceptions.InvalidRequestException as exc:
+            if _unknown_workgroup(str(exc)):
+                raise MissingAwsResource("Athena workgroup", self.workgroup, "MAGSEV_ATHENA_WORKGROUP") from None
+            raise
 
     def wait(self, query_id: str) -> QueryRun:
         """Poll until the query finishes: intervals double from `polling_interval` up to 10 s."""

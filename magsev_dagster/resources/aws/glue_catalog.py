@@ -7,6 +7,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
+from magsev_dagster.resources.aws.missing import MissingAwsResource
 from magsev_dagster.resources.warehouse import RAW_COLUMNS
 
 # One table over all dt folders instead of one per folder when schemas differ slightly.
@@ -69,6 +70,13 @@ class GlueCatalog:
                 "Name": self.database, "Description": "magsev_dagster: Polygon hourly aggregates"})
             return True
 
+    def require_database(self) -> None:
+        """The pipeline's runs never create the database (`make provision` does): say so when it is missing."""
+        try:
+            self.client.get_database(Name=self.database)
+        except self.client.exceptions.EntityNotFoundException:
+            raise MissingAwsResource("Glue database", self.database, "MAGSEV_GLUE_DATABASE") from None
+
     def table_exists(self, table: str) -> bool:
         try:
             self.client.get_table(DatabaseName=self.database, Name=table)
@@ -91,12 +99,15 @@ class GlueCatalog:
             "Configuration": json.dumps(CRAWLER_CONFIGURATION),
         }
 
-    def ensure_crawler(self, **settings) -> str:
-        """Create the crawler, or bring an existing one back to the intended settings: 'created' | 'updated' | 'unchanged'."""
+    def ensure_crawler(self, create: bool = True, **settings) -> str:
+        """Create the crawler (unless `create` is False: the runs' role may not, `make provision` does), or
+        bring an existing one back to the intended settings: 'created' | 'updated' | 'unchanged'."""
         wanted = self.crawler_settings(**settings)
         try:
             current = self.client.get_crawler(Name=wanted["Name"])["Crawler"]
         except self.client.exceptions.EntityNotFoundException:
+            if not create:
+                raise MissingAwsResource("Glue crawler", wanted["Name"], "MAGSEV_GLUE_CRAWLER") from None
             self.client.create_crawler(**wanted)
             return "created"
         if _same_crawler(current, wanted):

@@ -11,6 +11,7 @@ from dagster_aws.s3 import S3Resource
 from pydantic import PrivateAttr
 
 from magsev_dagster.resources.aws.firehose import deliver
+from magsev_dagster.resources.aws.missing import MissingAwsResource
 from magsev_dagster.resources.storage import RawStore
 
 DELETE_BATCH = 1000  # the most keys one DeleteObjects call accepts
@@ -31,7 +32,11 @@ def s3_errors(operation: str, uri: str) -> Iterator[None]:
     except ClientError as exc:
         error = exc.response.get("Error", {})
         code, message = error.get("Code", "Unknown"), error.get("Message", "")
-        hint = " (check the IAM policy in deploy/iam-policy.json)" if code in ("AccessDenied", "403") else ""
+        if code == "NoSuchBucket":  # whatever key was asked for: the bucket is the problem
+            raise MissingAwsResource("S3 bucket", uri.removeprefix("s3://").split("/", 1)[0],
+                                     "MAGSEV_S3_BUCKET") from None
+        hint = (" (the runs' role needs the policy of `make provision PROVISION_ARGS=--print-policy`)"
+                if code in ("AccessDenied", "403") else "")
         raise S3AccessError(f"S3 {operation} on {uri} failed: {code}: {message}{hint}") from None
 
 

@@ -21,6 +21,7 @@ from magsev_dagster import layout, sql
 from magsev_dagster.partitions import Window
 from magsev_dagster.resources.aws.athena import AthenaQueries, QueryRun, cost_metadata
 from magsev_dagster.resources.aws.glue_catalog import GlueCatalog
+from magsev_dagster.resources.aws.missing import MissingAwsResource
 from magsev_dagster.resources.aws.prod_publish import (
     Generation, PartitionSwitch, RetiredPrefixes, new_generation, unload_statement,
 )
@@ -138,12 +139,13 @@ class AthenaWarehouse(Warehouse):
 
     def refresh_raw_table(self, window: Window) -> dict:
         catalog = self.catalog
-        catalog.ensure_database()
+        catalog.require_database()
         catalog.refuse_old_raw_layout(self.raw_table)
         location = self.location(RAW_TABLE)
         if self.raw_catalog == "crawler":
-            state = catalog.ensure_crawler(name=self.crawler, role=self.crawler_role, s3_path=location,
-                                           table_prefix=self.table_prefix)
+            self._require_crawler_role()
+            state = catalog.ensure_crawler(create=False, name=self.crawler, role=self.crawler_role,
+                                           s3_path=location, table_prefix=self.table_prefix)
             crawl = catalog.run_crawler(self.crawler, self.crawler_timeout_seconds, self.poll_seconds)
             return {"catalog": "glue crawler", "crawler_settings": state, **crawl,
                     "glue_table": f"{self.database}.{self.raw_table}"}
@@ -151,6 +153,15 @@ class AthenaWarehouse(Warehouse):
         registered = catalog.create_partitions(self.raw_table, self._raw_partitions(window))
         return {"catalog": "glue partitions", "table_created": created, **registered,
                 "glue_table": f"{self.database}.{self.raw_table}"}
+
+    def _require_crawler_role(self) -> None:
+        """A crawler whose role is gone cannot crawl: say what to do before starting it (iam:GetRole)."""
+        name = self.crawler_role.rsplit("/", 1)[-1]  # a role name, or the last part of its ARN
+        iam = self._client("iam")
+        try:
+            iam.get_role(RoleName=name)
+        except iam.exceptions.NoSuchEntityException:
+            raise MissingAwsResource("IAM role", self.crawler_role, "MAGSEV_GLUE_CRAWLER_ROLE") from None
 
     def _raw_partitions(self, window: Window) -> list[tuple[list[str], str]]:
         """The raw layer's dt folders that fall on the run's days, with their S3 location."""
@@ -255,7 +266,7 @@ class AthenaWarehouse(Warehouse):
                 "object": self.store.uri(layout.SPLITS_OBJECT)}
 
     def ensure_splits_table(self) -> str:
-        self.catalog.ensure_database()
+        self.catalog.require_database()
         return self.catalog.ensure_reference_table(
             SPLITS_TABLE, SPLIT_COLUMNS, self.location(SPLITS_TABLE),
             "magsev_dagster: stock splits of the configured tickers (Polygon /v3/reference/splits)")

@@ -1,0 +1,1 @@
+"""The proof of the generated IAM policy: recorded calls -> IAM requests -> @cloud-copilot/iam-simulate."""
