@@ -132,6 +132,12 @@ MAX_UNEXPLAINED_JUMP = 1.45
 JUMP_LOOKBACK = timedelta(days=14)  # the bar before the run's first: across weekends and market closures
 
 
+def jump_params(window: Window) -> dict[str, object]:
+    """The guard's placeholders: the run's days, and the bar before them looked up from JUMP_LOOKBACK earlier."""
+    return {**window.params(), "lookback_dt": (window.days[0] - JUMP_LOOKBACK).isoformat(),
+            "max_jump": MAX_UNEXPLAINED_JUMP}
+
+
 @dg.asset_check(asset=PROD_TABLE, partitions_def=daily_partitions, blocking=False,
                 additional_deps=[SPLITS_TABLE],  # in a run that refreshes the splits, judge with the new ones
                 description=f"No unexplained jump: between consecutive bars of a ticker (previous close -> open) "
@@ -142,10 +148,8 @@ JUMP_LOOKBACK = timedelta(days=14)  # the bar before the run's first: across wee
                             f"bar): the adjusted series shows it. Warns, does not block: the bars are as traded.")
 def no_unexplained_jumps(context: dg.AssetCheckExecutionContext, warehouse: Warehouse) -> dg.AssetCheckResult:
     window = window_of(context)
-    params = {**window.params(), "lookback_dt": (window.days[0] - JUMP_LOOKBACK).isoformat(),
-              "max_jump": MAX_UNEXPLAINED_JUMP}
     warehouse.ensure_splits_table()
-    offending = warehouse.query(sql.sample_with_total("checks/unexplained_jumps"), **params)
+    offending = warehouse.query(sql.sample_with_total("checks/unexplained_jumps"), **jump_params(window))
     count = int(offending["offending_rows"].iloc[0]) if not offending.empty else 0
     tickers = ", ".join(sorted(set(offending["ticker"]))) if count else "none"
     return dg.AssetCheckResult(
