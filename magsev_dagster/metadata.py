@@ -31,7 +31,6 @@ COLUMN_DOCS = {
     "price_range": "high - low (the seed dashboard's hourly price variance)",
     "range_pct": "price_range as % of open", "change_pct": "open -> close change in %",
     "index_day": "close as % of the ticker's first open of the day (100 = day start)",
-    "index_window": "close as % of the ticker's first open in the table (100 = start)",
 }
 
 
