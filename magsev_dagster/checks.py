@@ -25,6 +25,20 @@ ROW_CHECKS = {
 }
 
 
+class CheckAnswerError(RuntimeError):
+    """A check's statement, which always returns one row, came back with another number of rows."""
+
+
+def one_row(frame: pd.DataFrame, check: str, statement: str) -> pd.Series:
+    """The single row of a check's answer; otherwise an error naming the check and the query that answered."""
+    if len(frame) == 1:
+        return frame.iloc[0]
+    query_ids = frame.attrs.get("athena", {}).get("athena_query_ids")
+    source = f"Athena query {query_ids}" if query_ids else "the local warehouse"
+    raise CheckAnswerError(f"check {check}: sql/{statement}.sql always returns one row, but {source} answered "
+                           f"{len(frame)} rows; the check cannot judge the run's days without it")
+
+
 def _row_check(name: str, description: str) -> dg.AssetChecksDefinition:
     @dg.asset_check(asset=PARQUET_TABLE, name=name, description=description, blocking=True,
                     partitions_def=daily_partitions)
@@ -94,7 +108,8 @@ def tickers_complete(context: dg.AssetCheckExecutionContext, warehouse: Warehous
                             "(identical re-deliveries count once): nothing lost, nothing added.")
 def row_count_matches_raw(context: dg.AssetCheckExecutionContext, warehouse: Warehouse) -> dg.AssetCheckResult:
     window = window_of(context)
-    counts = warehouse.query("checks/row_counts", **window.params()).iloc[0]
+    answer = warehouse.query("checks/row_counts", **window.params())
+    counts = one_row(answer, "row_count_matches_raw", "checks/row_counts")
     raw_rows, raw_bars, parquet_rows = (int(counts[c]) for c in ("raw_rows", "raw_bars", "parquet_rows"))
     return dg.AssetCheckResult(
         passed=parquet_rows == raw_bars,

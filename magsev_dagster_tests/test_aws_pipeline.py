@@ -355,3 +355,20 @@ def test_s3_access_denied_fails_ingest_with_a_clear_error(bucket, monkeypatch):
     assert materialized(result) == set()
     monkeypatch.setattr(moto_settings, "INITIAL_NO_AUTH_ACTION_COUNT", float("inf"))
     assert_prod_untouched(athena_statements())
+
+
+def test_an_empty_athena_answer_to_a_check_names_the_check_and_the_query(bucket):
+    """moto answers every query it was given no result for with no row; Athena can too (a result cut, a
+    query over a table without the run's partitions registered)."""
+    resources = resources_for(aws_settings())
+    row_counts = resources["warehouse"].render("checks/row_counts", **WINDOW.params())
+    answers = warehouse_answers(resources["warehouse"])
+    with answer_queries(bucket, lambda text: None if text == row_counts else answers(text)):
+        result = run_range(build_defs(resources), DAY, DAY)
+    assert not result.success
+    [query_id] = re.findall(r"check row_count_matches_raw: sql/checks/row_counts\.sql always returns one row, but "
+                            r"Athena query ([0-9a-f-]{36}) answered 0 rows", step_errors(result))
+    execution = boto3.client("athena", region_name="us-east-1").get_query_execution(QueryExecutionId=query_id)
+    assert execution["QueryExecution"]["Query"] == row_counts
+    assert "IndexError" not in step_errors(result)
+    assert_prod_untouched(athena_statements())
