@@ -7,7 +7,8 @@ are those an hourly run of yesterday sends (its rewrite, publish, metadata, chec
 the panels' for the dashboard's default range (the 7 days up to the end of yesterday), bound as their
 senders bind them (magsev_dagster.statements). For each: the rows its scans of the day tables (raw,
 parquet, production) handed on, from DuckDB's EXPLAIN ANALYZE (what reached the scan: with a dt
-predicate there, Athena reads only those partitions), and its time (median of 7 executions, the two warehouses alternated).
+predicate there, Athena reads only those partitions), and its time (median of 7 executions, the two
+warehouses alternated).
 
     python -m benchmarks.scans [--quick]      (--quick: 60 days instead of 365)
 """
@@ -111,8 +112,8 @@ def main(quick: bool = False) -> dict:
         before = OLD.get(name)
         rows.append({"statement": name + (f" (from {by['days'][0]})" if looks_back else ""),
                      f"rows on {short}": week["rows"], f"rows on {long}": year["rows"], "rows ratio": rows_ratio,
-                     f"ms on {short}": round(week["seconds"] * 1000, 1), f"ms on {long}": round(year["seconds"] * 1000, 1),
-                     "time ratio": time_ratio,
+                     f"ms on {short}": round(week["seconds"] * 1000, 1),
+                     f"ms on {long}": round(year["seconds"] * 1000, 1), "time ratio": time_ratio,
                      "rows before (week -> year)": f"{before[0]:,} -> {before[1]:,}" if before else ""})
         if not looks_back:
             worst["rows"] = max(worst["rows"], rows_ratio or 0)
