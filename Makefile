@@ -65,7 +65,7 @@ test-e2e: $(STAMP)  ## the Dagster UI in headless Chromium; screenshots in test-
 	  echo "chromium/chromium-driver not installable here: the browser tests will be skipped"
 	$(BIN)/python -m pytest -m e2e -rs
 
-bench: $(STAMP)  ## scale and cost benchmarks, ~7 min (BENCH_ARGS=--quick: ~2.5 min); see benchmarks/README.md
+bench: $(STAMP)  ## scale, scan and cost benchmarks, ~10 min (BENCH_ARGS=--quick: ~3 min); see benchmarks/README.md
 	$(BIN)/python -W ignore -m benchmarks $(BENCH_ARGS)
 
 ui: dagster-home  ## the Dagster UI on http://127.0.0.1:3000

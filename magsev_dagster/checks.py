@@ -25,6 +25,20 @@ ROW_CHECKS = {
 }
 
 
+class CheckAnswerError(RuntimeError):
+    """A check's statement, which always returns one row, came back with another number of rows."""
+
+
+def one_row(frame: pd.DataFrame, check: str, statement: str) -> pd.Series:
+    """The single row of a check's answer; otherwise an error naming the check and the query that answered."""
+    if len(frame) == 1:
+        return frame.iloc[0]
+    query_ids = frame.attrs.get("athena", {}).get("athena_query_ids")
+    source = f"Athena query {query_ids}" if query_ids else "the local warehouse"
+    raise CheckAnswerError(f"check {check}: sql/{statement}.sql always returns one row, but {source} answered "
+                           f"{len(frame)} rows; the check cannot judge the run's days without it")
+
+
 def _row_check(name: str, description: str) -> dg.AssetChecksDefinition:
     @dg.asset_check(asset=PARQUET_TABLE, name=name, description=description, blocking=True,
                     partitions_def=daily_partitions)
@@ -94,7 +108,8 @@ def tickers_complete(context: dg.AssetCheckExecutionContext, warehouse: Warehous
                             "(identical re-deliveries count once): nothing lost, nothing added.")
 def row_count_matches_raw(context: dg.AssetCheckExecutionContext, warehouse: Warehouse) -> dg.AssetCheckResult:
     window = window_of(context)
-    counts = warehouse.query("checks/row_counts", **window.params()).iloc[0]
+    answer = warehouse.query("checks/row_counts", **window.params())
+    counts = one_row(answer, "row_count_matches_raw", "checks/row_counts")
     raw_rows, raw_bars, parquet_rows = (int(counts[c]) for c in ("raw_rows", "raw_bars", "parquet_rows"))
     return dg.AssetCheckResult(
         passed=parquet_rows == raw_bars,
@@ -132,6 +147,12 @@ MAX_UNEXPLAINED_JUMP = 1.45
 JUMP_LOOKBACK = timedelta(days=14)  # the bar before the run's first: across weekends and market closures
 
 
+def jump_params(window: Window) -> dict[str, object]:
+    """The guard's placeholders: the run's days, and the bar before them looked up from JUMP_LOOKBACK earlier."""
+    return {**window.params(), "lookback_dt": (window.days[0] - JUMP_LOOKBACK).isoformat(),
+            "max_jump": MAX_UNEXPLAINED_JUMP}
+
+
 @dg.asset_check(asset=PROD_TABLE, partitions_def=daily_partitions, blocking=False,
                 additional_deps=[SPLITS_TABLE],  # in a run that refreshes the splits, judge with the new ones
                 description=f"No unexplained jump: between consecutive bars of a ticker (previous close -> open) "
@@ -142,10 +163,8 @@ JUMP_LOOKBACK = timedelta(days=14)  # the bar before the run's first: across wee
                             f"bar): the adjusted series shows it. Warns, does not block: the bars are as traded.")
 def no_unexplained_jumps(context: dg.AssetCheckExecutionContext, warehouse: Warehouse) -> dg.AssetCheckResult:
     window = window_of(context)
-    params = {**window.params(), "lookback_dt": (window.days[0] - JUMP_LOOKBACK).isoformat(),
-              "max_jump": MAX_UNEXPLAINED_JUMP}
     warehouse.ensure_splits_table()
-    offending = warehouse.query(sql.sample_with_total("checks/unexplained_jumps"), **params)
+    offending = warehouse.query(sql.sample_with_total("checks/unexplained_jumps"), **jump_params(window))
     count = int(offending["offending_rows"].iloc[0]) if not offending.empty else 0
     tickers = ", ".join(sorted(set(offending["ticker"]))) if count else "none"
     return dg.AssetCheckResult(

@@ -18,7 +18,7 @@ from datetime import datetime, timezone
 import dagster as dg
 
 from magsev_dagster.calendars import last_trading_days
-from magsev_dagster.partitions import HOUR, floor_hour, partition_key
+from magsev_dagster.partitions import HOUR, Window, day_window, floor_hour, partition_key
 
 DEMO_TICKERS = "mag7,benchmarks,crypto"
 
@@ -30,11 +30,12 @@ def demo_range(now: datetime, days: int) -> tuple[str, str]:
     return sessions[0].strftime("%Y-%m-%d"), min(partition_key(last_closed), sessions[-1].strftime("%Y-%m-%d"))
 
 
-def summary(warehouse) -> str:
-    rows = warehouse.query("reports/prod_rows_per_ticker")
-    latest = warehouse.query("reports/latest_variance")
+def summary(warehouse, window: Window) -> str:
+    """The reports for the run's days: each reads those days only, however long the history."""
+    rows = warehouse.query("reports/prod_rows_per_ticker", **window.params())
+    latest = warehouse.query("reports/latest_variance", **window.params())
     return (
-        "Production rows per ticker (polygon_hourly_prod):\n"
+        f"Production rows per ticker in {window.first_dt} .. {window.last_dt} (polygon_hourly_prod):\n"
         + rows.to_markdown(index=False)
         + "\n\nLatest hourly price variance (hourly_price_variance):\n"
         + latest.to_markdown(index=False)
@@ -68,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"Run {result.run_id} FAILED after {elapsed:.1f}s:\n  " + "\n  ".join(failures), file=sys.stderr)
         return 1
     print(f"Run {result.run_id} succeeded in {elapsed:.1f}s.\n")
-    print(summary(resources["warehouse"]))
+    print(summary(resources["warehouse"], day_window(start, end)))
     print(where_to_look(Settings.from_env().ui_url, result.run_id, picture_of(result)))
     return 0
 

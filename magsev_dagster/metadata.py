@@ -31,7 +31,6 @@ COLUMN_DOCS = {
     "price_range": "high - low (the seed dashboard's hourly price variance)",
     "range_pct": "price_range as % of open", "change_pct": "open -> close change in %",
     "index_day": "close as % of the ticker's first open of the day (100 = day start)",
-    "index_window": "close as % of the ticker's first open in the table (100 = start)",
 }
 
 
@@ -75,13 +74,22 @@ def location_value(location: str) -> dg.MetadataValue:
     return dg.MetadataValue.path(location)
 
 
+PREVIEW_ROWS = 10
+
+
+def table_queries(table: str, order_by: tuple[str, ...] = ("ticker", "bar_start")) -> tuple:
+    """The statements describing a table's window: row count per ticker, and a preview."""
+    return sql.window_count(table), sql.window_rows(table, limit=PREVIEW_ROWS, order_by=order_by)
+
+
 def table_metadata(warehouse, table: str, window: Window, order_by: tuple[str, ...] = ("ticker", "bar_start"),
                    docs: dict[str, str] | None = None) -> dict:
     """Row count (per ticker too), column schema (`docs` describing columns the table means differently),
     a preview and the location of a table's window."""
     params = window.params()
-    counts = warehouse.query(sql.window_count(table), **params)
-    preview = warehouse.query(sql.window_rows(table, limit=10, order_by=order_by), **params)
+    count_query, preview_query = table_queries(table, order_by)
+    counts = warehouse.query(count_query, **params)
+    preview = warehouse.query(preview_query, **params)
     total = int(counts["row_count"].sum()) if not counts.empty else 0
     return {
         "dagster/row_count": total,

@@ -19,7 +19,7 @@ import urllib.parse
 import boto3
 
 from magsev_dagster import iam_policy, layout
-from magsev_dagster.resources.aws.glue_catalog import GlueCatalog
+from magsev_dagster.resources.aws.glue_catalog import GlueCatalog, raw_table_name
 from magsev_dagster.settings import Settings
 
 RESULTS_EXPIRY_RULE = "magsev-athena-results-expiry"
@@ -147,10 +147,13 @@ def provision(settings: Settings, cutoff_bytes: int,
     catalog = GlueCatalog(glue, settings.glue_database)
     done[f"glue database {settings.glue_database}"] = "created" if catalog.ensure_database() else "unchanged"
     done[f"iam role {settings.glue_crawler_role}"] = ensure_crawler_role(iam, settings)
+    raw_location = f"s3://{settings.s3_bucket}/{layout.RAW_TABLE_PREFIX}/"
+    raw_table = raw_table_name(settings.table_prefix)
+    done[f"glue table {settings.glue_database}.{raw_table}"] = catalog.ensure_raw_table(raw_table, raw_location)
     # The same role value the pipeline passes, so its drift check finds the crawler unchanged.
     done[f"glue crawler {settings.glue_crawler}"] = catalog.ensure_crawler(
         name=settings.glue_crawler, role=settings.glue_crawler_role, table_prefix=settings.table_prefix,
-        s3_path=f"s3://{settings.s3_bucket}/{layout.RAW_TABLE_PREFIX}/")
+        s3_path=raw_location)
     if settings.athena_workgroup == "primary":
         done["athena workgroup primary"] = "left as is (set MAGSEV_ATHENA_WORKGROUP to get a scan limit)"
     else:

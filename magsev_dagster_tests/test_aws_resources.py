@@ -161,8 +161,9 @@ def test_provisioning_creates_everything_once_and_is_idempotent(aws_env):
     glue = boto3.client("glue", region_name="us-east-1")
     assert glue.get_database(Name="fp_db_polygon_io")["Database"]["Name"] == "fp_db_polygon_io"
     crawler = glue.get_crawler(Name="first_pass_polygon_crawler")["Crawler"]
-    assert crawler["Targets"]["S3Targets"][0]["Path"] == f"s3://{BUCKET}/raw/polygon_raw/"
-    assert crawler["RecrawlPolicy"] == {"RecrawlBehavior": "CRAWL_NEW_FOLDERS_ONLY"}
+    assert crawler["Targets"] == {"CatalogTargets": [{"DatabaseName": "fp_db_polygon_io", "Tables": ["magsev_polygon_raw"]}]}
+    raw = glue.get_table(DatabaseName="fp_db_polygon_io", Name="magsev_polygon_raw")["Table"]  # the crawler's target
+    assert raw["StorageDescriptor"]["Location"] == f"s3://{BUCKET}/raw/polygon_raw/"
     workgroup = boto3.client("athena", region_name="us-east-1").get_work_group(WorkGroup="magsev")["WorkGroup"]
     assert workgroup["Configuration"]["BytesScannedCutoffPerQuery"] == 10 * 1024**3
     role = boto3.client("iam", region_name="us-east-1").get_role(RoleName="magsev-glue-crawler")["Role"]

@@ -72,8 +72,6 @@ def test_variance_matches_a_hand_computation(loaded):
         assert row["range_pct"] == pytest.approx((bar["h"] - bar["l"]) / bar["o"] * 100)
         assert row["change_pct"] == pytest.approx((bar["c"] - bar["o"]) / bar["o"] * 100)
         assert row["index_day"] == pytest.approx(100 * bar["c"] / first_open)
-    first_of_window = view[view["ticker"] == "NVDA"].iloc[0]
-    assert first_of_window["index_window"] == pytest.approx(100 * first_of_window["close"] / first_of_window["open"])
 
 
 def test_rematerializing_the_same_range_changes_nothing(reloadable, defs):

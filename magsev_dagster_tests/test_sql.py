@@ -124,7 +124,7 @@ def test_the_adjusted_view_divides_by_the_splits_after_each_bars_trading_day(spl
         assert frame.loc[frame["ticker"] == ticker, "close"].nunique() == 1
     variance = select(split_warehouse, "SELECT * FROM hourly_price_variance ORDER BY ticker, bar_start")
     assert (variance["close"] == frame["close"]).all() and (variance["split_factor"] == frame["split_factor"]).all()
-    assert (variance.loc[variance["ticker"] == "AAA", "index_window"].round(9) == 100.0).all()
+    assert (variance.loc[variance["ticker"] == "AAA", "index_day"].round(9) == 100.0).all()
 
 
 def test_a_split_recorded_later_changes_the_view_not_production(split_warehouse):

@@ -31,7 +31,7 @@ ADJUSTED_COLUMNS = {"ticker": "VARCHAR", "bar_start": "TIMESTAMP", "bar_start_ms
 VARIANCE_COLUMNS = {
     "ticker": "VARCHAR", "bar_start": "TIMESTAMP", "dt": "VARCHAR", "open": "DOUBLE", "high": "DOUBLE",
     "low": "DOUBLE", "close": "DOUBLE", "volume": "DOUBLE", "price_range": "DOUBLE", "range_pct": "DOUBLE",
-    "change_pct": "DOUBLE", "index_day": "DOUBLE", "index_window": "DOUBLE", **AS_TRADED_COLUMNS,
+    "change_pct": "DOUBLE", "index_day": "DOUBLE", **AS_TRADED_COLUMNS,
 }
 SPLIT_ADJUSTED = ("Prices (open, high, low, close, vwap) and volume are split-adjusted to today's share basis: "
                   "divided, volume multiplied, by split_factor, the product of split_to/split_from of the "
@@ -79,8 +79,9 @@ def polygon_hourly_adjusted(context: dg.AssetExecutionContext, warehouse: Wareho
     backfill_policy=dg.BackfillPolicy.single_run(),
     description=(
         "Per ticker per hour: price_range (high - low, the seed dashboard's 'hourly price variance'), "
-        "range_pct (range as % of open), change_pct (open -> close), and closes indexed to 100 at the start "
-        "of each day (index_day) and of the table (index_window), so NVDA no longer dwarfs the others. "
+        "range_pct (range as % of open), change_pct (open -> close), and the close indexed to 100 at the start "
+        "of each day (index_day), so NVDA no longer dwarfs the others (the dashboard indexes to the first bar "
+        "of its time range in its own query). A query of some days reads only those days. "
         f"{SPLIT_ADJUSTED} "
         "A view over polygon_hourly_adjusted: it is (re)defined once per run; metadata describes the last 7 days."
     ),

@@ -5,7 +5,7 @@ import dagster as dg
 from magsev_dagster.assets.common import TABLE_WRITER, materialize_table
 from magsev_dagster.metadata import column_schema
 from magsev_dagster.resources.warehouse import (
-    BAR_COLUMNS, PARQUET_TABLE, PROD_TABLE, RAW_COLUMNS, RAW_TABLE, Warehouse,
+    BAR_COLUMNS, PARQUET_TABLE, PROD_TABLE, RAW_COLUMNS, RAW_ORDER_BY, RAW_TABLE, Warehouse,
 )
 
 BAR_SCHEMA = column_schema(BAR_COLUMNS)
@@ -24,7 +24,7 @@ BAR_SCHEMA = column_schema(BAR_COLUMNS)
     **TABLE_WRITER,
 )
 def magsev_polygon_raw(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
-    return materialize_table(context, warehouse, RAW_TABLE, warehouse.refresh_raw_table, order_by=("ticker", "t"))
+    return materialize_table(context, warehouse, RAW_TABLE, warehouse.refresh_raw_table, order_by=RAW_ORDER_BY)
 
 
 @dg.asset(

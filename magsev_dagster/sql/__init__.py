@@ -1,7 +1,8 @@
 """SQL written once, in Athena's (Trino) dialect, rendered for Athena or transpiled for DuckDB.
 
 Statements take `:name` placeholders (see `partitions.Window.params`); values are bound as
-literals by sqlglot, never pasted in as text.
+literals by sqlglot, never pasted in as text. Their comments stay in the files: a rendered statement
+has none (Athena's DDL path rejects a statement that starts with one, `/* */` blocks included).
 """
 
 from __future__ import annotations
@@ -42,14 +43,23 @@ def render(name_or_tree: str | exp.Expression, dialect: str = SOURCE_DIALECT, **
     if missing:
         raise KeyError(f"SQL {name_or_tree if isinstance(name_or_tree, str) else 'statement'} needs {sorted(missing)}")
     bound = exp.replace_placeholders(tree.copy(), **{k: v for k, v in params.items() if k in wanted})
-    return bound.sql(dialect=dialect, pretty=True)
+    return bound.sql(dialect=dialect, pretty=True, comments=False)
 
 
 def sample_with_total(name: str, limit: int = 5) -> exp.Expression:
-    """Wrap a check's offending-rows query: a few rows plus the total count, in one scan."""
-    inner = parse(name).subquery("offending")
+    """Wrap a check's offending-rows query: a few rows plus the total count, in one scan. The query's
+    ORDER BY moves to the outer query: Trino ignores the order of a subquery, so only there does it
+    choose the sample."""
+    query = parse(name).copy()
+    order = query.args.get("order")
+    query.set("order", None)
     total = exp.Window(this=exp.Count(this=exp.Star()), alias="").as_("offending_rows")
-    return exp.select(exp.Star(), total).from_(inner).limit(limit)
+    sample = exp.select(exp.Star(), total).from_(query.subquery("offending"))
+    if order:  # by the subquery's output columns
+        for column in order.find_all(exp.Column):
+            column.set("table", None)
+        sample.set("order", order)
+    return sample.limit(limit)
 
 
 def window_rows(table: str, limit: int | None = None, order_by: tuple[str, ...] = ("ticker", "bar_start")) -> exp.Expression:

@@ -1,6 +1,8 @@
 -- hourly_price_variance: what the dashboard reads, per ticker per hour, split-adjusted.
--- price_range is the seed dashboard's "hourly price variance" (high - low); the indexed
--- closes put tickers of very different prices on one axis (100 = first open of the day / of the table).
+-- price_range is the seed dashboard's "hourly price variance" (high - low); index_day puts tickers of very
+-- different prices on one axis (100 = the ticker's first open of the dt day).
+-- Every window partitions by dt, so a query of some days reads only those days (on Athena: only those
+-- partitions). An index to the first bar of a range belongs to the query of that range (the panels').
 -- open/high/low/close/volume and every measure are split-adjusted (polygon_hourly_adjusted), so a split
 -- is no crash; the *_as_traded columns hold the prices and volume as traded, split_factor the divisor.
 CREATE OR REPLACE VIEW hourly_price_variance AS
@@ -17,7 +19,6 @@ SELECT
     (high - low) / open * 100 AS range_pct,
     (close - open) / open * 100 AS change_pct,
     100 * close / first_value(open) OVER (PARTITION BY ticker, dt ORDER BY bar_start) AS index_day,
-    100 * close / first_value(open) OVER (PARTITION BY ticker ORDER BY bar_start) AS index_window,
     split_factor,
     open_as_traded,
     high_as_traded,

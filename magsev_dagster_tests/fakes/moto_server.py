@@ -9,6 +9,8 @@ run SQL and never fails a Glue crawl or an Athena query, so this module adds, on
 - `unloads_write_files`: an `UNLOAD ... TO 's3://...'` leaves objects under `<target>dt=<day>/` for each
   day of its `dt BETWEEN` range, as Athena's partitioned UNLOAD does (even when the query then fails:
   Athena does not delete orphaned output).
+- `glue_crawler_rules` (in every `aws_env`): Glue's UpdateCrawler, which moto 5.2 lacks, and the rules
+  Glue applies to a crawler's settings on CreateCrawler and UpdateCrawler (see _crawler_errors).
 """
 
 from __future__ import annotations
@@ -154,6 +156,76 @@ def failing_queries(monkeypatch, contains: str, reason: str) -> None:
     monkeypatch.setattr(athena_responses.AthenaResponse, "get_query_execution", get_query_execution)
 
 
+# What Glue refuses in a crawler's settings, with its messages where they are known:
+# - "Crawl new folders only" on anything but S3 targets, and with any schema change behaviour but LOG/LOG
+#   (InvalidInputException, as quoted in hashicorp/terraform-provider-aws#22868 and LBHackney-IT/Data-Platform#2418);
+# - catalog targets with a DeleteBehavior other than LOG (Glue developer guide, "Crawler source type");
+# - an update while a crawl runs ("If a crawler is running, you must stop it ... before updating it", UpdateCrawler);
+# - new targets while "Crawl new folders only" is on ("you can't change the Amazon S3 target data stores",
+#   Glue developer guide, "Incremental crawls"; read strictly: even in the update that turns it off).
+CRAWLER_FIELDS = {"Role": "role", "DatabaseName": "database_name", "Description": "description",
+                  "Targets": "targets", "Classifiers": "classifiers", "TablePrefix": "table_prefix",
+                  "SchemaChangePolicy": "schema_change_policy", "RecrawlPolicy": "recrawl_policy",
+                  "LineageConfiguration": "lineage_configuration", "Configuration": "configuration",
+                  "CrawlerSecurityConfiguration": "crawler_security_configuration"}
+
+
+def _crawler_errors(targets: dict, schema_change: dict, recrawl: dict) -> str | None:
+    incremental = (recrawl or {}).get("RecrawlBehavior") == "CRAWL_NEW_FOLDERS_ONLY"
+    others = [k for k, v in (targets or {}).items() if v and k != "S3Targets"]
+    if incremental and others:
+        return 'RecrawlBehavior "Crawl new folders only" can only apply to Amazon S3 target.'
+    if incremental and (schema_change or {}).get("UpdateBehavior", "UPDATE_IN_DATABASE") != "LOG" \
+            or incremental and (schema_change or {}).get("DeleteBehavior", "DEPRECATE_IN_DATABASE") != "LOG":
+        return ('The SchemaChangePolicy for "Crawl new folders only" Amazon S3 target can have only LOG '
+                'DeleteBehavior value and LOG UpdateBehavior value.')
+    if (targets or {}).get("CatalogTargets") and (schema_change or {}).get("DeleteBehavior") != "LOG":
+        return "A crawler with catalog targets can have only LOG DeleteBehavior value."
+    return None
+
+
+def glue_crawler_rules(monkeypatch) -> None:
+    """UpdateCrawler on the server (fields given replace the crawler's; the others stay), and Glue's rules
+    on crawler settings for it and for CreateCrawler."""
+    from moto.glue import exceptions as glue_errors
+    from moto.glue import responses as glue_responses
+
+    create = glue_models.GlueBackend.create_crawler
+
+    def create_crawler(self, name, role, database_name, description, targets, schedule, classifiers, table_prefix,
+                       schema_change_policy, recrawl_policy, *args, **kwargs):
+        error = _crawler_errors(targets, schema_change_policy, recrawl_policy)
+        if error:
+            raise glue_errors.InvalidInputException("CreateCrawler", error)
+        return create(self, name, role, database_name, description, targets, schedule, classifiers, table_prefix,
+                      schema_change_policy, recrawl_policy, *args, **kwargs)
+
+    def update_crawler(self, name: str, changes: dict) -> None:
+        crawler = self.get_crawler(name)
+        if crawler.status != "READY":
+            raise glue_errors.CrawlerRunningException(f"Crawler with name {name} has already started")
+        if "Targets" in changes and changes["Targets"] != crawler.targets \
+                and (crawler.recrawl_policy or {}).get("RecrawlBehavior") == "CRAWL_NEW_FOLDERS_ONLY":
+            raise glue_errors.InvalidInputException(
+                "UpdateCrawler", 'Targets cannot be changed while RecrawlBehavior is "Crawl new folders only".')
+        merged = {k: changes.get(k, getattr(crawler, attr)) for k, attr in CRAWLER_FIELDS.items()}
+        error = _crawler_errors(merged["Targets"], merged["SchemaChangePolicy"], merged["RecrawlPolicy"])
+        if error:
+            raise glue_errors.InvalidInputException("UpdateCrawler", error)
+        for key, attr in CRAWLER_FIELDS.items():
+            setattr(crawler, attr, merged[key])
+        crawler.version += 1
+
+    def respond(self):
+        params = dict(self.parameters)
+        self.glue_backend.update_crawler(params.pop("Name"), params)
+        return glue_responses.EmptyResult()
+
+    monkeypatch.setattr(glue_models.GlueBackend, "create_crawler", create_crawler)
+    monkeypatch.setattr(glue_models.GlueBackend, "update_crawler", update_crawler, raising=False)
+    monkeypatch.setattr(glue_responses.GlueResponse, "update_crawler", respond, raising=False)
+
+
 @dataclass
 class Unloads:
     """What the UNLOADs started on the server wrote: (target, target was empty, keys written)."""
@@ -228,6 +300,7 @@ def aws_env(moto, monkeypatch):
         monkeypatch.delenv(name, raising=False)
     boto3.setup_default_session()  # a default session that reads this environment
     moto.crawls_finish()
+    glue_crawler_rules(monkeypatch)
     return moto
 
 

@@ -7,14 +7,23 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
+from magsev_dagster import layout
 from magsev_dagster.resources.aws.missing import MissingAwsResource
 from magsev_dagster.resources.warehouse import RAW_COLUMNS
 
-# One table over all dt folders instead of one per folder when schemas differ slightly.
-CRAWLER_CONFIGURATION = {"Version": 1.0, "Grouping": {"TableGroupingPolicy": "CombineCompatibleSchemas"}}
-# Only new folders (new dt partitions) are crawled; Glue then requires LOG/LOG schema changes.
-RECRAWL_POLICY = {"RecrawlBehavior": "CRAWL_NEW_FOLDERS_ONLY"}
-SCHEMA_CHANGE_POLICY = {"UpdateBehavior": "LOG", "DeleteBehavior": "LOG"}
+# The raw table's schema is the contract (RAW_COLUMNS, partition dt), whichever catalog mode: the table is
+# defined here and the crawler only keeps it up to date. Its target is that table (a catalog target,
+# Glue's way to crawl a table defined by hand): no table of its own making, whatever the first day held.
+# Partitions inherit the table's schema (a day whose `v` values are all integers, or without any `vw` or
+# `n`, would otherwise be catalogued with its own types or columns: HIVE_PARTITION_SCHEMA_MISMATCH or a
+# missing column); a field new to the data is merged in as a column, an existing one never re-typed.
+CRAWLER_CONFIGURATION = {"Version": 1.0, "CrawlerOutput": {
+    "Partitions": {"AddOrUpdateBehavior": "InheritFromTable"},
+    "Tables": {"AddOrUpdateBehavior": "MergeNewColumns"}}}
+# Merging needs UPDATE_IN_DATABASE; catalog targets need DeleteBehavior LOG. Glue crawls only new folders
+# for S3 targets alone (and then only with LOG/LOG), so a catalog target is crawled whole each time.
+SCHEMA_CHANGE_POLICY = {"UpdateBehavior": "UPDATE_IN_DATABASE", "DeleteBehavior": "LOG"}
+RECRAWL_POLICY = {"RecrawlBehavior": "CRAWL_EVERYTHING"}
 JSON_SERDE = "org.openx.data.jsonserde.JsonSerDe"
 PARTITION_BATCH = 100  # the most partitions one Batch{Get,Create,Update,Delete}Partition call takes here
 GET_ATTEMPTS = 5  # BatchGetPartition may leave keys unprocessed under load: ask again, then give up
@@ -91,20 +100,22 @@ class GlueCatalog:
             "Name": name,
             "Role": role,
             "DatabaseName": self.database,
-            "Description": "magsev_dagster raw table over the Polygon JSON lines (dt= folders)",
-            "Targets": {"S3Targets": [{"Path": s3_path}]},
-            "TablePrefix": table_prefix,
+            "Description": "magsev_dagster: dt partitions of the raw table over the Polygon JSON lines",
+            "Targets": {"CatalogTargets": [{"DatabaseName": self.database, "Tables": [raw_table_name(table_prefix)]}]},
             "SchemaChangePolicy": SCHEMA_CHANGE_POLICY,
             "RecrawlPolicy": RECRAWL_POLICY,
             "Configuration": json.dumps(CRAWLER_CONFIGURATION),
         }
 
-    def ensure_crawler(self, create: bool = True, **settings) -> str:
-        """Create the crawler (unless `create` is False: the runs' role may not, `make provision` does), or
-        bring an existing one back to the intended settings: 'created' | 'updated' | 'unchanged'."""
-        wanted = self.crawler_settings(**settings)
+    def ensure_crawler(self, name: str, role: str, s3_path: str, table_prefix: str, create: bool = True) -> str:
+        """The raw table at `s3_path` (its target), then the crawler: created (unless `create` is False: the
+        runs' role may not, `make provision` does), or brought back to the intended settings ('created' |
+        'updated' | 'unchanged'; 'update deferred: a crawl is running' while Glue refuses to update it, the
+        next run does)."""
+        self.ensure_raw_table(raw_table_name(table_prefix), s3_path)
+        wanted = self.crawler_settings(name, role, s3_path, table_prefix)
         try:
-            current = self.client.get_crawler(Name=wanted["Name"])["Crawler"]
+            current = self.client.get_crawler(Name=name)["Crawler"]
         except self.client.exceptions.EntityNotFoundException:
             if not create:
                 raise MissingAwsResource("Glue crawler", wanted["Name"], "MAGSEV_GLUE_CRAWLER") from None
@@ -112,10 +123,13 @@ class GlueCatalog:
             return "created"
         if _same_crawler(current, wanted):
             return "unchanged"
-        if current.get("State") == "READY":  # Glue refuses updates while a crawl runs
-            self.client.update_crawler(**wanted)
-            return "updated"
-        return "unchanged"
+        if current.get("State") != "READY":
+            return "update deferred: a crawl is running"
+        if current.get("RecrawlPolicy", {}).get("RecrawlBehavior") == "CRAWL_NEW_FOLDERS_ONLY":
+            # Earlier versions crawled new S3 folders only; Glue keeps such a crawler's targets: turn it off first.
+            self.client.update_crawler(Name=name, RecrawlPolicy=RECRAWL_POLICY)
+        self.client.update_crawler(**wanted)
+        return "updated"
 
     def run_crawler(self, name: str, timeout_seconds: float, poll_seconds: float) -> dict:
         """Start the crawler (or join its running crawl), wait for READY, fail with the crawl's error."""
@@ -165,18 +179,23 @@ class GlueCatalog:
                 f"delete-table --database-name {self.database} --name {table}) so it is defined again with dt as "
                 f"its only partition key")
 
-    def ensure_json_table(self, table: str, location: str) -> bool:
-        """The raw table for direct partition registration: JSON lines (ticker a column), partitioned by dt."""
-        if self.table_exists(table):
-            return False
-        self.client.create_table(DatabaseName=self.database, TableInput={
-            "Name": table,
-            "TableType": "EXTERNAL_TABLE",
-            "Parameters": {"classification": "json", "EXTERNAL": "TRUE"},
-            "PartitionKeys": [{"Name": "dt", "Type": "string"}],
-            "StorageDescriptor": _json_storage(location),
-        })
-        return True
+    def ensure_raw_table(self, table: str, location: str) -> str:
+        """The raw table with its pinned schema: RAW_COLUMNS in order and with their types, `dt` the partition
+        key, JSON lines at `location`; columns a crawler merged in later stay, after them. 'created',
+        'updated' (a pinned column missing or of another type, another location or format: e.g. a table an
+        earlier version's crawler inferred) or 'unchanged'."""
+        try:
+            current = self.client.get_table(DatabaseName=self.database, Name=table)["Table"]
+        except self.client.exceptions.EntityNotFoundException:
+            self.client.create_table(DatabaseName=self.database, TableInput=_raw_table_input(table, location, []))
+            return "created"
+        storage = current.get("StorageDescriptor", {})
+        merged = [c for c in storage.get("Columns", []) if c["Name"] not in RAW_COLUMNS]
+        wanted = _raw_table_input(table, location, merged)
+        if _shape(current) == _shape(wanted):
+            return "unchanged"
+        self.client.update_table(DatabaseName=self.database, TableInput=wanted)
+        return "updated"
 
     def ensure_parquet_table(self, table: str, location: str, columns: dict[str, str]) -> bool:
         """A dt-partitioned parquet table whose partitions the code registers itself (never MSCK)."""
@@ -274,6 +293,27 @@ class GlueCatalog:
         return dropped
 
 
+def raw_table_name(table_prefix: str) -> str:
+    """The raw table's name: the prefix and the raw folder's name, as a crawler of that folder names it."""
+    return f"{table_prefix}{layout.RAW_TABLE_PREFIX.rsplit('/', 1)[-1]}"
+
+
+def _raw_table_input(table: str, location: str, merged: list[dict]) -> dict:
+    storage = _json_storage(location)
+    return {"Name": table, "TableType": "EXTERNAL_TABLE", "Parameters": {"classification": "json", "EXTERNAL": "TRUE"},
+            "PartitionKeys": [{"Name": "dt", "Type": "string"}],
+            "StorageDescriptor": {**storage, "Columns": storage["Columns"] + merged}}
+
+
+def _shape(table: dict) -> tuple:
+    """What the pinned schema fixes: columns and partition keys (names, types), location, formats."""
+    storage = table.get("StorageDescriptor", {})
+    return ([(c["Name"], c["Type"]) for c in storage.get("Columns", [])],
+            [(k["Name"], k["Type"]) for k in table.get("PartitionKeys", [])],
+            storage.get("Location"), storage.get("InputFormat"),
+            storage.get("SerdeInfo", {}).get("SerializationLibrary"))
+
+
 def _crawl_id(crawler: dict) -> tuple | None:
     last = crawler.get("LastCrawl")
     return (last.get("StartTime"), last.get("MessagePrefix")) if last else None
@@ -290,9 +330,12 @@ def _json_storage(location: str, columns: dict[str, str] = RAW_COLUMNS) -> dict:
 
 
 def _same_crawler(current: dict, wanted: dict) -> bool:
-    keys = ("Role", "DatabaseName", "TablePrefix", "SchemaChangePolicy", "RecrawlPolicy")
+    keys = ("Role", "DatabaseName", "SchemaChangePolicy", "RecrawlPolicy")
     if any(current.get(k) != wanted[k] for k in keys):
         return False
-    paths = [t["Path"] for t in current.get("Targets", {}).get("S3Targets", [])]
+    targets = current.get("Targets", {})
+    catalog = [(t.get("DatabaseName"), t.get("Tables")) for t in targets.get("CatalogTargets", [])]
+    others = [k for k, v in targets.items() if v and k != "CatalogTargets"]
     config = json.loads(current.get("Configuration") or "{}")
-    return paths == [wanted["Targets"]["S3Targets"][0]["Path"]] and config == CRAWLER_CONFIGURATION
+    return (not others and config == CRAWLER_CONFIGURATION
+            and catalog == [(t["DatabaseName"], t["Tables"]) for t in wanted["Targets"]["CatalogTargets"]])

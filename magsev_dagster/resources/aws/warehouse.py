@@ -20,7 +20,7 @@ from sqlglot import exp
 from magsev_dagster import layout, sql
 from magsev_dagster.partitions import Window
 from magsev_dagster.resources.aws.athena import AthenaQueries, QueryRun, cost_metadata
-from magsev_dagster.resources.aws.glue_catalog import GlueCatalog
+from magsev_dagster.resources.aws.glue_catalog import GlueCatalog, raw_table_name
 from magsev_dagster.resources.aws.missing import MissingAwsResource
 from magsev_dagster.resources.aws.prod_publish import (
     Generation, PartitionSwitch, RetiredPrefixes, new_generation, unload_statement,
@@ -89,8 +89,7 @@ class AthenaWarehouse(Warehouse):
 
     @property
     def raw_table(self) -> str:
-        """The crawler names the table <prefix> + the target folder's name."""
-        return f"{self.table_prefix}{layout.RAW_TABLE_PREFIX.rsplit('/', 1)[-1]}"
+        return raw_table_name(self.table_prefix)
 
     def location(self, table: str) -> str:
         prefixes = {RAW_TABLE: layout.RAW_TABLE_PREFIX, SPLITS_TABLE: layout.SPLITS_PREFIX, **TABLE_PREFIXES}
@@ -138,21 +137,21 @@ class AthenaWarehouse(Warehouse):
     # -- the graph's operations ------------------------------------------------------------------
 
     def refresh_raw_table(self, window: Window) -> dict:
+        """The raw table with its pinned schema, then its partitions: crawled, or registered directly."""
         catalog = self.catalog
         catalog.require_database()
         catalog.refuse_old_raw_layout(self.raw_table)
         location = self.location(RAW_TABLE)
+        table = {"raw_table": catalog.ensure_raw_table(self.raw_table, location),
+                 "glue_table": f"{self.database}.{self.raw_table}"}
         if self.raw_catalog == "crawler":
             self._require_crawler_role()
             state = catalog.ensure_crawler(create=False, name=self.crawler, role=self.crawler_role,
                                            s3_path=location, table_prefix=self.table_prefix)
             crawl = catalog.run_crawler(self.crawler, self.crawler_timeout_seconds, self.poll_seconds)
-            return {"catalog": "glue crawler", "crawler_settings": state, **crawl,
-                    "glue_table": f"{self.database}.{self.raw_table}"}
-        created = catalog.ensure_json_table(self.raw_table, location)
+            return {"catalog": "glue crawler", "crawler_settings": state, **crawl, **table}
         registered = catalog.create_partitions(self.raw_table, self._raw_partitions(window))
-        return {"catalog": "glue partitions", "table_created": created, **registered,
-                "glue_table": f"{self.database}.{self.raw_table}"}
+        return {"catalog": "glue partitions", **registered, **table}
 
     def _require_crawler_role(self) -> None:
         """A crawler whose role is gone cannot crawl: say what to do before starting it (iam:GetRole)."""

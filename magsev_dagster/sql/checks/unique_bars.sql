@@ -4,3 +4,4 @@ FROM polygon_parquet_fp
 WHERE dt BETWEEN :start_dt AND :end_dt
 GROUP BY ticker, bar_start
 HAVING count(*) > 1
+ORDER BY ticker, bar_start
