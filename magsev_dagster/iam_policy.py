@@ -158,7 +158,7 @@ def glue_grants(names: Names) -> list[Grant]:
         return (names.catalog, names.database, *(names.table(t) for t in tables))
 
     views = (ADJUSTED_VIEW, VARIANCE_VIEW)
-    created = (PARQUET_TABLE, PROD_TABLE, SPLITS_TABLE, *views) + ((raw,) if settings.raw_catalog == "partitions" else ())
+    created = (raw, PARQUET_TABLE, PROD_TABLE, SPLITS_TABLE, *views)
     grants = [
         Grant("ReadTheDatabase", ("glue:GetDatabase",), on(),
               "the run checks the database exists; Athena reads it for every statement"),
@@ -168,11 +168,12 @@ def glue_grants(names: Names) -> list[Grant]:
         Grant("ReadThePartitions", ("glue:GetPartitions", "glue:GetPartition"), on(raw, PARQUET_TABLE, PROD_TABLE),
               "Athena prunes the dt-partitioned tables to the days a statement reads"),
         Grant("DefineTheTables", ("glue:CreateTable",), on(*created),
-              "the code defines polygon_hourly_prod and polygon_splits (and the raw table with "
-              "MAGSEV_RAW_CATALOG=partitions); Athena's CREATE EXTERNAL TABLE and CREATE OR REPLACE VIEW define "
+              "the code defines the raw table (pinned schema; again after a migration deleted it), "
+              "polygon_hourly_prod and polygon_splits; Athena's CREATE EXTERNAL TABLE and CREATE OR REPLACE VIEW define "
               "polygon_parquet_fp and the views"),
-        Grant("RedefineTheSplitsTableAndViews", ("glue:UpdateTable",), on(SPLITS_TABLE, *views),
-              "the code puts back a splits table whose columns drifted; CREATE OR REPLACE VIEW replaces a view"),
+        Grant("RedefineTheTables", ("glue:UpdateTable",), on(raw, SPLITS_TABLE, *views),
+              "the code puts back a raw or splits table whose columns drifted (e.g. as an earlier version's "
+              "crawler inferred them); CREATE OR REPLACE VIEW replaces a view"),
         Grant("RewriteParquetDays", ("glue:BatchDeletePartition", "glue:BatchCreatePartition"), on(PARQUET_TABLE),
               "the code drops the run's days before the rewrite; Athena's INSERT registers them again"),
         Grant("SwitchProductionDays",

@@ -21,6 +21,7 @@ from magsev_dagster.definitions import build_defs
 from magsev_dagster.partitions import day_window, hour_of_ms
 from magsev_dagster.provision import provision
 from magsev_dagster.resources import resources_for
+from magsev_dagster.resources.aws.glue_catalog import OldRawLayout
 from magsev_dagster.resources.aws.prod_publish import new_generation
 from magsev_dagster.resources.warehouse import BAR_COLUMNS
 from magsev_dagster.settings import Settings
@@ -273,7 +274,9 @@ def test_partition_registration_is_idempotent_and_matches_the_raw_folders(bucket
 @pytest.mark.parametrize("catalog", ["crawler", "partitions"])
 def test_a_raw_table_of_the_hourly_layout_is_refused_with_what_to_do(bucket, catalog):
     """A Glue raw table still partitioned by (ticker, dt), as the hourly layout made it, is not mixed
-    with the day objects: the step fails before any crawl or registration and says what to do."""
+    with the day objects: the step fails before any crawl or registration and says what to do, and so does
+    `make provision`, which would otherwise redefine it."""
+    glue().delete_table(DatabaseName=DATABASE, Name="magsev_polygon_raw")  # provisioned by an earlier version:
     glue().create_table(DatabaseName=DATABASE, TableInput={
         "Name": "magsev_polygon_raw", "PartitionKeys": [{"Name": "ticker", "Type": "string"},
                                                         {"Name": "dt", "Type": "string"}],
@@ -291,6 +294,10 @@ def test_a_raw_table_of_the_hourly_layout_is_refused_with_what_to_do(bucket, cat
     assert glue().get_partitions(DatabaseName=DATABASE, TableName="magsev_polygon_raw")["Partitions"] == []
     assert "LastCrawl" not in glue().get_crawler(Name="first_pass_polygon_crawler")["Crawler"]  # it never crawled
     assert_prod_untouched(athena_statements())
+    with pytest.raises(OldRawLayout, match="python -m magsev_dagster.migrate"):
+        provision(aws_settings(MAGSEV_RAW_CATALOG=catalog), cutoff_bytes=10 * 1024**3)
+    table = glue().get_table(DatabaseName=DATABASE, Name="magsev_polygon_raw")["Table"]
+    assert [k["Name"] for k in table["PartitionKeys"]] == ["ticker", "dt"]
 
 
 def test_a_failing_blocking_check_keeps_production_as_it_was(bucket):

@@ -183,7 +183,8 @@ class GlueCatalog:
         """The raw table with its pinned schema: RAW_COLUMNS in order and with their types, `dt` the partition
         key, JSON lines at `location`; columns a crawler merged in later stay, after them. 'created',
         'updated' (a pinned column missing or of another type, another location or format: e.g. a table an
-        earlier version's crawler inferred) or 'unchanged'."""
+        earlier version's crawler inferred) or 'unchanged'. A table of the hourly layout is refused, not redefined."""
+        self.refuse_old_raw_layout(table)
         try:
             current = self.client.get_table(DatabaseName=self.database, Name=table)["Table"]
         except self.client.exceptions.EntityNotFoundException:

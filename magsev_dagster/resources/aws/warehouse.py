@@ -140,7 +140,6 @@ class AthenaWarehouse(Warehouse):
         """The raw table with its pinned schema, then its partitions: crawled, or registered directly."""
         catalog = self.catalog
         catalog.require_database()
-        catalog.refuse_old_raw_layout(self.raw_table)
         location = self.location(RAW_TABLE)
         table = {"raw_table": catalog.ensure_raw_table(self.raw_table, location),
                  "glue_table": f"{self.database}.{self.raw_table}"}
