@@ -3,9 +3,9 @@
     python -m magsev_dagster.provision [--bytes-scanned-cutoff-gb 10] [--results-expiry-days 30]
     python -m magsev_dagster.provision --print-policy [--account 123456789012]
 
-Bucket, Glue database, the raw table with its pinned schema, the crawler's IAM role, the crawler, an Athena
-workgroup whose queries are
-cancelled past a bytes-scanned limit, and an expiry of the Athena results. `--print-policy` creates
+Bucket, Glue database, the raw table with its pinned schema, the crawler's IAM role, the crawler, an
+Athena workgroup whose queries are cancelled past a bytes-scanned limit, and an expiry of the Athena
+results. `--print-policy` creates
 nothing: it prints the runs' least-privilege IAM policy for these settings (iam_policy.py). Settings
 come from the same environment variables as the pipeline (MAGSEV_S3_BUCKET, MAGSEV_GLUE_*,
 MAGSEV_ATHENA_*, MAGSEV_FIREHOSE_STREAM, MAGSEV_ALERT_SNS_TOPIC_ARN, AWS_REGION, AWS_ENDPOINT_URL).
