@@ -19,6 +19,7 @@ import json
 from dataclasses import dataclass, field
 
 from magsev_dagster import layout
+from magsev_dagster.resources.aws.glue_catalog import raw_table_name
 from magsev_dagster.resources.warehouse import (
     ADJUSTED_VIEW, PARQUET_TABLE, PROD_TABLE, SPLITS_TABLE, VARIANCE_VIEW,
 )
@@ -84,7 +85,7 @@ class Names:
 
     @property
     def raw_table(self) -> str:
-        return f"{self.settings.table_prefix}{layout.RAW_TABLE_PREFIX.rsplit('/', 1)[-1]}"
+        return raw_table_name(self.settings.table_prefix)
 
     @property
     def crawler(self) -> str:
@@ -158,7 +159,7 @@ def glue_grants(names: Names) -> list[Grant]:
         return (names.catalog, names.database, *(names.table(t) for t in tables))
 
     views = (ADJUSTED_VIEW, VARIANCE_VIEW)
-    created = (PARQUET_TABLE, PROD_TABLE, SPLITS_TABLE, *views) + ((raw,) if settings.raw_catalog == "partitions" else ())
+    created = (raw, PARQUET_TABLE, PROD_TABLE, SPLITS_TABLE, *views)
     grants = [
         Grant("ReadTheDatabase", ("glue:GetDatabase",), on(),
               "the run checks the database exists; Athena reads it for every statement"),
@@ -168,11 +169,12 @@ def glue_grants(names: Names) -> list[Grant]:
         Grant("ReadThePartitions", ("glue:GetPartitions", "glue:GetPartition"), on(raw, PARQUET_TABLE, PROD_TABLE),
               "Athena prunes the dt-partitioned tables to the days a statement reads"),
         Grant("DefineTheTables", ("glue:CreateTable",), on(*created),
-              "the code defines polygon_hourly_prod and polygon_splits (and the raw table with "
-              "MAGSEV_RAW_CATALOG=partitions); Athena's CREATE EXTERNAL TABLE and CREATE OR REPLACE VIEW define "
+              "the code defines the raw table (with its pinned schema, when missing), polygon_hourly_prod and "
+              "polygon_splits; Athena's CREATE EXTERNAL TABLE and CREATE OR REPLACE VIEW define "
               "polygon_parquet_fp and the views"),
-        Grant("RedefineTheSplitsTableAndViews", ("glue:UpdateTable",), on(SPLITS_TABLE, *views),
-              "the code puts back a splits table whose columns drifted; CREATE OR REPLACE VIEW replaces a view"),
+        Grant("RedefineTheRawAndSplitsTablesAndViews", ("glue:UpdateTable",), on(raw, SPLITS_TABLE, *views),
+              "the code puts back the raw table's pinned columns and types (e.g. a table an earlier version's "
+              "crawler inferred) and a splits table whose columns drifted; CREATE OR REPLACE VIEW replaces a view"),
         Grant("RewriteParquetDays", ("glue:BatchDeletePartition", "glue:BatchCreatePartition"), on(PARQUET_TABLE),
               "the code drops the run's days before the rewrite; Athena's INSERT registers them again"),
         Grant("SwitchProductionDays",

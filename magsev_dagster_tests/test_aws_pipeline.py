@@ -21,6 +21,7 @@ from magsev_dagster.definitions import build_defs
 from magsev_dagster.partitions import day_window, hour_of_ms
 from magsev_dagster.provision import provision
 from magsev_dagster.resources import resources_for
+from magsev_dagster.resources.aws.glue_catalog import OldRawLayout
 from magsev_dagster.resources.aws.prod_publish import new_generation
 from magsev_dagster.resources.warehouse import BAR_COLUMNS
 from magsev_dagster.settings import Settings
@@ -273,12 +274,16 @@ def test_partition_registration_is_idempotent_and_matches_the_raw_folders(bucket
 @pytest.mark.parametrize("catalog", ["crawler", "partitions"])
 def test_a_raw_table_of_the_hourly_layout_is_refused_with_what_to_do(bucket, catalog):
     """A Glue raw table still partitioned by (ticker, dt), as the hourly layout made it, is not mixed
-    with the day objects: the step fails before any crawl or registration and says what to do."""
+    with the day objects: `make provision` and the step fail before any crawl or registration and say what
+    to do; its definition is left as it is."""
+    glue().delete_table(DatabaseName=DATABASE, Name="magsev_polygon_raw")  # the earlier version's instead
     glue().create_table(DatabaseName=DATABASE, TableInput={
         "Name": "magsev_polygon_raw", "PartitionKeys": [{"Name": "ticker", "Type": "string"},
                                                         {"Name": "dt", "Type": "string"}],
         "StorageDescriptor": {"Columns": [{"Name": "t", "Type": "bigint"}],
                               "Location": f"s3://{BUCKET}/raw/polygon_raw/"}})
+    with pytest.raises(OldRawLayout, match=r"hourly layout's partition keys \['ticker', 'dt'\].*magsev_dagster\.migrate"):
+        provision(aws_settings(MAGSEV_RAW_CATALOG=catalog), cutoff_bytes=10 * 1024**3)
     result, _ = run_aws(bucket, MAGSEV_RAW_CATALOG=catalog)
     assert not result.success
     errors = step_errors(result)

@@ -140,14 +140,13 @@ class AthenaWarehouse(Warehouse):
         """The raw table with its pinned schema, then its partitions: crawled, or registered directly."""
         catalog = self.catalog
         catalog.require_database()
-        catalog.refuse_old_raw_layout(self.raw_table)
         location = self.location(RAW_TABLE)
         table = {"raw_table": catalog.ensure_raw_table(self.raw_table, location),
                  "glue_table": f"{self.database}.{self.raw_table}"}
         if self.raw_catalog == "crawler":
             self._require_crawler_role()
             state = catalog.ensure_crawler(create=False, name=self.crawler, role=self.crawler_role,
-                                           s3_path=location, table_prefix=self.table_prefix)
+                                           table_prefix=self.table_prefix)
             crawl = catalog.run_crawler(self.crawler, self.crawler_timeout_seconds, self.poll_seconds)
             return {"catalog": "glue crawler", "crawler_settings": state, **crawl, **table}
         registered = catalog.create_partitions(self.raw_table, self._raw_partitions(window))
