@@ -19,6 +19,7 @@ import json
 from dataclasses import dataclass, field
 
 from magsev_dagster import layout
+from magsev_dagster.resources.aws.glue_catalog import raw_table_name
 from magsev_dagster.resources.warehouse import (
     ADJUSTED_VIEW, PARQUET_TABLE, PROD_TABLE, SPLITS_TABLE, VARIANCE_VIEW,
 )
@@ -84,7 +85,7 @@ class Names:
 
     @property
     def raw_table(self) -> str:
-        return f"{self.settings.table_prefix}{layout.RAW_TABLE_PREFIX.rsplit('/', 1)[-1]}"
+        return raw_table_name(self.settings.table_prefix)
 
     @property
     def crawler(self) -> str:
@@ -168,12 +169,12 @@ def glue_grants(names: Names) -> list[Grant]:
         Grant("ReadThePartitions", ("glue:GetPartitions", "glue:GetPartition"), on(raw, PARQUET_TABLE, PROD_TABLE),
               "Athena prunes the dt-partitioned tables to the days a statement reads"),
         Grant("DefineTheTables", ("glue:CreateTable",), on(*created),
-              "the code defines the raw table (pinned schema; again after a migration deleted it), "
-              "polygon_hourly_prod and polygon_splits; Athena's CREATE EXTERNAL TABLE and CREATE OR REPLACE VIEW define "
+              "the code defines the raw table (with its pinned schema, when missing), polygon_hourly_prod and "
+              "polygon_splits; Athena's CREATE EXTERNAL TABLE and CREATE OR REPLACE VIEW define "
               "polygon_parquet_fp and the views"),
-        Grant("RedefineTheTables", ("glue:UpdateTable",), on(raw, SPLITS_TABLE, *views),
-              "the code puts back a raw or splits table whose columns drifted (e.g. as an earlier version's "
-              "crawler inferred them); CREATE OR REPLACE VIEW replaces a view"),
+        Grant("RedefineTheRawAndSplitsTablesAndViews", ("glue:UpdateTable",), on(raw, SPLITS_TABLE, *views),
+              "the code puts back the raw table's pinned columns and types (e.g. a table an earlier version's "
+              "crawler inferred) and a splits table whose columns drifted; CREATE OR REPLACE VIEW replaces a view"),
         Grant("RewriteParquetDays", ("glue:BatchDeletePartition", "glue:BatchCreatePartition"), on(PARQUET_TABLE),
               "the code drops the run's days before the rewrite; Athena's INSERT registers them again"),
         Grant("SwitchProductionDays",

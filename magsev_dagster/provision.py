@@ -3,9 +3,9 @@
     python -m magsev_dagster.provision [--bytes-scanned-cutoff-gb 10] [--results-expiry-days 30]
     python -m magsev_dagster.provision --print-policy [--account 123456789012]
 
-Bucket, Glue database, the raw table with its pinned schema, the crawler's IAM role, the crawler, an
-Athena workgroup whose queries are cancelled past a bytes-scanned limit, and an expiry of the Athena
-results. `--print-policy` creates
+Bucket, Glue database, the crawler's IAM role, the raw table with its pinned schema (the crawler's
+target), the crawler, an Athena workgroup whose queries are cancelled past a bytes-scanned limit, and
+an expiry of the Athena results. `--print-policy` creates
 nothing: it prints the runs' least-privilege IAM policy for these settings (iam_policy.py). Settings
 come from the same environment variables as the pipeline (MAGSEV_S3_BUCKET, MAGSEV_GLUE_*,
 MAGSEV_ATHENA_*, MAGSEV_FIREHOSE_STREAM, MAGSEV_ALERT_SNS_TOPIC_ARN, AWS_REGION, AWS_ENDPOINT_URL).
@@ -153,8 +153,7 @@ def provision(settings: Settings, cutoff_bytes: int,
     done[f"glue table {settings.glue_database}.{raw_table}"] = catalog.ensure_raw_table(raw_table, raw_location)
     # The same role value the pipeline passes, so its drift check finds the crawler unchanged.
     done[f"glue crawler {settings.glue_crawler}"] = catalog.ensure_crawler(
-        name=settings.glue_crawler, role=settings.glue_crawler_role, table_prefix=settings.table_prefix,
-        s3_path=raw_location)
+        name=settings.glue_crawler, role=settings.glue_crawler_role, table_prefix=settings.table_prefix)
     if settings.athena_workgroup == "primary":
         done["athena workgroup primary"] = "left as is (set MAGSEV_ATHENA_WORKGROUP to get a scan limit)"
     else:

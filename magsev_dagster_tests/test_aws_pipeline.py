@@ -274,14 +274,16 @@ def test_partition_registration_is_idempotent_and_matches_the_raw_folders(bucket
 @pytest.mark.parametrize("catalog", ["crawler", "partitions"])
 def test_a_raw_table_of_the_hourly_layout_is_refused_with_what_to_do(bucket, catalog):
     """A Glue raw table still partitioned by (ticker, dt), as the hourly layout made it, is not mixed
-    with the day objects: the step fails before any crawl or registration and says what to do, and so does
-    `make provision`, which would otherwise redefine it."""
-    glue().delete_table(DatabaseName=DATABASE, Name="magsev_polygon_raw")  # provisioned by an earlier version:
+    with the day objects: `make provision` and the step fail before any crawl or registration and say what
+    to do; its definition is left as it is."""
+    glue().delete_table(DatabaseName=DATABASE, Name="magsev_polygon_raw")  # the earlier version's instead
     glue().create_table(DatabaseName=DATABASE, TableInput={
         "Name": "magsev_polygon_raw", "PartitionKeys": [{"Name": "ticker", "Type": "string"},
                                                         {"Name": "dt", "Type": "string"}],
         "StorageDescriptor": {"Columns": [{"Name": "t", "Type": "bigint"}],
                               "Location": f"s3://{BUCKET}/raw/polygon_raw/"}})
+    with pytest.raises(OldRawLayout, match=r"hourly layout's partition keys \['ticker', 'dt'\].*magsev_dagster\.migrate"):
+        provision(aws_settings(MAGSEV_RAW_CATALOG=catalog), cutoff_bytes=10 * 1024**3)
     result, _ = run_aws(bucket, MAGSEV_RAW_CATALOG=catalog)
     assert not result.success
     errors = step_errors(result)

@@ -53,7 +53,11 @@ OLD_RETIRED = "warehouse/polygon_hourly_prod/gen=20260101T000000Z-old/part-1/dt=
 NOT_IN_ONE_RUN = {
     ("DefineTheTables", "glue:CreateTable", "table/fp_db_polygon_io/polygon_hourly_prod"):
         "the first publish (here an earlier run defined it)",
-    ("RedefineTheTables", "glue:UpdateTable", "table/fp_db_polygon_io/polygon_splits"):
+    ("DefineTheTables", "glue:CreateTable", "table/fp_db_polygon_io/magsev_polygon_raw"):
+        "a raw table gone missing (test_a_run_brings_an_earlier_versions_raw_table_and_crawler...)",
+    ("RedefineTheRawAndSplitsTablesAndViews", "glue:UpdateTable", "table/fp_db_polygon_io/magsev_polygon_raw"):
+        "a raw table whose schema drifted (test_a_run_brings_an_earlier_versions_raw_table_and_crawler...)",
+    ("RedefineTheRawAndSplitsTablesAndViews", "glue:UpdateTable", "table/fp_db_polygon_io/polygon_splits"):
         "a splits table whose columns drifted (test_aws_splits)",
     ("DefineTheTables", "glue:CreateTable", "table/fp_db_polygon_io/magsev_polygon_raw"):
         "a raw table deleted after a migration (make provision defined it here)",
@@ -164,6 +168,52 @@ def test_the_whole_graph_runs_as_a_principal_holding_only_the_generated_policy(d
     # listed with the run that uses it
     unused = granted(policy) - used(policy, decisions)
     assert unused == set(NOT_IN_ONE_RUN), (sorted(unused - set(NOT_IN_ONE_RUN)), sorted(set(NOT_IN_ONE_RUN) - unused))
+
+
+def an_earlier_versions_raw_table_and_crawler(settings) -> None:
+    """What a deployment of an earlier version holds: the table its crawler inferred (`v` int from a first
+    day of integer volumes, no vw/n) and a crawler of the raw folder, for new folders only, without
+    CrawlerOutput."""
+    glue, raw = boto3.client("glue", region_name="us-east-1"), resources_for(settings)["warehouse"].raw_table
+    table = glue.get_table(DatabaseName=settings.glue_database, Name=raw)["Table"]
+    inferred = [c for c in table["StorageDescriptor"]["Columns"] if c["Name"] not in ("vw", "n")]
+    glue.update_table(DatabaseName=settings.glue_database, TableInput={
+        "Name": raw, "PartitionKeys": table["PartitionKeys"], "StorageDescriptor": {
+            **table["StorageDescriptor"], "Columns": [{**c, "Type": "int"} if c["Name"] == "v" else c for c in inferred]}})
+    glue.update_crawler(Name=settings.glue_crawler, Targets={"S3Targets": [{"Path": f"s3://{BUCKET}/raw/polygon_raw/"}]},
+                        RecrawlPolicy={"RecrawlBehavior": "CRAWL_NEW_FOLDERS_ONLY"},
+                        SchemaChangePolicy={"UpdateBehavior": "LOG", "DeleteBehavior": "LOG"}, Configuration="{}")
+
+
+def test_a_run_brings_an_earlier_versions_raw_table_and_crawler_to_the_pinned_settings_with_only_the_policy(
+        deployment, monkeypatch, aws_exchanges):
+    """The raw table re-typed (UpdateTable), the crawler re-targeted in two UpdateCrawler calls (each
+    passing its role), then the table recreated when it went missing (CreateTable): all granted."""
+    require_simulator()
+    moto, settings, policy, key = deployment
+    an_earlier_versions_raw_table_and_crawler(settings)
+    defs = build_defs(resources_for(settings), settings)
+    as_the_runs_role(monkeypatch, key)
+    aws_exchanges.clear()
+    drifted = run_range(defs, DAY, DAY, selection=["raw_polygon_aggregates", "magsev_polygon_raw"])
+    boto3.client("glue", region_name="us-east-1").delete_table(DatabaseName=settings.glue_database,
+                                                                Name="magsev_polygon_raw")
+    assert aws_exchanges.pop()[1] == "DeleteTable"  # the test's, not the run's
+    missing = run_range(defs, DAY, DAY, selection=["magsev_polygon_raw"])
+    monkeypatch.setattr(moto_settings, "INITIAL_NO_AUTH_ACTION_COUNT", float("inf"))
+
+    assert drifted.success and missing.success, step_errors(drifted) + step_errors(missing)
+    raw = [m.materialization.metadata for r in (drifted, missing) for m in r.get_asset_materialization_events()
+           if m.asset_key.path[-1] == "magsev_polygon_raw"]
+    assert [(m["raw_table"].value, m["crawler_settings"].value) for m in raw] == [
+        ("updated", "updated"), ("created", "unchanged")]
+    decisions = simulate(policy, requests_of(aws_exchanges, settings), PRINCIPAL, ACCOUNT)
+    assert not denied(decisions), "\n".join(denied(decisions))
+    allowed = {(d.request.action, _short(d.request.resource)) for d in decisions if d.result == "Allowed"}
+    assert {("glue:UpdateTable", "table/fp_db_polygon_io/magsev_polygon_raw"),
+            ("glue:CreateTable", "table/fp_db_polygon_io/magsev_polygon_raw"),
+            ("glue:UpdateCrawler", "crawler/first_pass_polygon_crawler"),
+            ("iam:PassRole", "role/magsev-glue-crawler")} <= allowed
 
 
 def _patterns(statement: dict) -> list[str]:

@@ -95,7 +95,7 @@ class GlueCatalog:
 
     # -- crawler ---------------------------------------------------------------------------------
 
-    def crawler_settings(self, name: str, role: str, s3_path: str, table_prefix: str) -> dict:
+    def crawler_settings(self, name: str, role: str, table_prefix: str) -> dict:
         return {
             "Name": name,
             "Role": role,
@@ -107,13 +107,12 @@ class GlueCatalog:
             "Configuration": json.dumps(CRAWLER_CONFIGURATION),
         }
 
-    def ensure_crawler(self, name: str, role: str, s3_path: str, table_prefix: str, create: bool = True) -> str:
-        """The raw table at `s3_path` (its target), then the crawler: created (unless `create` is False: the
-        runs' role may not, `make provision` does), or brought back to the intended settings ('created' |
-        'updated' | 'unchanged'; 'update deferred: a crawl is running' while Glue refuses to update it, the
-        next run does)."""
-        self.ensure_raw_table(raw_table_name(table_prefix), s3_path)
-        wanted = self.crawler_settings(name, role, s3_path, table_prefix)
+    def ensure_crawler(self, name: str, role: str, table_prefix: str, create: bool = True) -> str:
+        """The crawler of the raw table (ensure_raw_table first: it is the crawler's target), created (unless
+        `create` is False: the runs' role may not, `make provision` does) or brought back to the intended
+        settings: 'created' | 'updated' | 'unchanged'; 'update deferred: a crawl is running' while Glue
+        refuses to update it (the next run does)."""
+        wanted = self.crawler_settings(name, role, table_prefix)
         try:
             current = self.client.get_crawler(Name=name)["Crawler"]
         except self.client.exceptions.EntityNotFoundException:
@@ -160,36 +159,17 @@ class GlueCatalog:
 
     # -- tables and partitions -------------------------------------------------------------------
 
-    def partition_keys(self, table: str) -> list[str] | None:
-        """The table's partition key names, None when the table does not exist."""
-        try:
-            found = self.client.get_table(DatabaseName=self.database, Name=table)["Table"]
-        except self.client.exceptions.EntityNotFoundException:
-            return None
-        return [k["Name"] for k in found.get("PartitionKeys", [])]
-
-    def refuse_old_raw_layout(self, table: str) -> None:
-        """Fail before touching a raw table defined for the hourly layout (raw/polygon_raw/ticker=T/dt=D/)."""
-        keys = self.partition_keys(table)
-        if keys and "ticker" in keys:
-            raise OldRawLayout(
-                f"Glue table {self.database}.{table} still has the hourly layout's partition keys {keys}; the raw "
-                f"layer is now one object per day (raw/polygon_raw/dt=D/bars.jsonl, ticker a column). Convert the "
-                f"old raw objects with `python -m magsev_dagster.migrate`, then delete the table (aws glue "
-                f"delete-table --database-name {self.database} --name {table}) so it is defined again with dt as "
-                f"its only partition key")
-
     def ensure_raw_table(self, table: str, location: str) -> str:
         """The raw table with its pinned schema: RAW_COLUMNS in order and with their types, `dt` the partition
         key, JSON lines at `location`; columns a crawler merged in later stay, after them. 'created',
         'updated' (a pinned column missing or of another type, another location or format: e.g. a table an
-        earlier version's crawler inferred) or 'unchanged'. A table of the hourly layout is refused, not redefined."""
-        self.refuse_old_raw_layout(table)
+        earlier version's crawler inferred) or 'unchanged'. A table of the hourly layout is refused."""
         try:
             current = self.client.get_table(DatabaseName=self.database, Name=table)["Table"]
         except self.client.exceptions.EntityNotFoundException:
             self.client.create_table(DatabaseName=self.database, TableInput=_raw_table_input(table, location, []))
             return "created"
+        self._refuse_old_raw_layout(table, [k["Name"] for k in current.get("PartitionKeys", [])])
         storage = current.get("StorageDescriptor", {})
         merged = [c for c in storage.get("Columns", []) if c["Name"] not in RAW_COLUMNS]
         wanted = _raw_table_input(table, location, merged)
@@ -197,6 +177,17 @@ class GlueCatalog:
             return "unchanged"
         self.client.update_table(DatabaseName=self.database, TableInput=wanted)
         return "updated"
+
+    def _refuse_old_raw_layout(self, table: str, keys: list[str]) -> None:
+        """A raw table defined for the hourly layout (raw/polygon_raw/ticker=T/dt=D/) is neither redefined
+        nor crawled: its partitions point at the old objects."""
+        if "ticker" in keys:
+            raise OldRawLayout(
+                f"Glue table {self.database}.{table} still has the hourly layout's partition keys {keys}; the raw "
+                f"layer is now one object per day (raw/polygon_raw/dt=D/bars.jsonl, ticker a column). Convert the "
+                f"old raw objects with `python -m magsev_dagster.migrate`, then delete the table (aws glue "
+                f"delete-table --database-name {self.database} --name {table}) so it is defined again with dt as "
+                f"its only partition key")
 
     def ensure_parquet_table(self, table: str, location: str, columns: dict[str, str]) -> bool:
         """A dt-partitioned parquet table whose partitions the code registers itself (never MSCK)."""

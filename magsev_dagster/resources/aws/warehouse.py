@@ -146,7 +146,7 @@ class AthenaWarehouse(Warehouse):
         if self.raw_catalog == "crawler":
             self._require_crawler_role()
             state = catalog.ensure_crawler(create=False, name=self.crawler, role=self.crawler_role,
-                                           s3_path=location, table_prefix=self.table_prefix)
+                                           table_prefix=self.table_prefix)
             crawl = catalog.run_crawler(self.crawler, self.crawler_timeout_seconds, self.poll_seconds)
             return {"catalog": "glue crawler", "crawler_settings": state, **crawl, **table}
         registered = catalog.create_partitions(self.raw_table, self._raw_partitions(window))
