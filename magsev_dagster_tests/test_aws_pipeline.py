@@ -296,10 +296,6 @@ def test_a_raw_table_of_the_hourly_layout_is_refused_with_what_to_do(bucket, cat
     assert glue().get_partitions(DatabaseName=DATABASE, TableName="magsev_polygon_raw")["Partitions"] == []
     assert "LastCrawl" not in glue().get_crawler(Name="first_pass_polygon_crawler")["Crawler"]  # it never crawled
     assert_prod_untouched(athena_statements())
-    with pytest.raises(OldRawLayout, match="python -m magsev_dagster.migrate"):
-        provision(aws_settings(MAGSEV_RAW_CATALOG=catalog), cutoff_bytes=10 * 1024**3)
-    table = glue().get_table(DatabaseName=DATABASE, Name="magsev_polygon_raw")["Table"]
-    assert [k["Name"] for k in table["PartitionKeys"]] == ["ticker", "dt"]
 
 
 def test_a_failing_blocking_check_keeps_production_as_it_was(bucket):

@@ -51,14 +51,6 @@ def bucket(aws_env):
     return aws_env
 
 
-@pytest.fixture
-def deployed(bucket):
-    """An earlier version's deployment: the bucket, the database and the crawler's role, nothing else."""
-    glue().create_database(DatabaseInput={"Name": DATABASE})
-    ensure_crawler_role(boto3.client("iam", region_name="us-east-1"), settings())
-    return bucket
-
-
 def raw_steps(**env):
     """The raw layer and its table for DAY, in aws mode: the raw table's materialization metadata."""
     result = run_range(build_defs(resources_for(settings(**env))), DAY, DAY,

@@ -59,10 +59,6 @@ NOT_IN_ONE_RUN = {
         "a raw table whose schema drifted (test_a_run_brings_an_earlier_versions_raw_table_and_crawler...)",
     ("RedefineTheRawAndSplitsTablesAndViews", "glue:UpdateTable", "table/fp_db_polygon_io/polygon_splits"):
         "a splits table whose columns drifted (test_aws_splits)",
-    ("DefineTheTables", "glue:CreateTable", "table/fp_db_polygon_io/magsev_polygon_raw"):
-        "a raw table deleted after a migration (make provision defined it here)",
-    ("RedefineTheTables", "glue:UpdateTable", "table/fp_db_polygon_io/magsev_polygon_raw"):
-        "a raw table an earlier version's crawler inferred (test_aws_raw_schema)",
     ("RunTheCrawler", "glue:UpdateCrawler", "crawler/first_pass_polygon_crawler"): "a crawler whose settings drifted",
     ("HandTheCrawlerItsRole", "iam:PassRole", "role/magsev-glue-crawler"): "UpdateCrawler passes the role",
     ("SwitchProductionDays", "glue:BatchCreatePartition", "table/fp_db_polygon_io/polygon_hourly_prod"):
