@@ -8,7 +8,7 @@ export MAGSEV_DATA_DIR ?= $(CURDIR)/data
 # The demo and its UI load all three groups unless MAGSEV_TICKERS says otherwise (the project's default is mag7).
 DEMO_TICKERS := mag7,benchmarks,crypto
 
-.PHONY: install dagster-home postgres iam-simulator demo test test-slow test-e2e ui dashboards provision bench clean
+.PHONY: install dagster-home postgres iam-simulator browser demo test test-fast test-slow test-e2e dg-check snapshots ui dashboards provision bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,14 +32,15 @@ dagster-home: $(STAMP)
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-# Debian's PostgreSQL server for the Postgres-backed instance tests; without it they skip, saying why.
+# Debian's PostgreSQL server for the Postgres-backed instance tests; without it they skip, saying why
+# (with CI set they fail: a skip must not read as a pass there).
 postgres:
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null || \
 	  ($(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q postgresql) || \
 	  echo "postgresql not installable here: the Postgres tests will be skipped"
 
 # npm's @cloud-copilot/iam-simulate, which the IAM policy tests evaluate the recorded AWS calls with
-# (Debian's nodejs + npm when node is missing); without it those tests skip, saying why.
+# (Debian's nodejs + npm when node is missing); without it those tests skip, saying why (fail with CI set).
 IAM_SIMULATOR := magsev_dagster_tests/iam/node_modules/.package-lock.json
 $(IAM_SIMULATOR): magsev_dagster_tests/iam/package-lock.json
 	@command -v npm >/dev/null || ($(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q nodejs npm) || \
@@ -52,18 +53,37 @@ iam-simulator: $(IAM_SIMULATOR)
 demo: dagster-home  ## materialize the last trading days on the embedded default
 	MAGSEV_TICKERS=$${MAGSEV_TICKERS:-$(DEMO_TICKERS)} $(BIN)/python -m magsev_dagster.demo
 
-test: $(STAMP) postgres iam-simulator  ## the default suite (CI runs exactly this)
-	$(BIN)/python -m pytest -n 2 --dist loadscope -m "not slow and not e2e"
+# Debian's chromium + chromium-driver (no browser download); without them the browser tests skip, saying
+# why (fail with CI set).
+browser:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+	  ($(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q chromium chromium-driver) || \
+	  echo "chromium/chromium-driver not installable here: the browser tests will be skipped"
+
+# PYTHONDONTWRITEBYTECODE (set in some environments) makes every test process re-compile the whole
+# dagster/pandas/boto import tree: the suite's workers import it several times over.
+unexport PYTHONDONTWRITEBYTECODE
+TEST_WORKERS ?= 2
+PYTEST := $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadscope -rs
+
+test: $(STAMP) postgres iam-simulator browser  ## the default suite with the browser flow (CI runs exactly this)
+	$(PYTEST) -m "not slow"
+
+test-fast: $(STAMP) postgres iam-simulator  ## day-to-day: the default suite without the browser
+	$(PYTEST) -m "not slow and not e2e"
 
 test-slow: $(STAMP) postgres iam-simulator
 	$(BIN)/python -m pytest -m slow
 
-# Debian's chromium + chromium-driver (no browser download); without them the browser tests skip, saying why.
-test-e2e: $(STAMP)  ## the Dagster UI in headless Chromium; screenshots in test-output/e2e/
-	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
-	  ($(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q chromium chromium-driver) || \
-	  echo "chromium/chromium-driver not installable here: the browser tests will be skipped"
+test-e2e: $(STAMP) browser  ## the Dagster UI in headless Chromium only; screenshots in test-output/e2e/
 	$(BIN)/python -m pytest -m e2e -rs
+
+snapshots: $(STAMP)  ## rewrite the definitions' public shape (magsev_dagster_tests/snapshots/) after an intended change; review and commit the diff
+	MAGSEV_UPDATE_SNAPSHOTS=1 $(BIN)/python -m pytest -q magsev_dagster_tests/test_contract.py -k snapshot
+
+dg-check: $(STAMP)  ## dg's own check of the definitions, for MAGSEV_ENV=local and aws
+	$(BIN)/dg check defs
+	MAGSEV_ENV=aws $(BIN)/dg check defs
 
 bench: $(STAMP)  ## scale, scan and cost benchmarks, ~10 min (BENCH_ARGS=--quick: ~3 min); see benchmarks/README.md
 	$(BIN)/python -W ignore -m benchmarks $(BENCH_ARGS)

@@ -14,6 +14,7 @@ from magsev_dagster_tests.deploy_instance import (
 )
 from magsev_dagster_tests.fakes.postgres import PASSWORD_ENV
 from magsev_dagster_tests.helpers import check_results, local_defs, run_range
+from magsev_dagster_tests.requirements import require_module
 
 SHIPPED = (LOCAL_YAML, POSTGRES_YAML, ECS_YAML)
 DAY = ("2026-11-23", "2026-11-24")
@@ -34,7 +35,7 @@ def test_the_shipped_configs_share_one_run_queue_and_pool_policy():
 
 
 def test_pins_of_the_deploy_extra():
-    pytest.importorskip("dagster_postgres", reason="the deploy extra is not installed: pip install -e '.[deploy]'")
+    require_module("dagster_postgres", "the deploy extra is not installed: pip install -e '.[deploy]'")
     # dagster-postgres 0.29.27 fails on every call with SQLAlchemy 2.1 (see pyproject.toml).
     assert sqlalchemy.__version__.startswith("2.0."), sqlalchemy.__version__
 

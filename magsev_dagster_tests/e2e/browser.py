@@ -1,7 +1,7 @@
 """Headless Chromium from the system packages (Debian `chromium` + `chromium-driver`) driven by Selenium.
 
 No browser is downloaded: without the system binaries (or the selenium package) the tests skip and
-say why. Screenshots go to test-output/e2e/ at the checkout root.
+say why, or fail when `CI` is set. Screenshots go to test-output/e2e/ at the checkout root.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-import pytest
+from magsev_dagster_tests.requirements import missing, require_module
 
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-output" / "e2e"
 
@@ -28,14 +28,14 @@ def system_chromium() -> tuple[str, str]:
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     driver = shutil.which("chromedriver")
     if not (chromium and driver):
-        pytest.skip("system Chromium not installed (needs `chromium` and `chromium-driver` from Debian: "
-                    "apt-get install -y chromium chromium-driver, which `make test-e2e` does)")
+        missing("system Chromium not installed (needs `chromium` and `chromium-driver` from Debian: "
+                    "apt-get install -y chromium chromium-driver, which `make test` and `make test-e2e` do)")
     return chromium, driver
 
 
 @contextmanager
 def chromium_driver() -> Iterator[object]:
-    webdriver = pytest.importorskip("selenium.webdriver", reason="selenium not installed (pip install -e '.[dev]')")
+    webdriver = require_module("selenium.webdriver", "selenium not installed (pip install -e '.[dev]')")
     from selenium.webdriver.chrome.service import Service
 
     chromium, driver_path = system_chromium()

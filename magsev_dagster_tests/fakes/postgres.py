@@ -24,6 +24,7 @@ from pathlib import Path
 import pytest
 
 from magsev_dagster_tests.fakes.webserver import free_port
+from magsev_dagster_tests.requirements import missing, require_module
 
 # Where Debian's postgresql-NN puts initdb and pg_ctl (they are not on PATH there).
 DEBIAN_BIN_GLOB = "/usr/lib/postgresql/*/bin"
@@ -131,16 +132,13 @@ def postgres_server() -> Iterator[PostgresServer]:
 @pytest.fixture(scope="session")
 def postgres():
     """One PostgreSQL server per test process, shared by the tests that need one; a skip naming the
-    reason when this machine cannot run it."""
-    try:
-        import dagster_postgres  # noqa: F401
-    except ImportError as err:
-        pytest.skip(f"dagster-postgres is not installed ({err}): pip install -e '.[deploy]' (`make test` does)")
+    reason when this machine cannot run it (a failure in CI)."""
+    require_module("dagster_postgres", "dagster-postgres is not installed: pip install -e '.[deploy]' (`make test` does)")
     try:
         with postgres_server() as server:
             yield server
     except PostgresUnavailable as err:
-        pytest.skip(str(err))
+        missing(str(err))
 
 
 @pytest.fixture

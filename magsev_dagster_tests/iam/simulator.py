@@ -10,9 +10,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
 
 from magsev_dagster_tests.iam.requests import Request
+from magsev_dagster_tests.requirements import missing
 
 HERE = Path(__file__).parent
 INSTALL = "make iam-simulator (npm ci in magsev_dagster_tests/iam)"
@@ -27,11 +27,11 @@ class Decision:
 
 
 def require_simulator() -> None:
-    """Skip, saying why, where node or the package is missing (the Makefile installs both)."""
+    """Skip (fail in CI), saying why, where node or the package is missing (the Makefile installs both)."""
     if shutil.which("node") is None:
-        pytest.skip(f"node is not installed: the IAM policy cannot be evaluated here ({INSTALL})")
+        missing(f"node is not installed: the IAM policy cannot be evaluated here ({INSTALL})")
     if not (HERE / "node_modules" / "@cloud-copilot" / "iam-simulate").is_dir():
-        pytest.skip(f"@cloud-copilot/iam-simulate is not installed: run {INSTALL}")
+        missing(f"@cloud-copilot/iam-simulate is not installed: run {INSTALL}")
 
 
 def simulate(policy: dict, requests: Iterable[Request], principal: str, account: str) -> list[Decision]:
