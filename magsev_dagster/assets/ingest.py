@@ -73,7 +73,7 @@ def raw_polygon_aggregates(
         refuse_legacy_layout(storage)
     except LegacyLayoutError as exc:
         raise dg.Failure(description=str(exc), allow_retries=False) from None
-    bundle = ResponseBundle(storage, window, context.run_id)
+    bundle = ResponseBundle(storage, window, context.run.run_id)
     days, per_ticker, totals, statuses = fetch_window(polygon, bundle, universe.tickers)
     written, deleted = days.write(storage)
     totals.update(response_parts=bundle.parts, response_parts_deleted=bundle.supersede())

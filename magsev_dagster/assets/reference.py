@@ -97,7 +97,7 @@ def polygon_splits(context: dg.AssetExecutionContext, polygon: PolygonSource, st
         context.log.info(f"splits of these tickers refreshed by run {earlier.run_id}, under "
                          f"{polygon.splits_max_age_hours:g} h ago: not asked again")
         return dg.MaterializeResult(metadata=kept_metadata(earlier, polygon.splits_max_age_hours))
-    events, per_ticker, totals, bundle = refresh(polygon, storage, tickers, context.run_id)
+    events, per_ticker, totals, bundle = refresh(polygon, storage, tickers, context.run.run_id)
     try:
         frame, dropped = splits_frame(events)
     except ConflictingSplitsError as exc:
