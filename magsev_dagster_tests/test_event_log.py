@@ -106,3 +106,15 @@ def test_a_batch_is_one_write_of_the_events_dagster_batches(home, monkeypatch):
             instance.event_log_storage.store_event_batch(
                 [r.event_log_entry for r in instance.get_records_for_run(run_id=instance.get_runs()[0].run_id).records
                  if r.event_log_entry.dagster_event_type and r.event_log_entry.dagster_event_type.value == "STEP_START"])
+
+
+def test_with_planned_events_as_one_subset_a_failed_runs_days_show_missing_not_failed(home, monkeypatch):
+    # Why the shipped configs leave DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS unset (README,
+    # "Long backfills"): with it, the days of a failed run are neither materialized nor failed.
+    monkeypatch.setenv("DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS", "true")
+    with dg.DagsterInstance.get() as instance:
+        assert not run(instance, fail=True).success
+        assert instance.get_materialized_partitions(dg.AssetKey("per_day")) == set()
+        cached = status(instance, "per_day")
+        failed = cached.deserialize_failed_partition_subsets(DAYS) if cached else None
+        assert failed is None or failed.get_partition_keys() == []
