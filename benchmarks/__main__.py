@@ -11,7 +11,8 @@ import time
 from benchmarks import aws_costs, backfill, refresh, scale, scans, user_paths
 from benchmarks.common import load_avg
 
-BENCHMARKS = {"backfill": backfill.main, "user_paths": user_paths.main, "scale": scale.main, "refresh": refresh.main, "scans": scans.main,
+BENCHMARKS = {"backfill": backfill.main, "user_paths": user_paths.main, "scale": scale.main, "refresh": refresh.main,
+              "scans": scans.main,
               "aws_costs": lambda quick: aws_costs.main()}
 
 
