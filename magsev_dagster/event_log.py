@@ -27,6 +27,8 @@ from contextlib import contextmanager
 from typing import Any
 
 import sqlalchemy as db
+from watchdog.events import PatternMatchingEventHandler
+from watchdog.observers import Observer
 from dagster._config import StringSource
 from dagster._core.events import ASSET_CHECK_EVENTS, ASSET_EVENTS, BATCH_WRITABLE_EVENTS
 from dagster._core.events.log import EventLogEntry
@@ -94,8 +96,28 @@ class MagsevSqliteEventLogStorage(ConsolidatedSqliteEventLogStorage):
         for event, event_id in checks:
             self.store_asset_check_event(event, event_id)
 
+    def watch(self, run_id, cursor, callback) -> None:
+        # The webserver follows a run's new events through this (the UI's live run view). Dagster's
+        # class watches base_dir recursively (here all of DAGSTER_HOME) for the database file only;
+        # in WAL mode a commit changes the -wal file, so watch both, and only in base_dir.
+        if not self._obs:
+            self._obs = Observer()
+            self._obs.start()
+            self._obs.schedule(_DatabaseChanged(self), self._base_dir, recursive=False)
+        self._watchers[run_id][callback] = cursor
+
     def dispose(self) -> None:
         super().dispose()
         if self._engine is not None:
             self._engine.dispose()
             self._engine = None
+
+
+class _DatabaseChanged(PatternMatchingEventHandler):
+    def __init__(self, storage: MagsevSqliteEventLogStorage):
+        self._storage = storage
+        db_path = storage.get_db_path()
+        super().__init__(patterns=[db_path, f"{db_path}-wal"])
+
+    def on_modified(self, event) -> None:
+        self._storage.on_modified()

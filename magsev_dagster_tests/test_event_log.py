@@ -118,3 +118,28 @@ def test_with_planned_events_as_one_subset_a_failed_runs_days_show_missing_not_f
         cached = status(instance, "per_day")
         failed = cached.deserialize_failed_partition_subsets(DAYS) if cached else None
         assert failed is None or failed.get_partition_keys() == []
+
+
+def test_a_watcher_sees_each_new_event_of_a_run(home):
+    # The webserver's live run view: new events reach the watch callback (WAL commits change the
+    # -wal file, not the database file Dagster's class watches).
+    import threading
+    import time
+
+    seen, got = [], threading.Event()
+
+    def callback(entry, cursor):
+        seen.append(entry)
+        got.set()
+
+    with dg.DagsterInstance.get() as instance:
+        assert run(instance).success
+        run_id = instance.get_runs(limit=1)[0].run_id
+        cursor = instance.get_records_for_run(run_id).cursor
+        instance.event_log_storage.watch(run_id, cursor, callback)
+        deadline = time.monotonic() + 20  # the observer's thread starts watching asynchronously
+        while not got.is_set() and time.monotonic() < deadline:
+            instance.report_engine_event("one more", instance.get_run_by_id(run_id))
+            got.wait(0.5)
+        assert got.is_set(), "the watcher saw no new event"
+        assert {e.message for e in seen} == {"one more"}
