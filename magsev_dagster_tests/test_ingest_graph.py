@@ -129,7 +129,7 @@ def test_a_bad_key_fails_with_one_request_and_a_clear_error(data_dir, fake_polyg
     defs = local_defs(data_dir, MAGSEV_TICKERS="AAPL,MSFT", **fake_polygon.env(POLYGON_CONCURRENCY="1"))
     result = run_range(defs, "2026-11-24", "2026-11-24", selection=[RAW])
     assert not result.success
-    assert "Polygon request failed: GET /v2/aggs/ticker/AAPL/" in failure_text(result)
+    assert "Massive (formerly Polygon.io) request failed: GET /v2/aggs/ticker/AAPL/" in failure_text(result)
     assert "the API key is missing or invalid" in failure_text(result)
     assert len(fake_polygon.seen) == 1
 

@@ -1,4 +1,4 @@
-"""HTTP client for Polygon's aggregates and splits endpoints: paced, retried, paginated, key only in a header."""
+"""HTTP client for the aggregates and splits endpoints of Massive (formerly Polygon.io): paced, retried, paginated, key only in a header."""
 
 from __future__ import annotations
 
@@ -53,7 +53,7 @@ class RateLimiter:
             delay = 0.0 if self._next is None else max(0.0, self._next - now)
             self._next = now + delay + self.interval
         if delay:
-            log.debug("Polygon pacing: waiting %.2fs before the next request", delay)
+            log.debug("Massive pacing: waiting %.2fs before the next request", delay)
             self._sleep(delay)
         return delay
 
@@ -85,7 +85,7 @@ class PolygonClient:
     def __init__(
         self,
         api_key: str,
-        base_url: str = "https://api.polygon.io",
+        base_url: str = "https://api.massive.com",
         *,
         requests_per_minute: float = 5.0,
         timeout: float = 30.0,
@@ -97,7 +97,8 @@ class PolygonClient:
         rng: random.Random | None = None,
     ):
         if not api_key:
-            raise PolygonAuthError("POLYGON_API_KEY is empty: set it, or unset it to use synthetic data")
+            raise PolygonAuthError("the Massive API key (MASSIVE_API_KEY or POLYGON_API_KEY) is empty: set it, "
+                                   "or unset it to use synthetic data")
         self._key = api_key
         self.base_url = base_url.rstrip("/")
         self.timeout, self.max_retries = timeout, max_retries
@@ -188,7 +189,7 @@ class PolygonClient:
         delay = self.backoff_delay(attempt, retry_after)
         if tally is not None:
             tally.retries += 1
-        log.warning("Polygon %s; retry %d/%d in %.2fs", reason, attempt + 1, self.max_retries, delay)
+        log.warning("Massive %s; retry %d/%d in %.2fs", reason, attempt + 1, self.max_retries, delay)
         self._sleep(delay)
 
 

@@ -1,4 +1,4 @@
-"""Parsing of Polygon's aggregates and splits response formats (shared by the HTTP and synthetic sources)."""
+"""Parsing of Massive's (formerly Polygon.io's) aggregates and splits response formats (shared by the HTTP and synthetic sources)."""
 
 from __future__ import annotations
 
@@ -39,7 +39,7 @@ def _document(body: bytes, where: str, items: str) -> tuple[dict, str, list, str
     if status == "NOT_AUTHORIZED":
         raise auth_error(where, status, message)
     if status not in ACCEPTED_STATUSES:
-        raise PolygonAPIError(f"{where}: Polygon status {status or 'missing'!r}: {message}".rstrip(": "))
+        raise PolygonAPIError(f"{where}: Massive status {status or 'missing'!r}: {message}".rstrip(": "))
     results = doc.get("results") or []  # absent when there are none: a valid empty answer
     if not isinstance(results, list):
         raise MalformedResponseError(f"{where}: 'results' is a {type(results).__name__}, not a list of {items}")

@@ -1,4 +1,5 @@
-"""The `polygon` resource: real Polygon aggregates and splits when a key is set, the synthetic source otherwise."""
+"""The `polygon` resource: aggregates and splits from Massive (formerly Polygon.io) when a key is set, the
+synthetic source otherwise."""
 
 from __future__ import annotations
 
@@ -14,10 +15,10 @@ from pydantic import Field, PrivateAttr
 
 from magsev_dagster.partitions import Window
 from magsev_dagster.polygon.client import AGGREGATES_PATHS, SPLITS_PATHS, PolygonClient
-from magsev_dagster.polygon.errors import MalformedResponseError, PolygonAPIError, PolygonError, redact, redact_bytes
+from magsev_dagster.polygon.errors import SOURCE, MalformedResponseError, PolygonAPIError, PolygonError, redact, redact_bytes
 from magsev_dagster.polygon.responses import Page, parse_page, parse_splits_page
 from magsev_dagster.polygon.synthetic import synthetic_bodies, synthetic_split_bodies
-from magsev_dagster.settings import MAX_CONCURRENCY
+from magsev_dagster.settings import DEFAULT_BASE_URL, MAX_CONCURRENCY
 from magsev_dagster.tickers import validate_ticker
 
 KeepBody = Callable[[int, bytes], None]
@@ -48,8 +49,9 @@ class PolygonSource(dg.ConfigurableResource):
     is handed to `keep_body` before it is parsed, so nothing is lost when parsing fails. `fetch_many` runs up to
     `concurrency` request series at once, all paced by one shared rate limit."""
 
-    api_key: str | None = Field(default=None, description="POLYGON_API_KEY, through EnvVar; unset = synthetic")
-    base_url: str = "https://api.polygon.io"
+    api_key: str | None = Field(default=None, description=(
+        "MASSIVE_API_KEY or POLYGON_API_KEY, through EnvVar; unset = synthetic"))
+    base_url: str = DEFAULT_BASE_URL
     requests_per_minute: float = Field(default=5.0, ge=0, description="client-side pacing; 0 disables")
     timeout_seconds: float = Field(default=30.0, gt=0, description="connect and read timeout of every request")
     max_retries: int = Field(default=5, ge=0, description="retries on connection errors, timeouts, 429 and 5xx")
@@ -71,7 +73,7 @@ class PolygonSource(dg.ConfigurableResource):
 
     @property
     def source_label(self) -> str:
-        return "synthetic (no POLYGON_API_KEY)" if self.synthetic else "polygon.io"
+        return "synthetic (no MASSIVE_API_KEY or POLYGON_API_KEY)" if self.synthetic else SOURCE
 
     def with_timing(self, clock: Callable[[], float], sleep: Callable[[float], None]) -> "PolygonSource":
         """Use another clock and sleep for pacing and backoff (tests drive time without waiting)."""

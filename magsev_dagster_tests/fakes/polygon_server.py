@@ -44,9 +44,9 @@ AGGS_PATH = re.compile(r"^/v2/aggs/ticker/(?P<ticker>[^/]+)/range/(?P<mult>\d+)/
 SPLITS_PATH = "/v3/reference/splits"
 # The form of next_url in Polygon's own sample response for the splits endpoint (/v3/splits/<ticker>).
 SPLITS_SAMPLE_PATH = re.compile(r"^/v3/splits/(?P<ticker>[^/]+)$")
-NOT_ENTITLED = "You are not entitled to this data. Please upgrade your plan at https://polygon.io/pricing"
+NOT_ENTITLED = "You are not entitled to this data. Please upgrade your plan at https://massive.com/pricing"
 TOO_MANY = ("You've exceeded the maximum requests per minute, please wait or upgrade your subscription "
-            "to continue. https://polygon.io/pricing")
+            "to continue. https://massive.com/pricing")
 
 BarSource = Callable[[str, datetime, datetime], list[dict]]
 Fault = Callable[[Request], "Response | None"]  # None: go on and answer normally
