@@ -72,7 +72,8 @@ def test_a_three_day_range_is_one_request_series_per_ticker(data_dir, fake_polyg
     meta = raw_metadata(result)
     assert meta["bars"] == meta["dagster/row_count"] == sum(bars.values())
     assert meta["requests"] == meta["pages"] == len(fake_polygon.aggregates_requests()) == 1 + 1 + 15
-    assert len(fake_polygon.splits_requests()) == 2  # polygon_splits: AAPL and SPY, not the crypto pair
+    [splits] = fake_polygon.splits_requests()  # polygon_splits: AAPL and SPY in one request, not the crypto pair
+    assert splits.query["ticker.any_of"] == ["AAPL,SPY"]
     assert meta["retries"] == 0 and meta["polygon_statuses"] == "OK" and meta["synthetic"] is False
 
     stored = files(data_dir)

@@ -267,7 +267,7 @@ class AthenaWarehouse(Warehouse):
         self.catalog.require_database()
         return self.catalog.ensure_reference_table(
             SPLITS_TABLE, SPLIT_COLUMNS, self.location(SPLITS_TABLE),
-            "magsev_dagster: stock splits of the configured tickers (Polygon /v3/reference/splits)")
+            "magsev_dagster: stock splits of the configured tickers (Massive, formerly Polygon.io: /stocks/v1/splits)")
 
     def create_adjusted_view(self) -> dict:
         return cost_metadata(self._adjusted_view())
