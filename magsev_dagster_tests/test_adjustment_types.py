@@ -10,6 +10,7 @@ import pytest
 
 from magsev_dagster.polygon.synthetic import synthetic_bars
 from magsev_dagster.resources.warehouse import SPLIT_COLUMNS, DuckDBWarehouse
+from magsev_dagster_tests.fakes.polygon_server import fake_polygon, polygon_http_server  # noqa: F401
 from magsev_dagster_tests.helpers import check_results, synthetic_range
 
 FIRST, EVENT_DAY, LAST = "2026-11-16", "2026-11-18", "2026-11-19"  # Mon .. Thu; both events on Wednesday
@@ -86,3 +87,31 @@ def test_a_failing_migration_leaves_the_old_table_as_it_was(tmp_path):
         assert [c for c, in con.execute("SELECT column_name FROM duckdb_columns() WHERE table_name = "
                                         "'polygon_splits' ORDER BY column_index").fetchall()] == [
             "ticker", "execution_date", "split_from", "split_to", "id"]
+
+
+@pytest.mark.parametrize("wrong", [False, True])
+def test_the_provider_factor_check_names_a_disagreeing_factor(data_dir, fake_polygon, monkeypatch, wrong):
+    import dagster as dg
+
+    from magsev_dagster.polygon.synthetic import SYNTHETIC_SPLITS
+    from magsev_dagster_tests.fakes.polygon_server import FAKE_KEY
+    from magsev_dagster_tests.helpers import local_defs, run_range
+
+    monkeypatch.setenv("MASSIVE_API_KEY", FAKE_KEY)
+    splits = [dict(s) for s in SYNTHETIC_SPLITS]  # consistent factors: NVDA 2021 is 1/40, 2024 is 1/10
+    if wrong:  # Massive's factor for NVDA 2021 as if the 2024 split had not happened
+        next(s for s in splits if s["ticker"] == "NVDA" and s["execution_date"] == "2021-07-20")[
+            "historical_adjustment_factor"] = 0.25
+    fake_polygon.splits = splits
+    defs = local_defs(data_dir, **fake_polygon.env(MAGSEV_TICKERS="NVDA,TSLA,REVS,STKD"))
+    result = run_range(defs, LAST, LAST, selection=["polygon_splits"])
+    assert result.success  # warns, never blocks
+    [evaluation] = [e.event_specific_data for e in result.all_events
+                    if e.event_type_value == "ASSET_CHECK_EVALUATION"
+                    and e.event_specific_data.check_name == "provider_factors_agree"]
+    assert evaluation.passed is (not wrong)
+    assert evaluation.severity == dg.AssetCheckSeverity.WARN
+    if wrong:
+        assert evaluation.metadata["disagreeing_splits"].value == 1
+        assert evaluation.description.startswith("1 splits whose factors disagree: NVDA 2021-07-20 "
+                                                 "(Massive 0.25, view 0.025)")
