@@ -315,7 +315,7 @@ class DuckDBWarehouse(Warehouse):
     def replace_splits(self, splits: pd.DataFrame) -> dict:
         columns = ", ".join(f"CAST({name} AS {typ}) AS {name}" for name, typ in SPLIT_COLUMNS.items())
         with self.connect() as con:
-            con.register("fetched_splits", splits[list(SPLIT_COLUMNS)])
+            con.register("fetched_splits", splits.reindex(columns=list(SPLIT_COLUMNS)))  # a field absent: NULL
             con.execute("BEGIN TRANSACTION")
             try:
                 con.execute(f"CREATE OR REPLACE TABLE {SPLITS_TABLE} AS SELECT {columns} FROM fetched_splits "

@@ -257,7 +257,8 @@ class AthenaWarehouse(Warehouse):
     def replace_splits(self, splits: pd.DataFrame) -> dict:
         """The whole table as one JSON-lines object (one PutObject: Athena reads the old or the new table),
         catalogued as the Glue table polygon_splits over its folder."""
-        rows = splits[list(SPLIT_COLUMNS)].to_dict(orient="records")
+        rows = splits.reindex(columns=list(SPLIT_COLUMNS)).astype(object).where(splits.reindex(
+            columns=list(SPLIT_COLUMNS)).notna(), None).to_dict(orient="records")  # NaN is not JSON: null
         self.store.put(layout.SPLITS_OBJECT, "".join(json.dumps(r, separators=(",", ":")) + "\n" for r in rows).encode())
         state = self.ensure_splits_table()
         return {"glue_table": f"{self.database}.{SPLITS_TABLE}", "glue_table_state": state,
