@@ -27,7 +27,7 @@ from magsev_dagster.polygon.synthetic import synthetic_bars, synthetic_split_bod
 # Every page of a ticker's window is cut from the same bars: generate them once, not once a page.
 _window_bars = functools.lru_cache(maxsize=64)(synthetic_bars)
 PATH = re.compile(r"^/v2/aggs/ticker/(?P<ticker>[^/]+)/range/1/hour/(?P<start>\d+)/(?P<end>\d+)$")
-SPLITS_PATH = "/v3/reference/splits"
+SPLITS_PATH = "/stocks/v1/splits"  # /v3/reference/splits (deprecated) is a 404, like any unknown route
 MINUTES_PER_HOUR_BAR = 60
 DEFAULT_LATENCY = 0.1  # seconds: real Polygon answers in tens to hundreds of milliseconds
 
@@ -75,8 +75,8 @@ class PolygonServer:
 
     @staticmethod
     def splits(query: dict[str, list[str]]) -> bytes:
-        """Every split of the `ticker` asked for: one page (no synthetic ticker has 1,000 splits)."""
-        return synthetic_split_bodies(query.get("ticker", [""])[0])[0]
+        """Every split of the tickers asked for (ticker.any_of): one page (a batch has fewer than 5,000)."""
+        return synthetic_split_bodies(query.get("ticker.any_of", [""])[0].split(","))[0]
 
     def _handler(self):
         server = self

@@ -180,6 +180,29 @@ def no_unexplained_jumps(context: dg.AssetCheckExecutionContext, warehouse: Ware
     )
 
 
+@dg.asset_check(asset=SPLITS_TABLE, blocking=False,
+                description="Trust, but verify the provider: for every split, Massive's historical_adjustment_factor "
+                            "(a price dated before the event times it = today's share basis) agrees with the "
+                            "factor polygon_hourly_adjusted applies to the bars before it (1 / the product of "
+                            "split_to / split_from of that event and every later one, up to today), within "
+                            "Massive's 6-decimal rounding. A disagreement names the split: a missing or wrong "
+                            "event in one of the two. Warns, does not block.")
+def provider_factors_agree(warehouse: Warehouse) -> dg.AssetCheckResult:
+    warehouse.ensure_splits_table()
+    offending = warehouse.query(sql.sample_with_total("checks/provider_factors", limit=20))
+    count = int(offending["offending_rows"].iloc[0]) if not offending.empty else 0
+    named = ", ".join(f"{r.ticker} {r.execution_date} (Massive {r.massive_factor:.6g}, view {r.view_factor:.6g})"
+                      for r in offending.itertuples()) if count else "none"
+    return dg.AssetCheckResult(
+        passed=count == 0,
+        severity=dg.AssetCheckSeverity.WARN,
+        description=("every split's historical_adjustment_factor agrees with the adjusted view's factor"
+                     if count == 0 else f"{count} splits whose factors disagree: {named}"),
+        metadata={"disagreeing_splits": count, "disagreements": named,
+                  "sample": markdown(offending.drop(columns=["offending_rows"], errors="ignore"))},
+    )
+
+
 def all_checks() -> list[dg.AssetChecksDefinition]:
     return [*(_row_check(n, d) for n, d in ROW_CHECKS.items()), tickers_complete, row_count_matches_raw,
-            prod_fresh_and_complete, no_unexplained_jumps]
+            prod_fresh_and_complete, no_unexplained_jumps, provider_factors_agree]

@@ -10,13 +10,13 @@ from magsev_dagster.partitions import Window
 
 _DAGSTER_TYPES = {"object": "string", "str": "string", "float64": "double", "int64": "bigint", "bool": "boolean"}
 
-# What each column means, shown next to it in the UI's column schema (raw names are Polygon's).
+# What each column means, shown next to it in the UI's column schema (raw names are Massive's, formerly Polygon.io's).
 COLUMN_DOCS = {
-    "ticker": "Polygon ticker (e.g. NVDA, X:BTCUSD)",
+    "ticker": "Massive (formerly Polygon.io) ticker (e.g. NVDA, X:BTCUSD)",
     "dt": "UTC day of the bar (partition column of the tables)",
     "t": "bar start, ms since epoch (UTC)", "o": "open", "h": "high", "l": "low", "c": "close",
     "v": "volume", "vw": "volume-weighted average price", "n": "number of trades",
-    "bar_start": "start of the hourly bar (UTC)", "bar_start_ms": "bar start, ms since epoch (Polygon's t)",
+    "bar_start": "start of the hourly bar (UTC)", "bar_start_ms": "bar start, ms since epoch (Massive's t)",
     "open": "first trade price of the hour, as traded", "high": "highest price of the hour, as traded",
     "low": "lowest price of the hour, as traded", "close": "last trade price of the hour, as traded",
     "volume": "shares (or coins) traded in the hour, as traded", "vwap": "volume-weighted average price, as traded",

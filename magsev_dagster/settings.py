@@ -65,6 +65,34 @@ def _sns_topic_arn(env: dict[str, str]) -> str:
     return arn
 
 
+# Massive (formerly Polygon.io): the official client reads MASSIVE_API_KEY, earlier versions of this
+# project POLYGON_API_KEY. Either names the key; when both are set they must agree (the first one
+# named is the one read). The same for the server: MASSIVE_BASE_URL or POLYGON_BASE_URL.
+KEY_VARIABLES = ("MASSIVE_API_KEY", "POLYGON_API_KEY")
+BASE_URL_VARIABLES = ("MASSIVE_BASE_URL", "POLYGON_BASE_URL")
+DEFAULT_BASE_URL = "https://api.massive.com"
+
+
+def _one_of(env: dict[str, str], names: tuple[str, ...], what: str, normal=lambda v: v) -> str:
+    """The name of the variable that holds `what` ('' when none is set); both set and different is an
+    error that names the variables, never their values (a key is a secret)."""
+    given = {name: normal(env[name].strip()) for name in names if env.get(name, "").strip()}
+    if len(set(given.values())) > 1:
+        raise SettingsError(f"{' and '.join(given)} are both set and differ: set one of them (they name the "
+                            f"same {what}), or give both the same value")
+    return next(iter(given), "")
+
+
+def key_variable(env: dict[str, str]) -> str:
+    """The environment variable holding the Massive key, '' when there is none (synthetic data)."""
+    return _one_of(env, KEY_VARIABLES, "Massive (formerly Polygon.io) API key")
+
+
+def _base_url(env: dict[str, str]) -> str:
+    name = _one_of(env, BASE_URL_VARIABLES, "server", normal=lambda v: v.rstrip("/"))
+    return env[name].strip().rstrip("/") if name else DEFAULT_BASE_URL
+
+
 def _splits_max_age(env: dict[str, str]) -> float:
     hours = _float(env, "MAGSEV_SPLITS_MAX_AGE_HOURS", 24.0)
     if hours < 0:
@@ -78,7 +106,7 @@ class Settings:
     data_dir: Path = Path("data")
     tickers: tuple[str, ...] = field(default_factory=lambda: resolve_universe(None))
     extended_hours: bool = False
-    polygon_base_url: str = "https://api.polygon.io"
+    polygon_base_url: str = DEFAULT_BASE_URL
     polygon_requests_per_minute: float = 5.0
     polygon_timeout_seconds: float = 30.0
     polygon_max_retries: int = 5
@@ -133,12 +161,13 @@ class Settings:
         if grace < 0:
             raise SettingsError(f"MAGSEV_RETIRED_GRACE_MINUTES must be 0 or more, got {grace:g}")
         per_minute = _float(env, "POLYGON_REQUESTS_PER_MINUTE", cls.polygon_requests_per_minute)
+        key_variable(env)  # two keys that disagree stop the project at load, not at the first request
         return cls(
             env=name,
             data_dir=Path(env.get("MAGSEV_DATA_DIR", "").strip() or "data").expanduser().absolute(),
             tickers=resolve_universe(env.get("MAGSEV_TICKERS")),
             extended_hours=env.get("MAGSEV_EXTENDED_HOURS", "").strip().lower() in ("1", "true", "yes"),
-            polygon_base_url=(env.get("POLYGON_BASE_URL", "").strip() or cls.polygon_base_url).rstrip("/"),
+            polygon_base_url=_base_url(env),
             polygon_requests_per_minute=per_minute,
             polygon_timeout_seconds=_float(env, "POLYGON_TIMEOUT_SECONDS", cls.polygon_timeout_seconds),
             polygon_max_retries=_int(env, "POLYGON_MAX_RETRIES", cls.polygon_max_retries),

@@ -14,7 +14,7 @@ import pytest
 from magsev_dagster_tests.fakes.postgres import postgres, postgres_db  # noqa: F401  (shared fixtures)
 from magsev_dagster_tests.helpers import local_defs
 
-CALLER_SETTINGS = ("POLYGON_API_KEY", "MAGSEV_ENV", "MAGSEV_TICKERS", "MAGSEV_DATA_DIR", "POLYGON_BASE_URL",
+CALLER_SETTINGS = ("MASSIVE_API_KEY", "POLYGON_API_KEY", "MASSIVE_BASE_URL", "MAGSEV_ENV", "MAGSEV_TICKERS", "MAGSEV_DATA_DIR", "POLYGON_BASE_URL",
                    "MAGSEV_EXTENDED_HOURS", "MAGSEV_LATE_DATA_LOOKBACK_HOURS", "MAGSEV_ALERT_SNS_TOPIC_ARN",
                    "MAGSEV_ALERT_WEBHOOK_URL", "MAGSEV_UI_URL", "DAGSTER_PG_PASSWORD")
 

@@ -100,7 +100,7 @@ class FakePolygon:
 
     Bars are the synthetic source's for the requested range (Polygon's `to` is inclusive),
     reshaped by `craft` into pages linked by `next_url`; every aggregates request is recorded.
-    /v3/reference/splits answers with the synthetic (real historic) splits of the ticker.
+    /stocks/v1/splits answers with the synthetic (real historic) splits of the tickers asked (ticker.any_of).
     """
 
     def __init__(self, httpserver, craft: Craft = one_page, echo_key: bool = False):
@@ -109,7 +109,7 @@ class FakePolygon:
         self.requests: list[dict] = []
         self.splits_requests: list[str] = []
         httpserver.expect_request(re.compile(r"^/v2/aggs/")).respond_with_handler(self._handle)
-        httpserver.expect_request("/v3/reference/splits").respond_with_handler(self._splits)
+        httpserver.expect_request("/stocks/v1/splits").respond_with_handler(self._splits)
 
     @property
     def base_url(self) -> str:
@@ -134,9 +134,9 @@ class FakePolygon:
 
 
     def _splits(self, request: Request) -> Response:
-        ticker = request.args.get("ticker", "")
-        self.splits_requests.append(ticker)
-        [body] = synthetic_split_bodies(ticker)
+        tickers = request.args.get("ticker.any_of", "")
+        self.splits_requests.append(tickers)
+        [body] = synthetic_split_bodies(tickers.split(","))
         return Response(body, status=200, content_type="application/json")
 
 

@@ -8,7 +8,7 @@ import dagster as dg
 
 from magsev_dagster.definitions import build_defs
 from magsev_dagster.resources import resources_for
-from magsev_dagster.settings import Settings
+from magsev_dagster.settings import KEY_VARIABLES, Settings
 
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
@@ -55,7 +55,8 @@ def synthetic_range(tmp_path_factory, name: str, tickers: str, start: str, end: 
 
     data_dir = tmp_path_factory.mktemp(name) / "data"
     with pytest.MonkeyPatch.context() as env:
-        env.delenv("POLYGON_API_KEY", raising=False)
+        for name in KEY_VARIABLES:
+            env.delenv(name, raising=False)
         result = run_range(local_defs(data_dir, MAGSEV_TICKERS=tickers), start, end)
     assert result.success
     return data_dir, result

@@ -55,7 +55,7 @@ def test_splits_land_in_s3_as_one_object_catalogued_by_glue(bucket, aws_operatio
     aws_operations.clear()
     result = run(["polygon_splits"])
     assert_policy_allows(aws_operations)
-    expected = sorted(({**s, "split_from": float(s["split_from"]), "split_to": float(s["split_to"])}
+    expected = sorted(({name: s[name] for name in SPLIT_COLUMNS}
                        for s in SYNTHETIC_SPLITS if s["ticker"] in ("AAPL", "NVDA")),
                       key=lambda s: (s["ticker"], s["execution_date"]))
     assert stored_splits() == expected
@@ -63,13 +63,13 @@ def test_splits_land_in_s3_as_one_object_catalogued_by_glue(bucket, aws_operatio
     [part] = keys(layout.splits_responses_prefix(date.today()))
     bundle = gzip.decompress(s3().get_object(Bucket=BUCKET, Key=part)["Body"].read())
     records = [json.loads(line) for line in bundle.splitlines()]
-    assert sorted(r["ticker"] for r in records) == ["AAPL", "NVDA"]
+    assert [r["ticker"] for r in records] == ["AAPL"]  # one batch (ticker.any_of), named by its first ticker
     # the Glue table: unpartitioned JSON lines over the table's folder, exactly the split columns
     table = glue_table("polygon_splits")
     storage = table["StorageDescriptor"]
     assert [(c["Name"], c["Type"]) for c in storage["Columns"]] == [
-        ("ticker", "string"), ("execution_date", "string"), ("split_from", "double"), ("split_to", "double"),
-        ("id", "string")]
+        ("ticker", "string"), ("execution_date", "string"), ("adjustment_type", "string"), ("split_from", "double"),
+        ("split_to", "double"), ("historical_adjustment_factor", "double"), ("id", "string")]
     assert list(SPLIT_COLUMNS) == [c["Name"] for c in storage["Columns"]]
     assert storage["Location"] == f"s3://{BUCKET}/{layout.SPLITS_PREFIX}/"
     assert storage["SerdeInfo"]["SerializationLibrary"] == "org.openx.data.jsonserde.JsonSerDe"

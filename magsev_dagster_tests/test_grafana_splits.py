@@ -27,7 +27,8 @@ PICTURE = Path(__file__).resolve().parents[1] / "test-output" / "splits" / "dash
 def warehouse(tmp_path_factory):
     data_dir = tmp_path_factory.mktemp("grafana-splits") / "data"
     with pytest.MonkeyPatch.context() as env:
-        env.delenv("POLYGON_API_KEY", raising=False)
+        for name in KEY_VARIABLES:
+            env.delenv(name, raising=False)
         assert run_range(local_defs(data_dir, MAGSEV_TICKERS="mag7,benchmarks,crypto"), FIRST, LAST).success
     return DuckDBWarehouse(data_dir=str(data_dir))
 

@@ -72,7 +72,8 @@ def test_a_three_day_range_is_one_request_series_per_ticker(data_dir, fake_polyg
     meta = raw_metadata(result)
     assert meta["bars"] == meta["dagster/row_count"] == sum(bars.values())
     assert meta["requests"] == meta["pages"] == len(fake_polygon.aggregates_requests()) == 1 + 1 + 15
-    assert len(fake_polygon.splits_requests()) == 2  # polygon_splits: AAPL and SPY, not the crypto pair
+    [splits] = fake_polygon.splits_requests()  # polygon_splits: AAPL and SPY in one request, not the crypto pair
+    assert splits.query["ticker.any_of"] == ["AAPL,SPY"]
     assert meta["retries"] == 0 and meta["polygon_statuses"] == "OK" and meta["synthetic"] is False
 
     stored = files(data_dir)
@@ -129,7 +130,7 @@ def test_a_bad_key_fails_with_one_request_and_a_clear_error(data_dir, fake_polyg
     defs = local_defs(data_dir, MAGSEV_TICKERS="AAPL,MSFT", **fake_polygon.env(POLYGON_CONCURRENCY="1"))
     result = run_range(defs, "2026-11-24", "2026-11-24", selection=[RAW])
     assert not result.success
-    assert "Polygon request failed: GET /v2/aggs/ticker/AAPL/" in failure_text(result)
+    assert "Massive (formerly Polygon.io) request failed: GET /v2/aggs/ticker/AAPL/" in failure_text(result)
     assert "the API key is missing or invalid" in failure_text(result)
     assert len(fake_polygon.seen) == 1
 

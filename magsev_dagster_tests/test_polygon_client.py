@@ -137,7 +137,7 @@ def test_not_authorized_in_a_200_body_reads_as_a_plan_limit(source, fake_polygon
 
 def test_status_error_raises_with_polygons_message(source, fake_polygon):
     fake_polygon.script(raw_body(b'{"status":"ERROR","request_id":"r2","error":"Could not parse the date range"}'))
-    with pytest.raises(PolygonAPIError, match="Polygon status 'ERROR': Could not parse the date range"):
+    with pytest.raises(PolygonAPIError, match="Massive status 'ERROR': Could not parse the date range"):
         fetch(source())
     assert len(fake_polygon.seen) == 1
 
@@ -254,5 +254,5 @@ def test_retry_after_as_an_http_date():
 
 
 def test_empty_key_is_refused_before_any_request():
-    with pytest.raises(PolygonAuthError, match="POLYGON_API_KEY is empty"):
+    with pytest.raises(PolygonAuthError, match=r"MASSIVE_API_KEY or POLYGON_API_KEY\) is empty"):
         PolygonClient("")

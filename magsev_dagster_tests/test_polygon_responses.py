@@ -50,9 +50,9 @@ def test_malformed_bodies_fail_clearly(raw, message):
 
 
 def test_error_statuses_carry_polygons_message():
-    with pytest.raises(PolygonAPIError, match="Polygon status 'ERROR': Unknown API Key"):
+    with pytest.raises(PolygonAPIError, match="Massive status 'ERROR': Unknown API Key"):
         parse_page(body(status="ERROR", error="Unknown API Key"), where="p")
-    with pytest.raises(PolygonAPIError, match="Polygon status 'missing'"):
+    with pytest.raises(PolygonAPIError, match="Massive status 'missing'"):
         parse_page(json.dumps({"results": []}).encode(), where="p")
     with pytest.raises(PolygonAuthError, match="plan limit.*You are not entitled to this data"):
         parse_page(body(status="NOT_AUTHORIZED", message="You are not entitled to this data."), where="p")

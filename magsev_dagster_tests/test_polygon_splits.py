@@ -1,11 +1,11 @@
-"""The splits client (/v3/reference/splits) against the local HTTP server speaking Polygon's format, and the
+"""The splits client (/stocks/v1/splits) against the local HTTP server speaking Polygon's format, and the
 synthetic splits: pagination, key only in the header, 429 and auth errors, malformed events."""
 
 import json
 
 import pytest
 
-from magsev_dagster.polygon.client import SPLITS_PAGE_LIMIT
+from magsev_dagster.polygon.client import SPLITS_PAGE_LIMIT, SPLITS_QUERY_MAX, splits_batches, splits_query
 from magsev_dagster.polygon.errors import MalformedResponseError, PolygonAPIError, PolygonAuthError
 from magsev_dagster.polygon.synthetic import SYNTHETIC_SPLITS
 from magsev_dagster.resources import polygon_source
@@ -34,7 +34,7 @@ def source(tmp_path, monkeypatch, fake_polygon, fake_time):
 
 def fetch_splits(src, ticker="NVDA"):
     kept: list[tuple[int, bytes]] = []
-    return src.fetch_splits(ticker, lambda n, body: kept.append((n, body))), kept
+    return src.fetch_splits([ticker], lambda n, body: kept.append((n, body))), kept
 
 
 def events(fetched) -> list[tuple]:
@@ -49,8 +49,8 @@ def test_request_shape_pagination_and_key_only_in_the_header(source, fake_polygo
     assert all(s["id"].startswith("E") for s in fetched.bars)
     seen = fake_polygon.splits_requests()
     assert len(seen) == fetched.requests == len(fetched.pages) == 2
-    assert seen[0].path == "/v3/reference/splits"
-    assert seen[0].query == {"ticker": ["NVDA"], "sort": ["execution_date"], "order": ["asc"],
+    assert seen[0].path == "/stocks/v1/splits"
+    assert seen[0].query == {"ticker.any_of": ["NVDA"], "sort": ["execution_date.asc"],
                              "limit": [str(SPLITS_PAGE_LIMIT)]}
     assert list(seen[1].query) == ["cursor"]  # the cursor carries the query, as Polygon's next_url does
     for request in seen:
@@ -59,14 +59,14 @@ def test_request_shape_pagination_and_key_only_in_the_header(source, fake_polygo
     assert [body for _, body in kept] == fake_polygon.splits_bodies  # every body kept as served, before parsing
 
 
-def test_the_next_url_form_of_polygons_sample_response_is_followed(source, fake_polygon):
+def test_a_next_url_on_api_massive_com_is_followed_on_the_configured_server(source, fake_polygon):
     first = {"results": [SYNTHETIC_SPLITS[0]], "status": "OK", "request_id": "r1",
-             "next_url": "https://api.polygon.io/v3/splits/AAPL?cursor=b2Zmc2V0PTE"}
+             "next_url": "https://api.massive.com/stocks/v1/splits?cursor=b2Zmc2V0PTE"}
     fake_polygon.script(raw_body(json.dumps(first).encode()), endpoint="splits")
     fetched, _ = fetch_splits(source(), "AAPL")
     second = fake_polygon.splits_requests()[1]
-    assert second.path == "/v3/splits/AAPL" and second.authorization == f"Bearer {FAKE_KEY}"
-    assert second.url.startswith(fake_polygon.url)  # on the configured server, not api.polygon.io
+    assert second.path == "/stocks/v1/splits" and second.authorization == f"Bearer {FAKE_KEY}"
+    assert second.url.startswith(fake_polygon.url)  # on the configured server, not api.massive.com
     assert len(fetched.pages) == 2
 
 
@@ -74,7 +74,7 @@ def test_a_next_url_to_another_endpoint_is_refused(source, fake_polygon):
     page = {"results": [], "status": "OK", "request_id": "r1",
             "next_url": f"{fake_polygon.url}/v2/aggs/ticker/NVDA/range/1/hour/1/2?cursor=x"}
     fake_polygon.script(raw_body(json.dumps(page).encode()), endpoint="splits")
-    with pytest.raises(PolygonAPIError, match=r"next_url does not point at the /v3/reference/splits"):
+    with pytest.raises(PolygonAPIError, match=r"next_url does not point at the /stocks/v1/splits"):
         fetch_splits(source())
     assert len(fake_polygon.seen) == 1
 
@@ -91,7 +91,7 @@ def test_a_wrong_key_is_an_auth_error_not_retried_and_without_the_key(source, fa
     with pytest.raises(PolygonAuthError) as err:
         fetch_splits(source(key="fake-key-wrong-0123"))
     assert "API key is missing or invalid" in str(err.value) and "Unknown API Key" in str(err.value)
-    assert "GET /v3/reference/splits" in str(err.value) and "fake-key-wrong-0123" not in str(err.value)
+    assert "GET /stocks/v1/splits" in str(err.value) and "fake-key-wrong-0123" not in str(err.value)
     assert len(fake_polygon.seen) == 1
 
 
@@ -111,8 +111,8 @@ def test_a_split_that_cannot_adjust_prices_is_malformed_and_kept(source, fake_po
     body = json.dumps({"results": [split], "status": "OK", "request_id": "r1"}).encode()
     fake_polygon.script(raw_body(body), endpoint="splits")
     kept: list[bytes] = []
-    with pytest.raises(MalformedResponseError, match=f"NVDA splits page 1: split 0 .*{problem}"):
-        source().fetch_splits("NVDA", lambda n, b: kept.append(b))
+    with pytest.raises(MalformedResponseError, match=f"splits of NVDA page 1: split 0 .*{problem}"):
+        source().fetch_splits(["NVDA"], lambda n, b: kept.append(b))
     assert kept == [body]
 
 
@@ -130,13 +130,37 @@ def test_synthetic_splits_are_the_real_historic_ones(tmp_path):
                      "NVDA": NVDA_SPLITS, "MSFT": []}
 
 
-def test_many_tickers_share_the_concurrency_and_the_bodies_keep_their_ticker(source, fake_polygon):
+def test_many_tickers_are_a_few_batched_requests_within_the_url_length(source, fake_polygon):
     fake_polygon.latency = 0.2  # requests really overlap in time
-    tickers = ["AAPL", "AMZN", "GOOGL", "NVDA", "TSLA", "META"]
+    letters = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+    tickers = ["AAPL", "NVDA", "REVS", "STKD"] + [a + b + c for a in "BCD" for b in letters for c in letters][:996]
     kept: list[tuple[str, int, bytes]] = []
-    fetched = {f.ticker: f for f in source(POLYGON_CONCURRENCY="3").fetch_splits_many(
-        tickers, lambda t, n, body: kept.append((t, n, body)))}
-    assert sorted(fetched) == sorted(tickers) and fake_polygon.max_in_flight == 3
-    assert events(fetched["NVDA"]) == NVDA_SPLITS and fetched["META"].bars == []
-    assert sorted(t for t, _, _ in kept) == sorted(tickers)
-    assert all(json.loads(body)["results"] == fetched[t].bars for t, _, body in kept)
+    fetched = list(source(POLYGON_CONCURRENCY="3").fetch_splits_many(
+        tickers, lambda t, n, body: kept.append((t, n, body))))
+    seen = fake_polygon.splits_requests()
+    assert 2 <= len(seen) == len(fetched) <= 5  # 1,000 tickers: a handful of requests, not 1,000
+    assert fake_polygon.max_in_flight >= 2  # the batches run side by side
+    asked = [t for s in seen for t in s.query["ticker.any_of"][0].split(",")]
+    assert sorted(asked) == sorted(tickers)  # every ticker in exactly one batch
+    assert all(len(s.url.split("?", 1)[1]) <= SPLITS_QUERY_MAX for s in seen)
+    assert not [s for s in fake_polygon.seen if s.path.startswith("/v3/")]  # never the deprecated endpoint
+    found = {(s["ticker"], s["adjustment_type"]) for f in fetched for s in f.bars}
+    assert found == {("AAPL", "forward_split"), ("NVDA", "forward_split"), ("REVS", "reverse_split"),
+                     ("STKD", "stock_dividend")}
+    assert sorted(t for t, _, _ in kept) == sorted(f.ticker for f in fetched)
+
+
+def test_splits_batches_cut_at_the_query_length_and_keep_every_ticker():
+    tickers = [f"T{a}{b}" for a in "ABCDEFGHIJ" for b in "ABCDEFGHIJ"]
+    batches = splits_batches(tickers, query_max=200)
+    assert [t for b in batches for t in b] == tickers and len(batches) > 1
+    assert all(len(splits_query(b)) <= 200 for b in batches)
+    assert all(len(splits_query([*b, n[0]])) > 200 for b, n in zip(batches, batches[1:]))  # each batch full
+
+
+def test_the_deprecated_endpoint_is_gone_from_the_fake(fake_polygon):
+    import requests
+
+    response = requests.get(f"{fake_polygon.url}/v3/reference/splits?ticker=AAPL",
+                            headers={"Authorization": f"Bearer {FAKE_KEY}"}, timeout=5)
+    assert response.status_code == 404

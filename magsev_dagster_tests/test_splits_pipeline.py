@@ -18,7 +18,7 @@ import pytest
 from magsev_dagster import layout
 from magsev_dagster.checks import MAX_UNEXPLAINED_JUMP
 from magsev_dagster.polygon.synthetic import SYNTHETIC_SPLITS, synthetic_bars
-from magsev_dagster.resources.warehouse import DuckDBWarehouse
+from magsev_dagster.resources.warehouse import SPLIT_COLUMNS, DuckDBWarehouse
 from magsev_dagster_tests.fakes.polygon_server import (  # noqa: F401 (fixtures)
     FAKE_KEY, fake_polygon, polygon_http_server, raw_body,
 )
@@ -123,21 +123,23 @@ def test_polygon_splits_holds_the_events_with_its_raw_responses_and_metadata(bac
     splits = table(data_dir, "SELECT * FROM polygon_splits ORDER BY ticker, execution_date")
     expected = sorted((s for s in SYNTHETIC_SPLITS if s["ticker"] in ("NVDA", "AAPL")),
                       key=lambda s: (s["ticker"], s["execution_date"]))
-    assert splits.to_dict(orient="records") == [
-        {"ticker": s["ticker"], "execution_date": s["execution_date"], "split_from": float(s["split_from"]),
-         "split_to": float(s["split_to"]), "id": s["id"]} for s in expected]
+    assert splits.to_dict(orient="records") == [{name: s[name] for name in SPLIT_COLUMNS} for s in expected]
+    assert list(splits.columns) == ["ticker", "execution_date", "adjustment_type", "split_from", "split_to",
+                                    "historical_adjustment_factor", "id"]  # every field the endpoint gives
     meta = metadata(result, "polygon_splits")
     assert meta["dagster/row_count"] == 3 and meta["tickers_asked"] == 2
     assert meta["tickers_not_asked"] == "X:BTCUSD"  # crypto has no splits
-    assert meta["requests"] == 0 and meta["pages"] == 2  # the synthetic source answers without a request
-    assert [c.name for c in meta["dagster/column_schema"].columns] == ["ticker", "execution_date", "split_from",
-                                                                      "split_to", "id"]
-    assert {"ticker": "NVDA", "execution_date": SPLIT_DAY, "split_from": "1.0000", "split_to": "10.0000",
+    assert meta["requests"] == 0 and meta["pages"] == 1 and meta["batches"] == 1  # one batch, no request
+    assert meta["endpoint"] == "/stocks/v1/splits"
+    assert [c.name for c in meta["dagster/column_schema"].columns] == list(SPLIT_COLUMNS)
+    assert {"ticker": "NVDA", "execution_date": SPLIT_DAY, "adjustment_type": "forward_split",
+            "split_from": "1.0000", "split_to": "10.0000", "historical_adjustment_factor": "0.1000",
             "id": NVDA_2024["id"]} in markdown_rows(meta["preview"])
     assert meta["location"].endswith("warehouse.duckdb::polygon_splits") and meta["synthetic"] is True
     # the bodies as received, before parsing: one per ticker asked, in Polygon's format
     records = bundle_bodies(data_dir, result.run_id)
-    assert sorted(records) == ["AAPL", "NVDA"] and NVDA_2024 in json.loads(records["NVDA"])["results"]
+    assert sorted(records) == ["NVDA"] and NVDA_2024 in json.loads(records["NVDA"])["results"]  # one batch,
+    # named by its first ticker, holding both tickers' splits
 
 
 def test_the_guard_passes_on_a_split_that_is_recorded(backfill):
@@ -193,14 +195,14 @@ def test_splits_are_asked_once_a_day_unless_the_tickers_or_the_table_changed(dat
         return len(fake_polygon.splits_requests()), splits_metadata(result)
 
     first = refresh("NVDA,AAPL")
-    assert first[0] == 2 and first[1]["refreshed"] is True
+    assert first[0] == 1 and first[1]["refreshed"] is True  # both tickers in one request (ticker.any_of)
     again = refresh("NVDA,AAPL")  # the next hour
     assert again[0] == 0 and again[1]["refreshed"] is False
     assert again[1]["dagster/row_count"] == first[1]["dagster/row_count"] > 0
-    assert refresh("NVDA,AAPL", MAGSEV_SPLITS_MAX_AGE_HOURS="0")[0] == 2  # asked every run
-    assert refresh("NVDA,AAPL,TSLA")[0] == 3  # another universe: asked again
+    assert refresh("NVDA,AAPL", MAGSEV_SPLITS_MAX_AGE_HOURS="0")[0] == 1  # asked every run
+    assert refresh("NVDA,AAPL,TSLA")[0] == 1  # another universe: asked again (one batch)
     DuckDBWarehouse(data_dir=str(data_dir)).reset()  # the table lost with warehouse.duckdb
-    assert refresh("NVDA,AAPL,TSLA")[0] == 3
+    assert refresh("NVDA,AAPL,TSLA")[0] == 1
 
 
 def test_an_unexplained_fifty_percent_jump_fails_the_guard_by_name(data_dir, fake_polygon, monkeypatch):
@@ -252,7 +254,7 @@ def test_a_malformed_splits_answer_is_quarantined_and_leaves_the_table_as_it_was
     result = run_range(defs, LAST, LAST)
     assert not result.success
     text = failure_of(result, "polygon_splits")
-    assert "NVDA splits page 1: split 0 of NVDA on 2024-06-10 has no positive split_to" in text
+    assert "splits of NVDA and 1 more page 1: split 0 of NVDA on 2024-06-10 has no positive split_to" in text
     quarantined = data_dir / layout.splits_quarantine_key(date.today(), "NVDA", 1)
     assert quarantined.read_bytes() == bad and str(quarantined) in text
     assert splits_table(data_dir) == before  # the refresh failed as a whole: the last good table stays
@@ -269,7 +271,7 @@ def test_two_ratios_for_one_split_day_is_a_clear_error(data_dir, fake_polygon, m
     result = run_range(local_defs(data_dir, MAGSEV_TICKERS="NVDA", **fake_polygon.env()), LAST, LAST,
                        selection=["polygon_splits"])
     assert not result.success
-    assert (f"Polygon lists different splits of NVDA on {SPLIT_DAY}: 10-for-1 (id {NVDA_2024['id']}), "
+    assert (f"Massive (formerly Polygon.io) lists different splits of NVDA on {SPLIT_DAY}: 10-for-1 (id {NVDA_2024['id']}), "
             "4-for-1 (id Eother)") in failure_of(result, "polygon_splits")
 
 

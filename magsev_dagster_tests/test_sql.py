@@ -43,7 +43,8 @@ EXPECTED_ROWS = {
     "checks/prod_bars_in_window": 49, "checks/row_counts": 1, "reports/latest_variance": 7,
     "reports/prod_rows_per_ticker": 7, "checks/prod_newest_bars": 7, **{f"checks/{n}": 0 for n in
                                           ("keys_not_null", "unique_bars", "prices_positive", "ohlc_consistent",
-                                           "volume_non_negative", "unexplained_jumps")},
+                                           "volume_non_negative", "unexplained_jumps",
+                                           "provider_factors")},  # the mag7's factors agree with the view
 }
 
 

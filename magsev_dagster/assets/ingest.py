@@ -1,4 +1,4 @@
-"""Ingest: Polygon hourly aggregates into the raw layer, losslessly and idempotently."""
+"""Ingest: hourly aggregates of Massive (formerly Polygon.io) into the raw layer, losslessly and idempotently."""
 
 from collections import Counter
 
@@ -9,7 +9,7 @@ from magsev_dagster import layout
 from magsev_dagster.assets.common import PARTITIONED
 from magsev_dagster.metadata import location_value, markdown
 from magsev_dagster.partitions import Window, window_of
-from magsev_dagster.polygon.errors import MalformedResponseError, PolygonAuthError, PolygonError
+from magsev_dagster.polygon.errors import SOURCE, MalformedResponseError, PolygonAuthError, PolygonError
 from magsev_dagster.pools import POLYGON_POOL
 from magsev_dagster.raw_layer import DayBars, LegacyLayoutError, ResponseBundle, refuse_legacy_layout
 from magsev_dagster.resources.polygon import PolygonSource
@@ -44,7 +44,7 @@ def fetch_window(polygon: PolygonSource, bundle: ResponseBundle, tickers: list[s
         raise _quarantine(bundle.storage, bundle.window, exc) from None
     except PolygonError as exc:
         # A bad key or a plan limit will not fix itself: no op retry for those.
-        raise dg.Failure(description=f"Polygon request failed: {exc}",
+        raise dg.Failure(description=f"{SOURCE} request failed: {exc}",
                          allow_retries=not isinstance(exc, PolygonAuthError)) from None
     finally:
         bundle.finish()
@@ -54,7 +54,7 @@ def fetch_window(polygon: PolygonSource, bundle: ResponseBundle, tickers: list[s
 @dg.asset(
     kinds={"polygon", "s3", "json"},
     description=(
-        "Hourly Polygon.io aggregates (1-hour bars) for the configured tickers, as traded (adjusted=false: "
+        "Hourly aggregates (1-hour bars) from Massive (formerly Polygon.io) `/v2/aggs` for the configured tickers, as traded (adjusted=false: "
         "splits are applied on read, so a stored day never changes). Every response body is "
         "kept as received, bundled per run and window under `raw/responses/`; the bars are written as JSON "
         "lines with their ticker to `raw/polygon_raw/dt=<day>/bars.jsonl`, one object per day for all "
@@ -84,7 +84,7 @@ def raw_polygon_aggregates(
     context.log.info(f"{len(per_ticker)} tickers, {days.bars} bars in {window} ({polygon.source_label}); "
                      f"without bars: {', '.join(empty[:20]) + (' ...' if len(empty) > 20 else '') or 'none'}")
     if "DELAYED" in statuses:
-        context.log.warning("Polygon marked data DELAYED (plan limit): bars may lag real time")
+        context.log.warning(f"{SOURCE} marked data DELAYED (plan limit): bars may lag real time")
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": days.bars,

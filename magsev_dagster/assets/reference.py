@@ -18,8 +18,9 @@ from magsev_dagster.assets.common import OWNERS
 from magsev_dagster.metadata import column_schema, location_value, markdown
 from magsev_dagster.partitions import PartitionRangeError, day_window, run_days, utc_now
 from magsev_dagster.pools import POLYGON_POOL
-from magsev_dagster.polygon.errors import MalformedResponseError, PolygonAuthError, PolygonError
+from magsev_dagster.polygon.errors import SOURCE, MalformedResponseError, PolygonAuthError, PolygonError
 from magsev_dagster.raw_layer import LegacyLayoutError, ResponseBundle, refuse_legacy_layout
+from magsev_dagster.polygon.client import SPLITS_PATH
 from magsev_dagster.resources.polygon import PolygonSource
 from magsev_dagster.resources.storage import RawStore
 from magsev_dagster.resources.universe import TickerUniverse
@@ -33,24 +34,25 @@ class ConflictingSplitsError(ValueError):
 
 def fetch_splits(polygon: PolygonSource, bundle: ResponseBundle, tickers: list[str]):
     """Every split of `tickers`, each response body kept in `bundle` before it is parsed."""
-    events, per_ticker, totals = [], [], Counter()
-    for fetched in polygon.fetch_splits_many(tickers, bundle.keep):  # POLYGON_CONCURRENCY series at once
-        totals.update(requests=fetched.requests, retries=fetched.retries, pages=len(fetched.pages))
-        per_ticker.append({"ticker": fetched.ticker, "splits": len(fetched.bars), "pages": len(fetched.pages),
-                           "requests": fetched.requests})
-        events.extend({**split, "requested": fetched.ticker} for split in fetched.bars)
-    return events, sorted(per_ticker, key=lambda row: row["ticker"]), totals
+    events, totals = [], Counter()
+    for fetched in polygon.fetch_splits_many(tickers, bundle.keep):  # batches of tickers, several at once
+        totals.update(requests=fetched.requests, retries=fetched.retries, pages=len(fetched.pages), batches=1)
+        asked = set(fetched.asked)
+        events.extend({**split, "asked": split.get("ticker") in asked} for split in fetched.bars)
+    found = Counter(e["ticker"] for e in events if e["asked"])
+    per_ticker = [{"ticker": t, "splits": found[t]} for t in sorted(tickers)]
+    return events, per_ticker, totals
 
 
 def splits_frame(events: list[dict]) -> tuple[pd.DataFrame, Counter]:
     """One row per split event, columns SPLIT_COLUMNS. Events of another ticker than the one asked for
     and repeats of the same split (same ticker, day and ratio) are dropped and counted."""
     dropped = Counter()
-    frame = pd.DataFrame(events, columns=[*SPLIT_COLUMNS, "requested"])
-    other = frame["ticker"] != frame["requested"]
+    frame = pd.DataFrame(events, columns=[*SPLIT_COLUMNS, "asked"])
+    other = ~frame["asked"].astype(bool)
     dropped["other_tickers_dropped"] = int(other.sum())
-    frame = frame[~other].drop(columns=["requested"])
-    frame = frame.assign(split_from=frame["split_from"].astype(float), split_to=frame["split_to"].astype(float))
+    frame = frame[~other].drop(columns=["asked"])
+    frame = frame.assign(**{c: frame[c].astype(float) for c in ("split_from", "split_to", "historical_adjustment_factor")})
     unique = frame.drop_duplicates(subset=["ticker", "execution_date", "split_from", "split_to"])
     dropped["duplicates_dropped"] = len(frame) - len(unique)
     clash = unique[unique.duplicated(subset=["ticker", "execution_date"], keep=False)]
@@ -58,7 +60,7 @@ def splits_frame(events: list[dict]) -> tuple[pd.DataFrame, Counter]:
         first = clash.iloc[0]
         ratios = ", ".join(f"{r.split_to:g}-for-{r.split_from:g} (id {r.id})"
                            for r in clash[clash["ticker"] == first["ticker"]].itertuples())
-        raise ConflictingSplitsError(f"Polygon lists different splits of {first['ticker']} on "
+        raise ConflictingSplitsError(f"Massive (formerly Polygon.io) lists different splits of {first['ticker']} on "
                                      f"{first['execution_date']}: {ratios}; the splits table is left as it was")
     return unique.sort_values(["ticker", "execution_date"]).reset_index(drop=True), dropped
 
@@ -67,8 +69,10 @@ def splits_frame(events: list[dict]) -> tuple[pd.DataFrame, Counter]:
     kinds={"polygon", "glue", "duckdb"},
     owners=OWNERS,
     description=(
-        "Stock splits of the configured tickers from Polygon's /v3/reference/splits (one request series per "
-        "ticker; crypto, indices and currencies have none and are not asked). Refreshed whole when the last "
+        "Stock splits, reverse splits and stock dividends of the configured tickers from Massive (formerly "
+        "Polygon.io) GET /stocks/v1/splits, with every field it gives (adjustment_type, decimal split_from/"
+        "split_to, historical_adjustment_factor, id): one request series per batch of tickers (ticker.any_of "
+        "within a safe URL length; crypto, indices and currencies have none and are not asked). Refreshed whole when the last "
         "refresh of the same tickers is older than MAGSEV_SPLITS_MAX_AGE_HOURS (24; splits are announced "
         "ahead of their date), otherwise kept as it is: "
         "the response bodies are kept as received under `raw/splits/responses/fetched=<day>/run=<id>/`, then "
@@ -115,7 +119,8 @@ def polygon_splits(context: dg.AssetExecutionContext, polygon: PolygonSource, st
         "tickers_digest": tickers_digest(tickers),
         "refreshed": True,
         "tickers_not_asked": ", ".join(t for t in universe.tickers if not can_split(t)) or "none",
-        **{name: int(totals[name]) for name in ("requests", "retries", "pages")},
+        "endpoint": SPLITS_PATH,
+        **{name: int(totals[name]) for name in ("requests", "retries", "pages", "batches")},
         **{name: int(dropped[name]) for name in ("duplicates_dropped", "other_tickers_dropped")},
         "response_bodies": bundle.bodies,
         "rows_per_ticker": markdown(pd.DataFrame(per_ticker), rows=50),
@@ -140,8 +145,10 @@ def recent_refresh(context: dg.AssetExecutionContext, warehouse: Warehouse, tick
     if event is None or time.time() - event.timestamp > max_age_hours * 3600:
         return None
     metadata = event.asset_materialization.metadata
-    digest = metadata.get("tickers_digest")
+    digest, endpoint = metadata.get("tickers_digest"), metadata.get("endpoint")
     if digest is None or digest.value != tickers_digest(tickers):
+        return None
+    if endpoint is None or endpoint.value != SPLITS_PATH:  # fetched from the deprecated endpoint: ask again
         return None
     try:  # a lost warehouse file loses the table: fetch again rather than adjust by nothing
         warehouse.query(sqlglot.parse_one(f"SELECT count(*) AS n FROM {SPLITS_TABLE}"))
@@ -153,7 +160,7 @@ def recent_refresh(context: dg.AssetExecutionContext, warehouse: Warehouse, tick
 def kept_metadata(earlier, max_age_hours: float) -> dict:
     """What a skipped refresh says: the table as the earlier run left it, and why it was kept."""
     kept = {k: v for k, v in earlier.asset_materialization.metadata.items()
-            if k in ("dagster/row_count", "dagster/table_name", "source", "synthetic", "tickers_asked",
+            if k in ("dagster/row_count", "dagster/table_name", "source", "synthetic", "tickers_asked", "endpoint",
                      "tickers_digest", "rows_per_ticker", "preview", "location")}
     return {**kept, "refreshed": False, "refreshed_by_run": earlier.run_id,
             "requests": 0, "max_age_hours": max_age_hours}
@@ -181,7 +188,7 @@ def refresh(polygon: PolygonSource, storage: RawStore, tickers: list[str], run_i
         raise dg.Failure(description=f"{exc}; kept at {storage.uri(key)}", allow_retries=False) from None
     except PolygonError as exc:
         # A bad key or a plan limit will not fix itself: no op retry for those.
-        raise dg.Failure(description=f"Polygon splits request failed: {exc}",
+        raise dg.Failure(description=f"{SOURCE} splits request failed: {exc}",
                          allow_retries=not isinstance(exc, PolygonAuthError)) from None
     finally:
         bundle.finish()

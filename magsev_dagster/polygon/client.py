@@ -1,4 +1,4 @@
-"""HTTP client for Polygon's aggregates and splits endpoints: paced, retried, paginated, key only in a header."""
+"""HTTP client for the aggregates and splits endpoints of Massive (formerly Polygon.io): paced, retried, paginated, key only in a header."""
 
 from __future__ import annotations
 
@@ -23,12 +23,32 @@ RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 # Transport failures worth another attempt: refused/reset connections, timeouts, bodies cut short.
 TRANSIENT_ERRORS = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError)
 PAGE_LIMIT = 50000
-SPLITS_PAGE_LIMIT = 1000  # the most /v3/reference/splits returns per page (its default is 10)
+SPLITS_PAGE_LIMIT = 5000  # the most /stocks/v1/splits returns per page (its default is 100)
+# /stocks/v1/splits takes many tickers at once (ticker.any_of, comma-separated): a batch's query stays
+# under this many characters, well within what servers and proxies accept in a URL (8 KB is common).
+SPLITS_QUERY_MAX = 1800
 AGGREGATES_PATHS = ("/v2/aggs/",)
-# Polygon's own sample response for the splits endpoint has a next_url on /v3/splits/<ticker>, its live
-# API pages on /v3/reference/splits: both are the splits endpoint of the same server.
-SPLITS_PATHS = ("/v3/reference/splits", "/v3/splits/")
+# Massive's splits endpoint since 2026-02-18 (/v3/reference/splits is deprecated and never asked).
+SPLITS_PATH = "/stocks/v1/splits"
+SPLITS_PATHS = (SPLITS_PATH,)
 RETRY_AFTER_CAP = 600.0  # a server asking for more than 10 minutes is not waited for blindly
+
+
+def splits_query(tickers: list[str]) -> str:
+    # Commas stay readable: Massive splits ticker.any_of on them (its docs' example is AAPL,TSLA).
+    return urlencode({"ticker.any_of": ",".join(tickers), "sort": "execution_date.asc",
+                      "limit": SPLITS_PAGE_LIMIT}, safe=",")
+
+
+def splits_batches(tickers: list[str], query_max: int = SPLITS_QUERY_MAX) -> list[list[str]]:
+    """Tickers in order, cut into batches whose splits query stays within `query_max` characters."""
+    batches: list[list[str]] = []
+    for ticker in tickers:
+        if batches and len(splits_query([*batches[-1], ticker])) <= query_max:
+            batches[-1].append(ticker)
+        else:
+            batches.append([ticker])
+    return batches
 
 
 class Tally(Protocol):
@@ -53,7 +73,7 @@ class RateLimiter:
             delay = 0.0 if self._next is None else max(0.0, self._next - now)
             self._next = now + delay + self.interval
         if delay:
-            log.debug("Polygon pacing: waiting %.2fs before the next request", delay)
+            log.debug("Massive pacing: waiting %.2fs before the next request", delay)
             self._sleep(delay)
         return delay
 
@@ -85,7 +105,7 @@ class PolygonClient:
     def __init__(
         self,
         api_key: str,
-        base_url: str = "https://api.polygon.io",
+        base_url: str = "https://api.massive.com",
         *,
         requests_per_minute: float = 5.0,
         timeout: float = 30.0,
@@ -97,7 +117,8 @@ class PolygonClient:
         rng: random.Random | None = None,
     ):
         if not api_key:
-            raise PolygonAuthError("POLYGON_API_KEY is empty: set it, or unset it to use synthetic data")
+            raise PolygonAuthError("the Massive API key (MASSIVE_API_KEY or POLYGON_API_KEY) is empty: set it, "
+                                   "or unset it to use synthetic data")
         self._key = api_key
         self.base_url = base_url.rstrip("/")
         self.timeout, self.max_retries = timeout, max_retries
@@ -116,10 +137,9 @@ class PolygonClient:
         query = urlencode({"adjusted": "false", "sort": "asc", "limit": PAGE_LIMIT})
         return f"{self.base_url}/v2/aggs/ticker/{ticker}/range/{multiplier}/{timespan}/{start_ms}/{end_ms}?{query}"
 
-    def splits_url(self, ticker: str) -> str:
-        """Every split of one ticker (the endpoint's `ticker` filter takes a single, case-sensitive symbol)."""
-        query = urlencode({"ticker": ticker, "sort": "execution_date", "order": "asc", "limit": SPLITS_PAGE_LIMIT})
-        return f"{self.base_url}/v3/reference/splits?{query}"
+    def splits_url(self, tickers: list[str]) -> str:
+        """Every split of `tickers` (one batch of splits_batches), oldest first."""
+        return f"{self.base_url}{SPLITS_PATH}?{splits_query(tickers)}"
 
     def next_page_url(self, next_url: str, endpoint: tuple[str, ...] = AGGREGATES_PATHS) -> str:
         """Follow next_url on our own base URL (its path and cursor only), so the Bearer key never
@@ -188,7 +208,7 @@ class PolygonClient:
         delay = self.backoff_delay(attempt, retry_after)
         if tally is not None:
             tally.retries += 1
-        log.warning("Polygon %s; retry %d/%d in %.2fs", reason, attempt + 1, self.max_retries, delay)
+        log.warning("Massive %s; retry %d/%d in %.2fs", reason, attempt + 1, self.max_retries, delay)
         self._sleep(delay)
 
 

@@ -1,8 +1,12 @@
-"""Errors raised while fetching Polygon aggregates. Messages never contain the API key."""
+"""Errors raised while fetching from Massive (formerly Polygon.io). Messages never contain the API key."""
+
+# How the provider is named in metadata and errors: same API, new name and host.
+SOURCE = "Massive (formerly Polygon.io)"
+PRICING_URL = "https://massive.com/pricing"
 
 
 class PolygonError(RuntimeError):
-    """Any failure to get aggregates from Polygon."""
+    """Any failure to get aggregates or splits from Massive (formerly Polygon.io)."""
 
 
 class PolygonAuthError(PolygonError):
@@ -12,21 +16,21 @@ class PolygonAuthError(PolygonError):
 def auth_error(where: str, status: str, message: str, http_status: int | None = None) -> PolygonAuthError:
     """401/403/NOT_AUTHORIZED as a sentence the user can act on: bad key, or a plan limit."""
     code = f"HTTP {http_status} " if http_status else ""
-    said = f"Polygon answered {code}{status}: {message}".rstrip(": ")
+    said = f"{SOURCE} answered {code}{status}: {message}".rstrip(": ")
     if http_status == 401:
-        hint = "the API key is missing or invalid (check POLYGON_API_KEY)"
+        hint = "the API key is missing or invalid (check MASSIVE_API_KEY or POLYGON_API_KEY)"
     else:
         hint = ("the API key is not entitled to this data: a plan limit (free keys get end-of-day data only; "
-                "recent hours need a paid plan), not a crash")
+                f"recent hours need a paid plan, see {PRICING_URL}), not a crash")
     return PolygonAuthError(f"{where}: {hint}. {said}")
 
 
 class PolygonAPIError(PolygonError):
-    """Polygon answered with an error status or an HTTP error that retrying will not fix."""
+    """Massive answered with an error status or an HTTP error that retrying will not fix."""
 
 
 class MalformedResponseError(PolygonError):
-    """A body that is not the JSON Polygon promises (kept in quarantine for inspection)."""
+    """A body that is not the JSON Massive promises (kept in quarantine for inspection)."""
 
 
 def redact(text: str, secret: str | None) -> str:

@@ -1,4 +1,4 @@
-"""Parsing of Polygon's aggregates and splits response formats (shared by the HTTP and synthetic sources)."""
+"""Parsing of Massive's (formerly Polygon.io's) aggregates and splits response formats (shared by the HTTP and synthetic sources)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ from magsev_dagster.polygon.errors import MalformedResponseError, PolygonAPIErro
 
 ACCEPTED_STATUSES = ("OK", "DELAYED")
 REQUIRED_BAR_FIELDS = ("t", "o", "h", "l", "c", "v")
+# /stocks/v1/splits' classification; the adjustment itself needs only the ratio, whatever the kind.
+ADJUSTMENT_TYPES = ("forward_split", "reverse_split", "stock_dividend")
 
 
 @dataclass
@@ -39,7 +41,7 @@ def _document(body: bytes, where: str, items: str) -> tuple[dict, str, list, str
     if status == "NOT_AUTHORIZED":
         raise auth_error(where, status, message)
     if status not in ACCEPTED_STATUSES:
-        raise PolygonAPIError(f"{where}: Polygon status {status or 'missing'!r}: {message}".rstrip(": "))
+        raise PolygonAPIError(f"{where}: Massive status {status or 'missing'!r}: {message}".rstrip(": "))
     results = doc.get("results") or []  # absent when there are none: a valid empty answer
     if not isinstance(results, list):
         raise MalformedResponseError(f"{where}: 'results' is a {type(results).__name__}, not a list of {items}")
@@ -85,7 +87,7 @@ def _bar_problem(bar: object) -> str | None:
 
 
 def parse_splits_page(body: bytes, *, where: str) -> Page:
-    """Parse one /v3/reference/splits response body: `bars` holds its split events, checked one by one."""
+    """Parse one /stocks/v1/splits response body: `bars` holds its split events, checked one by one."""
     return _checked_page(body, where, "splits", "split", _split_problem)
 
 
@@ -104,8 +106,14 @@ def _split_problem(split: object) -> str | None:
     except ValueError:
         return f"has an execution_date that is not a YYYY-MM-DD day: {split.get('execution_date')!r}"
     wrong = [n for n in ("split_from", "split_to") if not _positive_number(split.get(n))]
+    factor = split.get("historical_adjustment_factor")  # optional in the docs: NULL when absent
+    if factor is not None and not _positive_number(factor):
+        wrong.append("historical_adjustment_factor")
     if wrong:
         return f"of {split['ticker']} on {split['execution_date']} has no positive {', '.join(wrong)}"
+    kind = split.get("adjustment_type")
+    if kind is not None and kind not in ADJUSTMENT_TYPES:
+        return f"of {split['ticker']} on {split['execution_date']} has an unknown adjustment_type {kind!r}"
     return None
 
 

@@ -25,8 +25,9 @@ BASE_PRICES = {
 }
 HOUR_MS = 3_600_000
 DAY_MS = 86_400_000
-# The real splits of the default tickers since 2020, as Polygon's /v3/reference/splits lists them:
-# (ticker, execution_date = first session at the new ratio, split_from, split_to).
+# The real splits of the default tickers since 2020, as Massive's /stocks/v1/splits lists them:
+# (ticker, execution_date = first session at the new ratio, split_from, split_to), then test tickers'
+# other kinds of event: a 1-for-10 reverse split and a 5% stock dividend (1 -> 1.05).
 REAL_SPLITS = (
     ("AAPL", "2020-08-31", 1, 4),
     ("TSLA", "2020-08-31", 1, 5),
@@ -35,6 +36,10 @@ REAL_SPLITS = (
     ("GOOGL", "2022-07-18", 1, 20),
     ("TSLA", "2022-08-25", 1, 3),
     ("NVDA", "2024-06-10", 1, 10),
+)
+TEST_SPLITS = (
+    ("REVS", "2026-11-18", 10, 1),
+    ("STKD", "2026-11-18", 1, 1.05),
 )
 _MASK = np.uint64(0xFFFFFFFFFFFFFFFF)
 
@@ -66,14 +71,38 @@ def base_price(ticker: str) -> float:
     return BASE_PRICES.get(ticker, 20.0 + (_seed(ticker) % 48000) / 100.0)
 
 
-def split_event(ticker: str, execution_date: str, split_from: float, split_to: float) -> dict:
-    """One split in Polygon's result format, with a stable id shaped like Polygon's ('E' + 64 hex digits)."""
+def adjustment_type(split_from: float, split_to: float) -> str:
+    """Massive's classification; a whole-number ratio is a split, a fractional increase a stock dividend."""
+    if split_to < split_from:
+        return "reverse_split"
+    return "forward_split" if float(split_to / split_from).is_integer() else "stock_dividend"
+
+
+def split_event(ticker: str, execution_date: str, split_from: float, split_to: float,
+                historical_adjustment_factor: float | None = None) -> dict:
+    """One split in Massive's /stocks/v1/splits result format (decimal ratio, string id shaped like
+    Massive's: 'E' + 64 hex digits)."""
     digest = hashlib.sha256(f"{ticker}|{execution_date}|{split_from}|{split_to}".encode()).hexdigest()
-    return {"execution_date": execution_date, "id": f"E{digest}", "split_from": split_from,
-            "split_to": split_to, "ticker": ticker}
+    event = {"adjustment_type": adjustment_type(split_from, split_to), "execution_date": execution_date,
+             "id": f"E{digest}", "split_from": float(split_from), "split_to": float(split_to), "ticker": ticker}
+    if historical_adjustment_factor is not None:
+        event["historical_adjustment_factor"] = historical_adjustment_factor
+    return event
 
 
-SYNTHETIC_SPLITS: tuple[dict, ...] = tuple(split_event(*split) for split in REAL_SPLITS)
+def with_factors(splits: Iterable[tuple]) -> tuple[dict, ...]:
+    """The events with Massive's historical_adjustment_factor: what a price dated before the event is
+    multiplied by to reach today's share basis, the product of split_from / split_to of this event and
+    every later one of the ticker (rounded to 6 decimals, as Massive's examples show: 1/28 = 0.035714)."""
+    events = []
+    for ticker, day, split_from, split_to in splits:
+        later = [s for s in splits if s[0] == ticker and s[1] >= day]
+        factor = float(np.prod([f / t for _, _, f, t in later]))
+        events.append(split_event(ticker, day, split_from, split_to, round(factor, 6)))
+    return tuple(events)
+
+
+SYNTHETIC_SPLITS: tuple[dict, ...] = with_factors((*REAL_SPLITS, *TEST_SPLITS))
 
 
 def split_factors(t_ms: np.ndarray, splits: Iterable[dict]) -> np.ndarray:
@@ -113,16 +142,16 @@ def synthetic_bars(ticker: str, start: datetime, end: datetime, extended_hours: 
 
 
 def splits_document(splits: list[dict], request_id: str, next_url: str | None = None) -> dict:
-    """A /v3/reference/splits response document in Polygon's format."""
+    """A /stocks/v1/splits response document in Massive's format."""
     doc = {"results": splits, "status": "OK", "request_id": request_id}
     return {**doc, "next_url": next_url} if next_url else doc
 
 
-def synthetic_split_bodies(ticker: str, splits: Iterable[dict] = SYNTHETIC_SPLITS) -> list[bytes]:
-    """The response bodies the real splits endpoint returns for one ticker (its pages of at most 1,000)."""
-    found = sorted((s for s in splits if s["ticker"] == ticker), key=lambda s: s["execution_date"])
+def synthetic_split_bodies(tickers: list[str], splits: Iterable[dict] = SYNTHETIC_SPLITS) -> list[bytes]:
+    """The response bodies /stocks/v1/splits returns for a batch of tickers (pages of at most 5,000)."""
+    found = sorted((s for s in splits if s["ticker"] in tickers), key=lambda s: (s["execution_date"], s["ticker"]))
     chunks = [found[i: i + SPLITS_PAGE_LIMIT] for i in range(0, len(found), SPLITS_PAGE_LIMIT)] or [[]]
-    return [json.dumps(splits_document(chunk, request_id=f"synthetic-splits-{ticker}-{n}")).encode()
+    return [json.dumps(splits_document(chunk, request_id=f"synthetic-splits-{tickers[0]}-{n}")).encode()
             for n, chunk in enumerate(chunks)]
 
 

@@ -11,14 +11,16 @@ from magsev_dagster.resources.polygon import PolygonSource
 from magsev_dagster.resources.storage import LocalRawStore
 from magsev_dagster.resources.universe import TickerUniverse
 from magsev_dagster.resources.warehouse import DuckDBWarehouse
-from magsev_dagster.settings import Settings
+from magsev_dagster.settings import Settings, key_variable
 
 RESOURCE_KEYS = ("polygon", "storage", "warehouse", "universe", "alerts")
 
 
 def polygon_source(settings: Settings) -> PolygonSource:
-    # The key is read through EnvVar at run time, so it never lands in run config or the UI.
-    key = dg.EnvVar("POLYGON_API_KEY") if os.environ.get("POLYGON_API_KEY") else None
+    # The key is read through EnvVar at run time, so it never lands in run config or the UI; this only
+    # picks the variable that holds it (MASSIVE_API_KEY or POLYGON_API_KEY; both set must agree).
+    variable = key_variable(os.environ)
+    key = dg.EnvVar(variable) if variable else None
     return PolygonSource(
         api_key=key,
         base_url=settings.polygon_base_url,

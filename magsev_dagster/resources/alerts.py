@@ -15,7 +15,7 @@ import dagster as dg
 import requests
 
 # Variables whose values never leave in an alert, whatever text happened to carry them.
-SECRET_VARIABLES = ("POLYGON_API_KEY", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "DAGSTER_PG_PASSWORD",
+SECRET_VARIABLES = ("MASSIVE_API_KEY", "POLYGON_API_KEY", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "DAGSTER_PG_PASSWORD",
                     "MAGSEV_ALERT_WEBHOOK_URL")
 SNS_SUBJECT_MAX = 100  # SNS rejects longer subjects
 

@@ -1,4 +1,5 @@
-"""The `polygon` resource: real Polygon aggregates and splits when a key is set, the synthetic source otherwise."""
+"""The `polygon` resource: aggregates and splits from Massive (formerly Polygon.io) when a key is set, the
+synthetic source otherwise."""
 
 from __future__ import annotations
 
@@ -13,11 +14,11 @@ import dagster as dg
 from pydantic import Field, PrivateAttr
 
 from magsev_dagster.partitions import Window
-from magsev_dagster.polygon.client import AGGREGATES_PATHS, SPLITS_PATHS, PolygonClient
-from magsev_dagster.polygon.errors import MalformedResponseError, PolygonAPIError, PolygonError, redact, redact_bytes
+from magsev_dagster.polygon.client import AGGREGATES_PATHS, SPLITS_PATHS, PolygonClient, splits_batches
+from magsev_dagster.polygon.errors import SOURCE, MalformedResponseError, PolygonAPIError, PolygonError, redact, redact_bytes
 from magsev_dagster.polygon.responses import Page, parse_page, parse_splits_page
 from magsev_dagster.polygon.synthetic import synthetic_bodies, synthetic_split_bodies
-from magsev_dagster.settings import MAX_CONCURRENCY
+from magsev_dagster.settings import DEFAULT_BASE_URL, MAX_CONCURRENCY
 from magsev_dagster.tickers import validate_ticker
 
 KeepBody = Callable[[int, bytes], None]
@@ -31,6 +32,7 @@ class Fetched:
 
     ticker: str
     pages: list[Page] = field(default_factory=list)
+    asked: tuple[str, ...] = ()  # splits: every ticker of the batch (`ticker` is its first)
     requests: int = 0
     retries: int = 0
 
@@ -48,8 +50,9 @@ class PolygonSource(dg.ConfigurableResource):
     is handed to `keep_body` before it is parsed, so nothing is lost when parsing fails. `fetch_many` runs up to
     `concurrency` request series at once, all paced by one shared rate limit."""
 
-    api_key: str | None = Field(default=None, description="POLYGON_API_KEY, through EnvVar; unset = synthetic")
-    base_url: str = "https://api.polygon.io"
+    api_key: str | None = Field(default=None, description=(
+        "MASSIVE_API_KEY or POLYGON_API_KEY, through EnvVar; unset = synthetic"))
+    base_url: str = DEFAULT_BASE_URL
     requests_per_minute: float = Field(default=5.0, ge=0, description="client-side pacing; 0 disables")
     timeout_seconds: float = Field(default=30.0, gt=0, description="connect and read timeout of every request")
     max_retries: int = Field(default=5, ge=0, description="retries on connection errors, timeouts, 429 and 5xx")
@@ -71,7 +74,7 @@ class PolygonSource(dg.ConfigurableResource):
 
     @property
     def source_label(self) -> str:
-        return "synthetic (no POLYGON_API_KEY)" if self.synthetic else "polygon.io"
+        return "synthetic (no MASSIVE_API_KEY or POLYGON_API_KEY)" if self.synthetic else SOURCE
 
     def with_timing(self, clock: Callable[[], float], sleep: Callable[[float], None]) -> "PolygonSource":
         """Use another clock and sleep for pacing and backoff (tests drive time without waiting)."""
@@ -98,17 +101,19 @@ class PolygonSource(dg.ConfigurableResource):
         """The ticker's hourly bars of the window, as traded (adjusted=false)."""
         return self._fetch_one(validate_ticker(ticker), window, keep_body)
 
-    def fetch_splits(self, ticker: str, keep_body: KeepBody) -> Fetched:
-        """Every split of the ticker Polygon knows (/v3/reference/splits); `Fetched.bars` holds the events."""
-        ticker = validate_ticker(ticker)
-        fetched, name = Fetched(ticker), f"{ticker} splits"
+    def fetch_splits(self, tickers: Sequence[str], keep_body: KeepBody) -> Fetched:
+        """Every split Massive knows of one batch of tickers (/stocks/v1/splits, ticker.any_of), oldest
+        first; `Fetched.bars` holds the events, `Fetched.ticker` names the batch by its first ticker."""
+        tickers = [validate_ticker(t) for t in tickers]
+        fetched = Fetched(tickers[0], asked=tuple(tickers))
+        name = f"splits of {tickers[0]}" + (f" and {len(tickers) - 1} more" if len(tickers) > 1 else "")
         with self._redacted():
             if self.synthetic:
-                for page_no, body in enumerate(synthetic_split_bodies(ticker), 1):
+                for page_no, body in enumerate(synthetic_split_bodies(tickers), 1):
                     keep_body(page_no, body)
                     self._parse(fetched, page_no, body, f"{name} synthetic page {page_no}", parse_splits_page)
             else:
-                url = self.client().splits_url(ticker)
+                url = self.client().splits_url(tickers)
                 self._follow(fetched, url, SPLITS_PATHS, parse_splits_page, keep_body, name)
         return fetched
 
@@ -131,13 +136,15 @@ class PolygonSource(dg.ConfigurableResource):
             tickers, lambda ticker: self._fetch_one(ticker, window, _for_ticker(keep_body, ticker)))
 
     def fetch_splits_many(self, tickers: Sequence[str], keep_body: KeepTickerBody) -> Iterator[Fetched]:
-        """`fetch_splits` of each ticker, like `fetch_many`: up to `concurrency` at once, as each completes."""
-        tickers = [validate_ticker(t) for t in tickers]
-        fetch = lambda ticker: self.fetch_splits(ticker, _for_ticker(keep_body, ticker))  # noqa: E731
-        if self.synthetic or self.concurrency == 1 or len(tickers) < 2:
-            yield from map(fetch, tickers)
+        """`fetch_splits` of the tickers in batches within a safe URL length (1,000 tickers are a
+        handful of request series, not 1,000), like `fetch_many`: up to `concurrency` at once, as
+        each completes. `keep_body` gets the batch's first ticker."""
+        batches = {b[0]: b for b in splits_batches([validate_ticker(t) for t in tickers])}
+        fetch = lambda first: self.fetch_splits(batches[first], _for_ticker(keep_body, first))  # noqa: E731
+        if self.synthetic or self.concurrency == 1 or len(batches) < 2:
+            yield from map(fetch, batches)
             return
-        yield from self._fetch_parallel(tickers, fetch)
+        yield from self._fetch_parallel(list(batches), fetch)
 
     def _fetch_parallel(self, tickers: list[str], fetch_one: Callable[[str], Fetched]) -> Iterator[Fetched]:
         self.client()  # built once, before the threads: they must share one client, so one rate limit

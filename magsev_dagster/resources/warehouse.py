@@ -43,9 +43,12 @@ REWRITE_CHUNK_DAYS = 31
 BAR_COLUMNS = {"ticker": "VARCHAR", "bar_start": "TIMESTAMP", "bar_start_ms": "BIGINT", "open": "DOUBLE",
                "high": "DOUBLE", "low": "DOUBLE", "close": "DOUBLE", "volume": "DOUBLE", "vwap": "DOUBLE",
                "trades": "BIGINT", "dt": "VARCHAR"}
-# Polygon's split events (/v3/reference/splits): execution_date is the first session at the new ratio,
-# as 'YYYY-MM-DD' text so it compares with the `dt` days; the ratio is split_to for split_from shares.
-SPLIT_COLUMNS = {"ticker": "VARCHAR", "execution_date": "VARCHAR", "split_from": "DOUBLE", "split_to": "DOUBLE",
+# Massive's split events (/stocks/v1/splits), every field it gives: execution_date is the first session
+# at the new ratio (pre-market included), as 'YYYY-MM-DD' text so it compares with the `dt` days; the
+# ratio is split_to for split_from shares (decimals: 1 -> 1.05 is a 5% stock dividend);
+# historical_adjustment_factor multiplies a price dated before the event to today's share basis.
+SPLIT_COLUMNS = {"ticker": "VARCHAR", "execution_date": "VARCHAR", "adjustment_type": "VARCHAR",
+                 "split_from": "DOUBLE", "split_to": "DOUBLE", "historical_adjustment_factor": "DOUBLE",
                  "id": "VARCHAR"}
 
 
@@ -86,6 +89,29 @@ class Warehouse(dg.ConfigurableResource):
     @property
     def dialect(self) -> str:
         return sql.SOURCE_DIALECT
+
+
+def _ensure_splits_table(con) -> str:
+    """The splits table with exactly SPLIT_COLUMNS: 'created', 'unchanged', or 'migrated' from another shape
+    (the /v3/reference/splits one of earlier versions) in one transaction: its rows kept, each column cast
+    to its type, the fields it lacks NULL until the next refresh fills them; never half-typed."""
+    have = dict(con.execute("SELECT column_name, data_type FROM duckdb_columns() WHERE table_name = ? "
+                            "ORDER BY column_index", [SPLITS_TABLE]).fetchall())
+    if not have:
+        con.execute(f"CREATE TABLE IF NOT EXISTS {SPLITS_TABLE} AS {_empty_select(SPLIT_COLUMNS)}")
+        return "created"
+    if list(have.items()) == list(SPLIT_COLUMNS.items()):
+        return "unchanged"
+    columns = ", ".join(f"CAST({name if name in have else 'NULL'} AS {typ}) AS {name}"
+                        for name, typ in SPLIT_COLUMNS.items())
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute(f"CREATE OR REPLACE TABLE {SPLITS_TABLE} AS SELECT {columns} FROM {SPLITS_TABLE}")
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    return "migrated"
 
 
 @dataclass(frozen=True)
@@ -289,7 +315,7 @@ class DuckDBWarehouse(Warehouse):
     def replace_splits(self, splits: pd.DataFrame) -> dict:
         columns = ", ".join(f"CAST({name} AS {typ}) AS {name}" for name, typ in SPLIT_COLUMNS.items())
         with self.connect() as con:
-            con.register("fetched_splits", splits[list(SPLIT_COLUMNS)])
+            con.register("fetched_splits", splits.reindex(columns=list(SPLIT_COLUMNS)))  # a field absent: NULL
             con.execute("BEGIN TRANSACTION")
             try:
                 con.execute(f"CREATE OR REPLACE TABLE {SPLITS_TABLE} AS SELECT {columns} FROM fetched_splits "
@@ -305,13 +331,13 @@ class DuckDBWarehouse(Warehouse):
             self._create_adjusted_view(con)
         return {}
 
-    def ensure_splits_table(self) -> None:
+    def ensure_splits_table(self) -> str:
         with self.connect() as con:
-            con.execute(f"CREATE TABLE IF NOT EXISTS {SPLITS_TABLE} AS {_empty_select(SPLIT_COLUMNS)}")
+            return _ensure_splits_table(con)
 
     def _create_adjusted_view(self, con) -> None:
         con.execute(f"CREATE TABLE IF NOT EXISTS {PROD_TABLE} AS {_empty_select(BAR_COLUMNS)}")
-        con.execute(f"CREATE TABLE IF NOT EXISTS {SPLITS_TABLE} AS {_empty_select(SPLIT_COLUMNS)}")
+        _ensure_splits_table(con)
         con.execute(sql.render(ADJUSTED_VIEW, "duckdb"))
 
     def reset(self) -> None:

@@ -32,7 +32,7 @@ LOCATION = "magsev_dagster"
 REPOSITORY = "__repository__"
 DONE = {dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED}
 # The caller's settings never reach the deployment (a real key, another environment).
-SCRUBBED = ("POLYGON_API_KEY", "POLYGON_BASE_URL", "MAGSEV_ENV", "MAGSEV_TICKERS", "AWS_ENDPOINT_URL",
+SCRUBBED = ("MASSIVE_API_KEY", "POLYGON_API_KEY", "MASSIVE_BASE_URL", "POLYGON_BASE_URL", "MAGSEV_ENV", "MAGSEV_TICKERS", "AWS_ENDPOINT_URL",
             "MAGSEV_SCHEDULE_CRON", "MAGSEV_ALERT_SNS_TOPIC_ARN", "MAGSEV_ALERT_WEBHOOK_URL", "DAGSTER_HOME")
 
 START_SCHEDULE = """

@@ -2,8 +2,9 @@
 
 It speaks Polygon's response formats (aggregates: results with v, vw, o, c, h, l, t, n; ticker,
 queryCount, resultsCount, adjusted, status, request_id, count, next_url with an opaque cursor;
-/v3/reference/splits: results with execution_date, id, split_from, split_to, ticker; status,
-request_id, next_url), checks the `Authorization: Bearer` key the way Polygon does (401 with
+/stocks/v1/splits: results with adjustment_type, execution_date, historical_adjustment_factor, id,
+split_from, split_to, ticker; status, request_id, next_url; filtered by ticker.any_of, oldest first;
+the deprecated /v3/reference/splits answers 404 like any unknown route), checks the `Authorization: Bearer` key the way Polygon does (401 with
 Polygon's error body), pages with next_url, and plays scripted faults (HTTP errors with or without
 Retry-After, slow responses, dropped connections, raw bodies) before answering normally. Bars come
 from a source function, the project's synthetic (as-traded) bars by default, and splits from a list,
@@ -41,12 +42,10 @@ from magsev_dagster.polygon.synthetic import SYNTHETIC_SPLITS, split_factors, sp
 
 FAKE_KEY = "fake-key-9f3c1e7a5b2d4c6e8a0b"
 AGGS_PATH = re.compile(r"^/v2/aggs/ticker/(?P<ticker>[^/]+)/range/(?P<mult>\d+)/(?P<span>\w+)/(?P<start>\d+)/(?P<end>\d+)$")
-SPLITS_PATH = "/v3/reference/splits"
-# The form of next_url in Polygon's own sample response for the splits endpoint (/v3/splits/<ticker>).
-SPLITS_SAMPLE_PATH = re.compile(r"^/v3/splits/(?P<ticker>[^/]+)$")
-NOT_ENTITLED = "You are not entitled to this data. Please upgrade your plan at https://polygon.io/pricing"
+SPLITS_PATH = "/stocks/v1/splits"
+NOT_ENTITLED = "You are not entitled to this data. Please upgrade your plan at https://massive.com/pricing"
 TOO_MANY = ("You've exceeded the maximum requests per minute, please wait or upgrade your subscription "
-            "to continue. https://polygon.io/pricing")
+            "to continue. https://massive.com/pricing")
 
 BarSource = Callable[[str, datetime, datetime], list[dict]]
 Fault = Callable[[Request], "Response | None"]  # None: go on and answer normally
@@ -127,8 +126,8 @@ class FakePolygon:
     status: str = "OK"  # or DELAYED
     extra_bar_fields: dict = field(default_factory=dict)  # fields the API may add one day
     next_url_extra: str = ""  # e.g. "&apiKey=..." to see the client strip it
-    splits: list[dict] = field(default_factory=lambda: list(SYNTHETIC_SPLITS))  # what /v3/reference/splits knows
-    splits_page_size: int = 1000
+    splits: list[dict] = field(default_factory=lambda: list(SYNTHETIC_SPLITS))  # what /stocks/v1/splits knows
+    splits_page_size: int = 5000
     seen: list[Seen] = field(default_factory=list)
     bodies: list[bytes] = field(default_factory=list)  # every aggregates 200 body served, in order
     splits_bodies: list[bytes] = field(default_factory=list)  # every splits 200 body served, in order
@@ -169,7 +168,7 @@ class FakePolygon:
         return [s for s in self.seen if s.path.startswith("/v2/aggs/")]
 
     def splits_requests(self) -> list[Seen]:
-        return [s for s in self.seen if s.path == SPLITS_PATH or SPLITS_SAMPLE_PATH.match(s.path)]
+        return [s for s in self.seen if s.path == SPLITS_PATH]
 
     def _next_fault(self, endpoint: str, ticker: str | None) -> Fault | None:
         with self._lock:
@@ -181,11 +180,10 @@ class FakePolygon:
 
     def _handle(self, request: Request) -> Response:
         match = AGGS_PATH.match(request.path)
-        sample = SPLITS_SAMPLE_PATH.match(request.path)
-        splits = request.path == SPLITS_PATH or sample is not None
+        splits = request.path == SPLITS_PATH
         cursor = _decode_cursor(request.args.get("cursor"))
-        ticker = (match["ticker"] if match else sample["ticker"] if sample
-                  else cursor.get("ticker", request.args.get("ticker")) if splits else None)
+        asked = cursor.get("tickers", request.args.get("ticker.any_of", request.args.get("ticker", "")))
+        ticker = match["ticker"] if match else (asked.split(",")[0] or None) if splits else None
         now = time.monotonic()
         with self._lock:
             previous = self.seen[-1].at if self.seen else None
@@ -256,14 +254,19 @@ class FakePolygon:
                 for b, f in zip(bars, factors)]
 
     def _splits_page(self, ticker: str | None, cursor: dict, request: Request) -> bytes:
-        """/v3/reference/splits: the known splits (of `ticker` when given), oldest first, paged by cursor."""
+        """/stocks/v1/splits: the known splits (of the tickers asked, ticker.any_of or ticker), oldest
+        first when sort=execution_date.asc (newest first by default, as Massive's), paged by cursor."""
         offset = int(cursor.get("offset", 0))
-        limit = min(int(cursor.get("limit", request.args.get("limit", 10))), self.splits_page_size)  # default 10
-        found = sorted((s for s in self.splits if ticker is None or s["ticker"] == ticker),
-                       key=lambda s: (s["execution_date"], s["ticker"]))
+        limit = min(int(cursor.get("limit", request.args.get("limit", 100))), self.splits_page_size)  # default 100
+        asked = cursor.get("tickers", request.args.get("ticker.any_of", request.args.get("ticker", "")))
+        tickers = set(filter(None, asked.split(",")))
+        ascending = cursor.get("sort", request.args.get("sort", "execution_date.desc")) == "execution_date.asc"
+        found = sorted((s for s in self.splits if not tickers or s["ticker"] in tickers),
+                       key=lambda s: (s["execution_date"], s["ticker"]), reverse=not ascending)
         next_url = None
         if offset + limit < len(found):
-            state = {"offset": offset + limit, "limit": limit, **({"ticker": ticker} if ticker else {})}
+            state = {"offset": offset + limit, "limit": limit, "tickers": asked,
+                     "sort": "execution_date.asc" if ascending else "execution_date.desc"}
             next_url = f"{self.url}{SPLITS_PATH}?cursor={_encode_cursor(state)}{self.next_url_extra}"
         return json.dumps(splits_document(found[offset: offset + limit], _request_id(), next_url)).encode()
 

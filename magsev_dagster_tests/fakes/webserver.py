@@ -37,7 +37,7 @@ telemetry:
 """
 
 # Variables of the caller that must not leak into the server (a real key, another environment).
-_SCRUBBED = ("POLYGON_API_KEY", "POLYGON_BASE_URL", "MAGSEV_ENV", "MAGSEV_TICKERS", "AWS_ENDPOINT_URL")
+_SCRUBBED = ("MASSIVE_API_KEY", "POLYGON_API_KEY", "MASSIVE_BASE_URL", "POLYGON_BASE_URL", "MAGSEV_ENV", "MAGSEV_TICKERS", "AWS_ENDPOINT_URL")
 
 LOCATION_QUERY = """
 query { workspaceOrError { ... on Workspace { locationEntries {

@@ -257,7 +257,8 @@ class AthenaWarehouse(Warehouse):
     def replace_splits(self, splits: pd.DataFrame) -> dict:
         """The whole table as one JSON-lines object (one PutObject: Athena reads the old or the new table),
         catalogued as the Glue table polygon_splits over its folder."""
-        rows = splits[list(SPLIT_COLUMNS)].to_dict(orient="records")
+        rows = splits.reindex(columns=list(SPLIT_COLUMNS)).astype(object).where(splits.reindex(
+            columns=list(SPLIT_COLUMNS)).notna(), None).to_dict(orient="records")  # NaN is not JSON: null
         self.store.put(layout.SPLITS_OBJECT, "".join(json.dumps(r, separators=(",", ":")) + "\n" for r in rows).encode())
         state = self.ensure_splits_table()
         return {"glue_table": f"{self.database}.{SPLITS_TABLE}", "glue_table_state": state,
@@ -267,7 +268,7 @@ class AthenaWarehouse(Warehouse):
         self.catalog.require_database()
         return self.catalog.ensure_reference_table(
             SPLITS_TABLE, SPLIT_COLUMNS, self.location(SPLITS_TABLE),
-            "magsev_dagster: stock splits of the configured tickers (Polygon /v3/reference/splits)")
+            "magsev_dagster: stock splits of the configured tickers (Massive, formerly Polygon.io: /stocks/v1/splits)")
 
     def create_adjusted_view(self) -> dict:
         return cost_metadata(self._adjusted_view())
