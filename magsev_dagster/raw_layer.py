@@ -12,6 +12,8 @@ import base64
 import gzip
 import json
 import threading
+
+import orjson
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -23,8 +25,9 @@ from magsev_dagster.resources.storage import RawStore
 PART_BYTES = 64 * 1024 * 1024  # uncompressed bodies per response part
 DAY_MS = 86_400_000
 EPOCH = date(1970, 1, 1)
-# One encoder for every bar: json.dumps would build a new one per call (a year of 1,000 tickers is 4 M bars).
-_encode_line = json.JSONEncoder(separators=(",", ":")).encode
+# orjson: a year of 1,000 tickers is 4 M bars re-encoded and 5,000 bodies escaped into the bundles, on
+# the thread that also parses; the stdlib encoder was most of the raw step's CPU. Compact, UTF-8 bytes.
+_encode_line = orjson.dumps
 
 
 class ResponseBundle:
@@ -47,7 +50,7 @@ class ResponseBundle:
             record["body"] = body.decode("utf-8")
         except UnicodeDecodeError:
             record["body_b64"] = base64.b64encode(body).decode()
-        line = json.dumps(record, separators=(",", ":")).encode() + b"\n"
+        line = orjson.dumps(record) + b"\n"
         with self._lock:
             self._buffer += line
             self.bodies += 1
@@ -131,7 +134,7 @@ class DayBars:
                 per_day[t // DAY_MS].append(_encode_line({"ticker": ticker, **bar}))
         kept = 0
         for day_number, day_lines in per_day.items():
-            self.lines[EPOCH + timedelta(days=day_number)][ticker] = ("\n".join(day_lines) + "\n").encode()
+            self.lines[EPOCH + timedelta(days=day_number)][ticker] = b"\n".join(day_lines) + b"\n"
             kept += len(day_lines)
         self.bars += kept
         return kept

@@ -32,10 +32,17 @@ def _int(env: dict[str, str], name: str, default: int) -> int:
     return _number(env, name, default, int)
 
 
+# Without a per-minute quota (Massive's paid plans) the client's ceiling is 90 requests a second
+# (polygon.client.MAX_REQUESTS_PER_SECOND, under Massive's "stay under 100 per second"). One request
+# series has one request in flight, so reaching 90/s takes 90 x latency series: 9 at 100 ms. 16 reach
+# the ceiling up to ~175 ms per request (client time included); more would only wait in the limiter.
+UNPACED_CONCURRENCY = 16
+
+
 def _concurrency(env: dict[str, str], requests_per_minute: float) -> int:
     """POLYGON_CONCURRENCY: one request at a time while a per-minute quota paces them (more threads
-    would only queue behind the limiter), else a pool of 8."""
-    default = 1 if requests_per_minute > 0 else 8
+    would only queue behind the limiter), else UNPACED_CONCURRENCY."""
+    default = 1 if requests_per_minute > 0 else UNPACED_CONCURRENCY
     value = _int(env, "POLYGON_CONCURRENCY", default)
     if not 1 <= value <= MAX_CONCURRENCY:
         raise SettingsError(f"POLYGON_CONCURRENCY must be between 1 and {MAX_CONCURRENCY}, "
@@ -111,7 +118,7 @@ class Settings:
     polygon_timeout_seconds: float = 30.0
     polygon_max_retries: int = 5
     polygon_backoff_seconds: float = 1.0
-    polygon_concurrency: int = 1  # from_env: 1 while POLYGON_REQUESTS_PER_MINUTE > 0, else 8
+    polygon_concurrency: int = 1  # from_env: 1 while POLYGON_REQUESTS_PER_MINUTE > 0, else 16
     splits_max_age_hours: float = 24.0
     s3_bucket: str = "polygon-kinesis-fp"
     glue_database: str = "fp_db_polygon_io"

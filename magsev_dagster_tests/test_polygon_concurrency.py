@@ -181,9 +181,9 @@ def test_a_bad_ticker_fails_before_any_request(source, fake_polygon):
 
 @pytest.mark.parametrize("env, expected", [
     ({}, 1),  # the free plan's 5 requests a minute: more threads would only queue behind the pacing
-    ({"POLYGON_REQUESTS_PER_MINUTE": "0"}, 8),
+    ({"POLYGON_REQUESTS_PER_MINUTE": "0"}, 16),
     ({"POLYGON_REQUESTS_PER_MINUTE": "100"}, 1),
-    ({"POLYGON_REQUESTS_PER_MINUTE": "0", "POLYGON_CONCURRENCY": " "}, 8),
+    ({"POLYGON_REQUESTS_PER_MINUTE": "0", "POLYGON_CONCURRENCY": " "}, 16),
     ({"POLYGON_CONCURRENCY": "3"}, 3),
     ({"POLYGON_REQUESTS_PER_MINUTE": "0", "POLYGON_CONCURRENCY": "64"}, 64),
 ])
@@ -204,3 +204,15 @@ def test_bad_concurrency_is_refused_by_name(value, says):
     with pytest.raises(SettingsError) as err:
         Settings.from_env({"POLYGON_CONCURRENCY": value})
     assert says in str(err.value)
+
+
+def test_without_a_per_minute_quota_requests_stay_under_100_a_second(source, fake_polygon):
+    """Massive's paid plans have no per-minute quota but ask for < 100 requests a second: with
+    POLYGON_REQUESTS_PER_MINUTE=0 and the default pool, 24 requests get 24 slots 1/90 s apart."""
+    fake_polygon.page_size = 3
+    frozen = FakeTime(frozen=True)
+    src = source(frozen, POLYGON_REQUESTS_PER_MINUTE="0")
+    assert src.concurrency == 16
+    fetched, _ = collect(src, TICKERS[:8])
+    assert sum(f.requests for f in fetched.values()) == 24
+    assert sorted(frozen.sleeps) == pytest.approx([k / 90 for k in range(1, 24)])

@@ -32,6 +32,10 @@ AGGREGATES_PATHS = ("/v2/aggs/",)
 SPLITS_PATH = "/stocks/v1/splits"
 SPLITS_PATHS = (SPLITS_PATH,)
 RETRY_AFTER_CAP = 600.0  # a server asking for more than 10 minutes is not waited for blindly
+# Massive's paid plans have no per-minute quota but ask clients to stay under 100 requests per second
+# (knowledge base, "What is the request limit for Massive's RESTful APIs?"): every client keeps below
+# that ceiling whatever its per-minute setting, with a margin for clocks and retries.
+MAX_REQUESTS_PER_SECOND = 90.0
 
 
 def splits_query(tickers: list[str]) -> str:
@@ -59,11 +63,13 @@ class Tally(Protocol):
 
 
 class RateLimiter:
-    """At most `per_minute` requests per minute, spaced evenly (0 disables). One limiter serves every
-    thread: each caller reserves the next free slot under the lock, then sleeps outside it."""
+    """At most `per_minute` requests per minute (0: no per-minute quota) and never more than
+    `per_second_cap` a second, spaced evenly. One limiter serves every thread: each caller reserves
+    the next free slot under the lock, then sleeps outside it."""
 
-    def __init__(self, per_minute: float, clock=time.monotonic, sleep=time.sleep):
-        self.interval = 60.0 / per_minute if per_minute > 0 else 0.0
+    def __init__(self, per_minute: float, clock=time.monotonic, sleep=time.sleep,
+                 per_second_cap: float = MAX_REQUESTS_PER_SECOND):
+        self.interval = max(60.0 / per_minute if per_minute > 0 else 0.0, 1.0 / per_second_cap)
         self._clock, self._sleep, self._next = clock, sleep, None
         self._lock = threading.Lock()
 
