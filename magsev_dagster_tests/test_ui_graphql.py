@@ -172,6 +172,7 @@ def test_one_partition_materializes_with_check_results_and_table_metadata(server
     prod = latest_materialization(server, "polygon_hourly_prod", ONE_PARTITION)
     assert prod["runId"] == one_partition_run
     assert prod["dagster/row_count"]["intValue"] == 7 * 7  # Magnificent 7 x the session's 7 hours
+    assert prod["dagster/partition_row_count"]["intValue"] == 7 * 7  # the run is that one day
     columns = {c["name"]: c for c in prod["dagster/column_schema"]["schema"]["columns"]}
     assert {"ticker", "bar_start", "close"} <= columns.keys()
     assert columns["bar_start"]["type"] == "timestamp" and columns["close"]["description"]
