@@ -15,7 +15,8 @@ from magsev_dagster.freshness import freshness_check  # noqa: E402
 from magsev_dagster.resources import resources_for  # noqa: E402
 from magsev_dagster.resources.warehouse import DuckDBWarehouse  # noqa: E402
 from magsev_dagster.schedules import (  # noqa: E402
-    freshness_schedule, magsev_freshness_job, magsev_hourly_job, refresh_schedule,
+    POLICY_ASSETS, freshness_policy, freshness_schedule, magsev_freshness_job, magsev_hourly_job,
+    refresh_schedule,
 )
 from magsev_dagster.settings import Settings  # noqa: E402
 
@@ -30,7 +31,7 @@ def executor_for(resources: dict) -> dg.ExecutorDefinition:
 def build_defs(resources: dict, settings: Settings | None = None) -> dg.Definitions:
     """The Definitions for `resources`; `settings` supplies the schedule's refresh mode, cron and lookback."""
     settings = settings or Settings()
-    return dg.Definitions(
+    defs = dg.Definitions(
         executor=executor_for(resources),
         assets=all_assets(),
         asset_checks=[*all_checks(), freshness_check(settings.refresh)],
@@ -40,6 +41,11 @@ def build_defs(resources: dict, settings: Settings | None = None) -> dg.Definiti
         sensors=alert_sensors(settings.alerts_configured),
         resources=resources,
     )
+    # Dagster's freshness policy (shown on the asset, evaluated by the daemon) next to the calendar-aware
+    # freshness check, which stays the authority on market hours.
+    policy = freshness_policy(settings.refresh, settings.schedule_cron)
+    return defs.map_resolved_asset_specs(func=lambda spec: spec.replace_attributes(freshness_policy=policy),
+                                         selection=list(POLICY_ASSETS))
 
 
 _settings = Settings.from_env()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dagster as dg
 import pandas as pd
+# Dagster's typed set of the `dagster/...` table keys; 1.13 does not re-export it from the top level.
+from dagster._core.definitions.metadata import TableMetadataSet
 
 from magsev_dagster import sql
 from magsev_dagster.partitions import Window
@@ -82,8 +84,17 @@ def table_queries(table: str, order_by: tuple[str, ...] = ("ticker", "bar_start"
     return sql.window_count(table), sql.window_rows(table, limit=PREVIEW_ROWS, order_by=order_by)
 
 
+def table_set(table: str | None = None, row_count: int | None = None, schema: dg.TableSchema | None = None,
+              window: Window | None = None) -> dict:
+    """The `dagster/...` table entries through Dagster's TableMetadataSet: row count, table name, column
+    schema and, when the run covers exactly one day (one partition), that partition's row count."""
+    one_day = window is not None and len(window.days) == 1 and row_count is not None
+    return dict(TableMetadataSet(row_count=row_count, table_name=table, column_schema=schema,
+                                 partition_row_count=row_count if one_day else None))
+
+
 def table_metadata(warehouse, table: str, window: Window, order_by: tuple[str, ...] = ("ticker", "bar_start"),
-                   docs: dict[str, str] | None = None) -> dict:
+                   docs: dict[str, str] | None = None, partitioned: bool = True) -> dict:
     """Row count (per ticker too), column schema (`docs` describing columns the table means differently),
     a preview and the location of a table's window."""
     params = window.params()
@@ -92,9 +103,7 @@ def table_metadata(warehouse, table: str, window: Window, order_by: tuple[str, .
     preview = warehouse.query(preview_query, **params)
     total = int(counts["row_count"].sum()) if not counts.empty else 0
     return {
-        "dagster/row_count": total,
-        "dagster/table_name": table,
-        "dagster/column_schema": schema_of(preview, docs),
+        **table_set(table, total, schema_of(preview, docs), window if partitioned else None),
         "rows_per_ticker": markdown(counts, rows=50),
         "preview": markdown(preview),
         "location": location_value(warehouse.location(table)),

@@ -20,6 +20,10 @@ SCHEDULE_NAME = "magsev_hourly_schedule"
 REFRESH_CRONS = {"hourly": "5 * * * *", "daily": "5 6 * * *"}
 FRESHNESS_SCHEDULE_NAME = "magsev_freshness_schedule"
 FRESHNESS_CRON = "35 * * * *"  # half an hour after each refresh tick
+# How long a refresh run may take: production (and the views over it) should be rewritten by then.
+RUN_GRACE = timedelta(minutes=30)
+# The assets whose staleness someone sees: production, and the variance view Grafana reads.
+POLICY_ASSETS = ("polygon_hourly_prod", "hourly_price_variance")
 
 magsev_hourly_job = dg.define_asset_job(
     "magsev_hourly_job",
@@ -67,3 +71,33 @@ def refresh_schedule(refresh: str = "hourly", lookback_days: int = 0, cron: str 
         return run_request(context.scheduled_execution_time, refresh, lookback_days)
 
     return _refresh
+
+
+def freshness_policy(refresh: str = "hourly", cron: str = "") -> dg.FreshnessPolicy:
+    """When the scheduled run should have rewritten the table, as Dagster's freshness daemon judges it
+    (last materialization only, whatever days it held: the check judges the data against the market).
+
+    The refresh mode's own cron: a cron policy whose deadline is RUN_GRACE after each tick, so every
+    tick (minute 5 hourly, 06:05 daily) must be followed by a materialization within 30 min. A custom
+    MAGSEV_SCHEDULE_CRON: a time window of its longest gap between ticks plus RUN_GRACE."""
+    if not cron or cron == REFRESH_CRONS[refresh]:
+        minute, hour = REFRESH_CRONS[refresh].split()[:2]
+        deadline = f"{int(minute) + RUN_GRACE.seconds // 60} {hour} * * *"
+        return dg.FreshnessPolicy.cron(deadline_cron=deadline, lower_bound_delta=RUN_GRACE, timezone="UTC")
+    return dg.FreshnessPolicy.time_window(fail_window=longest_gap(cron) + RUN_GRACE)
+
+
+def longest_gap(cron: str, days: int = 8) -> timedelta:
+    """The longest wait between two ticks of `cron` over a week and a day (weekday-only crons wait
+    over the weekend)."""
+    from dagster._utils.schedules import cron_string_iterator
+
+    start = datetime(2026, 1, 5).timestamp()  # a Monday
+    ticks = cron_string_iterator(start, cron, "UTC")
+    previous, gap = next(ticks), timedelta(0)
+    for tick in ticks:
+        gap = max(gap, tick - previous)
+        if (tick.timestamp() - start) > days * 86400:
+            return gap
+        previous = tick
+    return gap

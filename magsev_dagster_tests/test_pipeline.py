@@ -90,3 +90,16 @@ def test_a_neighbouring_range_changes_nothing_outside_it(reloadable, defs):
         old = after[table][after[table]["dt"] != "2026-11-24"].reset_index(drop=True)
         pd.testing.assert_frame_equal(before[table], old, check_exact=True)
         assert (after[table]["dt"] == "2026-11-24").sum() == len(MAG7) * len(SESSION_HOURS)
+
+
+def test_table_metadata_counts_a_partition_only_when_the_run_is_one_day():
+    from datetime import datetime, timezone
+
+    from magsev_dagster.metadata import table_set
+    from magsev_dagster.partitions import Window
+
+    day = Window(datetime(2026, 11, 24, tzinfo=timezone.utc), datetime(2026, 11, 25, tzinfo=timezone.utc))
+    two = Window(datetime(2026, 11, 23, tzinfo=timezone.utc), datetime(2026, 11, 25, tzinfo=timezone.utc))
+    assert table_set("t", 49, window=day) == {"dagster/table_name": "t", "dagster/row_count": 49,
+                                              "dagster/partition_row_count": 49}
+    assert table_set("t", 98, window=two) == {"dagster/table_name": "t", "dagster/row_count": 98}

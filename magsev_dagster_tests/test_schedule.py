@@ -90,3 +90,18 @@ def test_a_later_run_of_today_completes_the_day_in_place(defs, data_dir, monkeyp
     assert run_range(defs, "2026-11-24", "2026-11-24").success
     prod = read_table(data_dir, "polygon_hourly_prod")
     assert len(prod) == 7 * 7 and not prod.duplicated(["ticker", "bar_start_ms"]).any()
+
+
+def test_freshness_policy_follows_the_refresh_mode_and_a_custom_cron():
+    from datetime import timedelta
+
+    from magsev_dagster.schedules import freshness_policy
+
+    hourly, daily = freshness_policy("hourly"), freshness_policy("daily")
+    assert (hourly.deadline_cron, hourly.lower_bound_delta) == ("35 * * * *", timedelta(minutes=30))
+    assert (daily.deadline_cron, daily.lower_bound_delta) == ("35 6 * * *", timedelta(minutes=30))
+    assert freshness_policy("hourly", "5 * * * *") == hourly  # the mode's own cron, spelled out
+    # weekdays 09:05-16:05: the longest wait is Friday 16:05 -> Monday 09:05 (65 h), plus the run's 30 min
+    weekdays = freshness_policy("hourly", "5 9-16 * * 1-5")
+    assert weekdays.fail_window.to_timedelta() == timedelta(hours=65, minutes=30)
+    assert freshness_policy("hourly", "*/10 * * * *").fail_window.to_timedelta() == timedelta(minutes=40)

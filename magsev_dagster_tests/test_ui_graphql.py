@@ -19,8 +19,8 @@ from magsev_dagster import layout
 from magsev_dagster.checks import ROW_CHECKS
 from magsev_dagster.resources import resources_for
 from magsev_dagster_tests.fakes.webserver import (
-    LOCATION, REPOSITORY, backfill, launch_asset_backfill, run_tags, running_webserver, wait_for_backfill_runs,
-    wait_for_run,
+    LOCATION, REPOSITORY, backfill, freshness, launch_asset_backfill, run_tags, running_webserver,
+    wait_for_backfill_runs, wait_for_freshness, wait_for_run,
 )
 from magsev_dagster_tests.helpers import JOB, RANGE_END_TAG, RANGE_START_TAG, local_settings
 from magsev_dagster_tests.tables import assert_same, production_snapshot
@@ -120,6 +120,20 @@ def test_hourly_schedule_exists_stopped_on_the_partitioned_job(server):
     assert len(ticks) == 2 and all(t.minute == 5 for t in ticks) and ticks[1] - ticks[0] == timedelta(hours=1)
 
 
+FRESH_POLICY = {"__typename": "CronFreshnessPolicy", "deadlineCron": "35 * * * *",
+                "lowerBoundDeltaSeconds": 1800, "timezone": "UTC"}
+
+
+def test_production_has_a_freshness_policy_unknown_before_its_first_run(server):
+    """Half an hour after each hourly tick (minute 5) production must have been rewritten; never
+    materialized, the UI can only say it does not know yet."""
+    for asset in ("polygon_hourly_prod", "hourly_price_variance"):
+        node = freshness(server, asset)
+        assert node["internalFreshnessPolicy"] == FRESH_POLICY, asset
+        assert node["freshnessStatusInfo"]["freshnessStatus"] == "UNKNOWN", asset
+    assert freshness(server, "polygon_parquet_fp")["internalFreshnessPolicy"] is None  # not watched
+
+
 def test_unknown_job_is_a_clear_client_error(client):
     with pytest.raises(DagsterGraphQLClientError, match="no_such_job"):
         client.submit_job_execution("no_such_job", tags={"dagster/partition": ONE_PARTITION})
@@ -158,11 +172,26 @@ def test_one_partition_materializes_with_check_results_and_table_metadata(server
     prod = latest_materialization(server, "polygon_hourly_prod", ONE_PARTITION)
     assert prod["runId"] == one_partition_run
     assert prod["dagster/row_count"]["intValue"] == 7 * 7  # Magnificent 7 x the session's 7 hours
+    assert prod["dagster/partition_row_count"]["intValue"] == 7 * 7  # the run is that one day
     columns = {c["name"]: c for c in prod["dagster/column_schema"]["schema"]["columns"]}
     assert {"ticker", "bar_start", "close"} <= columns.keys()
     assert columns["bar_start"]["type"] == "timestamp" and columns["close"]["description"]
     assert prod["dagster/table_name"]["text"] == "polygon_hourly_prod"
     assert "| AAPL " in prod["preview"]["mdStr"] and "location" in prod  # the first rows, by ticker
+
+
+def test_production_is_fresh_in_the_ui_once_materialized(server, one_partition_run):
+    """The freshness daemon evaluates the policy after the run: the asset reads fresh (HEALTHY), with
+    the time of the materialization it judged."""
+    node = wait_for_freshness(server, "polygon_hourly_prod", "HEALTHY")
+    [run] = server.graphql(RUNS_WITH_ID, {"ids": [one_partition_run]})["runsOrError"]["results"]
+    assert node["freshnessStatusInfo"]["freshnessStatusMetadata"]["lastMaterializedTimestamp"] <= run["endTime"]
+    assert node["freshnessStatusInfo"]["freshnessStatusMetadata"]["lastMaterializedTimestamp"] >= run["startTime"]
+
+
+RUNS_WITH_ID = """
+query Runs($ids: [String!]) { runsOrError(filter: {runIds: $ids}) { ... on Runs { results { startTime endTime } } } }
+"""
 
 
 def rerun_warehouse_with_a_negative_low(server, client, partition: str) -> str:

@@ -7,7 +7,7 @@ import pandas as pd
 
 from magsev_dagster import layout
 from magsev_dagster.assets.common import PARTITIONED
-from magsev_dagster.metadata import location_value, markdown
+from magsev_dagster.metadata import location_value, markdown, table_set
 from magsev_dagster.partitions import Window, window_of
 from magsev_dagster.polygon.errors import SOURCE, MalformedResponseError, PolygonAuthError, PolygonError
 from magsev_dagster.pools import POLYGON_POOL
@@ -87,7 +87,7 @@ def raw_polygon_aggregates(
         context.log.warning(f"{SOURCE} marked data DELAYED (plan limit): bars may lag real time")
     return dg.MaterializeResult(
         metadata={
-            "dagster/row_count": days.bars,
+            **table_set(row_count=days.bars, window=window),
             "source": polygon.source_label,
             "synthetic": polygon.synthetic,
             "polygon_statuses": ", ".join(sorted(statuses)) or "none",

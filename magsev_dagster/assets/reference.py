@@ -15,7 +15,7 @@ import sqlglot
 
 from magsev_dagster import layout
 from magsev_dagster.assets.common import OWNERS
-from magsev_dagster.metadata import column_schema, location_value, markdown
+from magsev_dagster.metadata import column_schema, location_value, markdown, table_set
 from magsev_dagster.partitions import PartitionRangeError, day_window, run_days, utc_now
 from magsev_dagster.pools import POLYGON_POOL
 from magsev_dagster.polygon.errors import SOURCE, MalformedResponseError, PolygonAuthError, PolygonError
@@ -80,7 +80,7 @@ def splits_frame(events: list[dict]) -> tuple[pd.DataFrame, Counter]:
         "Glue table polygon_splits; local: a DuckDB table. polygon_hourly_adjusted divides the as-traded "
         "bars by the splits executed after each bar's day."
     ),
-    metadata={"dagster/table_name": SPLITS_TABLE, "dagster/column_schema": column_schema(SPLIT_COLUMNS)},
+    metadata=table_set(SPLITS_TABLE, schema=column_schema(SPLIT_COLUMNS)),
     # It shares the API key's quota with the aggregates (see dagster.yaml).
     pool=POLYGON_POOL,
     # Not per-day (the whole table each time), yet single-run like every asset: the CLI's
@@ -110,9 +110,7 @@ def polygon_splits(context: dg.AssetExecutionContext, polygon: PolygonSource, st
     details = warehouse.replace_splits(frame)
     context.log.info(f"{len(frame)} splits of {len(tickers)} tickers ({polygon.source_label})")
     return dg.MaterializeResult(metadata={
-        "dagster/row_count": len(frame),
-        "dagster/table_name": SPLITS_TABLE,
-        "dagster/column_schema": column_schema(SPLIT_COLUMNS),
+        **table_set(SPLITS_TABLE, len(frame), column_schema(SPLIT_COLUMNS)),
         "source": polygon.source_label,
         "synthetic": polygon.synthetic,
         "tickers_asked": len(tickers),

@@ -14,7 +14,7 @@ import dagster as dg
 from magsev_dagster.assets.common import OWNERS
 from magsev_dagster.grafana.picture import publish_picture
 from magsev_dagster.grafana.panels import DEFAULT_DAYS
-from magsev_dagster.metadata import SPLIT_ADJUSTED_DOCS, column_schema, table_metadata
+from magsev_dagster.metadata import SPLIT_ADJUSTED_DOCS, column_schema, table_metadata, table_set
 from magsev_dagster.partitions import HOUR, Window, day_window, floor_hour, partition_key, run_days, utc_now
 from magsev_dagster.resources.storage import RawStore
 from magsev_dagster.resources.universe import TickerUniverse
@@ -51,7 +51,8 @@ def recent_window(context: dg.AssetExecutionContext, days: int = DEFAULT_DAYS) -
 def _define_view(context: dg.AssetExecutionContext, warehouse: Warehouse, view: str, create) -> dg.MaterializeResult:
     """(Re)define a view, then describe its last days."""
     details = create()
-    described = table_metadata(warehouse, view, recent_window(context), docs=SPLIT_ADJUSTED_DOCS)
+    described = table_metadata(warehouse, view, recent_window(context), docs=SPLIT_ADJUSTED_DOCS,
+                                partitioned=False)
     return dg.MaterializeResult(metadata={**described, **details})
 
 
@@ -65,8 +66,7 @@ def _define_view(context: dg.AssetExecutionContext, warehouse: Warehouse, view: 
         f"{SPLIT_ADJUSTED} A split recorded after days were stored changes this view at the next run, "
         "without re-fetching a bar. Metadata describes the last 7 days."
     ),
-    metadata={"dagster/table_name": ADJUSTED_VIEW,
-              "dagster/column_schema": column_schema(ADJUSTED_COLUMNS, SPLIT_ADJUSTED_DOCS)},
+    metadata=table_set(ADJUSTED_VIEW, schema=column_schema(ADJUSTED_COLUMNS, SPLIT_ADJUSTED_DOCS)),
 )
 def polygon_hourly_adjusted(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
     return _define_view(context, warehouse, ADJUSTED_VIEW, warehouse.create_adjusted_view)
@@ -85,8 +85,7 @@ def polygon_hourly_adjusted(context: dg.AssetExecutionContext, warehouse: Wareho
         f"{SPLIT_ADJUSTED} "
         "A view over polygon_hourly_adjusted: it is (re)defined once per run; metadata describes the last 7 days."
     ),
-    metadata={"dagster/table_name": VARIANCE_VIEW,
-              "dagster/column_schema": column_schema(VARIANCE_COLUMNS, SPLIT_ADJUSTED_DOCS)},
+    metadata=table_set(VARIANCE_VIEW, schema=column_schema(VARIANCE_COLUMNS, SPLIT_ADJUSTED_DOCS)),
 )
 def hourly_price_variance(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
     return _define_view(context, warehouse, VARIANCE_VIEW, warehouse.create_variance_view)

@@ -3,7 +3,7 @@
 import dagster as dg
 
 from magsev_dagster.assets.common import TABLE_WRITER, materialize_table
-from magsev_dagster.metadata import column_schema
+from magsev_dagster.metadata import column_schema, table_set
 from magsev_dagster.resources.warehouse import (
     BAR_COLUMNS, PARQUET_TABLE, PROD_TABLE, RAW_COLUMNS, RAW_ORDER_BY, RAW_TABLE, Warehouse,
 )
@@ -19,8 +19,7 @@ BAR_SCHEMA = column_schema(BAR_COLUMNS)
         "AWS: Glue crawler first_pass_polygon_crawler into fp_db_polygon_io with table prefix magsev_ "
         "(or direct partition registration). Local: a DuckDB view over the files."
     ),
-    metadata={"dagster/table_name": RAW_TABLE,
-              "dagster/column_schema": column_schema({**RAW_COLUMNS, "dt": "VARCHAR"})},
+    metadata=table_set(RAW_TABLE, schema=column_schema({**RAW_COLUMNS, "dt": "VARCHAR"})),
     **TABLE_WRITER,
 )
 def magsev_polygon_raw(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
@@ -37,7 +36,7 @@ def magsev_polygon_raw(context: dg.AssetExecutionContext, warehouse: Warehouse) 
         "Only the dt days of the run are "
         "rewritten (never the seed's drop-and-rebuild). Audited by the blocking checks before publishing."
     ),
-    metadata={"dagster/table_name": PARQUET_TABLE, "dagster/column_schema": BAR_SCHEMA},
+    metadata=table_set(PARQUET_TABLE, schema=BAR_SCHEMA),
     **TABLE_WRITER,
 )
 def polygon_parquet_fp(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
@@ -51,7 +50,7 @@ def polygon_parquet_fp(context: dg.AssetExecutionContext, warehouse: Warehouse) 
         "The validated production table, bars as traded. Write-audit-publish: it only runs after every "
         "blocking check on polygon_parquet_fp passed, and swaps in the run's dt days atomically."
     ),
-    metadata={"dagster/table_name": PROD_TABLE, "dagster/column_schema": BAR_SCHEMA},
+    metadata=table_set(PROD_TABLE, schema=BAR_SCHEMA),
     **TABLE_WRITER,
 )
 def polygon_hourly_prod(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:

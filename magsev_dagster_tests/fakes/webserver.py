@@ -34,7 +34,11 @@ run_launcher:
   class: DefaultRunLauncher
 telemetry:
   enabled: false
+freshness:
+  enabled: true
 """
+# The freshness daemon's pass every 3 s instead of 30 s: the UI shows a materialized asset's freshness soon.
+FRESHNESS_INTERVAL_SECONDS = "3"
 
 # Variables of the caller that must not leak into the server (a real key, another environment).
 _SCRUBBED = ("MASSIVE_API_KEY", "POLYGON_API_KEY", "MASSIVE_BASE_URL", "POLYGON_BASE_URL", "MAGSEV_ENV", "MAGSEV_TICKERS", "AWS_ENDPOINT_URL")
@@ -83,7 +87,8 @@ def _server_env(dagster_home: Path, data_dir: Path, extra: dict[str, str]) -> di
     env = {k: v for k, v in os.environ.items() if k not in _SCRUBBED}
     pythonpath = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p)
     return {**env, "DAGSTER_HOME": str(dagster_home), "MAGSEV_DATA_DIR": str(data_dir),
-            "PYTHONPATH": pythonpath, "MAGSEV_ENV": "local", **extra}
+            "PYTHONPATH": pythonpath, "MAGSEV_ENV": "local",
+            "FRESHNESS_DAEMON_INTERVAL_SECONDS": FRESHNESS_INTERVAL_SECONDS, **extra}
 
 
 def _wait_until_loaded(server: Webserver, proc: subprocess.Popen, timeout: float) -> None:
@@ -179,7 +184,31 @@ query Backfill($id: String!) { partitionBackfillOrError(backfillId: $id) {
     ... on UnpartitionedAssetStatus { assetKey { path } inProgress materialized failed } } } } } }
 """
 
+FRESHNESS_QUERY = """
+query Fresh($key: AssetKeyInput!) { assetNodeOrError(assetKey: $key) { ... on AssetNode {
+  freshnessStatusInfo { freshnessStatus freshnessStatusMetadata { lastMaterializedTimestamp } }
+  internalFreshnessPolicy { __typename
+    ... on CronFreshnessPolicy { deadlineCron lowerBoundDeltaSeconds timezone }
+    ... on TimeWindowFreshnessPolicy { failWindowSeconds warnWindowSeconds } } } } }
+"""
+
 DONE = {"SUCCESS", "FAILURE", "CANCELED"}
+
+
+def freshness(server: Webserver, asset: str) -> dict:
+    """The asset's freshness policy and the status the UI shows (HEALTHY, DEGRADED, UNKNOWN, ...)."""
+    return server.graphql(FRESHNESS_QUERY, {"key": {"path": [asset]}})["assetNodeOrError"]
+
+
+def wait_for_freshness(server: Webserver, asset: str, status: str, timeout: float = 60) -> dict:
+    """Poll until the freshness daemon has recorded `status` for the asset."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        node = freshness(server, asset)
+        if (node["freshnessStatusInfo"] or {}).get("freshnessStatus") == status:
+            return node
+        time.sleep(0.5)
+    raise WebserverError(f"{asset} not {status} after {timeout:.0f}s ({node}):\n{server.log_tail()}")
 
 
 def run_tags(run: dict) -> dict[str, str]:
