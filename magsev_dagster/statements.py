@@ -27,6 +27,9 @@ from magsev_dagster.resources.warehouse import (
 # The tables holding bars by dt day: the scans whose cost would grow with history.
 DAY_TABLES = (RAW_TABLE, PARQUET_TABLE, PROD_TABLE)
 
+# Statements with no day range: they read the splits table only (a few rows per ticker per decade).
+UNRANGED_CHECKS = ("provider_factors",)
+
 
 @dataclass(frozen=True)
 class Ranged:
@@ -63,6 +66,10 @@ def check_statements(window: Window, now: datetime) -> list[Ranged]:
     since = partition_key(now - LOOKBACK)
     found.append(Ranged("check", "prod_newest_bars", "checks/prod_newest_bars", {"since_dt": since}, since, None))
     return found
+
+
+def unranged_statements() -> dict[str, str | exp.Expression]:
+    return {name: sql.sample_with_total(f"checks/{name}") for name in UNRANGED_CHECKS}
 
 
 def report_statements(window: Window) -> list[Ranged]:

@@ -14,7 +14,7 @@ from magsev_dagster.grafana.picture import PICTURE_KEY, publish_picture, variabl
 from magsev_dagster.resources.storage import LocalRawStore
 from magsev_dagster.resources.warehouse import DuckDBWarehouse
 from magsev_dagster.tickers import resolve_universe
-from magsev_dagster_tests.helpers import local_defs, run_range
+from magsev_dagster_tests.helpers import synthetic_range
 
 TICKERS = list(resolve_universe("mag7,benchmarks,crypto"))
 FIRST, LAST = "2024-06-05", "2024-06-11"  # the week around NVDA's split on Monday 2024-06-10
@@ -25,11 +25,7 @@ PICTURE = Path(__file__).resolve().parents[1] / "test-output" / "splits" / "dash
 
 @pytest.fixture(scope="module")
 def warehouse(tmp_path_factory):
-    data_dir = tmp_path_factory.mktemp("grafana-splits") / "data"
-    with pytest.MonkeyPatch.context() as env:
-        for name in KEY_VARIABLES:
-            env.delenv(name, raising=False)
-        assert run_range(local_defs(data_dir, MAGSEV_TICKERS="mag7,benchmarks,crypto"), FIRST, LAST).success
+    data_dir, _ = synthetic_range(tmp_path_factory, "grafana-splits", ",".join(TICKERS), FIRST, LAST)
     return DuckDBWarehouse(data_dir=str(data_dir))
 
 

@@ -102,7 +102,7 @@ def test_retries_pacing_config_and_delayed_through_the_graph(data_dir, fake_poly
     assert meta["retries"] == 2 and meta["requests"] == 4 and meta["bars"] == 14
     assert meta["delayed"] is True and meta["polygon_statuses"] == "DELAYED"
     retries = [r.getMessage() for r in caplog.records if "retry" in r.getMessage()]
-    assert retries == ["Polygon HTTP 429; retry 1/5 in 0.00s", "Polygon HTTP 503; retry 2/5 in 0.00s"]
+    assert retries == ["Massive HTTP 429; retry 1/5 in 0.00s", "Massive HTTP 503; retry 2/5 in 0.00s"]
 
 
 def test_malformed_json_fails_the_run_quarantines_the_body_and_writes_no_bars(data_dir, fake_polygon):

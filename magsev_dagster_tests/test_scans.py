@@ -19,7 +19,7 @@ from magsev_dagster import sql
 from magsev_dagster.grafana.panels import PANELS, TICKER_OPTIONS_SQL
 from magsev_dagster.partitions import day_window
 from magsev_dagster.resources.warehouse import ADJUSTED_VIEW, PARQUET_TABLE, PROD_TABLE, VARIANCE_VIEW, DuckDBWarehouse
-from magsev_dagster.statements import DAY_TABLES, ranged_statements
+from magsev_dagster.statements import DAY_TABLES, UNRANGED_CHECKS, ranged_statements, unranged_statements
 from magsev_dagster_tests.helpers import synthetic_range
 
 HISTORY = ("2026-01-05", "2026-02-13")  # six weeks: days before the jumps' look-back and after the window
@@ -58,6 +58,12 @@ def test_a_ranged_statement_reads_only_its_days(warehouse, key):
         assert scan.rows <= allowed, f"{key}: {scan.rows} rows of {scan.table}, its days hold {allowed}"
 
 
+@pytest.mark.parametrize("name", UNRANGED_CHECKS)
+def test_an_unranged_statement_reads_no_day_table(warehouse, name):
+    scans = warehouse.scans(unranged_statements()[name])
+    assert scans and not [s.table for s in scans if s.table in DAY_TABLES], (name, scans)
+
+
 COMPARISONS = (exp.Between, exp.EQ, exp.GT, exp.GTE, exp.LT, exp.LTE)
 
 
@@ -81,7 +87,8 @@ def test_every_statement_and_panel_is_covered():
     covered = {r.name if r.sender in ("report", "run") else f"checks/{r.name}" for r in STATEMENTS.values()
                if r.sender != "panel"}
     views = {ADJUSTED_VIEW, VARIANCE_VIEW}  # DDL: what they read is covered by their row count, preview, panels
-    assert sorted((covered & set(sql.names())) | views) == sql.names()
+    unranged = {f"checks/{name}" for name in UNRANGED_CHECKS}
+    assert sorted((covered & set(sql.names())) | views | unranged) == sql.names()
     assert {PARQUET_TABLE, PROD_TABLE} <= covered
     files = {p.name[:-4] for p in resources.files(sql).joinpath("grafana").iterdir() if p.name.endswith(".sql")}
     panels = {r.name for r in STATEMENTS.values() if r.sender == "panel"}
