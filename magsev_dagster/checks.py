@@ -163,8 +163,9 @@ def jump_params(window: Window) -> dict[str, object]:
                             f"bar): the adjusted series shows it. Warns, does not block: the bars are as traded.")
 def no_unexplained_jumps(context: dg.AssetCheckExecutionContext, warehouse: Warehouse) -> dg.AssetCheckResult:
     window = window_of(context)
-    warehouse.ensure_splits_table()
-    offending = warehouse.query(sql.sample_with_total("checks/unexplained_jumps"), **jump_params(window))
+    with warehouse.session():
+        warehouse.ensure_splits_table()
+        offending = warehouse.query(sql.sample_with_total("checks/unexplained_jumps"), **jump_params(window))
     count = int(offending["offending_rows"].iloc[0]) if not offending.empty else 0
     tickers = ", ".join(sorted(set(offending["ticker"]))) if count else "none"
     return dg.AssetCheckResult(
@@ -188,8 +189,9 @@ def no_unexplained_jumps(context: dg.AssetCheckExecutionContext, warehouse: Ware
                             "Massive's 6-decimal rounding. A disagreement names the split: a missing or wrong "
                             "event in one of the two. Warns, does not block.")
 def provider_factors_agree(warehouse: Warehouse) -> dg.AssetCheckResult:
-    warehouse.ensure_splits_table()
-    offending = warehouse.query(sql.sample_with_total("checks/provider_factors", limit=20))
+    with warehouse.session():
+        warehouse.ensure_splits_table()
+        offending = warehouse.query(sql.sample_with_total("checks/provider_factors", limit=20))
     count = int(offending["offending_rows"].iloc[0]) if not offending.empty else 0
     named = ", ".join(f"{r.ticker} {r.execution_date} (Massive {r.massive_factor:.6g}, view {r.view_factor:.6g})"
                       for r in offending.itertuples()) if count else "none"

@@ -239,7 +239,7 @@ def test_two_day_backfill_from_the_ui_api_is_one_run(server):
     assert run["status"] == "SUCCESS", server.log_tail()
     assert (tags[RANGE_START_TAG], tags[RANGE_END_TAG]) == (partitions[0], partitions[-1])
     # That one run took every targeted partition of every asset: nothing is left for another run.
-    # (The daemon marks the backfill completed on its next pass, 30 s later; the browser test waits for it.)
+    # (The daemon marks the backfill completed on its next pass; the browser test waits for it.)
     statuses = {"/".join(s["assetKey"]["path"]): s
                 for s in backfill(server, backfill_id)["assetBackfillData"]["assetBackfillStatuses"]}
     assert statuses.keys() == PARTITIONED

@@ -22,5 +22,7 @@ def materialize_table(context: dg.AssetExecutionContext, warehouse, table: str, 
                       order_by: tuple[str, ...] = ("ticker", "bar_start")) -> dg.MaterializeResult:
     """Build a table's share of the run's window with `build(window)`, then describe what it now holds."""
     window = window_of(context)
-    details = build(window)
-    return dg.MaterializeResult(metadata={**table_metadata(warehouse, table, window, order_by=order_by), **details})
+    with warehouse.session():
+        details = build(window)
+        described = table_metadata(warehouse, table, window, order_by=order_by)
+    return dg.MaterializeResult(metadata={**described, **details})

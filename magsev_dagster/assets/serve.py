@@ -50,9 +50,10 @@ def recent_window(context: dg.AssetExecutionContext, days: int = DEFAULT_DAYS) -
 
 def _define_view(context: dg.AssetExecutionContext, warehouse: Warehouse, view: str, create) -> dg.MaterializeResult:
     """(Re)define a view, then describe its last days."""
-    details = create()
-    described = table_metadata(warehouse, view, recent_window(context), docs=SPLIT_ADJUSTED_DOCS,
-                                partitioned=False)
+    with warehouse.session():
+        details = create()
+        described = table_metadata(warehouse, view, recent_window(context), docs=SPLIT_ADJUSTED_DOCS,
+                                    partitioned=False)
     return dg.MaterializeResult(metadata={**described, **details})
 
 

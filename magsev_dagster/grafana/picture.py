@@ -37,7 +37,8 @@ def typed(frame: pd.DataFrame, panel: Panel) -> pd.DataFrame:
 
 
 def panel_frames(warehouse, time_range: TimeRange, variables: dict[str, list[str]]) -> list[tuple[Panel, pd.DataFrame]]:
-    return [(panel, typed(queries.run(warehouse, panel.sql, time_range, variables), panel)) for panel in PANELS]
+    with warehouse.session():
+        return [(panel, typed(queries.run(warehouse, panel.sql, time_range, variables), panel)) for panel in PANELS]
 
 
 def _summary(frames: list[tuple[Panel, pd.DataFrame]]) -> pd.DataFrame:

@@ -10,6 +10,7 @@ matplotlib.use("Agg")  # no display: render to PNG bytes only
 
 import matplotlib.dates as mdates  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.ticker as mticker  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from PIL import Image  # noqa: E402  (matplotlib's own dependency)
@@ -79,6 +80,10 @@ def _series(ax, panel: Panel, frame: pd.DataFrame, order: list[str], time_range:
         ax.plot(times, values, linewidth=1.1, label=label, **series_style(label, i))
     if panel.log_scale:
         ax.set_yscale("log")
+        # Prices as Grafana writes them (140, 160), not matplotlib's 1.4×10², whose TeX-like parser
+        # also cost a third of the picture's time.
+        ax.yaxis.set_major_formatter(mticker.LogFormatter(labelOnlyBase=False))
+        ax.yaxis.set_minor_formatter(mticker.LogFormatter(labelOnlyBase=False, minor_thresholds=(2, 0.5)))
     ax.set_xlim(time_range.start.replace(tzinfo=None), time_range.end.replace(tzinfo=None))
     locator = mdates.DayLocator()
     ax.xaxis.set_major_locator(locator)
@@ -145,12 +150,13 @@ def draw_table(ax, panel: Panel, frame: pd.DataFrame) -> None:
 
 
 def _compact_png(fig, dpi: int) -> bytes:
-    """PNG with an adaptive 128-colour palette: a third of the size, same look on flat dark panels."""
+    """PNG with an adaptive 128-colour palette: a third of the size, same look on flat dark panels.
+    Fast octree + zlib's default: ~30 ms, where median cut + optimize took ~170 ms for a larger file."""
     raw = io.BytesIO()
     fig.savefig(raw, format="png", dpi=dpi, facecolor=BACKGROUND)
-    image = Image.open(raw).convert("RGB").quantize(colors=128, method=Image.Quantize.MEDIANCUT)
+    image = Image.open(raw).convert("RGB").quantize(colors=128, method=Image.Quantize.FASTOCTREE)
     out = io.BytesIO()
-    image.save(out, format="PNG", optimize=True)
+    image.save(out, format="PNG")
     return out.getvalue()
 
 

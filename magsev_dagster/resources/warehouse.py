@@ -11,7 +11,8 @@ import json
 import os
 import shutil
 import tempfile
-from contextlib import contextmanager
+import threading
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,6 +59,10 @@ class Warehouse(dg.ConfigurableResource):
     def query(self, statement: str | object, **params: object) -> pd.DataFrame:
         """Run a SELECT from sql/ (by name or as a sqlglot tree) with its placeholders bound."""
         raise NotImplementedError
+
+    def session(self):
+        """A context in which the step's statements share what is costly to open (nothing on Athena)."""
+        return nullcontext()
 
     def refresh_raw_table(self, window: Window) -> dict:
         raise NotImplementedError
@@ -135,6 +140,16 @@ def _scans(node: dict):
         yield from _scans(child)
 
 
+_held = threading.local()
+
+
+def _held_connections() -> dict[str, duckdb.DuckDBPyConnection]:
+    """The warehouse files this thread has open, by path."""
+    if not hasattr(_held, "connections"):
+        _held.connections = {}
+    return _held.connections
+
+
 class WarehouseBusyError(RuntimeError):
     """Another process held the local warehouse for longer than LOCK_TIMEOUT_SECONDS."""
 
@@ -184,15 +199,28 @@ class DuckDBWarehouse(Warehouse):
         return self.root / "warehouse.duckdb"
 
     @contextmanager
-    def connect(self, read_only: bool = False):
+    def connect(self):
+        """The warehouse file, opened for this thread; within an open one (a session), that one again.
+        Opening costs ~20 ms (DuckDB builds its catalog of built-in functions per database instance):
+        a step's dozen statements share one in a session."""
+        path = str(self.database_path)
+        if path in _held_connections():
+            yield _held_connections()[path]
+            return
         self.root.mkdir(parents=True, exist_ok=True)
         with self._exclusive():
-            con = duckdb.connect(str(self.database_path), read_only=read_only and self.database_path.exists())
+            con = duckdb.connect(path)
+            _held_connections()[path] = con
             try:
                 con.execute("SET TimeZone = 'UTC'")
                 yield con
             finally:
+                del _held_connections()[path]
                 con.close()
+
+    def session(self):
+        """One connection (and the file's lock) for the statements of a step: other processes wait."""
+        return self.connect()
 
     @contextmanager
     def _exclusive(self):

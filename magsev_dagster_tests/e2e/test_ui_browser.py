@@ -1,7 +1,7 @@
 """The Dagster UI in headless Chromium: what a user does on the embedded default, click by click.
 
-Open the asset graph and find every asset; materialize one day from the Materialize dialog; see the
-run succeed and the check results; backfill two days from the same dialog and see that the days ran
+Open the asset graph and find every asset; see production's freshness unknown; materialize one day from
+the Materialize dialog; see the run succeed, the check results and production's freshness passing; backfill two days from the same dialog and see that the days ran
 as one run (the unpartitioned view and dashboard once more, after it). GraphQL is the oracle (run ids, statuses), the browser is the user. Screenshots of each
 step land in test-output/e2e/. Run with `make test-e2e`; skipped (never passed) without Chromium.
 """
@@ -14,7 +14,8 @@ import pytest
 
 from magsev_dagster_tests.e2e.browser import SCREENSHOTS, chromium_driver, screenshot, system_chromium
 from magsev_dagster_tests.fakes.webserver import (
-    backfill_runs, run_assets, run_tags, running_webserver, wait_for_backfill, wait_for_run,
+    backfill_runs, freshness, run_assets, run_tags, running_webserver, wait_for_backfill, wait_for_freshness,
+    wait_for_run,
 )
 from magsev_dagster_tests.helpers import RANGE_END_TAG, RANGE_START_TAG
 from magsev_dagster_tests.test_ui_graphql import GROUPS, PARQUET_CHECKS, PARTITIONED, rerun_warehouse_with_a_negative_low
@@ -24,6 +25,9 @@ pytestmark = pytest.mark.e2e
 ONE_PARTITION = "2026-11-23"  # Monday (not the GraphQL test's partition: own server anyway)
 BACKFILL_RANGE = ("2026-11-19", "2026-11-20")  # two daily partitions
 WAIT = 60  # seconds for the UI to show what GraphQL already says
+# The production table's freshness policy as its asset page states it (schedules.freshness_policy).
+POLICY_TEXT = ("Deadline: At 35 minutes past the hour",
+               "Fresh if materialized no earlier than 30 minutes before each deadline.")
 
 RUNS_WITH_PARTITION = """
 query Runs($value: String!) { runsOrError(filter: {tags: [{key: "dagster/partition", value: $value}]}) {
@@ -141,6 +145,20 @@ def test_asset_graph_shows_every_group_and_asset(ui):
     screenshot(ui.driver, "01-asset-graph")
 
 
+def freshness_section(ui) -> str:
+    """The asset page's 'Freshness policy' block (up to the next heading)."""
+    body = ui.wait_text("Freshness policy", *POLICY_TEXT)
+    return body.split("Freshness policy", 1)[1].split("Compute details", 1)[0]
+
+
+def test_production_freshness_is_unknown_before_the_first_run(ui, server):
+    assert freshness(server, "polygon_hourly_prod")["freshnessStatusInfo"]["freshnessStatus"] == "UNKNOWN"
+    ui.open("/assets/polygon_hourly_prod")
+    before = freshness_section(ui)
+    screenshot(ui.driver, "07-prod-freshness-unknown")
+    assert "Not evaluated" in before and "Passing" not in before, before
+
+
 def test_one_partition_from_the_materialize_dialog_runs_green_with_its_checks(ui, server):
     ui.open("/asset-groups")
     ui.launch_from_materialize_dialog(ONE_PARTITION, "Launch 1 run")
@@ -164,6 +182,16 @@ def test_one_partition_from_the_materialize_dialog_runs_green_with_its_checks(ui
     ui.open("/assets/raw_polygon_aggregates")
     ui.wait_text("Row count", "synthetic")
     screenshot(ui.driver, "04b-raw-asset")
+
+
+def test_production_freshness_passes_after_the_run(ui, server):
+    """The freshness daemon (every 3 s here) judges the policy after the previous test's materialization."""
+    wait_for_freshness(server, "polygon_hourly_prod", "HEALTHY")
+    ui.open("/assets/polygon_hourly_prod")
+    ui.wait_text("Passing", "Last materialized")
+    after = freshness_section(ui)
+    screenshot(ui.driver, "08-prod-freshness-passing")
+    assert after.lstrip().startswith("Passing") and "Last materialized" in after, after
 
 
 def test_a_failing_check_shows_the_offending_rows(ui, server):

@@ -25,6 +25,7 @@ from dagster._core.workspace.load_target import GrpcServerTarget
 from dagster._grpc.client import DagsterGrpcClient
 from dagster_graphql.test.utils import execute_dagster_graphql
 
+from magsev_dagster_tests.fakes.daemon_pace import daemon_pace_env
 from magsev_dagster_tests.fakes.webserver import free_port
 
 REPO = Path(__file__).resolve().parents[2]
@@ -198,7 +199,7 @@ def code_server(root: Path, home: Path, env: dict[str, str]) -> Iterator[int]:
 def daemon(root: Path, home: Path, env: dict[str, str], port: int) -> Iterator[subprocess.Popen]:
     """`dagster-daemon run` on the workspace of the code server."""
     cmd = [sys.executable, "-m", "dagster._daemon", "run", "-w", str(workspace_yaml(root, port))]
-    proc = _spawn(cmd, _process_env(home, env), root / "daemon.log")
+    proc = _spawn(cmd, daemon_pace_env(_process_env(home, env)), root / "daemon.log")
     try:
         yield proc
     finally:

@@ -20,6 +20,8 @@ from typing import Iterator
 
 import requests
 
+from magsev_dagster_tests.fakes.daemon_pace import daemon_pace_env
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 LOCATION = "magsev_dagster.definitions"  # code location name dagster derives from `-m <module>`
 REPOSITORY = "__repository__"
@@ -86,9 +88,9 @@ class Webserver:
 def _server_env(dagster_home: Path, data_dir: Path, extra: dict[str, str]) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in _SCRUBBED}
     pythonpath = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p)
-    return {**env, "DAGSTER_HOME": str(dagster_home), "MAGSEV_DATA_DIR": str(data_dir),
-            "PYTHONPATH": pythonpath, "MAGSEV_ENV": "local",
-            "FRESHNESS_DAEMON_INTERVAL_SECONDS": FRESHNESS_INTERVAL_SECONDS, **extra}
+    return daemon_pace_env({**env, "DAGSTER_HOME": str(dagster_home), "MAGSEV_DATA_DIR": str(data_dir),
+                            "PYTHONPATH": pythonpath, "MAGSEV_ENV": "local",
+                            "FRESHNESS_DAEMON_INTERVAL_SECONDS": FRESHNESS_INTERVAL_SECONDS, **extra})
 
 
 def _wait_until_loaded(server: Webserver, proc: subprocess.Popen, timeout: float) -> None:
