@@ -164,11 +164,16 @@ def project_defs(data_dir: Path, server_url: str, **env: str):
 
 @contextmanager
 def temp_instance():
-    """A Dagster instance with on-disk sqlite storage, like `make ui`'s DAGSTER_HOME."""
+    """A Dagster instance with on-disk sqlite storage and the event log of `make ui`'s DAGSTER_HOME
+    (deploy/dagster.local.yaml's MagsevSqliteEventLogStorage)."""
     import dagster as dg
+    import yaml
 
+    shipped = yaml.safe_load((HERE.parent / "deploy" / "dagster.local.yaml").read_text())["event_log_storage"]
     with tempfile.TemporaryDirectory(prefix="magsev-bench-home-") as home:
-        instance = dg.DagsterInstance.local_temp(tempdir=home, overrides={"telemetry": {"enabled": False}})
+        event_log = {**shipped, "config": {"base_dir": home}}
+        instance = dg.DagsterInstance.local_temp(tempdir=home, overrides={
+            "telemetry": {"enabled": False}, "event_log_storage": event_log})
         try:
             yield instance
         finally:

@@ -8,21 +8,28 @@
 
 Both read the run's event log and run by default once a target is configured. Delivery is retried
 (resources/alerts.py); if a target still refuses, the sensor's tick fails with the reason, visible
-under Automation in the UI (Dagster does not evaluate a run status sensor twice for the same run).
+under Automation in the UI, and the alert is kept (alert_outbox.py: Dagster does not evaluate a run
+status sensor twice for the same run). A third sensor, `magsev_alert_redelivery`, offers every kept
+alert again each minute to the targets that refused it, saying how late it is, until they take it.
 """
 
 from __future__ import annotations
 
 import re
+import time
 from collections import defaultdict
 
 import dagster as dg
 from dagster import DagsterEventType
 
-from magsev_dagster.resources.alerts import Alert, AlertNotifier
+from magsev_dagster import alert_outbox
+from magsev_dagster.resources.alerts import Alert, AlertDeliveryError, AlertNotifier
 from magsev_dagster.partitions import PARTITION_TAG, RANGE_END_TAG, RANGE_START_TAG
 
 MAX_LISTED = 10  # a year's backfill may fail a check on many days: list a few, count the rest
+FAILURE_SENSOR, CHECK_SENSOR, REDELIVERY_SENSOR = (
+    "magsev_run_failure_alert", "magsev_check_failure_alert", "magsev_alert_redelivery")
+REDELIVERY_INTERVAL_SECONDS = 60
 
 
 def partitions_of(run: dg.DagsterRun) -> str:
@@ -88,21 +95,55 @@ def describe(instance: dg.DagsterInstance, run: dg.DagsterRun, notifier: AlertNo
     )
 
 
+def send_or_keep(context, sensor: str, alerts: AlertNotifier, alert: Alert) -> None:
+    """Send; when a target still refuses, keep the alert for redelivery and fail the tick saying so."""
+    try:
+        sent = alerts.send(alert)
+    except AlertDeliveryError as exc:
+        alert_outbox.keep(context.instance, sensor, alert, exc.failed, str(exc), time.time())
+        raise AlertDeliveryError(f"{exc}; kept: {REDELIVERY_SENSOR} offers it again every "
+                                 f"{REDELIVERY_INTERVAL_SECONDS} s", exc.failed, exc.sent) from None
+    context.log.info(f"alert for run {alert.run_id} sent to {', '.join(sent)}")
+
+
+def redeliver(context: dg.SensorEvaluationContext, alerts: AlertNotifier) -> dg.SkipReason:
+    """Offer every kept alert to the targets that still owe it; record each target that takes it."""
+    delivered, refused = [], []
+    for entry, owed in alert_outbox.pending(context.instance, [FAILURE_SENSOR, CHECK_SENSOR]):
+        if gone := [t for t in owed if t not in alerts.targets]:  # a target removed from the settings since
+            alert_outbox.record_delivery(context.instance, [FAILURE_SENSOR, CHECK_SENSOR], entry.id, gone)
+            refused.append(f"run {entry.alert['run_id'][:8]}: dropped for {', '.join(gone)} (no longer configured)")
+            if not (owed := [t for t in owed if t not in gone]):
+                continue
+        try:
+            sent = alerts.send(entry.late_alert(time.time()), only=owed)
+        except AlertDeliveryError as exc:
+            sent = exc.sent
+            refused.append(f"run {entry.alert['run_id'][:8]}: {exc}")
+        if sent:
+            alert_outbox.record_delivery(context.instance, [FAILURE_SENSOR, CHECK_SENSOR], entry.id, sent)
+            delivered.append(f"run {entry.alert['run_id'][:8]} to {', '.join(sent)}")
+    if not delivered and not refused:
+        return dg.SkipReason("no kept alert")
+    return dg.SkipReason("; ".join([*(f"delivered late: {d}" for d in delivered),
+                                    *(f"still refused: {r}" for r in refused)]))
+
+
 def alert_sensors(enabled: bool) -> list[dg.SensorDefinition]:
-    """The two alert sensors; running by default when a target is configured (`enabled`)."""
+    """The alert sensors; running by default when a target is configured (`enabled`)."""
     status = dg.DefaultSensorStatus.RUNNING if enabled else dg.DefaultSensorStatus.STOPPED
 
-    @dg.run_failure_sensor(name="magsev_run_failure_alert", default_status=status,
+    @dg.run_failure_sensor(name=FAILURE_SENSOR, default_status=status,
                            description="Alerts the configured SNS topic / webhook when a run fails, naming "
                                        "its partitions, failed steps and failed blocking checks.")
     def magsev_run_failure_alert(context: dg.RunFailureSensorContext, alerts: AlertNotifier):
         if not alerts.configured:
             return dg.SkipReason("no alert target: set MAGSEV_ALERT_SNS_TOPIC_ARN or MAGSEV_ALERT_WEBHOOK_URL")
         reason = _first_line(context.failure_event.message)
-        alert = describe(context.instance, context.dagster_run, alerts, "FAILED", reason)
-        context.log.info(f"alert for run {alert.run_id} sent to {', '.join(alerts.send(alert))}")
+        send_or_keep(context, FAILURE_SENSOR, alerts,
+                     describe(context.instance, context.dagster_run, alerts, "FAILED", reason))
 
-    @dg.run_status_sensor(run_status=dg.DagsterRunStatus.SUCCESS, name="magsev_check_failure_alert",
+    @dg.run_status_sensor(run_status=dg.DagsterRunStatus.SUCCESS, name=CHECK_SENSOR,
                           default_status=status,
                           description="Alerts the configured SNS topic / webhook when a run succeeded but "
                                       "some of its (non-blocking) checks failed.")
@@ -111,6 +152,14 @@ def alert_sensors(enabled: bool) -> list[dg.SensorDefinition]:
             return dg.SkipReason("no alert target: set MAGSEV_ALERT_SNS_TOPIC_ARN or MAGSEV_ALERT_WEBHOOK_URL")
         alert = describe(context.instance, context.dagster_run, alerts, "succeeded with FAILED CHECKS")
         if alert.failed_checks:
-            context.log.info(f"alert for run {alert.run_id} sent to {', '.join(alerts.send(alert))}")
+            send_or_keep(context, CHECK_SENSOR, alerts, alert)
 
-    return [magsev_run_failure_alert, magsev_check_failure_alert]
+    @dg.sensor(name=REDELIVERY_SENSOR, default_status=status, minimum_interval_seconds=REDELIVERY_INTERVAL_SECONDS,
+               description="Offers every alert a target still refused after its retries (kept in the instance) "
+                           "again, to that target only, saying how late it is, until it is taken.")
+    def magsev_alert_redelivery(context: dg.SensorEvaluationContext, alerts: AlertNotifier):
+        if not alerts.configured:
+            return dg.SkipReason("no alert target: set MAGSEV_ALERT_SNS_TOPIC_ARN or MAGSEV_ALERT_WEBHOOK_URL")
+        return redeliver(context, alerts)
+
+    return [magsev_run_failure_alert, magsev_check_failure_alert, magsev_alert_redelivery]

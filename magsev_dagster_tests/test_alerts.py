@@ -12,6 +12,8 @@ import dagster as dg
 import pytest
 from werkzeug import Response
 
+from magsev_dagster import alert_outbox
+from magsev_dagster.alerts import CHECK_SENSOR, FAILURE_SENSOR, REDELIVERY_SENSOR
 from magsev_dagster.polygon.synthetic import synthetic_bars
 from magsev_dagster_tests.fakes.moto_server import aws_env, aws_operations, moto  # noqa: F401  (fixtures)
 from magsev_dagster_tests.fakes.polygon_server import (  # noqa: F401  (fixtures)
@@ -210,12 +212,86 @@ def test_an_alert_still_refused_fails_the_sensor_tick_without_secrets(data_dir, 
     assert "T0KEN-5ecret" not in error and FAKE_KEY not in error
 
 
+def kept_state(instance: dg.DagsterInstance) -> str:
+    keys = {alert_outbox.REDELIVERED_KEY, *(alert_outbox.UNDELIVERED_PREFIX + s for s in (FAILURE_SENSOR, CHECK_SENSOR))}
+    return json.dumps(instance.run_storage.get_cursor_values(keys))
+
+
+def test_an_alert_still_refused_is_kept_and_arrives_late_on_a_later_tick_once(data_dir, fake_polygon, webhook,
+                                                                              monkeypatch):
+    url, received, status = webhook
+    defs = failing_defs(data_dir, fake_polygon, monkeypatch, refuse_key=True, MAGSEV_ALERT_WEBHOOK_URL=url)
+    status["code"] = 503
+    with dg.instance_for_test() as instance:
+        failures = SensorTicks(defs, FAILURE_SENSOR, instance, retry_delays=[0.0, 0.0])
+        redelivery = SensorTicks(defs, REDELIVERY_SENSOR, instance, retry_delays=[0.0, 0.0])
+        failures.tick()
+        assert redelivery.tick().skip_message == "no kept alert"
+        result = run_range(defs, DAYS[1], DAYS[1], instance=instance)
+        [reaction] = failures.tick().dagster_run_reactions
+        assert f"kept: {REDELIVERY_SENSOR} offers it again" in reaction.error.to_string()
+
+        still = redelivery.tick()  # the webhook still refuses: three more attempts, still kept
+        assert len(received) == 6 and "still refused: run " in still.skip_message, still.skip_message
+        status["code"] = 200
+        late = redelivery.tick()
+        assert late.skip_message == f"delivered late: run {result.run_id[:8]} to webhook", late.skip_message
+        assert redelivery.tick().skip_message == "no kept alert"  # delivered once, never again
+        assert failures.tick().dagster_run_reactions == []
+        state = kept_state(instance)
+
+    assert len(received) == 7
+    payload = received[-1]
+    assert payload["run_id"] == result.run_id and payload["failed_steps"] == received[0]["failed_steps"]
+    assert payload["late"].startswith("0 min after the first attempt (") and "HTTP 503" in payload["late"]
+    assert "Delivered late: 0 min after the first attempt" in payload["text"]
+    assert "T0KEN-5ecret" not in state and FAKE_KEY not in state and "T0KEN-5ecret" not in json.dumps(payload)
+
+
+def test_a_kept_alert_goes_only_to_the_target_that_refused_it(data_dir, fake_polygon, sns_queue, webhook, monkeypatch):
+    topic, sns_received = sns_queue
+    url, received, status = webhook
+    defs = failing_defs(data_dir, fake_polygon, monkeypatch, refuse_key=True, MAGSEV_ALERT_WEBHOOK_URL=url,
+                        MAGSEV_ALERT_SNS_TOPIC_ARN=topic)
+    status["code"] = 503
+    with dg.instance_for_test() as instance:
+        failures = SensorTicks(defs, FAILURE_SENSOR, instance, retry_delays=[0.0, 0.0])
+        redelivery = SensorTicks(defs, REDELIVERY_SENSOR, instance, retry_delays=[0.0, 0.0])
+        failures.tick()
+        run_range(defs, DAYS[1], DAYS[1], instance=instance)
+        [reaction] = failures.tick().dagster_run_reactions
+        assert f"delivered to: ['sns:{topic}']" in reaction.error.to_string()
+        status["code"] = 200
+        assert redelivery.tick().skip_message.endswith("to webhook")
+        assert redelivery.tick().skip_message == "no kept alert"
+    [message] = sns_received()  # SNS took it the first time: not sent again
+    assert "Delivered late" not in message["Message"]
+    assert len(received) == 4 and "Delivered late" in received[-1]["text"]
+
+
+def test_a_kept_alert_for_a_target_no_longer_configured_is_dropped(data_dir, fake_polygon, webhook, monkeypatch):
+    url, received, status = webhook
+    defs = failing_defs(data_dir, fake_polygon, monkeypatch, refuse_key=True, MAGSEV_ALERT_WEBHOOK_URL=url)
+    status["code"] = 503
+    with dg.instance_for_test() as instance:
+        failures = SensorTicks(defs, FAILURE_SENSOR, instance, retry_delays=[0.0, 0.0])
+        failures.tick()
+        run_range(defs, DAYS[1], DAYS[1], instance=instance)
+        failures.tick()
+        # The deployment moves its alerts from the webhook to an SNS topic.
+        monkeypatch.delenv("MAGSEV_ALERT_WEBHOOK_URL")
+        moved_defs = local_defs(data_dir, MAGSEV_ALERT_SNS_TOPIC_ARN="arn:aws:sns:us-east-1:123456789012:other")
+        moved = SensorTicks(moved_defs, REDELIVERY_SENSOR, instance)
+        assert "dropped for webhook (no longer configured)" in moved.tick().skip_message
+        assert moved.tick().skip_message == "no kept alert"
+
+
 def test_alert_sensors_run_by_default_only_with_a_target(data_dir):
     def status(**env):
         return {s.name: s.default_status for s in local_defs(data_dir, **env).sensors}
 
     off, on = dg.DefaultSensorStatus.STOPPED, dg.DefaultSensorStatus.RUNNING
-    assert status() == {"magsev_run_failure_alert": off, "magsev_check_failure_alert": off}
+    assert status() == {FAILURE_SENSOR: off, CHECK_SENSOR: off, REDELIVERY_SENSOR: off}
     arn = "arn:aws:sns:us-east-1:123456789012:magsev-alerts"
     assert set(status(MAGSEV_ALERT_SNS_TOPIC_ARN=arn).values()) == {on}
     assert set(status(MAGSEV_ALERT_WEBHOOK_URL="http://127.0.0.1:9/hook").values()) == {on}

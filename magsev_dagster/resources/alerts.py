@@ -23,6 +23,10 @@ SNS_SUBJECT_MAX = 100  # SNS rejects longer subjects
 class AlertDeliveryError(RuntimeError):
     """A configured target did not take the alert, even after retries (the sensor's tick fails)."""
 
+    def __init__(self, message: str, failed: list[str] | None = None, sent: list[str] | None = None):
+        super().__init__(message)
+        self.failed, self.sent = failed or [], sent or []
+
 
 def redact_secrets(text: str, environ: dict[str, str] | None = None) -> str:
     env = os.environ if environ is None else environ
@@ -45,10 +49,13 @@ class Alert:
     failed_steps: list[str] = field(default_factory=list)
     failed_checks: list[str] = field(default_factory=list)
     reason: str = ""
+    late: str = ""  # set when redelivered: how late, and why the first attempts failed
 
     @property
     def text(self) -> str:
         lines = [self.subject, "", f"Run: {self.run_id} (job {self.job})", f"Partitions: {self.partitions}"]
+        if self.late:
+            lines.append(f"Delivered late: {self.late}")
         if self.reason:
             lines.append(f"Reason: {self.reason}")
         lines += [f"Failed check: {c}" for c in self.failed_checks]
@@ -80,24 +87,34 @@ class AlertNotifier(dg.ConfigurableResource):
     def run_url(self, run_id: str) -> str:
         return f"{self.ui_url.rstrip('/')}/runs/{run_id}"
 
-    def send(self, alert: Alert) -> list[str]:
-        """Deliver to every target (one failing does not stop the other); return where it went,
-        never the webhook's URL. Raises AlertDeliveryError naming what failed."""
-        alert, sent, errors = alert.redacted(), [], []
-        targets = [(f"sns:{self.sns_topic_arn}", self.sns_topic_arn, self._publish_sns),
-                   ("webhook", self.webhook_url, self._post_webhook)]
-        for name, configured, deliver in targets:
-            if not configured:
+    @property
+    def targets(self) -> list[str]:
+        """The configured targets' names (never the webhook's URL)."""
+        return [name for name, configured, _ in self._targets() if configured]
+
+    def _targets(self):
+        return [(f"sns:{self.sns_topic_arn}", self.sns_topic_arn, self._publish_sns),
+                ("webhook", self.webhook_url, self._post_webhook)]
+
+    def send(self, alert: Alert, only: list[str] | None = None) -> list[str]:
+        """Deliver to every target (or those named in `only`; one failing does not stop the other);
+        return where it went, never the webhook's URL. Raises AlertDeliveryError naming what failed."""
+        alert, sent, failed, errors = alert.redacted(), [], [], []
+        for name, configured, deliver in self._targets():
+            if not configured or (only is not None and name not in only):
                 continue
             try:
                 deliver(alert)
                 sent.append(name)
+                continue
             except AlertDeliveryError as exc:
                 errors.append(str(exc))
             except Exception as exc:  # boto3's errors name the topic, never a secret
                 errors.append(redact_secrets(f"{name}: {type(exc).__name__}: {exc}"))
+            failed.append(name)
         if errors:
-            raise AlertDeliveryError(f"alert not delivered ({'; '.join(errors)}); delivered to: {sent or 'none'}")
+            raise AlertDeliveryError(f"alert not delivered ({'; '.join(errors)}); delivered to: {sent or 'none'}",
+                                     failed, sent)
         return sent
 
     def _publish_sns(self, alert: Alert) -> None:
