@@ -7,7 +7,7 @@ year of backfill, for the daily layout. Sizes per bar come from the scale benchm
 - parquet and production rewritten a dt day at a time, at most 100 days per Athena statement;
 - production published atomically: UNLOAD of the run's days to a new generation prefix, Glue partitions
   switched to it, the previous generation recorded in a manifest and deleted by a later run;
-- the splits of every stock ticker re-fetched by every run (one request each), kept as one bundle,
+- the splits of every stock ticker re-fetched by every run (tickers batched with ticker.any_of, a few requests), kept as one bundle,
   and written as one JSON-lines object; the split-adjusted view, the variance view and the
   dashboard read production through it.
 

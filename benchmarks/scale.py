@@ -100,7 +100,7 @@ def main(quick: bool = False, planned_subset: bool = False) -> dict:
                  {"part of the backfill's wall": f"  its floor: {year['requests']} requests x {LATENCY_S * 1000:.0f} ms"
                                                  f" / {r['polygon_concurrency']} at once, at most "
                                                  f"{MAX_REQUESTS_PER_SECOND:g}/s", "s": floor},
-                 {"part of the backfill's wall": "polygon_splits (every stock ticker's splits, one request each)",
+                 {"part of the backfill's wall": "polygon_splits (every stock ticker's splits, tickers batched per request)",
                   "s": steps.get("polygon_splits", 0)},
                  {"part of the backfill's wall": "every other step",
                   "s": round(sum(steps.values()) - steps["raw_polygon_aggregates"] - steps.get("polygon_splits", 0),
