@@ -22,6 +22,7 @@ import json
 from math import ceil
 
 from benchmarks.common import RESULTS, load_avg, merge_results, table
+from magsev_dagster.polygon.client import splits_batches
 
 ATHENA_PER_TB = 5.0
 ATHENA_MIN_BYTES = 10 * 10**6  # every query is billed at least 10 MB
@@ -74,9 +75,10 @@ def athena_usd(queries: int, scanned: float) -> float:
 
 def run_cost(tickers: int, days: int, bars: float, bars_per_day: float, s: dict) -> dict:
     """One run of magsev_hourly_job over `days` dt days holding `bars` bars (`bars_per_day` in the newest);
-    every ticker is a stock (one splits request each)."""
+    every ticker is a stock (its splits fetched in ticker.any_of batches, polygon.client.splits_batches)."""
     chunks = ceil(days / DAYS_PER_CHUNK)
-    requests = tickers * max(1, ceil(bars / tickers / PAGE_BARS)) + tickers
+    splits = len(splits_batches([f"T{i:04d}" for i in range(tickers)]))  # 5-character tickers
+    requests = tickers * max(1, ceil(bars / tickers / PAGE_BARS)) + splits
     parts = max(1, ceil(bars * s["response_parts_per_bar"]))
     queries = chunks * 2 + CHECK_QUERIES + METADATA_QUERIES + PANELS
     raw, parquet = bars * s["raw_bytes_per_bar"], bars * s["parquet_bytes_per_bar"]
