@@ -42,6 +42,9 @@ freshness:
 # The freshness daemon's pass every 3 s instead of 30 s: the UI shows a materialized asset's freshness soon.
 FRESHNESS_INTERVAL_SECONDS = "3"
 
+# What paces the daemons of a test server (fakes/daemon_pace, the freshness daemon's interval).
+_PACING = ("MAGSEV_TEST_DAEMON_INTERVAL_SECONDS", "FRESHNESS_DAEMON_INTERVAL_SECONDS")
+
 # Variables of the caller that must not leak into the server (a real key, another environment).
 _SCRUBBED = ("MASSIVE_API_KEY", "POLYGON_API_KEY", "MASSIVE_BASE_URL", "POLYGON_BASE_URL", "MAGSEV_ENV", "MAGSEV_TICKERS", "AWS_ENDPOINT_URL")
 
@@ -90,8 +93,8 @@ def _server_env(dagster_home: Path, data_dir: Path, extra: dict[str, str], pace_
     pythonpath = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p)
     env = {**env, "DAGSTER_HOME": str(dagster_home), "MAGSEV_DATA_DIR": str(data_dir), "PYTHONPATH": pythonpath,
            "MAGSEV_ENV": "local"}
-    if not pace_daemons:  # Dagster's own intervals, as a user's `dagster dev` has them
-        return {**env, **extra}
+    if not pace_daemons:  # Dagster's own intervals, as a user's `dagster dev` has them, whatever the caller set
+        return {k: v for k, v in {**env, **extra}.items() if k not in _PACING}
     return daemon_pace_env({**env, "FRESHNESS_DAEMON_INTERVAL_SECONDS": FRESHNESS_INTERVAL_SECONDS, **extra})
 
 
