@@ -1,4 +1,12 @@
-"""Benchmark 6 - user paths: the README's CLI backfill command, as a user runs it, on the shipped instance.
+"""Benchmark 6 - user paths, as users take them, on the shipped instance (deploy/dagster.local.yaml).
+
+(1) The README's CLI backfill command. (2) A backfill launched through the webserver's GraphQL API
+(what the UI's Materialize dialog sends) and run by the daemon of `dagster dev`: the queued run
+coordinator, the default run launcher (a process per run), Dagster's own daemon intervals. (3) The
+hourly schedule's tick to its run's success on the same server (its cron every minute, so a tick
+comes within a minute). (2) and (3) are measured by benchmarks/daemon_paths.py, after (1).
+
+(1) in detail:
 
 `dagster asset materialize -m magsev_dagster.definitions --select '*' --partition-range A...B` in a
 subprocess, with DAGSTER_HOME a temporary directory holding deploy/dagster.local.yaml (as `make
@@ -8,7 +16,8 @@ before this project shipped its own), and the shipped config with
 DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS=true. Each at two sizes, so the marginal cost of a
 day is a difference of two runs on the same config.
 
-    python -m benchmarks.user_paths [--quick]     (--quick: 14 and 61 days instead of 61 and 365)
+    python -m benchmarks.user_paths [--quick]
+      (--quick: the CLI at 14 and 61 days instead of 61 and 365; the UI backfill 14 days instead of 365)
 """
 
 from __future__ import annotations
@@ -23,8 +32,9 @@ from pathlib import Path
 
 import yaml
 
+from benchmarks import daemon_paths
 from benchmarks.common import (
-    API_KEY, REPO, days_before_today, load_avg, merge_results, polygon_server, table,
+    API_KEY, REPO, RESULTS, days_before_today, load_avg, merge_results, polygon_server, table,
 )
 
 LOCAL_YAML = REPO / "deploy" / "dagster.local.yaml"
@@ -83,6 +93,16 @@ def _run_events(env: dict) -> dict:
             "run_ms_per_event": round(1000 * (found["setup_s"] + found["execution_s"]) / events, 2)}
 
 
+def in_process_figures() -> dict:
+    """The in-process figures (`job.execute_in_process`, benchmarks 1 and 3) from results.json, to print
+    next to the user paths': a year's backfill and the hourly refresh (on a year of history), seconds."""
+    import json
+
+    doc = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    return {"year_backfill_s": doc.get("backfill", {}).get("default", {}).get("wall_s"),
+            "hourly_refresh_s": doc.get("refresh", {}).get("median_wall_s", {}).get("1 year")}
+
+
 VARIANTS = ("shipped deploy/dagster.local.yaml", "dagster default event log", "planned events as one subset")
 
 
@@ -110,7 +130,8 @@ def main(quick: bool = False) -> dict:
                 f"Marginal cost of one more day (target <= {TARGET['marginal_day_s']} s; was {BEFORE['marginal_day_s']} s)"))
     print(table([{"type": t, **{f"{r['days']}d {r['variant'][:24]}": r["events_by_type"].get(t, 0) for r in runs}}
                  for t in runs[-3]["events_by_type"]], "Events per run by type"))
-    result = {"quick": quick, "runs": runs, "marginal_s_per_day": marginal, "before": BEFORE, "targets": TARGET}
+    result = {"quick": quick, "runs": runs, "marginal_s_per_day": marginal, "before": BEFORE, "targets": TARGET,
+              **daemon_paths.main(quick, in_process_figures(), instance_yaml("shipped"))}
     merge_results("user_paths", result, load)
     return result
 

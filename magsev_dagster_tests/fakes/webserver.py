@@ -42,6 +42,9 @@ freshness:
 # The freshness daemon's pass every 3 s instead of 30 s: the UI shows a materialized asset's freshness soon.
 FRESHNESS_INTERVAL_SECONDS = "3"
 
+# What paces the daemons of a test server (fakes/daemon_pace, the freshness daemon's interval).
+_PACING = ("MAGSEV_TEST_DAEMON_INTERVAL_SECONDS", "FRESHNESS_DAEMON_INTERVAL_SECONDS")
+
 # Variables of the caller that must not leak into the server (a real key, another environment).
 _SCRUBBED = ("MASSIVE_API_KEY", "POLYGON_API_KEY", "MASSIVE_BASE_URL", "POLYGON_BASE_URL", "MAGSEV_ENV", "MAGSEV_TICKERS", "AWS_ENDPOINT_URL")
 
@@ -85,12 +88,14 @@ class Webserver:
         return self.log_path.read_text(errors="replace")[-chars:] if self.log_path.exists() else ""
 
 
-def _server_env(dagster_home: Path, data_dir: Path, extra: dict[str, str]) -> dict[str, str]:
+def _server_env(dagster_home: Path, data_dir: Path, extra: dict[str, str], pace_daemons: bool) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in _SCRUBBED}
     pythonpath = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p)
-    return daemon_pace_env({**env, "DAGSTER_HOME": str(dagster_home), "MAGSEV_DATA_DIR": str(data_dir),
-                            "PYTHONPATH": pythonpath, "MAGSEV_ENV": "local",
-                            "FRESHNESS_DAEMON_INTERVAL_SECONDS": FRESHNESS_INTERVAL_SECONDS, **extra})
+    env = {**env, "DAGSTER_HOME": str(dagster_home), "MAGSEV_DATA_DIR": str(data_dir), "PYTHONPATH": pythonpath,
+           "MAGSEV_ENV": "local"}
+    if not pace_daemons:  # Dagster's own intervals, as a user's `dagster dev` has them, whatever the caller set
+        return {k: v for k, v in {**env, **extra}.items() if k not in _PACING}
+    return daemon_pace_env({**env, "FRESHNESS_DAEMON_INTERVAL_SECONDS": FRESHNESS_INTERVAL_SECONDS, **extra})
 
 
 def _wait_until_loaded(server: Webserver, proc: subprocess.Popen, timeout: float) -> None:
@@ -139,17 +144,22 @@ def _stop(proc: subprocess.Popen) -> None:
 
 
 @contextmanager
-def running_webserver(root: Path, startup_timeout: float = 120, **env: str) -> Iterator[Webserver]:
-    """`dagster dev -m magsev_dagster.definitions` with DAGSTER_HOME and MAGSEV_DATA_DIR under `root`."""
+def running_webserver(root: Path, startup_timeout: float = 120, dagster_yaml: str = DAGSTER_YAML,
+                      pace_daemons: bool = True, **env: str) -> Iterator[Webserver]:
+    """`dagster dev -m magsev_dagster.definitions` with DAGSTER_HOME and MAGSEV_DATA_DIR under `root`.
+
+    `dagster_yaml`: the instance config (the tests' by default; the benchmarks pass the shipped one).
+    `pace_daemons=False`: Dagster's own daemon intervals (30 s backfill and freshness passes) instead
+    of the tests' few seconds (fakes/daemon_pace), for measuring what a user waits."""
     dagster_home, data_dir = root / "dagster_home", root / "data"
     dagster_home.mkdir(parents=True, exist_ok=True)
-    (dagster_home / "dagster.yaml").write_text(DAGSTER_YAML)
+    (dagster_home / "dagster.yaml").write_text(dagster_yaml)
     port = free_port()
     server = Webserver(f"http://127.0.0.1:{port}", port, dagster_home, data_dir, root / "dagster_dev.log")
     cmd = [sys.executable, "-m", "dagster", "dev", "-m", "magsev_dagster.definitions",
            "--host", "127.0.0.1", "--port", str(port), "--live-data-poll-rate", "500"]
     with server.log_path.open("wb") as log:
-        proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env=_server_env(dagster_home, data_dir, env),
+        proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env=_server_env(dagster_home, data_dir, env, pace_daemons),
                                 stdout=log, stderr=subprocess.STDOUT, preexec_fn=_own_group_default_sigint)
     try:
         _wait_until_loaded(server, proc, startup_timeout)
