@@ -2,9 +2,11 @@
 
 What a user sees and does in the UI: the grouped asset graph with its checks and metadata, the stopped
 hourly schedule, a one-day materialization with its check results, and a two-day backfill that runs
-as one run. The browser version of the same flow is in e2e/ (`make test-e2e`).
+as one run. The browser version of the same flow is in e2e/ (`make test-e2e`, and `make test`).
 
 One server for the module: the tests run in order and share its instance (runs, backfills).
+Marked slow: the browser module drives the same flow in `make test` with GraphQL as its oracle, and
+a second webserver would push CI's run past its 6 minutes; `make test-slow` runs these.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from magsev_dagster_tests.fakes.webserver import (
 )
 from magsev_dagster_tests.helpers import JOB, RANGE_END_TAG, RANGE_START_TAG, local_settings
 from magsev_dagster_tests.tables import assert_same, production_snapshot
+
+pytestmark = pytest.mark.slow
 
 # Every partition below is a past NYSE session; the synthetic source covers it without a key.
 ONE_PARTITION = "2026-11-24"  # Tuesday: 7 session hours
