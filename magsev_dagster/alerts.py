@@ -29,7 +29,9 @@ from magsev_dagster.partitions import PARTITION_TAG, RANGE_END_TAG, RANGE_START_
 MAX_LISTED = 10  # a year's backfill may fail a check on many days: list a few, count the rest
 FAILURE_SENSOR, CHECK_SENSOR, REDELIVERY_SENSOR = (
     "magsev_run_failure_alert", "magsev_check_failure_alert", "magsev_alert_redelivery")
+ALERT_SENSORS = [FAILURE_SENSOR, CHECK_SENSOR]  # the sensors whose refused alerts are kept
 REDELIVERY_INTERVAL_SECONDS = 60
+NO_TARGET = "no alert target: set MAGSEV_ALERT_SNS_TOPIC_ARN or MAGSEV_ALERT_WEBHOOK_URL"
 
 
 def partitions_of(run: dg.DagsterRun) -> str:
@@ -108,10 +110,10 @@ def send_or_keep(context, sensor: str, alerts: AlertNotifier, alert: Alert) -> N
 
 def redeliver(context: dg.SensorEvaluationContext, alerts: AlertNotifier) -> dg.SkipReason:
     """Offer every kept alert to the targets that still owe it; record each target that takes it."""
-    delivered, refused = [], []
-    for entry, owed in alert_outbox.pending(context.instance, [FAILURE_SENSOR, CHECK_SENSOR]):
-        if gone := [t for t in owed if t not in alerts.targets]:  # a target removed from the settings since
-            alert_outbox.record_delivery(context.instance, [FAILURE_SENSOR, CHECK_SENSOR], entry.id, gone)
+    delivered, refused, configured = [], [], alerts.targets
+    for entry, owed in alert_outbox.pending(context.instance, ALERT_SENSORS):
+        if gone := [t for t in owed if t not in configured]:  # a target removed from the settings since
+            alert_outbox.record_delivery(context.instance, ALERT_SENSORS, entry.id, gone)
             refused.append(f"run {entry.alert['run_id'][:8]}: dropped for {', '.join(gone)} (no longer configured)")
             if not (owed := [t for t in owed if t not in gone]):
                 continue
@@ -121,7 +123,7 @@ def redeliver(context: dg.SensorEvaluationContext, alerts: AlertNotifier) -> dg.
             sent = exc.sent
             refused.append(f"run {entry.alert['run_id'][:8]}: {exc}")
         if sent:
-            alert_outbox.record_delivery(context.instance, [FAILURE_SENSOR, CHECK_SENSOR], entry.id, sent)
+            alert_outbox.record_delivery(context.instance, ALERT_SENSORS, entry.id, sent)
             delivered.append(f"run {entry.alert['run_id'][:8]} to {', '.join(sent)}")
     if not delivered and not refused:
         return dg.SkipReason("no kept alert")
@@ -138,7 +140,7 @@ def alert_sensors(enabled: bool) -> list[dg.SensorDefinition]:
                                        "its partitions, failed steps and failed blocking checks.")
     def magsev_run_failure_alert(context: dg.RunFailureSensorContext, alerts: AlertNotifier):
         if not alerts.configured:
-            return dg.SkipReason("no alert target: set MAGSEV_ALERT_SNS_TOPIC_ARN or MAGSEV_ALERT_WEBHOOK_URL")
+            return dg.SkipReason(NO_TARGET)
         reason = _first_line(context.failure_event.message)
         send_or_keep(context, FAILURE_SENSOR, alerts,
                      describe(context.instance, context.dagster_run, alerts, "FAILED", reason))
@@ -149,7 +151,7 @@ def alert_sensors(enabled: bool) -> list[dg.SensorDefinition]:
                                       "some of its (non-blocking) checks failed.")
     def magsev_check_failure_alert(context: dg.RunStatusSensorContext, alerts: AlertNotifier):
         if not alerts.configured:
-            return dg.SkipReason("no alert target: set MAGSEV_ALERT_SNS_TOPIC_ARN or MAGSEV_ALERT_WEBHOOK_URL")
+            return dg.SkipReason(NO_TARGET)
         alert = describe(context.instance, context.dagster_run, alerts, "succeeded with FAILED CHECKS")
         if alert.failed_checks:
             send_or_keep(context, CHECK_SENSOR, alerts, alert)
@@ -159,7 +161,7 @@ def alert_sensors(enabled: bool) -> list[dg.SensorDefinition]:
                            "again, to that target only, saying how late it is, until it is taken.")
     def magsev_alert_redelivery(context: dg.SensorEvaluationContext, alerts: AlertNotifier):
         if not alerts.configured:
-            return dg.SkipReason("no alert target: set MAGSEV_ALERT_SNS_TOPIC_ARN or MAGSEV_ALERT_WEBHOOK_URL")
+            return dg.SkipReason(NO_TARGET)
         return redeliver(context, alerts)
 
     return [magsev_run_failure_alert, magsev_check_failure_alert, magsev_alert_redelivery]

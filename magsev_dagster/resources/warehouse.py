@@ -140,14 +140,14 @@ def _scans(node: dict):
         yield from _scans(child)
 
 
-_held = threading.local()
-
-
-def _held_connections() -> dict[str, duckdb.DuckDBPyConnection]:
+class _Held(threading.local):
     """The warehouse files this thread has open, by path."""
-    if not hasattr(_held, "connections"):
-        _held.connections = {}
-    return _held.connections
+
+    def __init__(self):
+        self.connections: dict[str, duckdb.DuckDBPyConnection] = {}
+
+
+_held = _Held()
 
 
 class WarehouseBusyError(RuntimeError):
@@ -203,19 +203,18 @@ class DuckDBWarehouse(Warehouse):
         """The warehouse file, opened for this thread; within an open one (a session), that one again.
         Opening costs ~20 ms (DuckDB builds its catalog of built-in functions per database instance):
         a step's dozen statements share one in a session."""
-        path = str(self.database_path)
-        if path in _held_connections():
-            yield _held_connections()[path]
+        path, held = str(self.database_path), _held.connections
+        if path in held:
+            yield held[path]
             return
         self.root.mkdir(parents=True, exist_ok=True)
         with self._exclusive():
-            con = duckdb.connect(path)
-            _held_connections()[path] = con
+            con = held[path] = duckdb.connect(path)
             try:
                 con.execute("SET TimeZone = 'UTC'")
                 yield con
             finally:
-                del _held_connections()[path]
+                del held[path]
                 con.close()
 
     def session(self):
