@@ -133,7 +133,7 @@ class Settings:
     late_data_lookback_days: int = 0
     firehose_stream: str = ""
     glue_crawler_role: str = "magsev-glue-crawler"
-    aws_poll_seconds: float = 1.0
+    aws_poll_seconds: float = 0.2  # first poll of a query or crawl; Athena answers small ones in ~1-2 s
     crawler_timeout_seconds: float = 1800.0
     athena_timeout_seconds: float = 1800.0
     retired_grace_minutes: float = 60.0
