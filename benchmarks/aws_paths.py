@@ -28,7 +28,7 @@ from collections import Counter
 from pathlib import Path
 
 from benchmarks.common import (
-    API_KEY, HERE, JOB, RANGE_END_TAG, RANGE_START_TAG, REPO, days_before_today, load_avg, merge_results,
+    API_KEY, HERE, JOB, RANGE_END_TAG, RANGE_START_TAG, REPO, RESULTS, days_before_today, load_avg, merge_results,
     polygon_server, table,
 )
 
@@ -214,7 +214,30 @@ def main(quick: bool = False, executors: tuple[str, ...] = ("shipped",), label: 
     result = {"quick": quick, "hourly_day": hourly_day, "backfill": list(backfill),
               "athena_overhead_s": ATHENA_OVERHEAD_S, "runs": found, "targets": TARGETS}
     merge_results(label, result, load)
+    if label != BEFORE:
+        print(compare(found))
     return result
+
+
+BEFORE = "aws_paths_before"  # results.json key of the figures measured on the code before issue 27
+
+
+def compare(after: dict) -> str:
+    """The shipped executor's figures next to those measured before issue 27 (kept in results.json)."""
+    doc = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    if BEFORE not in doc:
+        return "\n(no figures from before issue 27 in results.json)"
+    rows = []
+    for label, runs in doc[BEFORE]["runs"].items():
+        now = after.get(label)
+        for run, old in runs.items():
+            new = (now or {}).get(run, {})
+            for key in ("run_wall_s", "worker_wall_s", "interpreters_importing_the_project", "import_s_total",
+                        "step_processes", "statements", "critical_path_statements"):
+                rows.append({"Athena model": label.split(", ", 1)[1], "run": run, "figure": key,
+                             "before": old.get(key), "after": new.get(key)})
+    return table(rows, f"Before ({doc[BEFORE]['measured_at']}, load {doc[BEFORE]['load_avg_at_start']}) and "
+                       f"after, shipped executor")
 
 
 if __name__ == "__main__":
