@@ -1,6 +1,7 @@
 """The tests' moto server speaks Athena's rest-json protocol (botocore >= 1.44.18) for every call the
 product makes, checked against botocore's own model of those operations."""
 
+import json
 import re
 
 import boto3
@@ -8,6 +9,7 @@ import botocore.session
 import pytest
 from botocore.model import ServiceModel
 from botocore.serialize import create_serializer
+from moto import settings as moto_settings
 
 from magsev_dagster_tests.fakes.athena_rest import rest_paths
 from magsev_dagster_tests.fakes.moto_server import aws_env, moto  # noqa: F401  (fixtures)
@@ -53,8 +55,21 @@ def test_a_json_protocol_model_needs_no_rules():
     assert rest_paths(as_json) == {}
 
 
-def test_the_product_calls_round_trip_on_the_server_in_the_clients_protocol(aws_env):
-    athena = boto3.client("athena", region_name="us-east-1")
+def signed_by_a_user_with(action: str, monkeypatch) -> "boto3.client":
+    """An Athena client of a new IAM user allowed `action`; moto checks signatures and policies from now on."""
+    iam = boto3.client("iam", region_name="us-east-1")
+    iam.create_user(UserName="athena-user")
+    iam.put_user_policy(UserName="athena-user", PolicyName="athena", PolicyDocument=json.dumps(
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": action, "Resource": "*"}]}))
+    key = iam.create_access_key(UserName="athena-user")["AccessKey"]
+    monkeypatch.setattr(moto_settings, "INITIAL_NO_AUTH_ACTION_COUNT", 0)
+    return boto3.client("athena", region_name="us-east-1", aws_access_key_id=key["AccessKeyId"],
+                        aws_secret_access_key=key["SecretAccessKey"], aws_session_token=None)
+
+
+@pytest.mark.parametrize("signed", [False, True], ids=["unchecked", "signature-and-policy-checked"])
+def test_the_product_calls_round_trip_on_the_server_in_the_clients_protocol(aws_env, monkeypatch, signed):
+    athena = signed_by_a_user_with("athena:*", monkeypatch) if signed else boto3.client("athena", region_name="us-east-1")
     started = athena.start_query_execution(**PRODUCT_CALLS["StartQueryExecution"])["QueryExecutionId"]
     execution = athena.get_query_execution(QueryExecutionId=started)["QueryExecution"]
     assert (execution["Query"], execution["Status"]["State"]) == ("SELECT 1", "SUCCEEDED")
@@ -64,3 +79,10 @@ def test_the_product_calls_round_trip_on_the_server_in_the_clients_protocol(aws_
     assert athena.get_work_group(WorkGroup="primary")["WorkGroup"]["Name"] == "primary"
     with pytest.raises(athena.exceptions.InvalidRequestException, match="WorkGroup does not exist"):
         athena.start_query_execution(QueryString="SELECT 1", WorkGroup="missing")
+
+
+def test_a_signed_rest_call_outside_the_users_policy_is_refused(aws_env, monkeypatch):
+    athena = signed_by_a_user_with("athena:GetWorkGroup", monkeypatch)
+    assert athena.get_work_group(WorkGroup="primary")["WorkGroup"]["Name"] == "primary"
+    with pytest.raises(athena.exceptions.ClientError, match="AccessDenied|not authorized"):
+        athena.list_query_executions(WorkGroup="primary")
