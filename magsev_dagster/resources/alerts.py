@@ -14,6 +14,8 @@ from dataclasses import asdict, dataclass, field
 import dagster as dg
 import requests
 
+from magsev_dagster.settings import resource_field
+
 # Variables whose values never leave in an alert, whatever text happened to carry them.
 SECRET_VARIABLES = ("MASSIVE_API_KEY", "POLYGON_API_KEY", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "DAGSTER_PG_PASSWORD",
                     "MAGSEV_ALERT_WEBHOOK_URL")
@@ -72,10 +74,10 @@ class Alert:
 class AlertNotifier(dg.ConfigurableResource):
     """Sends alerts to the configured targets; with none configured, sending is a no-op."""
 
-    sns_topic_arn: str = ""
+    sns_topic_arn: str = resource_field("alert_sns_topic_arn")
     webhook_url: str | None = None  # dg.EnvVar("MAGSEV_ALERT_WEBHOOK_URL"): a secret
-    ui_url: str = "http://127.0.0.1:3000"
-    region: str = "us-east-1"
+    ui_url: str = resource_field("ui_url")
+    region: str = resource_field("aws_region")
     timeout_seconds: float = 10.0
     # Waits before the webhook's 2nd and 3rd attempts (boto3 retries SNS calls itself).
     retry_delays: list[float] = [1.0, 4.0]

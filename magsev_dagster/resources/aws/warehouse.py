@@ -30,6 +30,7 @@ from magsev_dagster.resources.warehouse import (
     ADJUSTED_VIEW, BAR_COLUMNS, PARQUET_TABLE, PROD_TABLE, RAW_TABLE, SPLIT_COLUMNS, SPLITS_TABLE, VARIANCE_VIEW,
     Warehouse,
 )
+from magsev_dagster.settings import resource_field
 
 MAX_PARTITIONS_PER_WRITE = 100
 _HIVE_TYPES = {"VARCHAR": "STRING", "TIMESTAMP": "TIMESTAMP", "BIGINT": "BIGINT", "DOUBLE": "DOUBLE"}
@@ -57,14 +58,15 @@ class AthenaWarehouse(Warehouse):
     workgroup: str
     output_location: str
     region: str
-    raw_catalog: str = "crawler"
-    table_prefix: str = "magsev_"
-    crawler: str = "first_pass_polygon_crawler"
-    crawler_role: str = "magsev-glue-crawler"
-    poll_seconds: float = 1.0
-    crawler_timeout_seconds: float = 1800.0
-    athena_timeout_seconds: float = 1800.0
-    retired_grace_minutes: float = 60.0
+    # Defaults, validation and docs come from the settings' one declaration (settings.py).
+    raw_catalog: str = resource_field("raw_catalog")
+    table_prefix: str = resource_field("table_prefix")
+    crawler: str = resource_field("glue_crawler")
+    crawler_role: str = resource_field("glue_crawler_role")
+    poll_seconds: float = resource_field("aws_poll_seconds")
+    crawler_timeout_seconds: float = resource_field("crawler_timeout_seconds")
+    athena_timeout_seconds: float = resource_field("athena_timeout_seconds")
+    retired_grace_minutes: float = resource_field("retired_grace_minutes")
 
     _clients: dict = PrivateAttr(default_factory=dict)
 
