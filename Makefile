@@ -8,7 +8,7 @@ export MAGSEV_DATA_DIR ?= $(CURDIR)/data
 # The demo and its UI load all three groups unless MAGSEV_TICKERS says otherwise (the project's default is mag7).
 DEMO_TICKERS := mag7,benchmarks,crypto
 
-.PHONY: install dagster-home postgres iam-simulator browser demo test test-fast test-slow test-e2e dg-check snapshots ui dashboards provision bench clean
+.PHONY: install lint docs docs-serve reference dagster-home postgres iam-simulator browser demo test test-fast test-slow test-e2e dg-check snapshots ui dashboards provision bench clean
 
 # uv resolves and installs the same packages as pip in under half the time (~29 s vs ~68 s on 2 cores,
 # which CI's 6-minute budget needs); pip does it when uv cannot be had. Bytecode is compiled at install
@@ -69,8 +69,21 @@ unexport PYTHONDONTWRITEBYTECODE
 TEST_WORKERS ?= 2
 PYTEST := $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadscope -rs
 
-test: $(STAMP) postgres iam-simulator browser  ## the default suite with the browser flow (CI runs exactly this)
+test: $(STAMP) postgres iam-simulator browser lint docs  ## lint, the docs' strict build, then the default suite with the browser flow (CI runs exactly this)
 	$(PYTEST) -m "not slow"
+
+lint: $(STAMP)  ## ruff (lint) and mypy over the package, as configured in pyproject.toml
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+docs: $(STAMP)  ## the docs site into site/, strictly: a broken link or anchor fails
+	$(BIN)/mkdocs build --strict --quiet
+
+reference: $(STAMP)  ## rewrite docs/reference/ from the code after an intended change (the drift tests compare them); commit the diff
+	$(BIN)/python docs/gen_reference.py
+
+docs-serve: $(STAMP)  ## the docs site on http://127.0.0.1:8000, rebuilt on every change
+	$(BIN)/mkdocs serve
 
 test-fast: $(STAMP) postgres iam-simulator  ## day-to-day: the default suite without the browser
 	$(PYTEST) -m "not slow and not e2e"

@@ -17,7 +17,8 @@ import requests
 from magsev_dagster.settings import resource_field
 
 # Variables whose values never leave in an alert, whatever text happened to carry them.
-SECRET_VARIABLES = ("MASSIVE_API_KEY", "POLYGON_API_KEY", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "DAGSTER_PG_PASSWORD",
+SECRET_VARIABLES = ("MASSIVE_API_KEY", "POLYGON_API_KEY", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
+                    "DAGSTER_PG_PASSWORD",
                     "MAGSEV_ALERT_WEBHOOK_URL")
 SNS_SUBJECT_MAX = 100  # SNS rejects longer subjects
 
@@ -68,7 +69,7 @@ class Alert:
     def redacted(self) -> "Alert":
         fields = {k: ([redact_secrets(x) for x in v] if isinstance(v, list) else redact_secrets(v))
                   for k, v in asdict(self).items()}
-        return Alert(**fields)
+        return Alert(**fields)  # type: ignore[arg-type]  # each field keeps its type: str stays str, list list
 
 
 class AlertNotifier(dg.ConfigurableResource):
@@ -134,7 +135,7 @@ class AlertNotifier(dg.ConfigurableResource):
         for delay in [0.0, *self.retry_delays]:
             time.sleep(delay)
             try:
-                response = requests.post(self.webhook_url, json=payload, timeout=self.timeout_seconds)
+                response = requests.post(str(self.webhook_url), json=payload, timeout=self.timeout_seconds)
             except requests.RequestException as exc:  # its text holds the URL: keep the type only
                 problem = f"unreachable ({type(exc).__name__})"
                 continue

@@ -15,7 +15,14 @@ from pydantic import Field, PrivateAttr
 
 from magsev_dagster.partitions import Window
 from magsev_dagster.polygon.client import AGGREGATES_PATHS, SPLITS_PATHS, PolygonClient, splits_batches
-from magsev_dagster.polygon.errors import SOURCE, MalformedResponseError, PolygonAPIError, PolygonError, redact, redact_bytes
+from magsev_dagster.polygon.errors import (
+    SOURCE,
+    MalformedResponseError,
+    PolygonAPIError,
+    PolygonError,
+    redact,
+    redact_bytes,
+)
 from magsev_dagster.polygon.responses import Page, parse_page, parse_splits_page
 from magsev_dagster.polygon.synthetic import synthetic_bodies, synthetic_split_bodies
 from magsev_dagster.settings import resource_field
@@ -195,7 +202,8 @@ class PolygonSource(dg.ConfigurableResource):
         return fetched.pages[-1]
 
     def _fetch_synthetic(self, fetched: Fetched, window: Window, keep_body: KeepBody) -> None:
-        for page_no, body in enumerate(synthetic_bodies(fetched.ticker, window.start, window.end, self.extended_hours), 1):
+        bodies = synthetic_bodies(fetched.ticker, window.start, window.end, self.extended_hours)
+        for page_no, body in enumerate(bodies, 1):
             keep_body(page_no, body)
             self._parse(fetched, page_no, body, f"{fetched.ticker} synthetic page {page_no}")
 
