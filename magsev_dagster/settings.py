@@ -2,7 +2,7 @@
 
 pydantic-settings reads them from the environment (`Settings.from_env()`, or `Settings()`); the resources
 take their values, defaults and validation from here (`resource_field`), and docs/reference/configuration.md
-is generated from these declarations (scripts/gen_reference.py).
+is generated from these declarations (docs/gen_reference.py).
 """
 
 from __future__ import annotations
@@ -75,10 +75,12 @@ class Settings(BaseSettings):
                     "unset: deterministic synthetic data.")
     polygon_base_url: str = Field(
         DEFAULT_BASE_URL, validation_alias=_var(*BASE_URL_VARIABLES),
-        description="The Massive API server (tests point it at a fake).")
+        description="The server speaking Massive's API (tests point it at a fake; https://api.polygon.io "
+                    "still answers for now).")
     polygon_requests_per_minute: float = Field(
         5.0, ge=0, validation_alias="POLYGON_REQUESTS_PER_MINUTE",
-        description="Client-side pacing (the free plan allows 5); 0 disables it.")
+        description="Client-side pacing (the free plan allows 5); 0: no per-minute quota (paid plans), "
+                    "still at most 90 requests a second.")
     polygon_timeout_seconds: float = Field(
         30.0, gt=0, validation_alias="POLYGON_TIMEOUT_SECONDS",
         description="Connect and read timeout of every request.")
@@ -121,10 +123,11 @@ class Settings(BaseSettings):
         description="AWS: the region (boto3's own variables).")
     refresh: Literal["hourly", "daily"] = Field(
         "hourly", validation_alias="MAGSEV_REFRESH",
-        description="How often the schedule refreshes today's partition.")
+        description="hourly: at :05, the day holding the hour that just closed; daily: 06:05 UTC, the previous "
+                    "day (free keys get end-of-day data only).")
     schedule_cron: str = Field(
         "", validation_alias="MAGSEV_SCHEDULE_CRON",
-        description="The schedule's cron string; unset: the refresh mode's own.")
+        description="A cron string (UTC) replacing the refresh mode's own.")
     late_data_lookback_days: int = Field(
         0, ge=0, le=31, validation_alias="MAGSEV_LATE_DATA_LOOKBACK_DAYS",
         description="Whole days before today that each scheduled run fetches again (late corrections).")
