@@ -8,7 +8,7 @@ export MAGSEV_DATA_DIR ?= $(CURDIR)/data
 # The demo and its UI load all three groups unless MAGSEV_TICKERS says otherwise (the project's default is mag7).
 DEMO_TICKERS := mag7,benchmarks,crypto
 
-.PHONY: install lock upgrade dagster-home postgres iam-simulator browser demo test test-fast test-slow test-e2e dg-check snapshots ui dashboards provision bench clean
+.PHONY: install lock upgrade lint docs docs-serve reference dagster-home postgres iam-simulator browser demo test test-fast test-slow test-e2e dg-check snapshots ui dashboards provision bench clean
 
 # The environment is the committed lock (uv.lock, every extra), installed frozen: a fresh clone gets
 # exactly the versions the suite was last green with. uv installs it (~29 s vs pip's ~68 s on 2 cores);
@@ -90,8 +90,21 @@ unexport PYTHONDONTWRITEBYTECODE
 TEST_WORKERS ?= 2
 PYTEST := $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadscope -rs
 
-test: $(STAMP) postgres iam-simulator browser  ## the default suite with the browser flow (CI runs exactly this)
+test: $(STAMP) postgres iam-simulator browser lint docs  ## lint, the docs' strict build, then the default suite with the browser flow (CI runs exactly this)
 	$(PYTEST) -m "not slow"
+
+lint: $(STAMP)  ## ruff (lint) and mypy over the package, as configured in pyproject.toml
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+docs: $(STAMP)  ## the docs site into site/, strictly: a broken link or anchor fails
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict  # not --quiet: mkdocs 1.6 then stops counting warnings, so strict passes
+
+reference: $(STAMP)  ## rewrite docs/reference/ from the code after an intended change (the drift tests compare them); commit the diff
+	$(BIN)/python docs/gen_reference.py
+
+docs-serve: $(STAMP)  ## the docs site on http://127.0.0.1:8000, rebuilt on every change
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs serve
 
 test-fast: $(STAMP) postgres iam-simulator  ## day-to-day: the default suite without the browser
 	$(PYTEST) -m "not slow and not e2e"
