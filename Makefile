@@ -8,18 +8,39 @@ export MAGSEV_DATA_DIR ?= $(CURDIR)/data
 # The demo and its UI load all three groups unless MAGSEV_TICKERS says otherwise (the project's default is mag7).
 DEMO_TICKERS := mag7,benchmarks,crypto
 
-.PHONY: install dagster-home postgres iam-simulator browser demo test test-fast test-slow test-e2e dg-check snapshots ui dashboards provision bench clean
+.PHONY: install lock upgrade lint docs docs-serve reference dagster-home postgres iam-simulator browser demo test test-fast test-slow test-e2e dg-check snapshots ui dashboards provision bench clean
 
-# uv resolves and installs the same packages as pip in under half the time (~29 s vs ~68 s on 2 cores,
-# which CI's 6-minute budget needs); pip does it when uv cannot be had. Bytecode is compiled at install
-# (as pip does): otherwise the suite's first dozen processes each compile dagster, pandas, botocore...
-$(STAMP): pyproject.toml
+# The environment is the committed lock (uv.lock, every extra), installed frozen: a fresh clone gets
+# exactly the versions the suite was last green with. uv installs it (~29 s vs pip's ~68 s on 2 cores);
+# where uv cannot be had, pip installs the same pins, hashes checked, from requirements.lock.txt (the
+# lock exported; test_lock.py keeps the two equal). Bytecode is compiled at install, as pip does:
+# otherwise the suite's first processes each compile dagster, pandas, botocore...
+UV_VERSION := $(shell sed -n '/^name = "uv"$$/{n;s/^version = "\(.*\)"$$/\1/p}' uv.lock)
+UV := $(BIN)/uv
+$(STAMP): pyproject.toml uv.lock requirements.lock.txt
 	$(PYTHON) -m venv $(VENV)
-	($(BIN)/pip install --quiet uv && VIRTUAL_ENV=$(CURDIR)/$(VENV) $(BIN)/uv pip install --quiet --compile-bytecode -e ".[dev]") || \
-	  $(BIN)/pip install --quiet -e ".[dev]"
+	if $(BIN)/pip install --quiet "uv==$(UV_VERSION)"; then \
+	  UV_PROJECT_ENVIRONMENT=$(VENV) $(UV) sync --quiet --frozen --all-extras --compile-bytecode; \
+	else \
+	  $(BIN)/pip install --quiet --require-hashes -r requirements.lock.txt && $(BIN)/pip install --quiet --no-deps -e .; \
+	fi
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# After an edit of pyproject.toml's dependencies: the lock re-resolved with as few changes as possible.
+lock: $(STAMP)
+	$(UV) lock
+	$(UV) export --quiet --frozen --all-extras --no-emit-project -o requirements.lock.txt
+
+# Every dependency moved to its newest release the ranges allow, installed, and the whole suite run.
+# Commit the lock on its own if green; if a release breaks the suite, hold it back in pyproject.toml
+# with the reason (release, symptom, upstream issue) and the README's "Held back" table, then re-run.
+upgrade: $(STAMP)
+	$(UV) lock --upgrade
+	$(UV) export --quiet --frozen --all-extras --no-emit-project -o requirements.lock.txt
+	$(MAKE) test
+	@git --no-pager diff --stat -- uv.lock requirements.lock.txt
 
 # The instance config (run queue, pools) is committed: copied when missing, empty or older than the
 # template (an edited copy that differs is kept as dagster.yaml.bak).
@@ -69,8 +90,21 @@ unexport PYTHONDONTWRITEBYTECODE
 TEST_WORKERS ?= 2
 PYTEST := $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadscope -rs
 
-test: $(STAMP) postgres iam-simulator browser  ## the default suite with the browser flow (CI runs exactly this)
+test: $(STAMP) postgres iam-simulator browser lint docs  ## lint, the docs' strict build, then the default suite with the browser flow (CI runs exactly this)
 	$(PYTEST) -m "not slow"
+
+lint: $(STAMP)  ## ruff (lint) and mypy over the package, as configured in pyproject.toml
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+docs: $(STAMP)  ## the docs site into site/, strictly: a broken link or anchor fails
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict  # not --quiet: mkdocs 1.6 then stops counting warnings, so strict passes
+
+reference: $(STAMP)  ## rewrite docs/reference/ from the code after an intended change (the drift tests compare them); commit the diff
+	$(BIN)/python docs/gen_reference.py
+
+docs-serve: $(STAMP)  ## the docs site on http://127.0.0.1:8000, rebuilt on every change
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs serve
 
 test-fast: $(STAMP) postgres iam-simulator  ## day-to-day: the default suite without the browser
 	$(PYTEST) -m "not slow and not e2e"

@@ -87,7 +87,7 @@ class PolygonServer:
             # the client's delayed ACK (~40 ms on Linux) before the body, an artefact no real API adds.
             disable_nagle_algorithm = True
 
-            def do_GET(self):  # noqa: N802 (http.server's naming)
+            def do_GET(self):  # http.server's naming
                 with server._lock:
                     server.requests += 1
                     server._in_flight += 1

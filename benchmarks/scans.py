@@ -20,8 +20,16 @@ import time
 from pathlib import Path
 
 from benchmarks.common import (
-    days_before_today, execute, load_avg, merge_results, polygon_server, project_defs, run_scenario, scenario_main,
-    table, temp_instance,
+    days_before_today,
+    execute,
+    load_avg,
+    merge_results,
+    polygon_server,
+    project_defs,
+    run_scenario,
+    scenario_main,
+    table,
+    temp_instance,
 )
 
 TICKERS = "mag7,benchmarks,crypto"

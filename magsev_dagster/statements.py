@@ -21,7 +21,12 @@ from magsev_dagster.grafana.picture import variables_for
 from magsev_dagster.metadata import table_query
 from magsev_dagster.partitions import Window, partition_key
 from magsev_dagster.resources.warehouse import (
-    ADJUSTED_VIEW, PARQUET_TABLE, PROD_TABLE, RAW_ORDER_BY, RAW_TABLE, VARIANCE_VIEW,
+    ADJUSTED_VIEW,
+    PARQUET_TABLE,
+    PROD_TABLE,
+    RAW_ORDER_BY,
+    RAW_TABLE,
+    VARIANCE_VIEW,
 )
 
 # The tables holding bars by dt day: the scans whose cost would grow with history.

@@ -207,7 +207,7 @@ def test_the_retirement_grace_is_a_setting_of_zero_or_more_minutes():
 
     assert resources_for(aws_settings())["warehouse"].retired_grace_minutes == 60
     assert resources_for(aws_settings(MAGSEV_RETIRED_GRACE_MINUTES="0"))["warehouse"].retired_grace_minutes == 0
-    with pytest.raises(SettingsError, match="MAGSEV_RETIRED_GRACE_MINUTES must be 0 or more, got -5"):
+    with pytest.raises(SettingsError, match="MAGSEV_RETIRED_GRACE_MINUTES must be 0 or more, got '-5'"):
         aws_settings(MAGSEV_RETIRED_GRACE_MINUTES="-5")
     with pytest.raises(SettingsError, match="MAGSEV_RETIRED_GRACE_MINUTES must be a number, got 'an hour'"):
         aws_settings(MAGSEV_RETIRED_GRACE_MINUTES="an hour")

@@ -7,13 +7,7 @@ import logging
 import dagster as dg
 import pytest
 
-from magsev_dagster_tests.fakes.polygon_server import (  # noqa: F401 (fixtures)
-    FAKE_KEY,
-    fake_polygon,
-    http_error,
-    polygon_http_server,
-    raw_body,
-)
+from magsev_dagster_tests.fakes.polygon_server import FAKE_KEY, fake_polygon, http_error, polygon_http_server, raw_body  # noqa: F401 (fixtures)
 from magsev_dagster_tests.helpers import local_defs, run_range
 from magsev_dagster_tests.test_secrets import readable
 
@@ -29,7 +23,7 @@ def debug_everywhere(caplog):
         lg.setLevel(logging.DEBUG)
     caplog.set_level(logging.DEBUG)
     yield caplog
-    for lg, level in zip(loggers, levels):
+    for lg, level in zip(loggers, levels, strict=True):
         lg.setLevel(level)
 
 

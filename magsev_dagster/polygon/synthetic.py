@@ -132,12 +132,13 @@ def synthetic_bars(ticker: str, start: datetime, end: datetime, extended_hours: 
     volume = np.floor((0.5 + _uniform(index, seed + 3)) * (2_000 if is_crypto(ticker) else 1_500_000))
     trades = volume // 100  # a split changes the shares per trade, not the number of trades
     factor = np.ones(len(t)) if adjusted else split_factors(t, (s for s in splits if s["ticker"] == ticker))
-    open_, close, high, low, volume = open_ * factor, close * factor, high * factor, low * factor, np.round(volume / factor)
+    open_, close, high, low = open_ * factor, close * factor, high * factor, low * factor
+    volume = np.round(volume / factor)
     vwap = (high + low + close) / 3
     return [
         {"v": float(v), "vw": round(float(w), 4), "o": round(float(o), 4), "c": round(float(c), 4),
          "h": round(float(h), 4), "l": round(float(lo), 4), "t": int(ts), "n": int(n)}
-        for v, w, o, c, h, lo, ts, n in zip(volume, vwap, open_, close, high, low, t, trades)
+        for v, w, o, c, h, lo, ts, n in zip(volume, vwap, open_, close, high, low, t, trades, strict=True)
     ]
 
 

@@ -288,7 +288,7 @@ class DuckDBWarehouse(Warehouse):
     def rewrite_parquet(self, window: Window) -> dict:
         """Replace exactly the dt days of the window: write each day to a temporary file, then rename.
         Days are processed in chunks so a year's backfill never holds the whole year in memory."""
-        files = []
+        files: list[str | None] = []
         with self.connect() as con:
             for first in range(0, len(window.days), REWRITE_CHUNK_DAYS):
                 chunk = window.days[first: first + REWRITE_CHUNK_DAYS]

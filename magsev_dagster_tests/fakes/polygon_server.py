@@ -251,7 +251,7 @@ class FakePolygon:
                                 [s for s in self.splits if s["ticker"] == ticker])
         prices = ("o", "h", "l", "c", "vw")
         return [{**b, **{k: round(b[k] / f, 4) for k in prices if k in b}, "v": b["v"] * f}
-                for b, f in zip(bars, factors)]
+                for b, f in zip(bars, factors, strict=True)]
 
     def _splits_page(self, ticker: str | None, cursor: dict, request: Request) -> bytes:
         """/stocks/v1/splits: the known splits (of the tickers asked, ticker.any_of or ticker), oldest
