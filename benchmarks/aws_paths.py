@@ -28,8 +28,18 @@ from collections import Counter
 from pathlib import Path
 
 from benchmarks.common import (
-    API_KEY, HERE, JOB, RANGE_END_TAG, RANGE_START_TAG, REPO, RESULTS, days_before_today, load_avg, merge_results,
-    polygon_server, table,
+    API_KEY,
+    HERE,
+    JOB,
+    RANGE_END_TAG,
+    RANGE_START_TAG,
+    REPO,
+    RESULTS,
+    days_before_today,
+    load_avg,
+    merge_results,
+    polygon_server,
+    table,
 )
 
 # Athena's fixed cost per statement, modelled. AWS publishes no fixed figure; its GetQueryExecution
@@ -196,20 +206,20 @@ def main(quick: bool = False, executors: tuple[str, ...] = ("shipped",), label: 
     with polygon_server() as polygon:
         for executor in executors:
             for overhead in (0.0, ATHENA_OVERHEAD_S):
-                label = f"{executor}, Athena +{overhead:g} s/statement"
-                found[label] = series(executor, overhead, polygon["url"], hourly_day, backfill)
-                for run, r in found[label].items():
-                    rows.append({"executor / Athena model": label, "run": run, "run wall s": r["run_wall_s"],
+                model = f"{executor}, Athena +{overhead:g} s/statement"
+                found[model] = series(executor, overhead, polygon["url"], hourly_day, backfill)
+                for run, r in found[model].items():
+                    rows.append({"executor / Athena model": model, "run": run, "run wall s": r["run_wall_s"],
                                  "worker wall s": r["worker_wall_s"], "interpreters (importing project)":
                                  f"{r['interpreters_started']} ({r['interpreters_importing_the_project']})",
                                  "import s (sum)": r["import_s_total"], "step processes": r["step_processes"],
                                  "statements": r["statements"], "critical path": r["critical_path_statements"],
                                  "scanned bytes": r["scanned_bytes"]})
-                print(f"  {label}: done (load {load_avg()})", flush=True)
+                print(f"  {model}: done (load {load_avg()})", flush=True)
     print(table(rows, f"AWS mode on moto, mag7: hourly refresh of {hourly_day}, backfill {backfill[0]}..{backfill[1]} "
                       f"(load {load} -> {load_avg()})"))
-    kinds = [{"executor / Athena model": label, "run": run, **r["statements_by_kind"]}
-             for label, runs in found.items() for run, r in runs.items() if label.endswith("+0 s/statement")]
+    kinds = [{"executor / Athena model": model, "run": run, **r["statements_by_kind"]}
+             for model, runs in found.items() for run, r in runs.items() if model.endswith("+0 s/statement")]
     print(table(kinds, "Athena statements by kind"))
     result = {"quick": quick, "hourly_day": hourly_day, "backfill": list(backfill),
               "athena_overhead_s": ATHENA_OVERHEAD_S, "runs": found, "targets": TARGETS}

@@ -27,6 +27,8 @@ from moto.moto_api import state_manager
 from moto.s3.models import s3_backends
 from moto.server import ThreadedMotoServer
 
+from magsev_dagster_tests.fakes.athena_rest import serve_athena_rest_json
+
 _DAYS = re.compile(r"dt BETWEEN '(\d{4}-\d{2}-\d{2})' AND '(\d{4}-\d{2}-\d{2})'")
 _MS = re.compile(r"bar_start_ms >= (\d+) AND bar_start_ms < (\d+)")
 _lock = threading.Lock()
@@ -109,6 +111,7 @@ def main() -> None:
     parser.add_argument("--bucket", required=True)
     args = parser.parse_args()
     install(args.overhead, args.bucket)
+    serve_athena_rest_json()  # botocore >= 1.44.18 speaks rest-json to Athena, moto 5.2 only json
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()

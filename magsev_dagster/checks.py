@@ -138,7 +138,7 @@ def polygon_parquet_fp_audit(context: dg.AssetCheckExecutionContext, warehouse: 
               "counts": ("checks/row_counts", {}) if "row_count_matches_raw" in selected else None}
     asked = {k: v for k, v in wanted.items() if v}
     answers = dict(zip(asked, warehouse.query_many(
-        [(statement, {**window.params(), **extra}) for statement, extra in asked.values()])))
+        [(statement, {**window.params(), **extra}) for statement, extra in asked.values()]), strict=True))
     if rules:
         yield from row_check_results(answers["rules"], window, rules)
     if "bars" in answers:

@@ -23,7 +23,6 @@ from magsev_dagster.schedules import (  # noqa: E402
 )
 from magsev_dagster.settings import Settings  # noqa: E402
 
-
 # AWS mode: steps wait on Athena, not on a CPU, so independent ones (the checks on production, the
 # views) run at once; each is a child forked from one server process that imported the project once
 # (the default `spawn` started a fresh interpreter per step: ~4 s of imports each, 18 per run).

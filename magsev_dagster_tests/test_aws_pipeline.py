@@ -14,7 +14,7 @@ import pytest
 import sqlglot
 from sqlglot import exp
 
-from magsev_dagster import iam_policy, layout, sql
+from magsev_dagster import iam_policy, layout
 from magsev_dagster.calendars import expected_hours
 from magsev_dagster.checks import SAMPLE_ROWS, all_checks
 from magsev_dagster.definitions import build_defs

@@ -39,7 +39,7 @@ def panel_frames(warehouse, time_range: TimeRange, variables: dict[str, list[str
     """Every panel's answer; the panels' statements are independent: sent at once where the warehouse can."""
     with warehouse.session():
         frames = warehouse.query_many([(queries.expanded(p.sql, time_range, variables), {}) for p in PANELS])
-    return [(panel, typed(frame, panel)) for panel, frame in zip(PANELS, frames)]
+    return [(panel, typed(frame, panel)) for panel, frame in zip(PANELS, frames, strict=True)]
 
 
 def _summary(frames: list[tuple[Panel, pd.DataFrame]]) -> pd.DataFrame:
