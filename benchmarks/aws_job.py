@@ -8,6 +8,7 @@ multiprocess executor's default start; `forkserver`, with the project's modules 
 import os
 
 import dagster as dg
+from dagster_shared.record import copy
 
 from magsev_dagster.definitions import build_defs
 from magsev_dagster.resources import resources_for
@@ -28,7 +29,7 @@ def _defs() -> dg.Definitions:
     settings = Settings.from_env()
     defs = build_defs(resources_for(settings), settings)
     executor = EXECUTORS[os.environ.get("MAGSEV_BENCH_EXECUTOR", "shipped")]
-    return defs if executor is None else defs._replace(executor=executor)  # Definitions is a NamedTuple
+    return defs if executor is None else copy(defs, executor=executor)
 
 
 defs = _defs()

@@ -216,6 +216,7 @@ def main(quick: bool = False, executors: tuple[str, ...] = ("shipped",), label: 
                                  "statements": r["statements"], "critical path": r["critical_path_statements"],
                                  "scanned bytes": r["scanned_bytes"]})
                 print(f"  {model}: done (load {load_avg()})", flush=True)
+                merge_results(label, {"partial": True, "runs": found}, load)  # a later failure keeps these
     print(table(rows, f"AWS mode on moto, mag7: hourly refresh of {hourly_day}, backfill {backfill[0]}..{backfill[1]} "
                       f"(load {load} -> {load_avg()})"))
     kinds = [{"executor / Athena model": model, "run": run, **r["statements_by_kind"]}
