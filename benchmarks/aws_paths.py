@@ -123,7 +123,7 @@ def kind(query: str) -> str:
         return "DDL: view"
     if head.startswith(("INSERT", "UNLOAD")):
         return head.split()[0].lower()
-    if "row_count" in text or ("LIMIT 10" in text and "offending" not in text):
+    if "summary_row" in text or "row_count" in text or ("LIMIT 10" in text and "offending" not in text):
         return "metadata (row count / preview)"
     if any(k in text for k in ("offending", "AS raw_bars", "AS copies", "check_name", "unexplained_move")):
         return "check"
