@@ -13,8 +13,9 @@ DEMO_TICKERS := mag7,benchmarks,crypto
 # The environment is the committed lock (uv.lock, every extra), installed frozen: a fresh clone gets
 # exactly the versions the suite was last green with. uv installs it (~29 s vs pip's ~68 s on 2 cores);
 # where uv cannot be had, pip installs the same pins, hashes checked, from requirements.lock.txt (the
-# lock exported; test_lock.py keeps the two equal). Bytecode is compiled at install, as pip does:
-# otherwise the suite's first processes each compile dagster, pandas, botocore...
+# lock exported; test_lock.py keeps the two equal). That file is the whole closure, hence --no-deps
+# (pip's hash mode otherwise refuses a dependency's extras such as gql[requests]). Bytecode is
+# compiled at install, as pip does: otherwise the suite's first processes each compile dagster...
 UV_VERSION := $(shell sed -n '/^name = "uv"$$/{n;s/^version = "\(.*\)"$$/\1/p}' uv.lock)
 UV := $(BIN)/uv
 $(STAMP): pyproject.toml uv.lock requirements.lock.txt
@@ -22,7 +23,7 @@ $(STAMP): pyproject.toml uv.lock requirements.lock.txt
 	if $(BIN)/pip install --quiet "uv==$(UV_VERSION)"; then \
 	  UV_PROJECT_ENVIRONMENT=$(VENV) $(UV) sync --quiet --frozen --all-extras --compile-bytecode; \
 	else \
-	  $(BIN)/pip install --quiet --require-hashes -r requirements.lock.txt && $(BIN)/pip install --quiet --no-deps -e .; \
+	  $(BIN)/pip install --quiet --no-deps --require-hashes -r requirements.lock.txt && $(BIN)/pip install --quiet --no-deps -e .; \
 	fi
 	touch $(STAMP)
 
