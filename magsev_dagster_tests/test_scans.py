@@ -18,8 +18,9 @@ from sqlglot import exp
 from magsev_dagster import sql
 from magsev_dagster.grafana.panels import PANELS, TICKER_OPTIONS_SQL
 from magsev_dagster.partitions import day_window
-from magsev_dagster.resources.warehouse import ADJUSTED_VIEW, PARQUET_TABLE, PROD_TABLE, VARIANCE_VIEW, DuckDBWarehouse
+from magsev_dagster.resources.warehouse import DuckDBWarehouse
 from magsev_dagster.statements import DAY_TABLES, UNRANGED_CHECKS, ranged_statements, unranged_statements
+from magsev_dagster.tables import ADJUSTED_VIEW, PARQUET_TABLE, PROD_TABLE, VARIANCE_VIEW
 from magsev_dagster_tests.helpers import synthetic_range
 
 HISTORY = ("2026-01-05", "2026-02-13")  # six weeks: days before the jumps' look-back and after the window

@@ -26,31 +26,21 @@ from filelock import FileLock, Timeout
 
 from magsev_dagster import layout, sql
 from magsev_dagster.partitions import Window
+from magsev_dagster.tables import (
+    ADJUSTED_VIEW,
+    BAR_COLUMNS,
+    PARQUET_TABLE,
+    PROD_TABLE,
+    RAW_COLUMNS,
+    RAW_TABLE,
+    SPLIT_COLUMNS,
+    SPLITS_TABLE,
+    VARIANCE_VIEW,
+)
 
-RAW_TABLE = "magsev_polygon_raw"
-PARQUET_TABLE = "polygon_parquet_fp"
-PROD_TABLE = "polygon_hourly_prod"
-VARIANCE_VIEW = "hourly_price_variance"
-SPLITS_TABLE = "polygon_splits"
-ADJUSTED_VIEW = "polygon_hourly_adjusted"
 LOCK_TIMEOUT_SECONDS = 600
-
-# The raw layer's JSON fields and their types; unknown extra fields stay in the raw objects.
-RAW_COLUMNS = {"ticker": "VARCHAR", "t": "BIGINT", "o": "DOUBLE", "h": "DOUBLE", "l": "DOUBLE", "c": "DOUBLE",
-               "v": "DOUBLE", "vw": "DOUBLE", "n": "BIGINT"}
-RAW_ORDER_BY = ("ticker", "t")  # a raw bar's key, the order of the raw table's preview
 # Days of raw read at once when rewriting parquet: bounds memory on long backfills.
 REWRITE_CHUNK_DAYS = 31
-BAR_COLUMNS = {"ticker": "VARCHAR", "bar_start": "TIMESTAMP", "bar_start_ms": "BIGINT", "open": "DOUBLE",
-               "high": "DOUBLE", "low": "DOUBLE", "close": "DOUBLE", "volume": "DOUBLE", "vwap": "DOUBLE",
-               "trades": "BIGINT", "dt": "VARCHAR"}
-# Massive's split events (/stocks/v1/splits), every field it gives: execution_date is the first session
-# at the new ratio (pre-market included), as 'YYYY-MM-DD' text so it compares with the `dt` days; the
-# ratio is split_to for split_from shares (decimals: 1 -> 1.05 is a 5% stock dividend);
-# historical_adjustment_factor multiplies a price dated before the event to today's share basis.
-SPLIT_COLUMNS = {"ticker": "VARCHAR", "execution_date": "VARCHAR", "adjustment_type": "VARCHAR",
-                 "split_from": "DOUBLE", "split_to": "DOUBLE", "historical_adjustment_factor": "DOUBLE",
-                 "id": "VARCHAR"}
 
 
 class Warehouse(dg.ConfigurableResource):
