@@ -7,13 +7,11 @@ registration, where parquet lands) is backend-specific.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import shutil
 import tempfile
 import threading
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass
 from pathlib import Path
 
 import dagster as dg
@@ -107,27 +105,6 @@ def _ensure_splits_table(con) -> str:
         con.execute("ROLLBACK")
         raise
     return "migrated"
-
-
-@dataclass(frozen=True)
-class Scan:
-    """One table scan of a statement as DuckDB's profile reports it."""
-
-    table: str  # a DuckDB table, or the table whose files were read (parquet: polygon_parquet_fp, JSON: raw)
-    rows: int  # rows the scan handed on: what it read once the predicates pushed into it were applied
-    filters: str  # those predicates ('' when none reached the scan)
-
-
-def _scans(node: dict):
-    if node.get("type") == "TABLE_SCAN":
-        info = node.get("extra_info", {})
-        function = info.get("Function")
-        table = {"READ_PARQUET": PARQUET_TABLE, "READ_JSON": RAW_TABLE}.get(function, function) \
-            if function else str(info.get("Table", "")).rsplit(".", 1)[-1]
-        filters = " AND ".join(str(info[k]) for k in ("File Filters", "Filters") if info.get(k))
-        yield Scan(table, int(node.get("intermediate_rows", 0)), filters)
-    for child in node.get("children", []):
-        yield from _scans(child)
 
 
 class _Held(threading.local):
@@ -239,15 +216,6 @@ class DuckDBWarehouse(Warehouse):
         text = sql.render(statement, "duckdb", **params)
         with self.connect() as con:
             return con.execute(text).df()
-
-    def scans(self, statement, **params) -> list[Scan]:
-        """Run a statement under EXPLAIN ANALYZE: what each of its table scans read."""
-        text = sql.render(statement, "duckdb", **params)
-        with self.connect() as con:
-            # One scan per table read, as Athena plans it: no second, row-id scan for a top-N's late columns.
-            con.execute("SET late_materialization_max_rows = 0")
-            profile = json.loads(con.execute(f"EXPLAIN (ANALYZE, FORMAT JSON) {text}").fetchall()[0][1])
-        return [scan for node in profile["operator"] for scan in _scans(node)]
 
     def _has_files(self, prefix: str, pattern: str) -> bool:
         return any((self.root / prefix).glob(pattern))
