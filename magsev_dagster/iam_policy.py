@@ -21,8 +21,8 @@ from typing import Any
 
 from magsev_dagster import layout
 from magsev_dagster.resources.aws.glue_catalog import raw_table_name
-from magsev_dagster.resources.warehouse import ADJUSTED_VIEW, PARQUET_TABLE, PROD_TABLE, SPLITS_TABLE, VARIANCE_VIEW
 from magsev_dagster.settings import Settings
+from magsev_dagster.tables import ADJUSTED_VIEW, PARQUET_TABLE, PROD_TABLE, SPLITS_TABLE, VARIANCE_VIEW
 
 VERSION = "2012-10-17"
 EXAMPLE_ACCOUNT = "123456789012"  # the account of deploy/iam-policy.json (AWS's own example account id)

@@ -30,7 +30,9 @@ from magsev_dagster.resources.aws.prod_publish import (
     unload_statement,
 )
 from magsev_dagster.resources.aws.s3_store import S3RawStore
-from magsev_dagster.resources.warehouse import (
+from magsev_dagster.resources.warehouse import Warehouse
+from magsev_dagster.settings import resource_field
+from magsev_dagster.tables import (
     ADJUSTED_VIEW,
     BAR_COLUMNS,
     PARQUET_TABLE,
@@ -39,9 +41,7 @@ from magsev_dagster.resources.warehouse import (
     SPLIT_COLUMNS,
     SPLITS_TABLE,
     VARIANCE_VIEW,
-    Warehouse,
 )
-from magsev_dagster.settings import resource_field
 
 MAX_PARTITIONS_PER_WRITE = 100
 _HIVE_TYPES = {"VARCHAR": "STRING", "TIMESTAMP": "TIMESTAMP", "BIGINT": "BIGINT", "DOUBLE": "DOUBLE"}
