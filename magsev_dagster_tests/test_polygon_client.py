@@ -14,7 +14,7 @@ import pytest
 from magsev_dagster.partitions import Window
 from magsev_dagster.polygon.client import MAX_REQUESTS_PER_SECOND, PAGE_LIMIT, PolygonClient, retry_after_seconds
 from magsev_dagster.polygon.errors import MalformedResponseError, PolygonAPIError, PolygonAuthError, PolygonError
-from magsev_dagster.polygon.synthetic import synthetic_bars
+from magsev_dagster.polygon.synthetic import synthetic_bars, synthetic_bodies
 from magsev_dagster.resources import polygon_source
 from magsev_dagster_tests.fakes.polygon_server import (  # noqa: F401 (fixtures)
     FAKE_KEY,
@@ -96,6 +96,8 @@ def test_a_page_holds_the_hourly_bars_its_limit_of_minute_bars_makes(source, fak
     assert len(fetched.bars) == 60 * 24
     assert [json.loads(body)["resultsCount"] for body in fake_polygon.bodies] == [833, 60 * 24 - 833]
     assert fetched.bars == synthetic_bars("X:BTCUSD", window.start, window.end)
+    synthetic_pages = synthetic_bodies("X:BTCUSD", window.start, window.end)  # the keyless source pages alike
+    assert [json.loads(body)["resultsCount"] for body in synthetic_pages] == [833, 60 * 24 - 833]
 
 
 def test_the_benchmarks_standalone_server_is_the_same_fake(tmp_path, key):
