@@ -8,7 +8,7 @@ export MAGSEV_DATA_DIR ?= $(CURDIR)/data
 # The demo and its UI load all three groups unless MAGSEV_TICKERS says otherwise (the project's default is mag7).
 DEMO_TICKERS := mag7,benchmarks,crypto
 
-.PHONY: install dagster-home postgres iam-simulator browser demo test test-fast test-slow test-e2e dg-check snapshots ui dashboards provision bench clean
+.PHONY: install dagster-home postgres iam-simulator browser trino demo test test-fast test-slow test-e2e dg-check snapshots ui dashboards provision bench clean
 
 # uv resolves and installs the same packages as pip in under half the time (~29 s vs ~68 s on 2 cores,
 # which CI's 6-minute budget needs); pip does it when uv cannot be had. Bytecode is compiled at install
@@ -53,6 +53,15 @@ $(IAM_SIMULATOR): magsev_dagster_tests/iam/package-lock.json
 
 iam-simulator: $(IAM_SIMULATOR)
 
+# Trino 476 (Athena engine 3's engine) for the AWS mode's tests: trino-server-core + the Hive plugin from
+# Maven Central, SHA-1 checked, into $${XDG_CACHE_HOME:-~/.cache}/magsev/trino (~30 s once); Debian's
+# maven when mvn is missing. It needs Java 24+ (a JDK under JAVA_HOME or Debian's /usr/lib/jvm); without
+# either the Trino tests skip, saying why (fail with CI set).
+trino: $(STAMP)
+	@command -v mvn >/dev/null || ($(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q maven) || \
+	  echo "maven not installable here: Trino cannot be fetched"
+	@$(BIN)/python -m magsev_dagster_tests.fakes.trino fetch || [ -z "$$CI" ]
+
 demo: dagster-home  ## materialize the last trading days on the embedded default
 	MAGSEV_TICKERS=$${MAGSEV_TICKERS:-$(DEMO_TICKERS)} $(BIN)/python -m magsev_dagster.demo
 
@@ -67,16 +76,18 @@ browser:
 # dagster/pandas/boto import tree: the suite's workers import it several times over.
 unexport PYTHONDONTWRITEBYTECODE
 TEST_WORKERS ?= 2
-PYTEST := $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadscope -rs
+# One Trino serves every worker: started beside pytest (its ~8 s start overlaps collection), stopped after.
+WITH_TRINO := $(BIN)/python -m magsev_dagster_tests.fakes.trino run --
+PYTEST := $(WITH_TRINO) $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadscope -rs
 
-test: $(STAMP) postgres iam-simulator browser  ## the default suite with the browser flow (CI runs exactly this)
+test: $(STAMP) postgres iam-simulator browser trino  ## the default suite with the browser flow (CI runs exactly this)
 	$(PYTEST) -m "not slow"
 
-test-fast: $(STAMP) postgres iam-simulator  ## day-to-day: the default suite without the browser
+test-fast: $(STAMP) postgres iam-simulator trino  ## day-to-day: the default suite without the browser
 	$(PYTEST) -m "not slow and not e2e"
 
-test-slow: $(STAMP) postgres iam-simulator
-	$(BIN)/python -m pytest -m slow
+test-slow: $(STAMP) postgres iam-simulator trino
+	$(WITH_TRINO) $(BIN)/python -m pytest -m slow
 
 test-e2e: $(STAMP) browser  ## the Dagster UI in headless Chromium only; screenshots in test-output/e2e/
 	$(BIN)/python -m pytest -m e2e -rs
