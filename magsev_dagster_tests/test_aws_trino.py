@@ -5,24 +5,40 @@ raw catalog modes; every asset and every check; the statements' answers compared
 warehouse's over the same data (parity); each blocking check seen failing on data made bad on purpose.
 """
 
+import io
+import json
+from concurrent.futures import ThreadPoolExecutor
 import math
 from datetime import datetime, timezone
 
+import boto3
 import dagster as dg
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
+from magsev_dagster import layout
 from magsev_dagster.definitions import build_defs
 from magsev_dagster.partitions import day_window
 from magsev_dagster.provision import provision
 from magsev_dagster.resources import resources_for
+from magsev_dagster.resources.aws.warehouse import AthenaWarehouse
 from magsev_dagster.resources.warehouse import DuckDBWarehouse
 from magsev_dagster.statements import ranged_statements, unranged_statements
 from magsev_dagster_tests.fakes.athena_trino import athena_on_trino, trino_url  # noqa: F401
 from magsev_dagster_tests.fakes.moto_server import aws_env, moto  # noqa: F401
 from magsev_dagster_tests.helpers import check_results, run_range, synthetic_range
-from magsev_dagster_tests.test_aws_pipeline import BUCKET, aws_settings, materialized, step_errors
+from magsev_dagster_tests.fault_fakes import check_evaluations
+from magsev_dagster_tests.test_aws_pipeline import (
+    BUCKET, DAY, PROD_PREVIOUS, PROD_SENTINEL, aws_settings, keys, materialized, prod_locations, s3, step_errors,
+)
+from magsev_dagster_tests.test_aws_pipeline import bucket  # noqa: F401  (a fixture)
+from magsev_dagster_tests.test_checks_block import (
+    BAD_PRICES, BAD_VOLUME, BLOCKING, CONFLICTING_REDELIVERY, DOWNSTREAM_OF_RAW, MISSING_BARS, OUTSIDE_RANGE, _appended,
+    _both, how_many,
+)
 
 FIRST, LAST = "2026-11-17", "2026-11-19"  # Tue..Thu; REVS splits 10:1 on 2026-11-18
 TICKERS = "AAPL,REVS,X:BTCUSD"
@@ -37,6 +53,7 @@ def trino_settings(**env):
 @pytest.fixture
 def provisioned(aws_env, athena_on_trino):
     provision(trino_settings(), cutoff_bytes=10 * 1024**3)
+    athena_on_trino.runs.clear()  # this test's statements only
     return athena_on_trino
 
 
@@ -44,13 +61,23 @@ def run_aws(**env) -> dg.ExecuteInProcessResult:
     return run_range(build_defs(resources_for(trino_settings(**env))), FIRST, LAST)
 
 
-@pytest.mark.parametrize("catalog", ["crawler", "partitions"])
-def test_the_whole_graph_runs_green_on_trino(provisioned, catalog):
-    result = run_aws(MAGSEV_RAW_CATALOG=catalog)
+def assert_green(result: dg.ExecuteInProcessResult, engine) -> None:
+    """Every asset materialized, every check passed, every statement SUCCEEDED on Trino, data read."""
     assert result.success, step_errors(result)
     checks = check_results(result)
     assert checks and all(checks.values()), checks
     assert materialized(result) == ALL_ASSETS
+    runs = list(engine.runs.values())
+    assert runs and all(r.state == "SUCCEEDED" for r in runs)
+    assert sum(r.scanned_bytes for r in runs) > 0
+
+
+def test_the_whole_graph_runs_green_on_trino_with_the_crawler(provisioned):
+    """The crawler mode (the parity test below runs the partitions mode)."""
+    assert_green(run_aws(MAGSEV_RAW_CATALOG="crawler"), provisioned)
+    partitions = boto3.client("glue", region_name="us-east-1").get_partitions(
+        DatabaseName="fp_db_polygon_io", TableName="magsev_polygon_raw")["Partitions"]
+    assert sorted(p["Values"][0] for p in partitions) == [FIRST, "2026-11-18", LAST]  # registered by the crawl
 
 
 # -- parity: every statement answers the same on Trino as on the local DuckDB warehouse ------------------
@@ -103,17 +130,77 @@ def local_warehouse(tmp_path_factory):
 
 
 def test_every_statement_answers_on_trino_as_on_duckdb(provisioned, local_warehouse):
-    result = run_aws(MAGSEV_RAW_CATALOG="partitions")
-    assert result.success, step_errors(result)
+    """The graph in the partitions mode, then each statement of statements.py on both warehouses."""
+    assert_green(run_aws(MAGSEV_RAW_CATALOG="partitions"), provisioned)
     warehouse = resources_for(trino_settings())["warehouse"]
     statements = [(f"{r.sender} {r.name}", r.statement, r.params)
                   for r in ranged_statements(WINDOW, TICKERS.split(","), NOW)]
     statements += [(f"check {n}", s, {}) for n, s in unranged_statements().items()]
+    warehouse.athena.run("SELECT 1")  # its boto3 client made before the threads share it
+    with ThreadPoolExecutor(4) as pool:  # Trino runs them side by side, as Athena would
+        on_trino = list(pool.map(lambda s: warehouse.query(s[1], **s[2]), statements))
     compared, problems = 0, {}
-    for name, statement, params in statements:
-        trino, duck = warehouse.query(statement, **params), local_warehouse.query(statement, **params)
+    for (name, statement, params), trino in zip(statements, on_trino):
+        duck = local_warehouse.query(statement, **params)
         compared += len(duck)
         if found := differences(trino, duck):
             problems[name] = found[:3]
     assert not problems, problems
     assert compared > 500  # the statements really returned rows
+
+
+# -- every blocking check bites on Trino ----------------------------------------------------------------
+
+CHECKS_DAY = DAY  # the day test_checks_block.py's edits are written for (Magnificent 7)
+INVENTED = ("INSERT INTO polygon_parquet_fp SELECT ticker, bar_start + INTERVAL '30' MINUTE, bar_start_ms + 1800000, "
+            "open, high, low, close, volume, vwap, trades, dt FROM polygon_parquet_fp "
+            f"WHERE dt = '{CHECKS_DAY}' AND ticker = 'AMZN' AND hour(bar_start) IN (15, 16)")
+
+
+class InventingWarehouse(AthenaWarehouse):
+    """A rewrite with a bug: two bars that raw never held (what row_count_matches_raw guards against)."""
+
+    def rewrite_parquet(self, window):
+        meta = super().rewrite_parquet(window)
+        self.athena.run(INVENTED)
+        return meta
+
+
+def test_each_blocking_check_fails_on_trino_and_production_keeps_its_generation(bucket, athena_on_trino):
+    """The day's raw object made bad in every way at once (and a rewrite that invents bars): each blocking
+    check fails; production (the day published by an earlier run: `bucket`) is left as it was."""
+    athena_on_trino.runs.clear()
+    previous = pa.table({"ticker": ["AAPL"], "bar_start": [datetime(2026, 11, 24, 15)], "bar_start_ms": [1],
+                         "open": [1.0], "high": [1.0], "low": [1.0], "close": [1.0], "volume": [1.0], "vwap": [1.0],
+                         "trades": [1]})
+    out = io.BytesIO()
+    pq.write_table(previous, out)
+    s3().put_object(Bucket=BUCKET, Key=PROD_SENTINEL, Body=out.getvalue())  # the earlier run's production day
+    resources = resources_for(aws_settings(MAGSEV_TICKERS="mag7"))
+    assert run_range(build_defs(resources), CHECKS_DAY, CHECKS_DAY, selection=["raw_polygon_aggregates"]).success
+    published, prod_keys = prod_locations(), keys(layout.PROD_PREFIX + "/")
+    assert published == {CHECKS_DAY: PROD_PREVIOUS}
+
+    key = layout.raw_bars_key(CHECKS_DAY)
+    bars = [json.loads(line) for line in s3().get_object(Bucket=BUCKET, Key=key)["Body"].read().splitlines()]
+    # test_checks_block.py's edits, at once (a bar without key last: the others match bars by their key)
+    no_key = _both(_appended("AMZN", 15, {"ticker": None}), _appended("AMZN", 16, {"t": None}))
+    for edit in (MISSING_BARS, BAD_PRICES, OUTSIDE_RANGE, BAD_VOLUME, CONFLICTING_REDELIVERY, no_key):
+        bars = edit(bars)
+    s3().put_object(Bucket=BUCKET, Key=key, Body="".join(json.dumps(b) + "\n" for b in bars).encode())
+    current = resources["warehouse"]
+    buggy = InventingWarehouse(**{name: getattr(current, name) for name in type(current).model_fields})
+    result = run_range(build_defs({**resources, "warehouse": buggy}), CHECKS_DAY, CHECKS_DAY,
+                       selection=DOWNSTREAM_OF_RAW)
+
+    assert not result.success
+    evaluations = check_evaluations(result)
+    assert BLOCKING <= evaluations.keys()
+    assert {name: how_many(e) for name, e in evaluations.items() if not e.passed} == {
+        "keys_not_null": 2, "prices_positive": 6, "ohlc_consistent": 5, "volume_non_negative": 2, "unique_bars": 1,
+        "tickers_complete": 7 + 1, "row_count_matches_raw": 2}
+    assert "polygon_hourly_prod" not in materialized(result)
+    assert prod_locations() == published and keys(layout.PROD_PREFIX + "/") == prod_keys
+    assert all(r.state == "SUCCEEDED" for r in athena_on_trino.runs.values())  # the checks' queries answered
+    assert resources["warehouse"].athena.execute_query(f"SELECT ticker, close FROM polygon_hourly_prod WHERE dt = '{DAY}'",
+                                                       fetch_results=True) == [("AAPL", 1.0)]  # the earlier run's day
