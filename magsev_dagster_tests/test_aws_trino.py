@@ -27,7 +27,9 @@ from magsev_dagster.resources import resources_for
 from magsev_dagster.resources.aws.warehouse import AthenaWarehouse
 from magsev_dagster.resources.warehouse import DuckDBWarehouse
 from magsev_dagster.statements import ranged_statements, unranged_statements
+from magsev_dagster_tests.fakes.athena_trino import AthenaEngine, attach
 from magsev_dagster_tests.fakes.athena_trino import athena_on_trino, trino_url  # noqa: F401
+from magsev_dagster_tests.fakes.trino import launch
 from magsev_dagster_tests.fakes.moto_server import aws_env, moto  # noqa: F401
 from magsev_dagster_tests.helpers import check_results, run_range, synthetic_range
 from magsev_dagster_tests.fault_fakes import check_evaluations
@@ -204,3 +206,48 @@ def test_each_blocking_check_fails_on_trino_and_production_keeps_its_generation(
     assert all(r.state == "SUCCEEDED" for r in athena_on_trino.runs.values())  # the checks' queries answered
     assert resources["warehouse"].athena.execute_query(f"SELECT ticker, close FROM polygon_hourly_prod WHERE dt = '{DAY}'",
                                                        fetch_results=True) == [("AAPL", 1.0)]  # the earlier run's day
+
+
+# -- faults: the engine gone in the middle of a publish ------------------------------------------------
+
+
+@pytest.mark.slow
+def test_trino_stopped_during_a_publish_leaves_production_and_the_next_run_repairs_it(aws_env, trino_url):
+    """A Trino of its own (the shared one serves other tests), stopped when the production UNLOAD reaches it."""
+    provision(trino_settings(), cutoff_bytes=10 * 1024**3)
+    server = launch()
+    try:
+        server.wait_ready()
+        with attach(aws_env.url, server.url):
+            assert run_aws(MAGSEV_RAW_CATALOG="partitions").success
+            published = prod_locations()
+            run = AthenaEngine._run
+
+            def stop_at_unload(self, execution, *args):
+                if execution.query.lstrip().startswith("UNLOAD"):
+                    server.stop()
+                run(self, execution, *args)
+
+            with pytest.MonkeyPatch.context() as patch:
+                patch.setattr(AthenaEngine, "_run", stop_at_unload)
+                failed = run_aws(MAGSEV_RAW_CATALOG="partitions")
+        assert not failed.success and "INTERNAL_ERROR_QUERY_ENGINE" in step_errors(failed)
+        assert "polygon_hourly_prod" not in materialized(failed)
+        assert prod_locations() == published  # readers still see the first run's generation
+    finally:
+        server.stop()
+    server = launch()  # Trino back
+    try:
+        server.wait_ready()
+        with attach(aws_env.url, server.url) as engine:
+            repaired = run_aws(MAGSEV_RAW_CATALOG="partitions")
+            assert repaired.success, step_errors(repaired)
+            now = prod_locations()
+            assert now.keys() == published.keys() and all(now[d] != published[d] for d in now)
+            count = "SELECT count(*) FROM polygon_hourly_prod"
+            [[rows]] = engine.client.execute(count, engine.catalog, "fp_db_polygon_io").rows
+            [[parquet]] = engine.client.execute(count.replace("polygon_hourly_prod", "polygon_parquet_fp"),
+                                                engine.catalog, "fp_db_polygon_io").rows
+            assert rows == parquet > 0  # each day once, from the new generation only
+    finally:
+        server.stop()
