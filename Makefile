@@ -8,7 +8,7 @@ export MAGSEV_DATA_DIR ?= $(CURDIR)/data
 # The demo and its UI load all three groups unless MAGSEV_TICKERS says otherwise (the project's default is mag7).
 DEMO_TICKERS := mag7,benchmarks,crypto
 
-.PHONY: install dagster-home postgres iam-simulator browser trino demo test test-fast test-slow test-e2e dg-check snapshots ui dashboards provision bench clean
+.PHONY: install dagster-home postgres iam-simulator browser trino sandbox demo test test-fast test-slow test-e2e dg-check snapshots ui dashboards provision bench clean
 
 # uv resolves and installs the same packages as pip in under half the time (~29 s vs ~68 s on 2 cores,
 # which CI's 6-minute budget needs); pip does it when uv cannot be had. Bytecode is compiled at install
@@ -99,8 +99,11 @@ dg-check: $(STAMP)  ## dg's own check of the definitions, for MAGSEV_ENV=local a
 	$(BIN)/dg check defs
 	MAGSEV_ENV=aws $(BIN)/dg check defs
 
-bench: $(STAMP)  ## scale, scan and cost benchmarks, ~10 min (BENCH_ARGS=--quick: ~3 min); see benchmarks/README.md
+bench: $(STAMP) trino  ## scale, scan and cost benchmarks, ~10 min (BENCH_ARGS=--quick: ~3 min); see benchmarks/README.md
 	$(BIN)/python -W ignore -m benchmarks $(BENCH_ARGS)
+
+sandbox: dagster-home trino  ## the AWS mode with no account: a moto server (Athena on Trino) + `dagster dev` on :3000 (README, "The AWS sandbox")
+	MAGSEV_TICKERS=$${MAGSEV_TICKERS:-$(DEMO_TICKERS)} $(BIN)/python -m magsev_dagster_tests.fakes.sandbox
 
 ui: dagster-home  ## the Dagster UI on http://127.0.0.1:3000
 	MAGSEV_TICKERS=$${MAGSEV_TICKERS:-$(DEMO_TICKERS)} $(BIN)/dagster dev -w workspace.yaml
