@@ -6,6 +6,7 @@ the Glue catalog and S3 of that moto server.
 
 import csv
 import io
+import json
 
 import boto3
 import pytest
@@ -132,7 +133,7 @@ def test_a_crawl_registers_the_day_folders_with_the_tables_descriptor_when_it_in
     client("s3").put_object(Bucket=BUCKET, Key="raw/polygon_raw/dt=2026-11-25/bars.jsonl", Body=BARS)
     configuration = CRAWLER_CONFIGURATION if inherit else {"Version": 1.0}
     glue = client("glue")
-    glue.create_crawler(Name="c", Role="r", DatabaseName=DATABASE, Configuration=__import__("json").dumps(configuration),
+    glue.create_crawler(Name="c", Role="r", DatabaseName=DATABASE, Configuration=json.dumps(configuration),
                         Targets={"CatalogTargets": [{"DatabaseName": DATABASE, "Tables": ["magsev_polygon_raw"]}]},
                         SchemaChangePolicy={"UpdateBehavior": "UPDATE_IN_DATABASE", "DeleteBehavior": "LOG"})
     glue.start_crawler(Name="c")

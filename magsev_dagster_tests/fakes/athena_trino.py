@@ -25,7 +25,6 @@ The README's "How the AWS mode is tested" lists every way this differs from AWS.
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 import math
