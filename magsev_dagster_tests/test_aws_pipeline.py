@@ -205,16 +205,18 @@ def test_the_graph_runs_green_on_aws_with_the_crawler(bucket, aws_operations):
         WINDOW, new_generation(layout.PROD_PREFIX, datetime.now(timezone.utc)))
     assert [unload_parts(statements[i])[0] for i in unloads] == [unload_parts(prod_unload)[0]]
     assert unload_parts(statements[unloads[0]])[1] == f"{generation}part-1/"
-    order = [next(i for i, s in enumerate(statements) if s.startswith(prefix)) for prefix in (
-        "CREATE EXTERNAL TABLE IF NOT EXISTS polygon_parquet_fp", parquet_insert)] + unloads
+    order = [statements.index(parquet_insert)] + unloads
     assert order == sorted(order)
-    assert re.search(r"LOCATION 's3://magsev-test/warehouse/polygon_parquet_fp/'", statements[order[0]])
-    assert any("CREATE OR REPLACE VIEW hourly_price_variance" in s for s in statements[order[2]:])
+    assert not any(s.lstrip().upper().startswith(("CREATE EXTERNAL", "CREATE TABLE")) for s in statements)
+    parquet_table = glue.get_table(DatabaseName=DATABASE, Name="polygon_parquet_fp")["Table"]  # Glue CreateTable
+    assert parquet_table["StorageDescriptor"]["Location"] == "s3://magsev-test/warehouse/polygon_parquet_fp/"
+    assert [k["Name"] for k in parquet_table["PartitionKeys"]] == ["dt"]
+    assert any("CREATE OR REPLACE VIEW hourly_price_variance" in s for s in statements[order[1]:])
     check_reads = [i for i, s in enumerate(statements) if ("offending_rows" in s or "AS raw_bars" in s)
                    and "unexplained_move" not in s and "FROM polygon_splits" not in s]  # both non-blocking
-    assert len(check_reads) == 6 and max(check_reads) < order[2]  # prod is written after every blocking check
+    assert len(check_reads) == 6 and max(check_reads) < order[1]  # prod is written after every blocking check
     [guard] = [i for i, s in enumerate(statements) if "unexplained_move" in s]  # non-blocking, on production
-    assert guard > order[2]
+    assert guard > order[1]
     view = next(i for i, s in enumerate(statements) if "CREATE OR REPLACE VIEW polygon_hourly_adjusted" in s)
     assert any("CREATE OR REPLACE VIEW hourly_price_variance" in s for s in statements[view + 1:])
     reads = [s for s in statements[:view] if s.lstrip().upper().startswith(("SELECT", "WITH", "INSERT", "UNLOAD"))
