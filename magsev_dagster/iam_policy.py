@@ -21,8 +21,8 @@ from typing import Any
 
 from magsev_dagster import layout
 from magsev_dagster.resources.aws.glue_catalog import raw_table_name
-from magsev_dagster.resources.warehouse import ADJUSTED_VIEW, PARQUET_TABLE, PROD_TABLE, SPLITS_TABLE, VARIANCE_VIEW
 from magsev_dagster.settings import Settings
+from magsev_dagster.tables import ADJUSTED_VIEW, PARQUET_TABLE, PROD_TABLE, SPLITS_TABLE, VARIANCE_VIEW
 
 VERSION = "2012-10-17"
 EXAMPLE_ACCOUNT = "123456789012"  # the account of deploy/iam-policy.json (AWS's own example account id)
@@ -168,9 +168,8 @@ def glue_grants(names: Names) -> list[Grant]:
         Grant("ReadThePartitions", ("glue:GetPartitions", "glue:GetPartition"), on(raw, PARQUET_TABLE, PROD_TABLE),
               "Athena prunes the dt-partitioned tables to the days a statement reads"),
         Grant("DefineTheTables", ("glue:CreateTable",), on(*created),
-              "the code defines the raw table (with its pinned schema, when missing), polygon_hourly_prod and "
-              "polygon_splits; Athena's CREATE EXTERNAL TABLE and CREATE OR REPLACE VIEW define "
-              "polygon_parquet_fp and the views"),
+              "the code defines the raw table (with its pinned schema, when missing), polygon_parquet_fp, "
+              "polygon_hourly_prod and polygon_splits; Athena's CREATE OR REPLACE VIEW defines the views"),
         Grant("RedefineTheRawAndSplitsTablesAndViews", ("glue:UpdateTable",), on(raw, SPLITS_TABLE, *views),
               "the code puts back the raw table's pinned columns and types (e.g. a table an earlier version's "
               "crawler inferred) and a splits table whose columns drifted; CREATE OR REPLACE VIEW replaces a view"),

@@ -40,7 +40,7 @@ def defs(data_dir):
 # workers (--dist loadscope) in collection order, so starting the browser flow, the daemon deployment and
 # the webserver's GraphQL flow first lets the many short modules fill the gaps instead of one long
 # module starting last and running alone (e2e/ is collected after the test files by default).
-LONGEST_FIRST = ("e2e/test_ui_browser.py", "test_deploy_daemon.py", "test_ui_graphql.py", "test_demo.py",
+LONGEST_FIRST = ("e2e/test_ui_browser.py", "test_deploy_daemon.py", "test_ui_graphql.py", "test_aws_trino.py", "test_demo.py",
                  "test_faults_data.py", "test_secrets.py", "test_faults_crash.py")
 
 

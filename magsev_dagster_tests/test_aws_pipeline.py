@@ -23,8 +23,8 @@ from magsev_dagster.provision import provision
 from magsev_dagster.resources import resources_for
 from magsev_dagster.resources.aws.glue_catalog import OldRawLayout
 from magsev_dagster.resources.aws.prod_publish import new_generation
-from magsev_dagster.resources.warehouse import BAR_COLUMNS
 from magsev_dagster.settings import Settings
+from magsev_dagster.tables import BAR_COLUMNS
 from magsev_dagster_tests.fakes.moto_server import (  # noqa: F401
     answer_queries,
     athena_statements,
@@ -206,17 +206,19 @@ def test_the_graph_runs_green_on_aws_with_the_crawler(bucket, aws_operations):
         WINDOW, new_generation(layout.PROD_PREFIX, datetime.now(timezone.utc)))
     assert [unload_parts(statements[i])[0] for i in unloads] == [unload_parts(prod_unload)[0]]
     assert unload_parts(statements[unloads[0]])[1] == f"{generation}part-1/"
-    order = [next(i for i, s in enumerate(statements) if s.startswith(prefix)) for prefix in (
-        "CREATE EXTERNAL TABLE IF NOT EXISTS polygon_parquet_fp", parquet_insert)] + unloads
+    order = [statements.index(parquet_insert)] + unloads
     assert order == sorted(order)
-    assert re.search(r"LOCATION 's3://magsev-test/warehouse/polygon_parquet_fp/'", statements[order[0]])
-    assert any("CREATE OR REPLACE VIEW hourly_price_variance" in s for s in statements[order[2]:])
+    assert not any(s.lstrip().upper().startswith(("CREATE EXTERNAL", "CREATE TABLE")) for s in statements)
+    parquet_table = glue.get_table(DatabaseName=DATABASE, Name="polygon_parquet_fp")["Table"]  # Glue CreateTable
+    assert parquet_table["StorageDescriptor"]["Location"] == "s3://magsev-test/warehouse/polygon_parquet_fp/"
+    assert [k["Name"] for k in parquet_table["PartitionKeys"]] == ["dt"]
+    assert any("CREATE OR REPLACE VIEW hourly_price_variance" in s for s in statements[order[1]:])
     check_reads = [i for i, s in enumerate(statements) if ("offending_rows" in s or "AS raw_bars" in s)
                    and "unexplained_move" not in s and "FROM polygon_splits" not in s]  # both non-blocking
     # the row rules in one statement, the row counts in another, prod written after every blocking check
-    assert len(check_reads) == 2 and max(check_reads) < order[2]
+    assert len(check_reads) == 2 and max(check_reads) < order[1]
     [guard] = [i for i, s in enumerate(statements) if "unexplained_move" in s]  # non-blocking, on production
-    assert guard > order[2]
+    assert guard > order[1]
     view = next(i for i, s in enumerate(statements) if "CREATE OR REPLACE VIEW polygon_hourly_adjusted" in s)
     assert any("CREATE OR REPLACE VIEW hourly_price_variance" in s for s in statements[view + 1:])
     reads = [s for s in statements[:view] if s.lstrip().upper().startswith(("SELECT", "WITH", "INSERT", "UNLOAD"))

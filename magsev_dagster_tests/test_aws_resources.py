@@ -19,8 +19,8 @@ from magsev_dagster.resources.aws.athena import AthenaQueries, AthenaQueryFailed
 from magsev_dagster.resources.aws.prod_publish import new_generation
 from magsev_dagster.resources.aws.s3_store import S3AccessError, S3RawStore
 from magsev_dagster.resources.aws.warehouse import MAX_PARTITIONS_PER_WRITE
-from magsev_dagster.resources.warehouse import PARQUET_TABLE
 from magsev_dagster.settings import Settings
+from magsev_dagster.tables import PARQUET_TABLE
 from magsev_dagster_tests.fakes.moto_server import aws_env, failing_queries, moto, unload_parts  # noqa: F401
 
 BUCKET = "magsev-test"

@@ -30,7 +30,7 @@ from magsev_dagster import iam_policy, layout
 from magsev_dagster.definitions import build_defs
 from magsev_dagster.resources import resources_for
 from magsev_dagster.resources.alerts import Alert
-from magsev_dagster.resources.warehouse import PARQUET_TABLE, PROD_TABLE, RAW_TABLE, SPLITS_TABLE
+from magsev_dagster.tables import PARQUET_TABLE, PROD_TABLE, RAW_TABLE, SPLITS_TABLE
 from magsev_dagster_tests.fakes.moto_server import (  # noqa: F401
     answer_queries,
     aws_env,

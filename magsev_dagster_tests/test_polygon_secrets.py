@@ -7,7 +7,14 @@ import logging
 import dagster as dg
 import pytest
 
-from magsev_dagster_tests.fakes.polygon_server import FAKE_KEY, fake_polygon, http_error, polygon_http_server, raw_body  # noqa: F401 (fixtures)
+from magsev_dagster_tests.fakes.polygon_server import (  # noqa: F401 (fixtures)
+    FAKE_KEY,
+    MINUTES_PER_HOUR,
+    fake_polygon,
+    http_error,
+    polygon_http_server,
+    raw_body,
+)
 from magsev_dagster_tests.helpers import local_defs, run_range
 from magsev_dagster_tests.test_secrets import readable
 
@@ -36,7 +43,7 @@ def test_the_key_appears_nowhere_on_success_and_failure_paths(tmp_path, data_dir
     echoing = json.dumps({"status": "ERROR", "error": f"bad request for key {FAKE_KEY}"}).encode()
 
     # Success: several pages, a retry, and a server that echoes the key into next_url.
-    fake_polygon.page_size = 10
+    fake_polygon.max_limit = 10 * MINUTES_PER_HOUR
     fake_polygon.next_url_extra = f"&apiKey={FAKE_KEY}"
     fake_polygon.script(http_error(429, retry_after="0"))
     results = [run_range(defs, *DAY, instance=instance)]

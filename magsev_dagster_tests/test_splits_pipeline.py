@@ -18,7 +18,8 @@ import pytest
 from magsev_dagster import layout
 from magsev_dagster.checks import MAX_UNEXPLAINED_JUMP
 from magsev_dagster.polygon.synthetic import SYNTHETIC_SPLITS, synthetic_bars
-from magsev_dagster.resources.warehouse import SPLIT_COLUMNS, DuckDBWarehouse
+from magsev_dagster.resources.warehouse import DuckDBWarehouse
+from magsev_dagster.tables import SPLIT_COLUMNS
 from magsev_dagster_tests.fakes.polygon_server import FAKE_KEY, fake_polygon, polygon_http_server, raw_body  # noqa: F401 (fixtures)
 from magsev_dagster_tests.helpers import check_results, local_defs, run_range, synthetic_range
 

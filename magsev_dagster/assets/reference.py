@@ -24,7 +24,8 @@ from magsev_dagster.raw_layer import LegacyLayoutError, ResponseBundle, refuse_l
 from magsev_dagster.resources.polygon import PolygonSource
 from magsev_dagster.resources.storage import RawStore
 from magsev_dagster.resources.universe import TickerUniverse
-from magsev_dagster.resources.warehouse import SPLIT_COLUMNS, SPLITS_TABLE, Warehouse
+from magsev_dagster.resources.warehouse import Warehouse
+from magsev_dagster.tables import SPLIT_COLUMNS, SPLITS_TABLE
 from magsev_dagster.tickers import can_split
 
 

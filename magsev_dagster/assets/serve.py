@@ -18,14 +18,8 @@ from magsev_dagster.metadata import SPLIT_ADJUSTED_DOCS, column_schema, table_me
 from magsev_dagster.partitions import HOUR, Window, day_window, floor_hour, partition_key, run_days, utc_now
 from magsev_dagster.resources.storage import RawStore
 from magsev_dagster.resources.universe import TickerUniverse
-from magsev_dagster.resources.warehouse import (
-    ADJUSTED_VIEW,
-    BAR_COLUMNS,
-    PROD_TABLE,
-    SPLITS_TABLE,
-    VARIANCE_VIEW,
-    Warehouse,
-)
+from magsev_dagster.resources.warehouse import Warehouse
+from magsev_dagster.tables import ADJUSTED_VIEW, BAR_COLUMNS, PROD_TABLE, SPLITS_TABLE, VARIANCE_VIEW
 
 # The as-traded prices and volume next to their split-adjusted values, and the divisor between them.
 AS_TRADED_COLUMNS = {"split_factor": "DOUBLE", "open_as_traded": "DOUBLE", "high_as_traded": "DOUBLE",

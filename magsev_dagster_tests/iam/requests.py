@@ -9,8 +9,8 @@ Two sources:
   query writes and reads its result under the results location; a read gets the database, each
   table (a view: its own tables in turn) and its partitions from Glue and lists and reads the
   table's S3 location; INSERT writes files under the table's location and registers their
-  partitions; UNLOAD checks its target is empty and writes there; CREATE EXTERNAL TABLE and CREATE
-  OR REPLACE VIEW define the table in Glue.
+  partitions; UNLOAD checks its target is empty and writes there; CREATE OR REPLACE VIEW defines the
+  view in Glue.
 
 A call missing from CALLS raises, so a new AWS call cannot go unproven: add its request here and
 its permission in magsev_dagster/iam_policy.py.
@@ -25,7 +25,7 @@ import sqlglot
 from sqlglot import exp
 
 from magsev_dagster import sql
-from magsev_dagster.resources.warehouse import ADJUSTED_VIEW, VARIANCE_VIEW
+from magsev_dagster.tables import ADJUSTED_VIEW, VARIANCE_VIEW
 from magsev_dagster_tests.fakes.moto_server import unload_parts
 
 VIEWS = (ADJUSTED_VIEW, VARIANCE_VIEW)

@@ -10,7 +10,7 @@ from typing import Any
 
 from magsev_dagster import layout
 from magsev_dagster.resources.aws.missing import MissingAwsResource
-from magsev_dagster.resources.warehouse import RAW_COLUMNS
+from magsev_dagster.tables import RAW_COLUMNS
 
 # The raw table's schema is the contract (RAW_COLUMNS, partition dt), whichever catalog mode: the table is
 # defined here and the crawler only keeps it up to date. Its target is that table (a catalog target,

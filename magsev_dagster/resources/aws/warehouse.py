@@ -14,7 +14,6 @@ from datetime import date, datetime, timedelta, timezone
 
 import boto3
 import pandas as pd
-import sqlglot
 from pydantic import PrivateAttr
 from sqlglot import exp
 
@@ -31,7 +30,9 @@ from magsev_dagster.resources.aws.prod_publish import (
     unload_statement,
 )
 from magsev_dagster.resources.aws.s3_store import S3RawStore
-from magsev_dagster.resources.warehouse import (
+from magsev_dagster.resources.warehouse import Warehouse
+from magsev_dagster.settings import resource_field
+from magsev_dagster.tables import (
     ADJUSTED_VIEW,
     BAR_COLUMNS,
     PARQUET_TABLE,
@@ -40,9 +41,7 @@ from magsev_dagster.resources.warehouse import (
     SPLIT_COLUMNS,
     SPLITS_TABLE,
     VARIANCE_VIEW,
-    Warehouse,
 )
-from magsev_dagster.settings import resource_field
 
 MAX_PARTITIONS_PER_WRITE = 100
 # Independent statements of one step sent at once (the audit's, the dashboard's panels): each waits
@@ -50,21 +49,12 @@ MAX_PARTITIONS_PER_WRITE = 100
 # queries per account (DML: 20 or more depending on the region, Service Quotas), even with a few steps
 # running at once.
 STATEMENTS_AT_ONCE = 5
-_HIVE_TYPES = {"VARCHAR": "STRING", "TIMESTAMP": "TIMESTAMP", "BIGINT": "BIGINT", "DOUBLE": "DOUBLE"}
 TABLE_PREFIXES = {PARQUET_TABLE: layout.PARQUET_PREFIX, PROD_TABLE: layout.PROD_PREFIX}
 log = logging.getLogger(__name__)
 
 
 def day_chunks(days: list[date], size: int = MAX_PARTITIONS_PER_WRITE) -> list[list[date]]:
     return [days[i:i + size] for i in range(0, len(days), size)]
-
-
-def parquet_table_ddl(table: str, location: str) -> str:
-    """CREATE EXTERNAL TABLE for a dt-partitioned parquet table with the bar columns."""
-    columns = ", ".join(f"{name} {_HIVE_TYPES[typ]}" for name, typ in BAR_COLUMNS.items() if name != "dt")
-    text = (f"CREATE EXTERNAL TABLE IF NOT EXISTS {table} ({columns}) PARTITIONED BY (dt STRING) "
-            f"STORED AS PARQUET LOCATION '{location}' TBLPROPERTIES ('parquet.compression'='SNAPPY')")
-    return sqlglot.parse_one(text, read=sql.SOURCE_DIALECT).sql(dialect=sql.SOURCE_DIALECT)
 
 
 class AthenaWarehouse(Warehouse):
@@ -198,11 +188,11 @@ class AthenaWarehouse(Warehouse):
                 found.append(([day], self.store.uri(day_folder)))
         return found
 
-    def _ensure_table(self, table: str, runs: list[QueryRun]) -> bool:
-        if self.catalog.table_exists(table):
-            return False
-        runs.append(self.athena.run(parquet_table_ddl(table, self.location(table))))
-        return True
+    def _ensure_parquet_table(self, table: str) -> bool:
+        """Defined in Glue directly (CreateTable), like its partitions: Athena's Hive DDL (CREATE EXTERNAL
+        TABLE ... STORED AS PARQUET) would give the same table, but only Athena runs that statement, and the
+        partition descriptors are copied from the table's, so one piece of code owns both."""
+        return self.catalog.ensure_parquet_table(table, self.location(table), BAR_COLUMNS)
 
     def _day_keys(self, table: str, days: list[date]) -> list[str]:
         return [k for d in days for k in self.store.list(layout.table_day_prefix(TABLE_PREFIXES[table], d))]
@@ -210,7 +200,7 @@ class AthenaWarehouse(Warehouse):
     def rewrite_parquet(self, window: Window) -> dict:
         """Per dt day: delete its files and Glue partition, then INSERT just the run's days again."""
         runs: list[QueryRun] = []
-        created = self._ensure_table(PARQUET_TABLE, runs)
+        created = self._ensure_parquet_table(PARQUET_TABLE)
         deleted = dropped = 0
         statements = self.insert_statements(PARQUET_TABLE, window)
         for chunk, statement in statements:
@@ -271,9 +261,7 @@ class AthenaWarehouse(Warehouse):
         return {values[0]: p["StorageDescriptor"]["Location"] for values, p in found.items()}
 
     def _ensure_prod_table(self) -> bool:
-        """Defined in Glue directly, like its partitions: Athena's DDL would give the same table, but the
-        partition descriptors are copied from the table's, so one piece of code owns both."""
-        return self.catalog.ensure_parquet_table(PROD_TABLE, self.location(PROD_TABLE), BAR_COLUMNS)
+        return self._ensure_parquet_table(PROD_TABLE)
 
     def create_variance_view(self) -> dict:
         runs: list[QueryRun] = []
