@@ -7,7 +7,10 @@ the raw objects in the server's S3 (as the AWS tests' answers are): the (ticker,
 and the raw/parquet row counts; every other statement answers no rows (0 offending rows).
 Each statement's start and the moment a client first saw it SUCCEEDED are recorded.
 
-    python -m benchmarks.aws_sandbox --overhead 1.5    # prints the endpoint URL; on stdin EOF prints the record
+With `--trino URL` the statements run on that Trino instead (the tests' Athena on Trino: real results,
+real bytes scanned; no rows are made up, and a statement's end is Trino's, not recorded here).
+
+    python -m benchmarks.aws_sandbox --bucket B --overhead 1.5   # prints the endpoint URL; on stdin EOF the record
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import re
 import sys
 import threading
 import time
+from contextlib import nullcontext
 from datetime import datetime, timezone
 
 from moto.athena import models as athena_models
@@ -28,6 +32,7 @@ from moto.s3.models import s3_backends
 from moto.server import ThreadedMotoServer
 
 from magsev_dagster_tests.fakes.athena_rest import serve_athena_rest_json
+from magsev_dagster_tests.fakes.athena_trino import attach
 
 _DAYS = re.compile(r"dt BETWEEN '(\d{4}-\d{2}-\d{2})' AND '(\d{4}-\d{2}-\d{2})'")
 _MS = re.compile(r"bar_start_ms >= (\d+) AND bar_start_ms < (\d+)")
@@ -75,14 +80,15 @@ def answer(query: str, bucket: str) -> athena_models.QueryResults | None:
     return None
 
 
-def install(overhead: float, bucket: str) -> None:
-    """Patch the server's Athena: statements take `overhead` seconds, the checks get their rows."""
+def install(overhead: float, bucket: str, answers: bool = True) -> None:
+    """Patch the server's Athena: statements take `overhead` seconds, the checks get their rows (unless a
+    Trino runs the statements)."""
     backend_start = athena_models.AthenaBackend.start_query_execution
     status = athena_models.Execution.status
 
     def start_query_execution(self, query, *args, **kwargs):
         exec_id = backend_start(self, query, *args, **kwargs)
-        found = answer(query, bucket)
+        found = answer(query, bucket) if answers else None
         if found is not None:
             self.query_results[exec_id] = found
         with _lock:
@@ -109,15 +115,18 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--overhead", type=float, default=0.0, help="seconds each Athena statement stays RUNNING")
     parser.add_argument("--bucket", required=True)
+    parser.add_argument("--trino", help="a Trino server's URL: it runs the statements (as the tests' Athena)")
     args = parser.parse_args()
-    install(args.overhead, args.bucket)
+    install(args.overhead, args.bucket, answers=not args.trino)
     serve_athena_rest_json()  # botocore >= 1.44.18 speaks rest-json to Athena, moto 5.2 only json
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
-    print(f"http://{host}:{port}", flush=True)
-    sys.stdin.read()  # until the benchmark closes our stdin
+    url = f"http://{host}:{port}"
+    with attach(url, args.trino) if args.trino else nullcontext():
+        print(url, flush=True)
+        sys.stdin.read()  # until the benchmark closes our stdin
     server.stop()
     with _lock:
         print(json.dumps({"statements": sorted(RECORD.values(), key=lambda r: r["started"]),

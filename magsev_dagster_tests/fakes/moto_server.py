@@ -2,8 +2,8 @@
 
 The code under test talks to the server through real boto3 calls (AWS_ENDPOINT_URL). moto does not
 run SQL and never fails a Glue crawl or an Athena query, so this module adds, on the server's side:
-- `answer_queries`: results for given Athena statements, through moto's own results queue
-  (`/moto-api/static/athena/query-results`), queued the moment the statement is started;
+- `answer_queries`: results for given Athena statements, bound on the server to the execution each
+  starts (statements sent at once never take each other's);
 - `failing_crawls` / `failing_queries`: a crawl that ends FAILED with Glue's `LastCrawl.ErrorMessage`,
   a query that ends FAILED with a `StateChangeReason`, as AWS reports them;
 - `unloads_write_files`: an `UNLOAD ... TO 's3://...'` leaves objects under `<target>dt=<day>/` for each
