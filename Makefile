@@ -8,18 +8,40 @@ export MAGSEV_DATA_DIR ?= $(CURDIR)/data
 # The demo and its UI load all three groups unless MAGSEV_TICKERS says otherwise (the project's default is mag7).
 DEMO_TICKERS := mag7,benchmarks,crypto
 
-.PHONY: install dagster-home postgres iam-simulator browser trino sandbox demo test test-fast test-slow test-e2e dg-check snapshots ui dashboards provision bench clean
+.PHONY: install lock upgrade lint docs docs-serve reference dagster-home postgres iam-simulator browser trino sandbox demo test test-fast test-slow test-e2e dg-check snapshots ui dashboards provision bench clean
 
-# uv resolves and installs the same packages as pip in under half the time (~29 s vs ~68 s on 2 cores,
-# which CI's 6-minute budget needs); pip does it when uv cannot be had. Bytecode is compiled at install
-# (as pip does): otherwise the suite's first dozen processes each compile dagster, pandas, botocore...
-$(STAMP): pyproject.toml
+# The environment is the committed lock (uv.lock, every extra), installed frozen: a fresh clone gets
+# exactly the versions the suite was last green with. uv installs it (~29 s vs pip's ~68 s on 2 cores);
+# where uv cannot be had, pip installs the same pins, hashes checked, from requirements.lock.txt (the
+# lock exported; test_lock.py keeps the two equal). That file is the whole closure, hence --no-deps
+# (pip's hash mode otherwise refuses a dependency's extras such as gql[requests]). Bytecode is
+# compiled at install, as pip does: otherwise the suite's first processes each compile dagster...
+UV_VERSION := $(shell sed -n '/^name = "uv"$$/{n;s/^version = "\(.*\)"$$/\1/p}' uv.lock)
+UV := $(BIN)/uv
+$(STAMP): pyproject.toml uv.lock requirements.lock.txt
 	$(PYTHON) -m venv $(VENV)
-	($(BIN)/pip install --quiet uv && VIRTUAL_ENV=$(CURDIR)/$(VENV) $(BIN)/uv pip install --quiet --compile-bytecode -e ".[dev]") || \
-	  $(BIN)/pip install --quiet -e ".[dev]"
+	if $(BIN)/pip install --quiet "uv==$(UV_VERSION)"; then \
+	  UV_PROJECT_ENVIRONMENT=$(VENV) $(UV) sync --quiet --frozen --all-extras --compile-bytecode; \
+	else \
+	  $(BIN)/pip install --quiet --no-deps --require-hashes -r requirements.lock.txt && $(BIN)/pip install --quiet --no-deps -e .; \
+	fi
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# After an edit of pyproject.toml's dependencies: the lock re-resolved with as few changes as possible.
+lock: $(STAMP)
+	$(UV) lock
+	$(UV) export --quiet --frozen --all-extras --no-emit-project -o requirements.lock.txt
+
+# Every dependency moved to its newest release the ranges allow, installed, and the whole suite run.
+# Commit the lock on its own if green; if a release breaks the suite, hold it back in pyproject.toml
+# with the reason (release, symptom, upstream issue) and the README's "Held back" table, then re-run.
+upgrade: $(STAMP)
+	$(UV) lock --upgrade
+	$(UV) export --quiet --frozen --all-extras --no-emit-project -o requirements.lock.txt
+	$(MAKE) test
+	@git --no-pager diff --stat -- uv.lock requirements.lock.txt
 
 # The instance config (run queue, pools) is committed: copied when missing, empty or older than the
 # template (an edited copy that differs is kept as dagster.yaml.bak).
@@ -80,8 +102,21 @@ TEST_WORKERS ?= 2
 WITH_TRINO := $(BIN)/python -m magsev_dagster_tests.fakes.trino run --
 PYTEST := $(WITH_TRINO) $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadscope -rs
 
-test: $(STAMP) postgres iam-simulator browser trino  ## the default suite with the browser flow (CI runs exactly this)
+test: $(STAMP) postgres iam-simulator browser trino lint docs  ## lint, the docs' strict build, then the default suite with the browser flow (CI runs exactly this)
 	$(PYTEST) -m "not slow"
+
+lint: $(STAMP)  ## ruff (lint) and mypy over the package, as configured in pyproject.toml
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+docs: $(STAMP)  ## the docs site into site/, strictly: a broken link or anchor fails
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict  # not --quiet: mkdocs 1.6 then stops counting warnings, so strict passes
+
+reference: $(STAMP)  ## rewrite docs/reference/ from the code after an intended change (the drift tests compare them); commit the diff
+	$(BIN)/python docs/gen_reference.py
+
+docs-serve: $(STAMP)  ## the docs site on http://127.0.0.1:8000, rebuilt on every change
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs serve
 
 test-fast: $(STAMP) postgres iam-simulator trino  ## day-to-day: the default suite without the browser
 	$(PYTEST) -m "not slow and not e2e"
@@ -102,7 +137,7 @@ dg-check: $(STAMP)  ## dg's own check of the definitions, for MAGSEV_ENV=local a
 bench: $(STAMP) trino  ## scale, scan and cost benchmarks, ~10 min (BENCH_ARGS=--quick: ~3 min); see benchmarks/README.md
 	$(BIN)/python -W ignore -m benchmarks $(BENCH_ARGS)
 
-sandbox: dagster-home trino  ## the AWS mode with no account: a moto server (Athena on Trino) + `dagster dev` on :3000 (README, "The AWS sandbox")
+sandbox: dagster-home trino  ## the AWS mode with no account: a moto server (Athena on Trino) + `dagster dev` on :3000 (docs/explanation/aws-mode-testing.md)
 	MAGSEV_TICKERS=$${MAGSEV_TICKERS:-$(DEMO_TICKERS)} $(BIN)/python -m magsev_dagster_tests.fakes.sandbox
 
 ui: dagster-home  ## the Dagster UI on http://127.0.0.1:3000

@@ -14,8 +14,16 @@ import sys
 from pathlib import Path
 
 from benchmarks.common import (
-    days_before_today, execute, load_avg, merge_results, polygon_server, project_defs, run_scenario, scenario_main,
-    table, temp_instance,
+    days_before_today,
+    execute,
+    load_avg,
+    merge_results,
+    polygon_server,
+    project_defs,
+    run_scenario,
+    scenario_main,
+    table,
+    temp_instance,
 )
 
 PLANNED_SUBSET = {"DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS": "true"}

@@ -131,9 +131,10 @@ def days_before_today(days: int) -> tuple[str, str]:
 
 @contextmanager
 def polygon_server(extended_hours: bool = False, latency: float = LATENCY_S):
-    """benchmarks/polygon_server.py in its own process, so the run measured owns its CPU and RSS.
-    Yields a dict: `url`, and `requests` and `max_in_flight` once the block exits."""
-    cmd = [sys.executable, "-W", "ignore", "-m", "benchmarks.polygon_server", "--key", API_KEY,
+    """The fake Massive server of the tests (magsev_dagster_tests/fakes/polygon_server.py) in its own process,
+    so the run measured owns its CPU and RSS. Yields a dict: `url`, and `requests` and `max_in_flight` once
+    the block exits."""
+    cmd = [sys.executable, "-W", "ignore", "-m", "magsev_dagster_tests.fakes.polygon_server", "--key", API_KEY,
            "--latency", str(latency)] + (["--extended-hours"] if extended_hours else [])
     proc = subprocess.Popen(cmd, env=_python_env(), cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             text=True)

@@ -176,9 +176,8 @@ def run_timeline(inst, run_id: str) -> dict:
     """A run's moments (epoch seconds) from its own events and record, and its events by type."""
     from collections import Counter
 
-    from dagster import DagsterEventType as T
-
     import dagster as dg
+    from dagster import DagsterEventType as T
 
     [record] = inst.get_run_records(filters=dg.RunsFilter(run_ids=[run_id]))
     first_of, types, step_start, steps_sum, last_step_end, first_step = {}, Counter(), {}, 0.0, None, None

@@ -15,9 +15,9 @@ import string
 from datetime import datetime, timezone
 
 from benchmarks.common import stopwatch, table
-from benchmarks.polygon_server import PolygonServer
 from magsev_dagster.partitions import Window
 from magsev_dagster.resources.polygon import PolygonSource
+from magsev_dagster_tests.fakes.polygon_server import FakePolygon, serve
 
 API_KEY = "bench-fake-key"  # the local server's key; not a Polygon key
 DAY = Window(datetime(2025, 3, 4, tzinfo=timezone.utc), datetime(2025, 3, 5, tzinfo=timezone.utc))
@@ -28,7 +28,7 @@ def tickers(n: int) -> list[str]:
     return ["".join(p) for p in itertools.islice(itertools.product(string.ascii_uppercase, repeat=3), n)]
 
 
-def measure(server: PolygonServer, symbols: list[str], concurrency: int) -> dict:
+def measure(server: FakePolygon, symbols: list[str], concurrency: int) -> dict:
     source = PolygonSource(api_key=API_KEY, base_url=server.url, requests_per_minute=0, concurrency=concurrency)
     before, server.max_in_flight = server.requests, 0
     with stopwatch() as wall:
@@ -44,7 +44,7 @@ def main() -> None:
     parser.add_argument("--concurrency", default="1,8")
     args = parser.parse_args()
     symbols = tickers(args.tickers)
-    with PolygonServer(API_KEY, latency=args.latency) as server:
+    with serve(FakePolygon(None, api_key=API_KEY, latency=args.latency, record=False)) as server:
         rows = [measure(server, symbols, int(c)) for c in args.concurrency.split(",")]
     for row in rows:
         row["speed_up"] = round(rows[0]["wall_s"] / row["wall_s"], 2)

@@ -18,8 +18,18 @@ import sys
 from pathlib import Path
 
 from benchmarks.common import (
-    days_before_today, execute, load_avg, median, merge_results, polygon_server, project_defs, run_scenario,
-    scenario_main, table, temp_instance, today,
+    days_before_today,
+    execute,
+    load_avg,
+    median,
+    merge_results,
+    polygon_server,
+    project_defs,
+    run_scenario,
+    scenario_main,
+    table,
+    temp_instance,
+    today,
 )
 
 REPEATS = 5

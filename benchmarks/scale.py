@@ -15,11 +15,24 @@ import sys
 from pathlib import Path
 
 from benchmarks.backfill import PLANNED_SUBSET
-from magsev_dagster.polygon.client import MAX_REQUESTS_PER_SECOND
 from benchmarks.common import (
-    LATENCY_S, RssSampler, days_before_today, execute, load_avg, median, merge_results, peak_rss_mib, polygon_server,
-    project_defs, run_scenario, scenario_main, table, temp_instance, today,
+    LATENCY_S,
+    RssSampler,
+    days_before_today,
+    execute,
+    load_avg,
+    median,
+    merge_results,
+    peak_rss_mib,
+    polygon_server,
+    project_defs,
+    run_scenario,
+    scenario_main,
+    table,
+    temp_instance,
+    today,
 )
+from magsev_dagster.polygon.client import MAX_REQUESTS_PER_SECOND
 
 REFRESH_REPEATS = 3
 # benchmarks/README.md on main before the daily partitions (stage times of a week and a month, extrapolated).

@@ -20,8 +20,16 @@ import time
 from pathlib import Path
 
 from benchmarks.common import (
-    days_before_today, execute, load_avg, merge_results, polygon_server, project_defs, run_scenario, scenario_main,
-    table, temp_instance,
+    days_before_today,
+    execute,
+    load_avg,
+    merge_results,
+    polygon_server,
+    project_defs,
+    run_scenario,
+    scenario_main,
+    table,
+    temp_instance,
 )
 
 TICKERS = "mag7,benchmarks,crypto"
@@ -68,6 +76,7 @@ def measure(workdir: Path, history_days: dict, repeats: int = REPEATS) -> dict:
     """history_days: label -> days of history, each built by one run into its own data dir."""
     from magsev_dagster.partitions import day_window, utc_now
     from magsev_dagster.statements import DAY_TABLES
+    from magsev_dagster_tests import profiling
 
     yesterday = days_before_today(1)[0]
     window, now = day_window(yesterday, yesterday), utc_now()
@@ -86,7 +95,7 @@ def measure(workdir: Path, history_days: dict, repeats: int = REPEATS) -> dict:
         seconds = _seconds(warehouses, r.statement, r.params, repeats)
         by = measured[f"{r.sender} {r.name}"] = {}
         for label, warehouse in warehouses.items():
-            scans = [s for s in warehouse.scans(r.statement, **r.params) if s.table in DAY_TABLES]
+            scans = [s for s in profiling.scans(warehouse, r.statement, **r.params) if s.table in DAY_TABLES]
             by[label] = {"rows": sum(s.rows for s in scans), "scans": len(scans), "seconds": seconds[label]}
         by["days"] = [r.first_dt, r.last_dt]
     return {"window": str(window), "panel_range_days": 7, "history": built, "statements": measured}

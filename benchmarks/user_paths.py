@@ -33,9 +33,7 @@ from pathlib import Path
 import yaml
 
 from benchmarks import daemon_paths
-from benchmarks.common import (
-    API_KEY, REPO, RESULTS, days_before_today, load_avg, merge_results, polygon_server, table,
-)
+from benchmarks.common import API_KEY, REPO, RESULTS, days_before_today, load_avg, merge_results, polygon_server, table
 
 LOCAL_YAML = REPO / "deploy" / "dagster.local.yaml"
 PLANNED_SUBSET = {"DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS": "true"}

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
+from typing import Any
 
 import dagster as dg
 
@@ -43,7 +44,7 @@ class Undelivered:
                                                  f"which failed: {self.error}")
 
 
-def _read(instance: dg.DagsterInstance, keys: set[str]) -> dict[str, object]:
+def _read(instance: dg.DagsterInstance, keys: set[str]) -> dict[str, Any]:
     values = instance.run_storage.get_cursor_values(keys)
     return {key: json.loads(values[key]) for key in keys if values.get(key)}
 

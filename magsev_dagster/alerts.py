@@ -18,13 +18,14 @@ from __future__ import annotations
 import re
 import time
 from collections import defaultdict
+from typing import cast
 
 import dagster as dg
 from dagster import DagsterEventType
 
 from magsev_dagster import alert_outbox
-from magsev_dagster.resources.alerts import Alert, AlertDeliveryError, AlertNotifier
 from magsev_dagster.partitions import PARTITION_TAG, RANGE_END_TAG, RANGE_START_TAG
+from magsev_dagster.resources.alerts import Alert, AlertDeliveryError, AlertNotifier
 
 MAX_LISTED = 10  # a year's backfill may fail a check on many days: list a few, count the rest
 FAILURE_SENSOR, CHECK_SENSOR, REDELIVERY_SENSOR = (
@@ -63,7 +64,7 @@ def failed_checks(instance: dg.DagsterInstance, run_id: str) -> list[str]:
     records = instance.get_records_for_run(run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION).records
     failed: dict[tuple[str, str], list] = defaultdict(list)
     for record in records:
-        evaluation = record.event_log_entry.dagster_event.event_specific_data
+        evaluation = cast(dg.AssetCheckEvaluation, record.event_log_entry.get_dagster_event().event_specific_data)
         if not evaluation.passed:
             failed[(evaluation.asset_key.to_user_string(), evaluation.check_name)].append(evaluation)
     lines = []
@@ -80,7 +81,7 @@ def failed_steps(instance: dg.DagsterInstance, run_id: str) -> list[str]:
     records = instance.get_records_for_run(run_id, of_type=DagsterEventType.STEP_FAILURE).records
     steps = []
     for record in records:
-        event = record.event_log_entry.dagster_event
+        event = record.event_log_entry.get_dagster_event()
         error = event.step_failure_data.error if event.step_failure_data else None
         steps.append(f"{event.step_key}: {_error_text(error.message if error else event.message or '')}")
     return steps

@@ -12,7 +12,8 @@ from magsev_dagster.calendars import expected_hours
 from magsev_dagster.metadata import markdown
 from magsev_dagster.partitions import Window, daily_partitions, window_of
 from magsev_dagster.resources.universe import TickerUniverse
-from magsev_dagster.resources.warehouse import PARQUET_TABLE, PROD_TABLE, SPLITS_TABLE, Warehouse
+from magsev_dagster.resources.warehouse import Warehouse
+from magsev_dagster.tables import PARQUET_TABLE, PROD_TABLE, SPLITS_TABLE
 from magsev_dagster.tickers import is_crypto
 
 # name -> what a passing partition guarantees; each has sql/checks/<name>.sql selecting the offending rows.

@@ -15,7 +15,11 @@ from magsev_dagster.freshness import freshness_check  # noqa: E402
 from magsev_dagster.resources import resources_for  # noqa: E402
 from magsev_dagster.resources.warehouse import DuckDBWarehouse  # noqa: E402
 from magsev_dagster.schedules import (  # noqa: E402
-    POLICY_ASSETS, freshness_policy, freshness_schedule, magsev_freshness_job, magsev_hourly_job,
+    POLICY_ASSETS,
+    freshness_policy,
+    freshness_schedule,
+    magsev_freshness_job,
+    magsev_hourly_job,
     refresh_schedule,
 )
 from magsev_dagster.settings import Settings  # noqa: E402

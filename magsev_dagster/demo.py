@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     from magsev_dagster.settings import Settings
 
     start, end = demo_range(datetime.now(timezone.utc), args.days)
-    resources = defs.resources
+    resources = defs.resources or {}
     polygon = resources["polygon"]
     print(f"Materializing {start} ... {end} (UTC) in one run; source: {polygon.source_label}")
     began = time.monotonic()
@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     elapsed = time.monotonic() - began
     if not result.success:
-        failures = [e.message for e in result.all_events if e.is_failure]
+        failures = [e.message or e.event_type_value for e in result.all_events if e.is_failure]
         print(f"Run {result.run_id} FAILED after {elapsed:.1f}s:\n  " + "\n  ".join(failures), file=sys.stderr)
         return 1
     print(f"Run {result.run_id} succeeded in {elapsed:.1f}s.\n")

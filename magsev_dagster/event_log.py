@@ -27,14 +27,14 @@ from contextlib import contextmanager
 from typing import Any
 
 import sqlalchemy as db
-from watchdog.events import PatternMatchingEventHandler
-from watchdog.observers import Observer
 from dagster._config import StringSource
 from dagster._core.events import ASSET_CHECK_EVENTS, ASSET_EVENTS, BATCH_WRITABLE_EVENTS
 from dagster._core.events.log import EventLogEntry
 from dagster._core.storage.event_log import ConsolidatedSqliteEventLogStorage
 from dagster._core.storage.sqlite import SQLITE_BUSY_TIMEOUT_SECONDS
 from dagster._serdes import ConfigurableClassData
+from watchdog.events import PatternMatchingEventHandler
+from watchdog.observers import Observer
 
 
 class MagsevSqliteEventLogStorage(ConsolidatedSqliteEventLogStorage):
@@ -84,10 +84,10 @@ class MagsevSqliteEventLogStorage(ConsolidatedSqliteEventLogStorage):
         checks = []
         with self._connect() as conn:
             for event in events:
-                event_id = conn.execute(self.prepare_insert_event(event)).inserted_primary_key[0]
+                event_id = conn.execute(self.prepare_insert_event(event)).inserted_primary_key[0]  # type: ignore[index]  # an INSERT always has its key
                 if not event.is_dagster_event:
                     continue
-                if event.dagster_event_type in ASSET_EVENTS and event.dagster_event.asset_key:
+                if event.dagster_event_type in ASSET_EVENTS and event.get_dagster_event().asset_key:
                     self._store_asset_event_tags(conn, [event], [event_id])
                     self._store_asset_event(conn, event, event_id)
                 if event.dagster_event_type in ASSET_CHECK_EVENTS:
@@ -101,9 +101,10 @@ class MagsevSqliteEventLogStorage(ConsolidatedSqliteEventLogStorage):
         # class watches base_dir recursively (here all of DAGSTER_HOME) for the database file only;
         # in WAL mode a commit changes the -wal file, so watch both, and only in base_dir.
         if not self._obs:
-            self._obs = Observer()
-            self._obs.start()
-            self._obs.schedule(_DatabaseChanged(self), self._base_dir, recursive=False)
+            observer = Observer()
+            observer.start()
+            observer.schedule(_DatabaseChanged(self), self._base_dir, recursive=False)
+            self._obs = observer  # type: ignore[assignment]  # Dagster declares the attribute as None
         self._watchers[run_id][callback] = cursor
 
     def dispose(self) -> None:

@@ -21,7 +21,8 @@ from magsev_dagster.calendars import expected_hours
 from magsev_dagster.metadata import markdown
 from magsev_dagster.partitions import HOUR, floor_hour, partition_key, utc_now
 from magsev_dagster.resources.universe import TickerUniverse
-from magsev_dagster.resources.warehouse import PROD_TABLE, Warehouse
+from magsev_dagster.resources.warehouse import Warehouse
+from magsev_dagster.tables import PROD_TABLE
 
 CHECK_NAME = "prod_newest_bar_fresh"
 CHECK_KEY = dg.AssetCheckKey(dg.AssetKey(PROD_TABLE), CHECK_NAME)

@@ -17,13 +17,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from typing import Any
 
 from magsev_dagster import layout
 from magsev_dagster.resources.aws.glue_catalog import raw_table_name
-from magsev_dagster.resources.warehouse import (
-    ADJUSTED_VIEW, PARQUET_TABLE, PROD_TABLE, SPLITS_TABLE, VARIANCE_VIEW,
-)
 from magsev_dagster.settings import Settings
+from magsev_dagster.tables import ADJUSTED_VIEW, PARQUET_TABLE, PROD_TABLE, SPLITS_TABLE, VARIANCE_VIEW
 
 VERSION = "2012-10-17"
 EXAMPLE_ACCOUNT = "123456789012"  # the account of deploy/iam-policy.json (AWS's own example account id)
@@ -46,7 +45,7 @@ class Grant:
     condition: dict | None = field(default=None)
 
     def statement(self) -> dict:
-        statement = {"Sid": self.sid, "Effect": "Allow", "Action": sorted(self.actions),
+        statement: dict[str, Any] = {"Sid": self.sid, "Effect": "Allow", "Action": sorted(self.actions),
                      "Resource": list(self.resources) if len(self.resources) > 1 else self.resources[0]}
         if self.condition:
             statement["Condition"] = self.condition

@@ -72,7 +72,8 @@ def quarantine_key(ticker: str, window: Window, page_no: int) -> str:
 
 
 def splits_quarantine_key(fetched: date | str, ticker: str, page_no: int) -> str:
-    return f"{QUARANTINE_PREFIX}/splits/fetched={_iso(fetched)}/ticker={validate_ticker(ticker)}/page-{page_no:04d}.json"
+    ticker = validate_ticker(ticker)
+    return f"{QUARANTINE_PREFIX}/splits/fetched={_iso(fetched)}/ticker={ticker}/page-{page_no:04d}.json"
 
 
 def table_day_prefix(table_prefix: str, day: date | str) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 import pandas as pd
+
 # Dagster's typed set of the `dagster/...` table keys; 1.13 does not re-export it from the top level.
 from dagster._core.definitions.metadata import TableMetadataSet
 

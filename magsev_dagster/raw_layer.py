@@ -12,11 +12,11 @@ import base64
 import gzip
 import json
 import threading
-
-import orjson
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+
+import orjson
 
 from magsev_dagster import layout
 from magsev_dagster.partitions import Window
@@ -38,7 +38,10 @@ class ResponseBundle:
                  prefix: str | None = None):
         self.storage, self.window, self.run_id = storage, window, run_id
         self.part_bytes = part_bytes or PART_BYTES
-        self.prefix = prefix or layout.responses_prefix(window)
+        if not prefix:
+            assert window is not None, "a bundle without its own prefix is a run window's"
+            prefix = layout.responses_prefix(window)
+        self.prefix = prefix
         self._lock = threading.Lock()
         self._buffer, self._size = bytearray(), 0
         self.parts = 0

@@ -20,9 +20,7 @@ from magsev_dagster.grafana.panels import PANELS, TICKER_OPTIONS_SQL
 from magsev_dagster.grafana.picture import variables_for
 from magsev_dagster.metadata import table_queries
 from magsev_dagster.partitions import Window, partition_key
-from magsev_dagster.resources.warehouse import (
-    ADJUSTED_VIEW, PARQUET_TABLE, PROD_TABLE, RAW_ORDER_BY, RAW_TABLE, VARIANCE_VIEW,
-)
+from magsev_dagster.tables import ADJUSTED_VIEW, PARQUET_TABLE, PROD_TABLE, RAW_ORDER_BY, RAW_TABLE, VARIANCE_VIEW
 
 # The tables holding bars by dt day: the scans whose cost would grow with history.
 DAY_TABLES = (RAW_TABLE, PARQUET_TABLE, PROD_TABLE)

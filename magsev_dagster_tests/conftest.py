@@ -7,7 +7,7 @@ import os
 # stack full of finalizable objects, where Python 3.11's AST recursion-depth bookkeeping
 # (python/cpython#106905) intermittently fails the whole session with "SystemError: AST constructor
 # recursion depth mismatch" after every test passed.
-import hypothesis  # noqa: F401
+import hypothesis
 import hypothesis.internal.observability  # noqa: F401
 import pytest
 

@@ -25,9 +25,8 @@ from magsev_dagster.polygon.responses import page_document
 from magsev_dagster.polygon.synthetic import synthetic_bars, synthetic_split_bodies
 from magsev_dagster.raw_layer import read_bundle
 from magsev_dagster.resources.storage import LocalRawStore
-from magsev_dagster.resources.warehouse import (
-    PARQUET_TABLE, PROD_TABLE, VARIANCE_VIEW, DuckDBWarehouse,
-)
+from magsev_dagster.resources.warehouse import DuckDBWarehouse
+from magsev_dagster.tables import PARQUET_TABLE, PROD_TABLE, VARIANCE_VIEW
 
 
 class InjectedCrash(RuntimeError):
@@ -179,7 +178,7 @@ def expected_bars(tickers: list[str], start: datetime, end: datetime) -> set[tup
 
 
 def bar_keys(frame: pd.DataFrame) -> list[tuple[str, int]]:
-    return list(zip(frame["ticker"], frame["bar_start_ms"].astype(int)))
+    return list(zip(frame["ticker"], frame["bar_start_ms"].astype(int), strict=True))
 
 
 def polygon_env(server: FakePolygon, monkeypatch, key: str = "fake-polygon-key-not-a-secret") -> dict[str, str]:

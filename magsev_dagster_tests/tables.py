@@ -9,10 +9,11 @@ import duckdb
 import pandas as pd
 
 from magsev_dagster import layout
+from magsev_dagster.tables import PARQUET_TABLE, PROD_TABLE, VARIANCE_VIEW
 
-TABLES = ("polygon_parquet_fp", "polygon_hourly_prod", "hourly_price_variance")
+TABLES = (PARQUET_TABLE, PROD_TABLE, VARIANCE_VIEW)
 # What readers of production see: the table and the view the dashboard reads.
-PRODUCTION = ("polygon_hourly_prod", "hourly_price_variance")
+PRODUCTION = (PROD_TABLE, VARIANCE_VIEW)
 
 
 def read_table(data_dir: Path, table: str) -> pd.DataFrame:

@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 
 from magsev_dagster.polygon.synthetic import synthetic_bars
-from magsev_dagster.resources.warehouse import SPLIT_COLUMNS, DuckDBWarehouse
+from magsev_dagster.resources.warehouse import DuckDBWarehouse
+from magsev_dagster.tables import SPLIT_COLUMNS
 from magsev_dagster_tests.fakes.polygon_server import fake_polygon, polygon_http_server  # noqa: F401
 from magsev_dagster_tests.helpers import check_results, synthetic_range
 

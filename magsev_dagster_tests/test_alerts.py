@@ -16,9 +16,7 @@ from magsev_dagster import alert_outbox
 from magsev_dagster.alerts import CHECK_SENSOR, FAILURE_SENSOR, REDELIVERY_SENSOR
 from magsev_dagster.polygon.synthetic import synthetic_bars
 from magsev_dagster_tests.fakes.moto_server import aws_env, aws_operations, moto  # noqa: F401  (fixtures)
-from magsev_dagster_tests.fakes.polygon_server import (  # noqa: F401  (fixtures)
-    FAKE_KEY, fake_polygon, polygon_http_server,
-)
+from magsev_dagster_tests.fakes.polygon_server import FAKE_KEY, fake_polygon, polygon_http_server  # noqa: F401  (fixtures)
 from magsev_dagster_tests.helpers import local_defs, run_range
 from magsev_dagster_tests.test_aws_pipeline import assert_policy_allows
 

@@ -18,9 +18,9 @@ from magsev_dagster import layout
 from magsev_dagster.partitions import day_window
 from magsev_dagster.resources import resources_for
 from magsev_dagster.resources.aws.prod_publish import new_generation
-from magsev_dagster.resources.warehouse import ADJUSTED_VIEW, PARQUET_TABLE, VARIANCE_VIEW
 from magsev_dagster.settings import Settings
 from magsev_dagster.statements import ranged_statements
+from magsev_dagster.tables import ADJUSTED_VIEW, PARQUET_TABLE, VARIANCE_VIEW
 from magsev_dagster_tests.fakes.moto_server import unload_parts
 
 WINDOW = day_window("2026-11-23", "2026-11-24")

@@ -23,10 +23,17 @@ from magsev_dagster.provision import provision
 from magsev_dagster.resources import resources_for
 from magsev_dagster.resources.aws.glue_catalog import OldRawLayout
 from magsev_dagster.resources.aws.prod_publish import new_generation
-from magsev_dagster.resources.warehouse import BAR_COLUMNS
 from magsev_dagster.settings import Settings
+from magsev_dagster.tables import BAR_COLUMNS
 from magsev_dagster_tests.fakes.moto_server import (  # noqa: F401
-    answer_queries, athena_statements, aws_env, aws_operations, failing_crawls, failing_queries, moto, unload_parts,
+    answer_queries,
+    athena_statements,
+    aws_env,
+    aws_operations,
+    failing_crawls,
+    failing_queries,
+    moto,
+    unload_parts,
 )
 from magsev_dagster_tests.helpers import check_results, run_range
 

@@ -16,11 +16,9 @@ from magsev_dagster.partitions import Window
 from magsev_dagster.resources import resources_for
 from magsev_dagster.resources.aws.athena import AthenaQueryFailed
 from magsev_dagster.resources.aws.prod_publish import PartitionSwitchFailed, RetiredPrefixes
-from magsev_dagster.resources.warehouse import BAR_COLUMNS, PROD_TABLE
 from magsev_dagster.settings import Settings
-from magsev_dagster_tests.fakes.moto_server import (  # noqa: F401
-    aws_calls, aws_env, failing_queries, moto, unloads_write_files,
-)
+from magsev_dagster.tables import BAR_COLUMNS, PROD_TABLE
+from magsev_dagster_tests.fakes.moto_server import aws_calls, aws_env, failing_queries, moto, unloads_write_files  # noqa: F401
 
 BUCKET = "magsev-test"
 DATABASE = "fp_db_polygon_io"

@@ -19,8 +19,8 @@ from magsev_dagster.resources.aws.athena import AthenaQueries, AthenaQueryFailed
 from magsev_dagster.resources.aws.prod_publish import new_generation
 from magsev_dagster.resources.aws.s3_store import S3AccessError, S3RawStore
 from magsev_dagster.resources.aws.warehouse import MAX_PARTITIONS_PER_WRITE
-from magsev_dagster.resources.warehouse import PARQUET_TABLE
 from magsev_dagster.settings import Settings
+from magsev_dagster.tables import PARQUET_TABLE
 from magsev_dagster_tests.fakes.moto_server import aws_env, failing_queries, moto, unload_parts  # noqa: F401
 
 BUCKET = "magsev-test"
@@ -207,7 +207,7 @@ def test_the_retirement_grace_is_a_setting_of_zero_or_more_minutes():
 
     assert resources_for(aws_settings())["warehouse"].retired_grace_minutes == 60
     assert resources_for(aws_settings(MAGSEV_RETIRED_GRACE_MINUTES="0"))["warehouse"].retired_grace_minutes == 0
-    with pytest.raises(SettingsError, match="MAGSEV_RETIRED_GRACE_MINUTES must be 0 or more, got -5"):
+    with pytest.raises(SettingsError, match="MAGSEV_RETIRED_GRACE_MINUTES must be 0 or more, got '-5'"):
         aws_settings(MAGSEV_RETIRED_GRACE_MINUTES="-5")
     with pytest.raises(SettingsError, match="MAGSEV_RETIRED_GRACE_MINUTES must be a number, got 'an hour'"):
         aws_settings(MAGSEV_RETIRED_GRACE_MINUTES="an hour")

@@ -13,7 +13,7 @@ from magsev_dagster import layout
 from magsev_dagster.definitions import build_defs
 from magsev_dagster.polygon.synthetic import SYNTHETIC_SPLITS
 from magsev_dagster.resources import resources_for
-from magsev_dagster.resources.warehouse import SPLIT_COLUMNS
+from magsev_dagster.tables import SPLIT_COLUMNS
 from magsev_dagster_tests.fakes.moto_server import athena_statements, aws_env, aws_operations, moto  # noqa: F401
 from magsev_dagster_tests.helpers import run_range
 from magsev_dagster_tests.test_aws_pipeline import BUCKET, assert_policy_allows, aws_settings, keys, s3, step_errors

@@ -7,8 +7,8 @@ warehouse's over the same data (parity); each blocking check seen failing on dat
 
 import io
 import json
-from concurrent.futures import ThreadPoolExecutor
 import math
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 
 import boto3
@@ -27,19 +27,35 @@ from magsev_dagster.resources import resources_for
 from magsev_dagster.resources.aws.warehouse import AthenaWarehouse
 from magsev_dagster.resources.warehouse import DuckDBWarehouse
 from magsev_dagster.statements import ranged_statements, unranged_statements
-from magsev_dagster_tests.fakes.athena_trino import AthenaEngine, attach
-from magsev_dagster_tests.fakes.athena_trino import athena_on_trino, trino_url  # noqa: F401
-from magsev_dagster_tests.fakes.trino import launch
+from magsev_dagster_tests.fakes.athena_trino import AthenaEngine, athena_on_trino, attach, trino_url  # noqa: F401
 from magsev_dagster_tests.fakes.moto_server import aws_env, moto  # noqa: F401
-from magsev_dagster_tests.helpers import check_results, run_range, synthetic_range
+from magsev_dagster_tests.fakes.trino import launch
 from magsev_dagster_tests.fault_fakes import check_evaluations
+from magsev_dagster_tests.helpers import check_results, run_range, synthetic_range
 from magsev_dagster_tests.test_aws_pipeline import (
-    BUCKET, DAY, PROD_PREVIOUS, PROD_SENTINEL, aws_settings, keys, materialized, prod_locations, s3, step_errors,
+    BUCKET,
+    DAY,
+    PROD_PREVIOUS,
+    PROD_SENTINEL,
+    aws_settings,
+    bucket,  # noqa: F401  (a fixture)
+    keys,
+    materialized,
+    prod_locations,
+    s3,
+    step_errors,
 )
-from magsev_dagster_tests.test_aws_pipeline import bucket  # noqa: F401  (a fixture)
 from magsev_dagster_tests.test_checks_block import (
-    BAD_PRICES, BAD_VOLUME, BLOCKING, CONFLICTING_REDELIVERY, DOWNSTREAM_OF_RAW, MISSING_BARS, OUTSIDE_RANGE, _appended,
-    _both, how_many,
+    BAD_PRICES,
+    BAD_VOLUME,
+    BLOCKING,
+    CONFLICTING_REDELIVERY,
+    DOWNSTREAM_OF_RAW,
+    MISSING_BARS,
+    OUTSIDE_RANGE,
+    _appended,
+    _both,
+    how_many,
 )
 
 FIRST, LAST = "2026-11-17", "2026-11-19"  # Tue..Thu; REVS splits 10:1 on 2026-11-18
@@ -111,7 +127,7 @@ def differences(trino: pd.DataFrame, duck: pd.DataFrame) -> list[str]:
     found = []
     a, b = normalized(trino), normalized(duck)
     for name in a.columns:
-        for i, (x, y) in enumerate(zip(a[name], b[name])):
+        for i, (x, y) in enumerate(zip(a[name], b[name], strict=True)):
             if pd.isna(x) and pd.isna(y):
                 continue
             if isinstance(x, (float, int, np.number)) and isinstance(y, (float, int, np.number)) \
@@ -142,7 +158,7 @@ def test_every_statement_answers_on_trino_as_on_duckdb(provisioned, local_wareho
     with ThreadPoolExecutor(4) as pool:  # Trino runs them side by side, as Athena would
         on_trino = list(pool.map(lambda s: warehouse.query(s[1], **s[2]), statements))
     compared, problems = 0, {}
-    for (name, statement, params), trino in zip(statements, on_trino):
+    for (name, statement, params), trino in zip(statements, on_trino, strict=True):
         duck = local_warehouse.query(statement, **params)
         compared += len(duck)
         if found := differences(trino, duck):

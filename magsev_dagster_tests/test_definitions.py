@@ -3,7 +3,8 @@
 import dagster as dg
 import pytest
 
-from magsev_dagster.definitions import build_defs, defs as module_defs
+from magsev_dagster.definitions import build_defs
+from magsev_dagster.definitions import defs as module_defs
 from magsev_dagster.resources import RESOURCE_KEYS
 
 CORE_ASSETS = ["raw_polygon_aggregates", "magsev_polygon_raw", "polygon_parquet_fp",
@@ -22,7 +23,7 @@ def test_graph_is_the_seed_pipeline_in_order(defs):
     graph = defs.resolve_asset_graph()
     keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
     assert set(CORE_ASSETS) <= keys
-    for upstream, downstream in zip(CORE_ASSETS, CORE_ASSETS[1:]):
+    for upstream, downstream in zip(CORE_ASSETS, CORE_ASSETS[1:], strict=False):
         parents = {p.to_user_string() for p in graph.get(dg.AssetKey(downstream)).parent_keys}
         assert upstream in parents, f"{downstream} should depend on {upstream}"
     adjusted = {p.to_user_string() for p in graph.get(dg.AssetKey("polygon_hourly_adjusted")).parent_keys}

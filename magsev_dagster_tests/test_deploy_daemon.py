@@ -27,9 +27,7 @@ from magsev_dagster.pools import set_pool_limits
 from magsev_dagster.tickers import can_split
 from magsev_dagster_tests.deploy_instance import postgres_instance_config
 from magsev_dagster_tests.fakes.deployment import daemon, deployment
-from magsev_dagster_tests.fakes.polygon_server import (  # noqa: F401  (fixture)
-    FAKE_KEY, FakePolygon, polygon_http_server, slow,
-)
+from magsev_dagster_tests.fakes.polygon_server import FAKE_KEY, FakePolygon, polygon_http_server, slow  # noqa: F401  (fixture)
 from magsev_dagster_tests.fakes.postgres import PASSWORD_ENV
 from magsev_dagster_tests.helpers import local_defs, run_range
 from magsev_dagster_tests.tables import read_table
@@ -61,7 +59,7 @@ def backdate_schedule(instance: dg.DagsterInstance, name: str, started: datetime
 
 
 @pytest.fixture(scope="module")
-def live(postgres, tmp_path_factory, polygon_http_server):  # noqa: F811
+def live(postgres, tmp_path_factory, polygon_http_server):
     root = tmp_path_factory.mktemp("deployment")
     db = postgres.create_database("deploy_" + secrets.token_hex(4))
     polygon_http_server.clear()
@@ -144,7 +142,7 @@ def test_a_backfill_and_the_schedule_run_of_the_same_day_take_turns(live, tmp_pa
     # The quota: every request spaced as the server demands (the splits refresh's too), none refused, one
     # aggregates series per ticker per run; the splits once per stock ticker (the scheduled run refreshes
     # them, the backfill of the per-day assets does not).
-    gaps = [b.at - a.at for a, b in zip(fake.seen, fake.seen[1:])]
+    gaps = [b.at - a.at for a, b in zip(fake.seen, fake.seen[1:], strict=False)]
     assert fake.rate_limited == 0 and min(gaps) >= 60 / SERVER_RPM, gaps
     assert sorted(s.ticker for s in fake.aggregates_requests()) == sorted(TICKERS * 2)
     assert sorted(s.ticker for s in fake.splits_requests()) == [t for t in TICKERS if can_split(t)]
@@ -162,7 +160,7 @@ def test_a_backfill_and_the_schedule_run_of_the_same_day_take_turns(live, tmp_pa
 
 
 @pytest.mark.slow
-def test_the_schedule_fires_on_time_when_switched_on(postgres, tmp_path, polygon_http_server):  # noqa: F811
+def test_the_schedule_fires_on_time_when_switched_on(postgres, tmp_path, polygon_http_server):
     """No backdating: switched on from the UI with a cron of every minute (MAGSEV_SCHEDULE_CRON), the
     schedule ticks at the next minute and its run succeeds (up to a minute of waiting: `make test-slow`)."""
     db = postgres.create_database("ontime_" + secrets.token_hex(4))
@@ -186,7 +184,7 @@ def test_the_schedule_fires_on_time_when_switched_on(postgres, tmp_path, polygon
 
 
 @pytest.mark.slow
-def test_the_daemon_sends_the_alert_of_a_failed_run(postgres, tmp_path, polygon_http_server, httpserver):  # noqa: F811
+def test_the_daemon_sends_the_alert_of_a_failed_run(postgres, tmp_path, polygon_http_server, httpserver):
     """The alert sensors as deployed: on by default with a target, evaluated by the daemon through
     the code server, matching the run of its own code location (up to ~30 s: the sensor interval)."""
     received = []

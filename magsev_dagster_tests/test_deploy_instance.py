@@ -9,9 +9,7 @@ import sqlalchemy
 import yaml
 from dagster._core.instance.config import PoolGranularity, dagster_instance_config
 
-from magsev_dagster_tests.deploy_instance import (
-    ECS_YAML, LOCAL_YAML, POSTGRES_YAML, write_dagster_home,
-)
+from magsev_dagster_tests.deploy_instance import ECS_YAML, LOCAL_YAML, POSTGRES_YAML, write_dagster_home
 from magsev_dagster_tests.fakes.postgres import PASSWORD_ENV
 from magsev_dagster_tests.helpers import check_results, local_defs, run_range
 from magsev_dagster_tests.requirements import require_module

@@ -15,8 +15,16 @@ import pytest
 
 from magsev_dagster import layout
 from magsev_dagster_tests.fault_fakes import (
-    CrashingRawStore, CrashingWarehouse, FakePolygon, bar_keys, expected_bars, failure_messages, polygon_env,
-    prod_table, raw_bar_lines, table_contents,
+    CrashingRawStore,
+    CrashingWarehouse,
+    FakePolygon,
+    bar_keys,
+    expected_bars,
+    failure_messages,
+    polygon_env,
+    prod_table,
+    raw_bar_lines,
+    table_contents,
 )
 from magsev_dagster_tests.helpers import check_results, local_defs, run_range
 from magsev_dagster_tests.tables import warehouse_tables

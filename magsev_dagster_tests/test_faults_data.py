@@ -13,8 +13,17 @@ import pytest
 from magsev_dagster import layout
 from magsev_dagster.polygon.synthetic import HOUR_MS
 from magsev_dagster_tests.fault_fakes import (
-    FakePolygon, bar_keys, one_page, check_evaluations, expected_bars, failure_messages, materialization_metadata,
-    polygon_env, raw_bar_lines, response_records, table_contents,
+    FakePolygon,
+    bar_keys,
+    check_evaluations,
+    expected_bars,
+    failure_messages,
+    materialization_metadata,
+    one_page,
+    polygon_env,
+    raw_bar_lines,
+    response_records,
+    table_contents,
 )
 from magsev_dagster_tests.helpers import check_results, local_defs, run_range
 from magsev_dagster_tests.tables import assert_same, production_snapshot
@@ -109,7 +118,7 @@ def test_duplicates_out_of_order_and_outside_bars_are_counted_and_dropped(data_d
     for keys in (raw, parquet, bar_keys(prod)):
         assert len(keys) == len(set(keys)) and set(keys) == expected
     first_copy = {(b["ticker"], b["t"]): b["c"] for b in raw_bar_lines(data_dir)}
-    assert dict(zip(bar_keys(prod), prod["close"])) == first_copy  # the first copy wins, nothing merged
+    assert dict(zip(bar_keys(prod), prod["close"], strict=True)) == first_copy  # the first copy wins, nothing merged
 
     # A re-run replaces, never adds.
     kept = sorted(raw_bar_lines(data_dir), key=lambda b: (b["ticker"], b["t"]))

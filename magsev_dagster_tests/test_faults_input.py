@@ -99,15 +99,15 @@ def test_todays_partition_has_no_window_before_its_first_hour_closes():
 
 
 @pytest.mark.parametrize("env, named", [
-    ({"MAGSEV_ENV": "bogus"}, "MAGSEV_ENV must be one of local, aws, got 'bogus'"),
-    ({"MAGSEV_ENV": "prod"}, "MAGSEV_ENV must be one of local, aws, got 'prod'"),
+    ({"MAGSEV_ENV": "bogus"}, "MAGSEV_ENV must be 'local' or 'aws', got 'bogus'"),
+    ({"MAGSEV_ENV": "prod"}, "MAGSEV_ENV must be 'local' or 'aws', got 'prod'"),
     ({"POLYGON_REQUESTS_PER_MINUTE": "fast"}, "POLYGON_REQUESTS_PER_MINUTE must be a number, got 'fast'"),
     ({"POLYGON_TIMEOUT_SECONDS": "30s"}, "POLYGON_TIMEOUT_SECONDS must be a number, got '30s'"),
     ({"POLYGON_MAX_RETRIES": "many"}, "POLYGON_MAX_RETRIES must be an integer, got 'many'"),
     ({"MAGSEV_ENV": "aws", "MAGSEV_RAW_CATALOG": "glue"}, "MAGSEV_RAW_CATALOG must be 'crawler' or 'partitions'"),
     ({"MAGSEV_REFRESH": "weekly"}, "MAGSEV_REFRESH must be 'hourly' or 'daily', got 'weekly'"),
     ({"MAGSEV_SCHEDULE_CRON": "every hour"}, "MAGSEV_SCHEDULE_CRON must be a cron string"),
-    ({"MAGSEV_LATE_DATA_LOOKBACK_DAYS": "-1"}, "MAGSEV_LATE_DATA_LOOKBACK_DAYS must be between 0 and 31, got -1"),
+    ({"MAGSEV_LATE_DATA_LOOKBACK_DAYS": "-1"}, "MAGSEV_LATE_DATA_LOOKBACK_DAYS must be between 0 and 31, got '-1'"),
     ({"MAGSEV_LATE_DATA_LOOKBACK_HOURS": "3"}, "set MAGSEV_LATE_DATA_LOOKBACK_DAYS"),
 ])
 def test_invalid_settings_name_the_variable(env, named, tmp_path):

@@ -20,7 +20,7 @@ def utc(*args) -> datetime:
 
 def stale(newest: dict, now: datetime, allowance=HOURLY, tickers=None) -> dict[str, bool]:
     table = staleness(newest, tickers or list(newest), now, allowance)
-    return dict(zip(table["ticker"], table["stale"]))
+    return dict(zip(table["ticker"], table["stale"], strict=True))
 
 
 # 2026-11-26 is Thanksgiving (closed); Friday 27th closes early at 13:00 New York = 18:00 UTC,

@@ -71,7 +71,7 @@ def test_only_the_provisioned_athena_datasource_is_referenced(generated):
 def test_panels_carry_their_sql_units_and_legends(generated):
     panels = generated["panels"]
     assert len(panels) == len(PANELS)
-    for built, spec in zip(panels, PANELS):
+    for built, spec in zip(panels, PANELS, strict=True):
         (target,) = built["targets"]
         assert target["rawSQL"] == queries.panel_sql(spec.sql)
         assert "$__timeFilter(" in target["rawSQL"]  # every panel follows the dashboard's time range

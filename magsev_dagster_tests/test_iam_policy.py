@@ -30,15 +30,27 @@ from magsev_dagster import iam_policy, layout
 from magsev_dagster.definitions import build_defs
 from magsev_dagster.resources import resources_for
 from magsev_dagster.resources.alerts import Alert
-from magsev_dagster.resources.warehouse import PARQUET_TABLE, PROD_TABLE, RAW_TABLE, SPLITS_TABLE
+from magsev_dagster.tables import PARQUET_TABLE, PROD_TABLE, RAW_TABLE, SPLITS_TABLE
 from magsev_dagster_tests.fakes.moto_server import (  # noqa: F401
-    answer_queries, aws_env, aws_exchanges, deletes_authorized_per_key, moto,
+    answer_queries,
+    aws_env,
+    aws_exchanges,
+    deletes_authorized_per_key,
+    moto,
 )
 from magsev_dagster_tests.helpers import run_range
 from magsev_dagster_tests.iam.requests import Account, Catalog, Request, athena_requests, call_requests
 from magsev_dagster_tests.iam.simulator import denied, require_simulator, simulate
 from magsev_dagster_tests.test_aws_pipeline import (  # noqa: F401  (bucket: a provisioned deployment)
-    BUCKET, DAY, WINDOW, aws_settings, bucket, keys, s3, step_errors, warehouse_answers,
+    BUCKET,
+    DAY,
+    WINDOW,
+    aws_settings,
+    bucket,
+    keys,
+    s3,
+    step_errors,
+    warehouse_answers,
 )
 
 ROOT = Path(__file__).parents[1]
@@ -267,7 +279,7 @@ def test_the_policy_denies_what_the_pipeline_does_not_do():
     }
     decisions = simulate(policy, [*allowed, *refused.values()], PRINCIPAL, ACCOUNT)
     assert [d.result for d in decisions[:len(allowed)]] == ["Allowed"] * len(allowed)
-    results = {why: d.result for why, d in zip(refused, decisions[len(allowed):])}
+    results = {why: d.result for why, d in zip(refused, decisions[len(allowed):], strict=False)}
     assert results == {why: "ImplicitlyDenied" for why in refused}, results
 
 

@@ -12,6 +12,7 @@ from magsev_dagster.raw_layer import read_bundle
 from magsev_dagster.resources.warehouse import DuckDBWarehouse
 from magsev_dagster_tests.fakes.polygon_server import (  # noqa: F401 (fixtures)
     FAKE_KEY,
+    MINUTES_PER_HOUR,
     fake_polygon,
     http_error,
     polygon_http_server,
@@ -53,7 +54,7 @@ def prod_rows(data_dir):
 
 def test_a_three_day_range_is_one_request_series_per_ticker(data_dir, fake_polygon):
     """Early-closing Friday and a weekend: one series per ticker, every check green (a weekend is no failure)."""
-    fake_polygon.page_size = 5
+    fake_polygon.max_limit = 5 * MINUTES_PER_HOUR
     fake_polygon.extra_bar_fields = {"otc": False, "x_added_later": {"nested": [1, 2]}}
     defs = local_defs(data_dir, MAGSEV_TICKERS="AAPL,SPY,X:BTCUSD", **fake_polygon.env())
     result = run_range(defs, "2025-11-28", "2025-11-30")
@@ -156,12 +157,12 @@ def test_a_missing_tuesday_hour_fails_completeness_and_prod_is_unchanged(data_di
 
 def test_a_rerun_replaces_the_window_objects_and_leaves_no_stale_part(data_dir, fake_polygon, monkeypatch):
     defs = local_defs(data_dir, MAGSEV_TICKERS="X:BTCUSD", **fake_polygon.env())
-    fake_polygon.page_size = 10
+    fake_polygon.max_limit = 10 * MINUTES_PER_HOUR
     monkeypatch.setattr(raw_layer, "PART_BYTES", 1)  # one part per body: 3 pages, 3 parts
     assert run_range(defs, *("2026-11-24", "2026-11-24"), selection=[RAW]).success
     first = files(data_dir)
     assert len([k for k in first if k.startswith(layout.RESPONSES_PREFIX)]) == 3
-    fake_polygon.page_size = 50000
+    fake_polygon.max_limit = 50_000
     rerun = run_range(defs, *("2026-11-24", "2026-11-24"), selection=[RAW])
     assert rerun.success and raw_metadata(rerun)["response_parts_deleted"] == 3
     second = files(data_dir)

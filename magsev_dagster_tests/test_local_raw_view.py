@@ -9,7 +9,8 @@ import pytest
 from magsev_dagster import layout
 from magsev_dagster.partitions import day_window
 from magsev_dagster.resources.storage import LocalRawStore
-from magsev_dagster.resources.warehouse import PARQUET_TABLE, RAW_TABLE, DuckDBWarehouse
+from magsev_dagster.resources.warehouse import DuckDBWarehouse
+from magsev_dagster.tables import PARQUET_TABLE, RAW_TABLE
 
 DAYS = ["2025-03-03", "2025-03-04", "2025-03-05"]
 ODD = {"ticker": "ODD", "t": 1741010400000, "o": 10, "h": 11.5, "l": 9.5, "c": 10.5, "v": 100, "vw": 10.2, "n": 3,

@@ -4,6 +4,7 @@ The resource is built the way the project builds it (Settings -> resources -> En
 FakeTime driving pacing and backoff, so no test waits for real except for a deliberately slow answer.
 """
 
+import json
 import random
 from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
@@ -13,16 +14,19 @@ import pytest
 from magsev_dagster.partitions import Window
 from magsev_dagster.polygon.client import MAX_REQUESTS_PER_SECOND, PAGE_LIMIT, PolygonClient, retry_after_seconds
 from magsev_dagster.polygon.errors import MalformedResponseError, PolygonAPIError, PolygonAuthError, PolygonError
-from magsev_dagster.polygon.synthetic import synthetic_bars
+from magsev_dagster.polygon.synthetic import synthetic_bars, synthetic_bodies
 from magsev_dagster.resources import polygon_source
 from magsev_dagster_tests.fakes.polygon_server import (  # noqa: F401 (fixtures)
     FAKE_KEY,
+    MINUTES_PER_HOUR,
+    FakePolygon,
     FakeTime,
     drop_connection,
     fake_polygon,
-    polygon_http_server,
     http_error,
+    polygon_http_server,
     raw_body,
+    serve,
     slow,
     unused_port_url,
 )
@@ -67,7 +71,7 @@ def fetch(src, window=TUESDAY, ticker="AAPL"):
 
 
 def test_request_shape_pagination_and_key_only_in_the_header(source, fake_polygon):
-    fake_polygon.page_size = 3
+    fake_polygon.max_limit = 3 * MINUTES_PER_HOUR
     fake_polygon.next_url_extra = "&apiKey=SHOULD-NOT-BE-FORWARDED"
     fetched, kept = fetch(source())
     expected = synthetic_bars("AAPL", TUESDAY.start, TUESDAY.end)
@@ -83,6 +87,26 @@ def test_request_shape_pagination_and_key_only_in_the_header(source, fake_polygo
     assert all("cursor" in s.query for s in fake_polygon.seen[1:])
     assert [n for n, _ in kept] == [1, 2, 3]
     assert [body for _, body in kept] == fake_polygon.bodies  # kept as served, byte for byte
+
+
+def test_a_page_holds_the_hourly_bars_its_limit_of_minute_bars_makes(source, fake_polygon):
+    """Massive's `limit` counts base minute bars: at the client's 50,000, a page holds 833 hourly bars."""
+    window = Window(datetime(2026, 9, 1, tzinfo=UTC), datetime(2026, 10, 31, tzinfo=UTC))  # 60 days of crypto
+    fetched, _ = fetch(source(), window, "X:BTCUSD")
+    assert len(fetched.bars) == 60 * 24
+    assert [json.loads(body)["resultsCount"] for body in fake_polygon.bodies] == [833, 60 * 24 - 833]
+    assert fetched.bars == synthetic_bars("X:BTCUSD", window.start, window.end)
+    synthetic_pages = synthetic_bodies("X:BTCUSD", window.start, window.end)  # the keyless source pages alike
+    assert [json.loads(body)["resultsCount"] for body in synthetic_pages] == [833, 60 * 24 - 833]
+
+
+def test_the_benchmarks_standalone_server_is_the_same_fake(tmp_path, key):
+    """`serve` (the benchmarks' process) answers as the fixture does, counting without recording."""
+    with serve(FakePolygon(None, record=False)) as fake:
+        settings = local_settings(tmp_path, **fake.env())
+        fetched, _ = fetch(polygon_source(settings).process_config_and_initialize())
+    assert fetched.bars == synthetic_bars("AAPL", TUESDAY.start, TUESDAY.end)
+    assert (fake.requests, fake.max_in_flight, fake.seen, fake.bodies) == (1, 1, [], [])
 
 
 def test_429_with_retry_after_is_honoured(source, fake_polygon, fake_time):
@@ -182,7 +206,7 @@ def test_always_slow_is_a_clear_timeout_error(source, fake_polygon):
 
 
 def test_pacing_default_five_per_minute(source, fake_polygon, fake_time):
-    fake_polygon.page_size = 2
+    fake_polygon.max_limit = 2 * MINUTES_PER_HOUR
     src = source(POLYGON_REQUESTS_PER_MINUTE="")  # unset -> the default
     assert src.requests_per_minute == 5
     fetched, _ = fetch(src)
@@ -221,7 +245,7 @@ def test_malformed_json_is_kept_before_the_error(source, fake_polygon):
 
 
 def test_a_key_echoed_by_the_server_is_never_stored_or_forwarded(source, fake_polygon):
-    fake_polygon.page_size = 4
+    fake_polygon.max_limit = 4 * MINUTES_PER_HOUR
     fake_polygon.next_url_extra = f"&apiKey={FAKE_KEY}"
     fetched, kept = fetch(source())
     assert len(fetched.bars) == 7
@@ -231,7 +255,7 @@ def test_a_key_echoed_by_the_server_is_never_stored_or_forwarded(source, fake_po
 
 
 def test_next_url_on_another_host_is_followed_on_the_configured_server(source, fake_polygon, monkeypatch):
-    fake_polygon.page_size = 4
+    fake_polygon.max_limit = 4 * MINUTES_PER_HOUR
     real_url = fake_polygon.url
     monkeypatch.setattr(fake_polygon.server, "url_for", lambda path: "https://attacker.example" + path)
     fetched, _ = fetch(source(POLYGON_BASE_URL=real_url))

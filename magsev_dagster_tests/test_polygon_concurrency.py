@@ -14,6 +14,7 @@ from magsev_dagster.resources import polygon_source
 from magsev_dagster.settings import Settings, SettingsError
 from magsev_dagster_tests.fakes.polygon_server import (  # noqa: F401 (fixtures)
     FAKE_KEY,
+    MINUTES_PER_HOUR,
     FakeTime,
     fake_polygon,
     http_error,
@@ -89,7 +90,7 @@ def test_requests_overlap_up_to_the_concurrency_and_never_more(source, fake_poly
 
 
 def test_same_bars_pages_and_counts_as_sequential_fetching(source, fake_polygon):
-    fake_polygon.page_size = 3  # 7 bars a stock day: pages of 3, 3, 1
+    fake_polygon.max_limit = 3 * MINUTES_PER_HOUR  # 7 bars a stock day: pages of 3, 3, 1
     fake_polygon.latency = 0.01
     sequential, _ = collect(source(POLYGON_CONCURRENCY="1"))
     parallel, kept = collect(source(POLYGON_CONCURRENCY="4"))
@@ -103,7 +104,7 @@ def test_same_bars_pages_and_counts_as_sequential_fetching(source, fake_polygon)
 def test_pacing_is_global_across_threads(source, fake_polygon):
     """A frozen clock: each request's pacing delay is its slot measured from the same instant, so
     24 requests over 4 threads must get 24 distinct slots exactly one interval apart."""
-    fake_polygon.page_size = 3
+    fake_polygon.max_limit = 3 * MINUTES_PER_HOUR
     fake_polygon.latency = 0.02
     frozen = FakeTime(frozen=True)
     src = source(frozen, POLYGON_REQUESTS_PER_MINUTE="30", POLYGON_CONCURRENCY="4")
@@ -209,7 +210,7 @@ def test_bad_concurrency_is_refused_by_name(value, says):
 def test_without_a_per_minute_quota_requests_stay_under_100_a_second(source, fake_polygon):
     """Massive's paid plans have no per-minute quota but ask for < 100 requests a second: with
     POLYGON_REQUESTS_PER_MINUTE=0 and the default pool, 24 requests get 24 slots 1/90 s apart."""
-    fake_polygon.page_size = 3
+    fake_polygon.max_limit = 3 * MINUTES_PER_HOUR
     frozen = FakeTime(frozen=True)
     src = source(frozen, POLYGON_REQUESTS_PER_MINUTE="0")
     assert src.concurrency == 16

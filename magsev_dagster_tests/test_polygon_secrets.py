@@ -9,6 +9,7 @@ import pytest
 
 from magsev_dagster_tests.fakes.polygon_server import (  # noqa: F401 (fixtures)
     FAKE_KEY,
+    MINUTES_PER_HOUR,
     fake_polygon,
     http_error,
     polygon_http_server,
@@ -29,7 +30,7 @@ def debug_everywhere(caplog):
         lg.setLevel(logging.DEBUG)
     caplog.set_level(logging.DEBUG)
     yield caplog
-    for lg, level in zip(loggers, levels):
+    for lg, level in zip(loggers, levels, strict=True):
         lg.setLevel(level)
 
 
@@ -42,7 +43,7 @@ def test_the_key_appears_nowhere_on_success_and_failure_paths(tmp_path, data_dir
     echoing = json.dumps({"status": "ERROR", "error": f"bad request for key {FAKE_KEY}"}).encode()
 
     # Success: several pages, a retry, and a server that echoes the key into next_url.
-    fake_polygon.page_size = 10
+    fake_polygon.max_limit = 10 * MINUTES_PER_HOUR
     fake_polygon.next_url_extra = f"&apiKey={FAKE_KEY}"
     fake_polygon.script(http_error(429, retry_after="0"))
     results = [run_range(defs, *DAY, instance=instance)]

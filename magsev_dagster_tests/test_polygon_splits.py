@@ -10,7 +10,12 @@ from magsev_dagster.polygon.errors import MalformedResponseError, PolygonAPIErro
 from magsev_dagster.polygon.synthetic import SYNTHETIC_SPLITS
 from magsev_dagster.resources import polygon_source
 from magsev_dagster_tests.fakes.polygon_server import (  # noqa: F401 (fixtures)
-    FAKE_KEY, FakeTime, fake_polygon, http_error, polygon_http_server, raw_body,
+    FAKE_KEY,
+    FakeTime,
+    fake_polygon,
+    http_error,
+    polygon_http_server,
+    raw_body,
 )
 from magsev_dagster_tests.helpers import local_settings
 
@@ -155,7 +160,7 @@ def test_splits_batches_cut_at_the_query_length_and_keep_every_ticker():
     batches = splits_batches(tickers, query_max=200)
     assert [t for b in batches for t in b] == tickers and len(batches) > 1
     assert all(len(splits_query(b)) <= 200 for b in batches)
-    assert all(len(splits_query([*b, n[0]])) > 200 for b, n in zip(batches, batches[1:]))  # each batch full
+    assert all(len(splits_query([*b, n[0]])) > 200 for b, n in zip(batches, batches[1:], strict=False))  # each batch full
 
 
 def test_the_deprecated_endpoint_is_gone_from_the_fake(fake_polygon):

@@ -11,7 +11,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from magsev_dagster import layout
-from magsev_dagster.resources.warehouse import RAW_COLUMNS, RAW_TABLE, DuckDBWarehouse
+from magsev_dagster.resources.warehouse import DuckDBWarehouse
+from magsev_dagster.tables import RAW_COLUMNS, RAW_TABLE
 from magsev_dagster_tests.fault_fakes import FakePolygon, failure_messages, polygon_env, raw_bar_lines
 from magsev_dagster_tests.helpers import check_results, local_defs, run_range
 

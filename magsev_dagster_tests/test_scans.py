@@ -18,8 +18,10 @@ from sqlglot import exp
 from magsev_dagster import sql
 from magsev_dagster.grafana.panels import PANELS, TICKER_OPTIONS_SQL
 from magsev_dagster.partitions import day_window
-from magsev_dagster.resources.warehouse import ADJUSTED_VIEW, PARQUET_TABLE, PROD_TABLE, VARIANCE_VIEW, DuckDBWarehouse
+from magsev_dagster.resources.warehouse import DuckDBWarehouse
 from magsev_dagster.statements import DAY_TABLES, UNRANGED_CHECKS, ranged_statements, unranged_statements
+from magsev_dagster.tables import ADJUSTED_VIEW, PARQUET_TABLE, PROD_TABLE, VARIANCE_VIEW
+from magsev_dagster_tests import profiling
 from magsev_dagster_tests.helpers import synthetic_range
 
 HISTORY = ("2026-01-05", "2026-02-13")  # six weeks: days before the jumps' look-back and after the window
@@ -50,7 +52,7 @@ def test_the_history_is_longer_than_any_statement_may_read(warehouse):
 @pytest.mark.parametrize("key", STATEMENTS)
 def test_a_ranged_statement_reads_only_its_days(warehouse, key):
     ranged = STATEMENTS[key]
-    scans = [s for s in warehouse.scans(ranged.statement, **ranged.params) if s.table in DAY_TABLES]
+    scans = [s for s in profiling.scans(warehouse, ranged.statement, **ranged.params) if s.table in DAY_TABLES]
     assert scans, f"{key} reads no day table"
     for scan in scans:
         assert re.search(r"\bdt\b", scan.filters), f"{key}: no dt predicate reaches the scan of {scan.table}"
@@ -60,7 +62,7 @@ def test_a_ranged_statement_reads_only_its_days(warehouse, key):
 
 @pytest.mark.parametrize("name", UNRANGED_CHECKS)
 def test_an_unranged_statement_reads_no_day_table(warehouse, name):
-    scans = warehouse.scans(unranged_statements()[name])
+    scans = profiling.scans(warehouse, unranged_statements()[name])
     assert scans and not [s.table for s in scans if s.table in DAY_TABLES], (name, scans)
 
 

@@ -18,10 +18,9 @@ import pytest
 from magsev_dagster import layout
 from magsev_dagster.checks import MAX_UNEXPLAINED_JUMP
 from magsev_dagster.polygon.synthetic import SYNTHETIC_SPLITS, synthetic_bars
-from magsev_dagster.resources.warehouse import SPLIT_COLUMNS, DuckDBWarehouse
-from magsev_dagster_tests.fakes.polygon_server import (  # noqa: F401 (fixtures)
-    FAKE_KEY, fake_polygon, polygon_http_server, raw_body,
-)
+from magsev_dagster.resources.warehouse import DuckDBWarehouse
+from magsev_dagster.tables import SPLIT_COLUMNS
+from magsev_dagster_tests.fakes.polygon_server import FAKE_KEY, fake_polygon, polygon_http_server, raw_body  # noqa: F401 (fixtures)
 from magsev_dagster_tests.helpers import check_results, local_defs, run_range, synthetic_range
 
 UTC = timezone.utc
@@ -57,7 +56,7 @@ def check_evaluation(result, name: str):
 def markdown_rows(md: str) -> list[dict]:
     """The rows of a markdown table (a check's sample) as dicts of stripped cells."""
     lines = [[cell.strip() for cell in line.strip().strip("|").split("|")] for line in md.splitlines()]
-    return [dict(zip(lines[0], cells)) for cells in lines[2:]]
+    return [dict(zip(lines[0], cells, strict=True)) for cells in lines[2:]]
 
 
 def bundle_bodies(data_dir, run_id: str) -> dict[str, str]:

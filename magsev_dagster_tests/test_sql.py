@@ -9,7 +9,8 @@ import sqlglot
 from magsev_dagster import sql
 from magsev_dagster.calendars import session_day
 from magsev_dagster.partitions import day_window
-from magsev_dagster.resources.warehouse import BAR_COLUMNS, DuckDBWarehouse, _empty_select
+from magsev_dagster.resources.warehouse import DuckDBWarehouse, _empty_select
+from magsev_dagster.tables import BAR_COLUMNS
 from magsev_dagster_tests.helpers import run_range
 
 # The guard's extra placeholders (checks.no_unexplained_jumps) are bound the same way.

@@ -21,8 +21,16 @@ from magsev_dagster import layout
 from magsev_dagster.checks import ROW_CHECKS
 from magsev_dagster.resources import resources_for
 from magsev_dagster_tests.fakes.webserver import (
-    LOCATION, REPOSITORY, backfill, freshness, launch_asset_backfill, run_tags, running_webserver,
-    wait_for_backfill_runs, wait_for_freshness, wait_for_run,
+    LOCATION,
+    REPOSITORY,
+    backfill,
+    freshness,
+    launch_asset_backfill,
+    run_tags,
+    running_webserver,
+    wait_for_backfill_runs,
+    wait_for_freshness,
+    wait_for_run,
 )
 from magsev_dagster_tests.helpers import JOB, RANGE_END_TAG, RANGE_START_TAG, local_settings
 from magsev_dagster_tests.tables import assert_same, production_snapshot

@@ -1,6 +1,8 @@
 """What every asset of the graph shares: the partitions, the single-run backfill policy, owners,
 the pool of the table writers, and the way a table asset builds its window and describes the result."""
 
+from typing import Any
+
 import dagster as dg
 
 from magsev_dagster.metadata import table_metadata
@@ -9,13 +11,13 @@ from magsev_dagster.pools import TABLE_WRITERS_POOL
 
 OWNERS = ["team:magsev-data"]
 
-PARTITIONED = {
+PARTITIONED: dict[str, Any] = {  # keyword arguments of dg.asset
     "partitions_def": daily_partitions,
     # A backfill of any range is one run (one request series per ticker), not one run per day.
     "backfill_policy": dg.BackfillPolicy.single_run(),
     "owners": OWNERS,
 }
-TABLE_WRITER = {**PARTITIONED, "pool": TABLE_WRITERS_POOL}
+TABLE_WRITER: dict[str, Any] = {**PARTITIONED, "pool": TABLE_WRITERS_POOL}
 
 
 def materialize_table(context: dg.AssetExecutionContext, warehouse, table: str, build,

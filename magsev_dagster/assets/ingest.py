@@ -32,29 +32,32 @@ def fetch_window(polygon: PolygonSource, bundle: ResponseBundle, tickers: list[s
     """Fetch every ticker (each body kept before it is parsed); return the day-grouped bars, rows per
     ticker, request totals and Polygon's statuses. A failure becomes a dg.Failure saying what happened
     and where the body is."""
-    days, per_ticker, totals, statuses = DayBars(bundle.window), [], Counter(), set()
+    window = bundle.window
+    assert window is not None, "a run's bundle has its window"
+    days, per_ticker, totals, statuses = DayBars(window), [], Counter[str](), set()
     try:
-        for fetched in polygon.fetch_many(tickers, bundle.window, bundle.keep):
+        for fetched in polygon.fetch_many(tickers, window, bundle.keep):
             kept = days.add(fetched.ticker, fetched.bars)
             statuses |= fetched.statuses
             totals.update(requests=fetched.requests, retries=fetched.retries, pages=len(fetched.pages))
             per_ticker.append({"ticker": fetched.ticker, "bars": kept, "pages": len(fetched.pages),
                                "requests": fetched.requests, "statuses": ", ".join(sorted(fetched.statuses))})
     except MalformedResponseError as exc:
-        raise _quarantine(bundle.storage, bundle.window, exc) from None
+        raise _quarantine(bundle.storage, window, exc) from None
     except PolygonError as exc:
         # A bad key or a plan limit will not fix itself: no op retry for those.
         raise dg.Failure(description=f"{SOURCE} request failed: {exc}",
                          allow_retries=not isinstance(exc, PolygonAuthError)) from None
     finally:
         bundle.finish()
-    return days, sorted(per_ticker, key=lambda row: row["ticker"]), totals, statuses
+    return days, sorted(per_ticker, key=lambda row: str(row["ticker"])), totals, statuses
 
 
 @dg.asset(
     kinds={"polygon", "s3", "json"},
     description=(
-        "Hourly aggregates (1-hour bars) from Massive (formerly Polygon.io) `/v2/aggs` for the configured tickers, as traded (adjusted=false: "
+        "Hourly aggregates (1-hour bars) from Massive (formerly Polygon.io) `/v2/aggs` for the configured tickers, "
+        "as traded (adjusted=false: "
         "splits are applied on read, so a stored day never changes). Every response body is "
         "kept as received, bundled per run and window under `raw/responses/`; the bars are written as JSON "
         "lines with their ticker to `raw/polygon_raw/dt=<day>/bars.jsonl`, one object per day for all "

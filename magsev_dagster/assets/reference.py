@@ -17,14 +17,15 @@ from magsev_dagster import layout
 from magsev_dagster.assets.common import OWNERS
 from magsev_dagster.metadata import column_schema, location_value, markdown, table_set
 from magsev_dagster.partitions import PartitionRangeError, day_window, run_days, utc_now
-from magsev_dagster.pools import POLYGON_POOL
-from magsev_dagster.polygon.errors import SOURCE, MalformedResponseError, PolygonAuthError, PolygonError
-from magsev_dagster.raw_layer import LegacyLayoutError, ResponseBundle, refuse_legacy_layout
 from magsev_dagster.polygon.client import SPLITS_PATH
+from magsev_dagster.polygon.errors import SOURCE, MalformedResponseError, PolygonAuthError, PolygonError
+from magsev_dagster.pools import POLYGON_POOL
+from magsev_dagster.raw_layer import LegacyLayoutError, ResponseBundle, refuse_legacy_layout
 from magsev_dagster.resources.polygon import PolygonSource
 from magsev_dagster.resources.storage import RawStore
 from magsev_dagster.resources.universe import TickerUniverse
-from magsev_dagster.resources.warehouse import SPLIT_COLUMNS, SPLITS_TABLE, Warehouse
+from magsev_dagster.resources.warehouse import Warehouse
+from magsev_dagster.tables import SPLIT_COLUMNS, SPLITS_TABLE
 from magsev_dagster.tickers import can_split
 
 
@@ -34,7 +35,8 @@ class ConflictingSplitsError(ValueError):
 
 def fetch_splits(polygon: PolygonSource, bundle: ResponseBundle, tickers: list[str]):
     """Every split of `tickers`, each response body kept in `bundle` before it is parsed."""
-    events, totals = [], Counter()
+    events: list[dict] = []
+    totals = Counter[str]()
     for fetched in polygon.fetch_splits_many(tickers, bundle.keep):  # batches of tickers, several at once
         totals.update(requests=fetched.requests, retries=fetched.retries, pages=len(fetched.pages), batches=1)
         asked = set(fetched.asked)
@@ -47,12 +49,13 @@ def fetch_splits(polygon: PolygonSource, bundle: ResponseBundle, tickers: list[s
 def splits_frame(events: list[dict]) -> tuple[pd.DataFrame, Counter]:
     """One row per split event, columns SPLIT_COLUMNS. Events of another ticker than the one asked for
     and repeats of the same split (same ticker, day and ratio) are dropped and counted."""
-    dropped = Counter()
+    dropped = Counter[str]()
     frame = pd.DataFrame(events, columns=[*SPLIT_COLUMNS, "asked"])
     other = ~frame["asked"].astype(bool)
     dropped["other_tickers_dropped"] = int(other.sum())
     frame = frame[~other].drop(columns=["asked"])
-    frame = frame.assign(**{c: frame[c].astype(float) for c in ("split_from", "split_to", "historical_adjustment_factor")})
+    numbers = ("split_from", "split_to", "historical_adjustment_factor")
+    frame = frame.assign(**{c: frame[c].astype(float) for c in numbers})
     unique = frame.drop_duplicates(subset=["ticker", "execution_date", "split_from", "split_to"])
     dropped["duplicates_dropped"] = len(frame) - len(unique)
     clash = unique[unique.duplicated(subset=["ticker", "execution_date"], keep=False)]
@@ -72,7 +75,8 @@ def splits_frame(events: list[dict]) -> tuple[pd.DataFrame, Counter]:
         "Stock splits, reverse splits and stock dividends of the configured tickers from Massive (formerly "
         "Polygon.io) GET /stocks/v1/splits, with every field it gives (adjustment_type, decimal split_from/"
         "split_to, historical_adjustment_factor, id): one request series per batch of tickers (ticker.any_of "
-        "within a safe URL length; crypto, indices and currencies have none and are not asked). Refreshed whole when the last "
+        "within a safe URL length; crypto, indices and currencies have none and are not asked). "
+        "Refreshed whole when the last "
         "refresh of the same tickers is older than MAGSEV_SPLITS_MAX_AGE_HOURS (24; splits are announced "
         "ahead of their date), otherwise kept as it is: "
         "the response bodies are kept as received under `raw/splits/responses/fetched=<day>/run=<id>/`, then "
@@ -91,7 +95,7 @@ def polygon_splits(context: dg.AssetExecutionContext, polygon: PolygonSource, st
                    universe: TickerUniverse, warehouse: Warehouse) -> dg.MaterializeResult:
     # What stops the run's partitioned assets before any request or write stops this one too.
     try:
-        check_run_days(context.run.tags)
+        check_run_days(dict(context.run.tags))
         refuse_legacy_layout(storage)
     except (PartitionRangeError, LegacyLayoutError) as exc:
         raise dg.Failure(description=str(exc), allow_retries=False) from None
@@ -150,7 +154,7 @@ def recent_refresh(context: dg.AssetExecutionContext, warehouse: Warehouse, tick
         return None
     try:  # a lost warehouse file loses the table: fetch again rather than adjust by nothing
         warehouse.query(sqlglot.parse_one(f"SELECT count(*) AS n FROM {SPLITS_TABLE}"))
-    except Exception:  # noqa: BLE001 - any failure to read it means: rebuild it
+    except Exception:  # any failure to read it means: rebuild it
         return None
     return event
 

@@ -12,15 +12,14 @@ from datetime import timedelta
 import dagster as dg
 
 from magsev_dagster.assets.common import OWNERS
-from magsev_dagster.grafana.picture import publish_picture
 from magsev_dagster.grafana.panels import DEFAULT_DAYS
+from magsev_dagster.grafana.picture import publish_picture
 from magsev_dagster.metadata import SPLIT_ADJUSTED_DOCS, column_schema, table_metadata, table_set
 from magsev_dagster.partitions import HOUR, Window, day_window, floor_hour, partition_key, run_days, utc_now
 from magsev_dagster.resources.storage import RawStore
 from magsev_dagster.resources.universe import TickerUniverse
-from magsev_dagster.resources.warehouse import (
-    ADJUSTED_VIEW, BAR_COLUMNS, PROD_TABLE, SPLITS_TABLE, VARIANCE_VIEW, Warehouse,
-)
+from magsev_dagster.resources.warehouse import Warehouse
+from magsev_dagster.tables import ADJUSTED_VIEW, BAR_COLUMNS, PROD_TABLE, SPLITS_TABLE, VARIANCE_VIEW
 
 # The as-traded prices and volume next to their split-adjusted values, and the divisor between them.
 AS_TRADED_COLUMNS = {"split_factor": "DOUBLE", "open_as_traded": "DOUBLE", "high_as_traded": "DOUBLE",
@@ -105,4 +104,5 @@ def hourly_price_variance(context: dg.AssetExecutionContext, warehouse: Warehous
 )
 def grafana_dashboard(context: dg.AssetExecutionContext, warehouse: Warehouse, storage: RawStore,
                       universe: TickerUniverse) -> dg.MaterializeResult:
-    return dg.MaterializeResult(metadata=publish_picture(warehouse, storage, universe.tickers, recent_window(context).end))
+    picture = publish_picture(warehouse, storage, universe.tickers, recent_window(context).end)
+    return dg.MaterializeResult(metadata=picture)

@@ -4,9 +4,8 @@ import dagster as dg
 
 from magsev_dagster.assets.common import TABLE_WRITER, materialize_table
 from magsev_dagster.metadata import column_schema, table_set
-from magsev_dagster.resources.warehouse import (
-    BAR_COLUMNS, PARQUET_TABLE, PROD_TABLE, RAW_COLUMNS, RAW_ORDER_BY, RAW_TABLE, Warehouse,
-)
+from magsev_dagster.resources.warehouse import Warehouse
+from magsev_dagster.tables import BAR_COLUMNS, PARQUET_TABLE, PROD_TABLE, RAW_COLUMNS, RAW_ORDER_BY, RAW_TABLE
 
 BAR_SCHEMA = column_schema(BAR_COLUMNS)
 

@@ -11,14 +11,22 @@ import json
 import sys
 from pathlib import Path
 
-from grafana_foundation_sdk.builders import athena, common as common_b, dashboard, table, timeseries
+from grafana_foundation_sdk.builders import athena, dashboard, table, timeseries
+from grafana_foundation_sdk.builders import common as common_b
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models import common
 from grafana_foundation_sdk.models import dashboard as model
 from grafana_foundation_sdk.models.athena import FormatOptions
 
 from magsev_dagster.grafana.panels import (
-    DASHBOARD_TITLE, DASHBOARD_UID, DATASOURCE_TYPE, DATASOURCE_UID, DEFAULT_DAYS, GAP_MS, PANELS, TICKER_OPTIONS_SQL,
+    DASHBOARD_TITLE,
+    DASHBOARD_UID,
+    DATASOURCE_TYPE,
+    DATASOURCE_UID,
+    DEFAULT_DAYS,
+    GAP_MS,
+    PANELS,
+    TICKER_OPTIONS_SQL,
     Panel,
 )
 from magsev_dagster.grafana.queries import group_names, panel_sql

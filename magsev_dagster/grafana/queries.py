@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
+from typing import cast
 
 import pandas as pd
 import sqlglot
 from sqlglot import exp
 
-from magsev_dagster.grafana.macros import TimeRange, expand
 from magsev_dagster import sql
+from magsev_dagster.grafana.macros import TimeRange, expand
 from magsev_dagster.sql import SOURCE_DIALECT
 from magsev_dagster.tickers import GROUPS, group_of
 
@@ -45,8 +46,8 @@ def panel_sql(name: str) -> str:
 
 def expanded(name: str, time_range: TimeRange, variables: dict[str, list[str]]) -> exp.Expression:
     """The panel's statement for a fixed time range and variable values, parsed as Athena SQL."""
-    return sqlglot.parse_one(expand(panel_sql(name), time_range, variables), read=SOURCE_DIALECT,
-                             error_level=sqlglot.ErrorLevel.RAISE)
+    statement = expand(panel_sql(name), time_range, variables)
+    return cast(exp.Expression, sqlglot.parse_one(statement, read=SOURCE_DIALECT, error_level=sqlglot.ErrorLevel.RAISE))
 
 
 def run(warehouse, name: str, time_range: TimeRange, variables: dict[str, list[str]]) -> pd.DataFrame:

@@ -8,16 +8,16 @@ import matplotlib
 
 matplotlib.use("Agg")  # no display: render to PNG bytes only
 
-import matplotlib.dates as mdates  # noqa: E402
-import matplotlib.pyplot as plt  # noqa: E402
-import matplotlib.ticker as mticker  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from PIL import Image  # noqa: E402  (matplotlib's own dependency)
+import matplotlib.dates as mdates
+import matplotlib.pyplot as plt
+import matplotlib.ticker as mticker
+import numpy as np
+import pandas as pd
+from PIL import Image
 
-from magsev_dagster.grafana.macros import TimeRange  # noqa: E402
-from magsev_dagster.grafana.panels import DASHBOARD_TITLE, GAP_MS, Panel  # noqa: E402
-from magsev_dagster.tickers import GROUPS, group_of  # noqa: E402
+from magsev_dagster.grafana.macros import TimeRange
+from magsev_dagster.grafana.panels import DASHBOARD_TITLE, GAP_MS, Panel
+from magsev_dagster.tickers import GROUPS, group_of
 
 # Grafana's dark theme, so the picture reads like the dashboard.
 BACKGROUND, PANEL_BG, HEADER_BG, TEXT, MUTED, GRID = "#111217", "#181b1f", "#22252b", "#ccccdc", "#8e8e8e", "#2c3235"

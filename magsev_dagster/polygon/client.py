@@ -1,4 +1,5 @@
-"""HTTP client for the aggregates and splits endpoints of Massive (formerly Polygon.io): paced, retried, paginated, key only in a header."""
+"""HTTP client for the aggregates and splits endpoints of Massive (formerly Polygon.io): paced, retried,
+paginated, key only in a header."""
 
 from __future__ import annotations
 
@@ -93,7 +94,8 @@ def strip_api_key(url: str) -> str:
     return parts._replace(query=urlencode([(k, v) for k, v in pairs if k.lower() != "apikey"])).geturl()
 
 
-def retry_after_seconds(value: str | None, now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)) -> float | None:
+def retry_after_seconds(value: str | None,
+                        now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)) -> float | None:
     """Retry-After in seconds: either delta-seconds or an HTTP date; None when absent or unreadable."""
     if not value:
         return None
@@ -137,7 +139,8 @@ class PolygonClient:
         self._sessions_lock = threading.Lock()
         self.sessions_created = 0
 
-    def aggregates_url(self, ticker: str, start_ms: int, end_ms: int, multiplier: int = 1, timespan: str = "hour") -> str:
+    def aggregates_url(self, ticker: str, start_ms: int, end_ms: int, multiplier: int = 1,
+                       timespan: str = "hour") -> str:
         # As traded (adjusted=false): split-adjusted bars are adjusted as of the day they are fetched, so
         # days stored before a split would disagree with days stored after it. Splits are applied on read.
         query = urlencode({"adjusted": "false", "sort": "asc", "limit": PAGE_LIMIT})

@@ -32,6 +32,11 @@ class PolygonAPIError(PolygonError):
 class MalformedResponseError(PolygonError):
     """A body that is not the JSON Massive promises (kept in quarantine for inspection)."""
 
+    # Set by the caller that knows where the body came from.
+    ticker: str = ""
+    page_no: int = 0
+    body: bytes = b""
+
 
 def redact(text: str, secret: str | None) -> str:
     """Remove a secret from text that may have echoed it (URLs, server messages)."""

@@ -1,4 +1,5 @@
-"""Parsing of Massive's (formerly Polygon.io's) aggregates and splits response formats (shared by the HTTP and synthetic sources)."""
+"""Parsing of Massive's (formerly Polygon.io's) aggregates and splits response formats (shared by the HTTP
+and synthetic sources)."""
 
 from __future__ import annotations
 

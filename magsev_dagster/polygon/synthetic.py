@@ -19,6 +19,8 @@ from magsev_dagster.polygon.client import PAGE_LIMIT, SPLITS_PAGE_LIMIT
 from magsev_dagster.polygon.responses import page_document
 from magsev_dagster.tickers import is_crypto
 
+MINUTES_PER_HOURLY_BAR = 60  # the base minute bars an hourly aggregate counts against `limit`
+
 BASE_PRICES = {
     "AAPL": 230.0, "MSFT": 420.0, "GOOGL": 170.0, "AMZN": 190.0, "NVDA": 130.0, "META": 560.0,
     "TSLA": 250.0, "SPY": 570.0, "QQQ": 490.0, "DIA": 420.0, "X:BTCUSD": 65000.0, "X:ETHUSD": 2600.0,
@@ -132,12 +134,13 @@ def synthetic_bars(ticker: str, start: datetime, end: datetime, extended_hours: 
     volume = np.floor((0.5 + _uniform(index, seed + 3)) * (2_000 if is_crypto(ticker) else 1_500_000))
     trades = volume // 100  # a split changes the shares per trade, not the number of trades
     factor = np.ones(len(t)) if adjusted else split_factors(t, (s for s in splits if s["ticker"] == ticker))
-    open_, close, high, low, volume = open_ * factor, close * factor, high * factor, low * factor, np.round(volume / factor)
+    open_, close, high, low = open_ * factor, close * factor, high * factor, low * factor
+    volume = np.round(volume / factor)
     vwap = (high + low + close) / 3
     return [
         {"v": float(v), "vw": round(float(w), 4), "o": round(float(o), 4), "c": round(float(c), 4),
          "h": round(float(h), 4), "l": round(float(lo), 4), "t": int(ts), "n": int(n)}
-        for v, w, o, c, h, lo, ts, n in zip(volume, vwap, open_, close, high, low, t, trades)
+        for v, w, o, c, h, lo, ts, n in zip(volume, vwap, open_, close, high, low, t, trades, strict=True)
     ]
 
 
@@ -156,9 +159,11 @@ def synthetic_split_bodies(tickers: list[str], splits: Iterable[dict] = SYNTHETI
 
 
 def synthetic_bodies(ticker: str, start: datetime, end: datetime, extended_hours: bool = False) -> list[bytes]:
-    """The response bodies the real API would return for the window, one per page of at most 50,000 bars."""
+    """The response bodies the real API would return for the window: its `limit` counts base minute bars,
+    so a page of the maximum limit holds PAGE_LIMIT // 60 hourly bars."""
     bars = synthetic_bars(ticker, start, end, extended_hours)
-    chunks = [bars[i : i + PAGE_LIMIT] for i in range(0, len(bars), PAGE_LIMIT)] or [[]]
+    per_page = PAGE_LIMIT // MINUTES_PER_HOURLY_BAR
+    chunks = [bars[i : i + per_page] for i in range(0, len(bars), per_page)] or [[]]
     return [
         json.dumps(page_document(ticker, chunk, request_id=f"synthetic-{ticker}-{start:%Y%m%d%H}-{n}")).encode()
         for n, chunk in enumerate(chunks)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import cast
 
 import dagster as dg
 
@@ -28,7 +29,7 @@ def polygon_source(settings: Settings) -> PolygonSource:
         timeout_seconds=settings.polygon_timeout_seconds,
         max_retries=settings.polygon_max_retries,
         backoff_seconds=settings.polygon_backoff_seconds,
-        concurrency=settings.polygon_concurrency,
+        concurrency=cast(int, settings.polygon_concurrency),  # never None: Settings derives it when unset
         splits_max_age_hours=settings.splits_max_age_hours,
         extended_hours=settings.extended_hours,
     )

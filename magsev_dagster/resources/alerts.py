@@ -14,8 +14,11 @@ from dataclasses import asdict, dataclass, field
 import dagster as dg
 import requests
 
+from magsev_dagster.settings import resource_field
+
 # Variables whose values never leave in an alert, whatever text happened to carry them.
-SECRET_VARIABLES = ("MASSIVE_API_KEY", "POLYGON_API_KEY", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "DAGSTER_PG_PASSWORD",
+SECRET_VARIABLES = ("MASSIVE_API_KEY", "POLYGON_API_KEY", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
+                    "DAGSTER_PG_PASSWORD",
                     "MAGSEV_ALERT_WEBHOOK_URL")
 SNS_SUBJECT_MAX = 100  # SNS rejects longer subjects
 
@@ -66,16 +69,16 @@ class Alert:
     def redacted(self) -> "Alert":
         fields = {k: ([redact_secrets(x) for x in v] if isinstance(v, list) else redact_secrets(v))
                   for k, v in asdict(self).items()}
-        return Alert(**fields)
+        return Alert(**fields)  # type: ignore[arg-type]  # each field keeps its type: str stays str, list list
 
 
 class AlertNotifier(dg.ConfigurableResource):
     """Sends alerts to the configured targets; with none configured, sending is a no-op."""
 
-    sns_topic_arn: str = ""
+    sns_topic_arn: str = resource_field("alert_sns_topic_arn")
     webhook_url: str | None = None  # dg.EnvVar("MAGSEV_ALERT_WEBHOOK_URL"): a secret
-    ui_url: str = "http://127.0.0.1:3000"
-    region: str = "us-east-1"
+    ui_url: str = resource_field("ui_url")
+    region: str = resource_field("aws_region")
     timeout_seconds: float = 10.0
     # Waits before the webhook's 2nd and 3rd attempts (boto3 retries SNS calls itself).
     retry_delays: list[float] = [1.0, 4.0]
@@ -132,7 +135,7 @@ class AlertNotifier(dg.ConfigurableResource):
         for delay in [0.0, *self.retry_delays]:
             time.sleep(delay)
             try:
-                response = requests.post(self.webhook_url, json=payload, timeout=self.timeout_seconds)
+                response = requests.post(str(self.webhook_url), json=payload, timeout=self.timeout_seconds)
             except requests.RequestException as exc:  # its text holds the URL: keep the type only
                 problem = f"unreachable ({type(exc).__name__})"
                 continue

@@ -15,10 +15,17 @@ from pydantic import Field, PrivateAttr
 
 from magsev_dagster.partitions import Window
 from magsev_dagster.polygon.client import AGGREGATES_PATHS, SPLITS_PATHS, PolygonClient, splits_batches
-from magsev_dagster.polygon.errors import SOURCE, MalformedResponseError, PolygonAPIError, PolygonError, redact, redact_bytes
+from magsev_dagster.polygon.errors import (
+    SOURCE,
+    MalformedResponseError,
+    PolygonAPIError,
+    PolygonError,
+    redact,
+    redact_bytes,
+)
 from magsev_dagster.polygon.responses import Page, parse_page, parse_splits_page
 from magsev_dagster.polygon.synthetic import synthetic_bodies, synthetic_split_bodies
-from magsev_dagster.settings import DEFAULT_BASE_URL, MAX_CONCURRENCY
+from magsev_dagster.settings import resource_field
 from magsev_dagster.tickers import validate_ticker
 
 KeepBody = Callable[[int, bytes], None]
@@ -50,20 +57,18 @@ class PolygonSource(dg.ConfigurableResource):
     is handed to `keep_body` before it is parsed, so nothing is lost when parsing fails. `fetch_many` runs up to
     `concurrency` request series at once, all paced by one shared rate limit."""
 
+    # Defaults, validation and docs come from the settings' one declaration (settings.py).
     api_key: str | None = Field(default=None, description=(
         "MASSIVE_API_KEY or POLYGON_API_KEY, through EnvVar; unset = synthetic"))
-    base_url: str = DEFAULT_BASE_URL
-    requests_per_minute: float = Field(default=5.0, ge=0, description="client-side pacing; 0 disables")
-    timeout_seconds: float = Field(default=30.0, gt=0, description="connect and read timeout of every request")
-    max_retries: int = Field(default=5, ge=0, description="retries on connection errors, timeouts, 429 and 5xx")
-    backoff_seconds: float = Field(default=1.0, ge=0, description="first retry delay; doubles each retry, with jitter")
+    base_url: str = resource_field("polygon_base_url")
+    requests_per_minute: float = resource_field("polygon_requests_per_minute")
+    timeout_seconds: float = resource_field("polygon_timeout_seconds")
+    max_retries: int = resource_field("polygon_max_retries")
+    backoff_seconds: float = resource_field("polygon_backoff_seconds")
     backoff_cap_seconds: float = Field(default=60.0, ge=0, description="longest delay between two retries")
-    concurrency: int = Field(default=1, ge=1, le=MAX_CONCURRENCY,
-                             description="request series (tickers) fetched at once; all share the pacing")
-    splits_max_age_hours: float = Field(default=24.0, ge=0, description=(
-        "polygon_splits asks Polygon again only when its last refresh of the same tickers is older "
-        "(splits are announced ahead of their date); 0 = every run"))
-    extended_hours: bool = False
+    concurrency: int = resource_field("polygon_concurrency")
+    splits_max_age_hours: float = resource_field("splits_max_age_hours")
+    extended_hours: bool = resource_field("extended_hours")
 
     _client: PolygonClient | None = PrivateAttr(default=None)
     _timing: tuple[Callable[[], float], Callable[[float], None]] = PrivateAttr(default=(time.monotonic, time.sleep))
@@ -197,7 +202,8 @@ class PolygonSource(dg.ConfigurableResource):
         return fetched.pages[-1]
 
     def _fetch_synthetic(self, fetched: Fetched, window: Window, keep_body: KeepBody) -> None:
-        for page_no, body in enumerate(synthetic_bodies(fetched.ticker, window.start, window.end, self.extended_hours), 1):
+        bodies = synthetic_bodies(fetched.ticker, window.start, window.end, self.extended_hours)
+        for page_no, body in enumerate(bodies, 1):
             keep_body(page_no, body)
             self._parse(fetched, page_no, body, f"{fetched.ticker} synthetic page {page_no}")
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 import dagster as dg
 from pydantic import field_validator
 
+from magsev_dagster.settings import resource_field
 from magsev_dagster.tickers import validate_ticker
 
 
 class TickerUniverse(dg.ConfigurableResource):
     tickers: list[str]
-    extended_hours: bool = False
+    extended_hours: bool = resource_field("extended_hours")
 
     @field_validator("tickers")
     @classmethod

@@ -7,13 +7,11 @@ registration, where parquet lands) is backend-specific.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import shutil
 import tempfile
 import threading
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass
 from pathlib import Path
 
 import dagster as dg
@@ -26,31 +24,21 @@ from filelock import FileLock, Timeout
 
 from magsev_dagster import layout, sql
 from magsev_dagster.partitions import Window
+from magsev_dagster.tables import (
+    ADJUSTED_VIEW,
+    BAR_COLUMNS,
+    PARQUET_TABLE,
+    PROD_TABLE,
+    RAW_COLUMNS,
+    RAW_TABLE,
+    SPLIT_COLUMNS,
+    SPLITS_TABLE,
+    VARIANCE_VIEW,
+)
 
-RAW_TABLE = "magsev_polygon_raw"
-PARQUET_TABLE = "polygon_parquet_fp"
-PROD_TABLE = "polygon_hourly_prod"
-VARIANCE_VIEW = "hourly_price_variance"
-SPLITS_TABLE = "polygon_splits"
-ADJUSTED_VIEW = "polygon_hourly_adjusted"
 LOCK_TIMEOUT_SECONDS = 600
-
-# The raw layer's JSON fields and their types; unknown extra fields stay in the raw objects.
-RAW_COLUMNS = {"ticker": "VARCHAR", "t": "BIGINT", "o": "DOUBLE", "h": "DOUBLE", "l": "DOUBLE", "c": "DOUBLE",
-               "v": "DOUBLE", "vw": "DOUBLE", "n": "BIGINT"}
-RAW_ORDER_BY = ("ticker", "t")  # a raw bar's key, the order of the raw table's preview
 # Days of raw read at once when rewriting parquet: bounds memory on long backfills.
 REWRITE_CHUNK_DAYS = 31
-BAR_COLUMNS = {"ticker": "VARCHAR", "bar_start": "TIMESTAMP", "bar_start_ms": "BIGINT", "open": "DOUBLE",
-               "high": "DOUBLE", "low": "DOUBLE", "close": "DOUBLE", "volume": "DOUBLE", "vwap": "DOUBLE",
-               "trades": "BIGINT", "dt": "VARCHAR"}
-# Massive's split events (/stocks/v1/splits), every field it gives: execution_date is the first session
-# at the new ratio (pre-market included), as 'YYYY-MM-DD' text so it compares with the `dt` days; the
-# ratio is split_to for split_from shares (decimals: 1 -> 1.05 is a 5% stock dividend);
-# historical_adjustment_factor multiplies a price dated before the event to today's share basis.
-SPLIT_COLUMNS = {"ticker": "VARCHAR", "execution_date": "VARCHAR", "adjustment_type": "VARCHAR",
-                 "split_from": "DOUBLE", "split_to": "DOUBLE", "historical_adjustment_factor": "DOUBLE",
-                 "id": "VARCHAR"}
 
 
 class Warehouse(dg.ConfigurableResource):
@@ -117,27 +105,6 @@ def _ensure_splits_table(con) -> str:
         con.execute("ROLLBACK")
         raise
     return "migrated"
-
-
-@dataclass(frozen=True)
-class Scan:
-    """One table scan of a statement as DuckDB's profile reports it."""
-
-    table: str  # a DuckDB table, or the table whose files were read (parquet: polygon_parquet_fp, JSON: raw)
-    rows: int  # rows the scan handed on: what it read once the predicates pushed into it were applied
-    filters: str  # those predicates ('' when none reached the scan)
-
-
-def _scans(node: dict):
-    if node.get("type") == "TABLE_SCAN":
-        info = node.get("extra_info", {})
-        function = info.get("Function")
-        table = {"READ_PARQUET": PARQUET_TABLE, "READ_JSON": RAW_TABLE}.get(function, function) \
-            if function else str(info.get("Table", "")).rsplit(".", 1)[-1]
-        filters = " AND ".join(str(info[k]) for k in ("File Filters", "Filters") if info.get(k))
-        yield Scan(table, int(node.get("intermediate_rows", 0)), filters)
-    for child in node.get("children", []):
-        yield from _scans(child)
 
 
 class _Held(threading.local):
@@ -250,15 +217,6 @@ class DuckDBWarehouse(Warehouse):
         with self.connect() as con:
             return con.execute(text).df()
 
-    def scans(self, statement, **params) -> list[Scan]:
-        """Run a statement under EXPLAIN ANALYZE: what each of its table scans read."""
-        text = sql.render(statement, "duckdb", **params)
-        with self.connect() as con:
-            # One scan per table read, as Athena plans it: no second, row-id scan for a top-N's late columns.
-            con.execute("SET late_materialization_max_rows = 0")
-            profile = json.loads(con.execute(f"EXPLAIN (ANALYZE, FORMAT JSON) {text}").fetchall()[0][1])
-        return [scan for node in profile["operator"] for scan in _scans(node)]
-
     def _has_files(self, prefix: str, pattern: str) -> bool:
         return any((self.root / prefix).glob(pattern))
 
@@ -283,7 +241,7 @@ class DuckDBWarehouse(Warehouse):
     def rewrite_parquet(self, window: Window) -> dict:
         """Replace exactly the dt days of the window: write each day to a temporary file, then rename.
         Days are processed in chunks so a year's backfill never holds the whole year in memory."""
-        files = []
+        files: list[str | None] = []
         with self.connect() as con:
             for first in range(0, len(window.days), REWRITE_CHUNK_DAYS):
                 chunk = window.days[first: first + REWRITE_CHUNK_DAYS]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from importlib import resources
+from typing import cast
 
 import sqlglot
 from sqlglot import exp
@@ -31,11 +32,12 @@ def text(name: str) -> str:
 
 
 @lru_cache(maxsize=None)
-def parse(name: str) -> exp.Expression:
-    return sqlglot.parse_one(text(name), read=SOURCE_DIALECT)
+def parse(name: str) -> exp.Query:
+    """The statement of sql/<name>.sql: every file there is a query."""
+    return cast(exp.Query, sqlglot.parse_one(text(name), read=SOURCE_DIALECT))
 
 
-def render(name_or_tree: str | exp.Expression, dialect: str = SOURCE_DIALECT, **params: object) -> str:
+def render(name_or_tree: str | exp.Expr, dialect: str = SOURCE_DIALECT, **params: object) -> str:
     """The statement with its placeholders bound, in `dialect` ('athena' or 'duckdb')."""
     tree = parse(name_or_tree) if isinstance(name_or_tree, str) else name_or_tree
     wanted = {p.name for p in tree.find_all(exp.Placeholder)}
@@ -62,7 +64,8 @@ def sample_with_total(name: str, limit: int = 5) -> exp.Expression:
     return sample.limit(limit)
 
 
-def window_rows(table: str, limit: int | None = None, order_by: tuple[str, ...] = ("ticker", "bar_start")) -> exp.Expression:
+def window_rows(table: str, limit: int | None = None,
+                order_by: tuple[str, ...] = ("ticker", "bar_start")) -> exp.Expression:
     """`SELECT * FROM table` for the run's dt days (a preview when `limit` is set)."""
     query = exp.select("*").from_(table).where("dt BETWEEN :start_dt AND :end_dt", dialect=SOURCE_DIALECT)
     if limit:

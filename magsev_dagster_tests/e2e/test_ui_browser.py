@@ -14,11 +14,22 @@ import pytest
 
 from magsev_dagster_tests.e2e.browser import SCREENSHOTS, chromium_driver, screenshot, system_chromium
 from magsev_dagster_tests.fakes.webserver import (
-    backfill_runs, freshness, run_assets, run_tags, running_webserver, wait_for_backfill, wait_for_freshness,
+    backfill_runs,
+    freshness,
+    run_assets,
+    run_tags,
+    running_webserver,
+    wait_for_backfill,
+    wait_for_freshness,
     wait_for_run,
 )
 from magsev_dagster_tests.helpers import RANGE_END_TAG, RANGE_START_TAG
-from magsev_dagster_tests.test_ui_graphql import GROUPS, PARQUET_CHECKS, PARTITIONED, rerun_warehouse_with_a_negative_low
+from magsev_dagster_tests.test_ui_graphql import (
+    GROUPS,
+    PARQUET_CHECKS,
+    PARTITIONED,
+    rerun_warehouse_with_a_negative_low,
+)
 
 pytestmark = pytest.mark.e2e
 

@@ -9,6 +9,7 @@ run SQL and never fails a Glue crawl or an Athena query, so this module adds, on
 - `unloads_write_files`: an `UNLOAD ... TO 's3://...'` leaves objects under `<target>dt=<day>/` for each
   day of its `dt BETWEEN` range, as Athena's partitioned UNLOAD does (even when the query then fails:
   Athena does not delete orphaned output).
+- Athena over botocore's current rest-json protocol as well as the json one (athena_rest.py);
 - `glue_crawler_rules` (in every `aws_env`): Glue's UpdateCrawler, which moto 5.2 lacks, and the rules
   Glue applies to a crawler's settings on CreateCrawler and UpdateCrawler (see _crawler_errors).
 """
@@ -31,6 +32,8 @@ from moto.core import DEFAULT_ACCOUNT_ID
 from moto.glue import models as glue_models
 from moto.s3.models import s3_backends
 from moto.server import ThreadedMotoServer
+
+from magsev_dagster_tests.fakes.athena_rest import serve_athena_rest_json
 
 FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
                     "AWS_SESSION_TOKEN": "testing", "AWS_REGION": "us-east-1", "AWS_DEFAULT_REGION": "us-east-1"}
@@ -70,6 +73,7 @@ class MotoAws:
 
 @contextmanager
 def moto_server() -> Iterator[MotoAws]:
+    serve_athena_rest_json()  # botocore >= 1.44.18 speaks rest-json to Athena (athena_rest.py)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()

@@ -25,7 +25,7 @@ import sqlglot
 from sqlglot import exp
 
 from magsev_dagster import sql
-from magsev_dagster.resources.warehouse import ADJUSTED_VIEW, VARIANCE_VIEW
+from magsev_dagster.tables import ADJUSTED_VIEW, VARIANCE_VIEW
 from magsev_dagster_tests.fakes.moto_server import unload_parts
 
 VIEWS = (ADJUSTED_VIEW, VARIANCE_VIEW)

@@ -10,7 +10,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-
 from magsev_dagster_tests.iam.requests import Request
 from magsev_dagster_tests.requirements import missing
 
@@ -43,7 +42,7 @@ def simulate(policy: dict, requests: Iterable[Request], principal: str, account:
                           text=True, cwd=HERE, timeout=120, check=False)
     assert done.returncode == 0, done.stderr
     answers = json.loads(done.stdout)
-    return [Decision(r, a["result"], tuple(a["statements"]), a.get("error", "")) for r, a in zip(unique, answers)]
+    return [Decision(r, a["result"], tuple(a["statements"]), a.get("error", "")) for r, a in zip(unique, answers, strict=True)]
 
 
 def denied(decisions: list[Decision]) -> list[str]:

@@ -10,9 +10,11 @@ interface (`execute_query(sql, fetch_results)`) and fixes those.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
+from typing import Any
 
 import pandas as pd
 from dagster_aws.athena.resources import AthenaClient, AthenaError, AthenaTimeout
@@ -56,7 +58,7 @@ def cost_metadata(runs: list[QueryRun]) -> dict:
     }
 
 
-_CONVERTERS = {
+_CONVERTERS: dict[str, Callable[[str], Any]] = {
     "boolean": lambda v: v.lower() == "true",
     "tinyint": int, "smallint": int, "integer": int, "int": int, "bigint": int,
     "double": float, "float": float, "real": float, "decimal": Decimal,
@@ -69,12 +71,12 @@ def rows_to_frame(column_info: list[dict], rows: list[dict]) -> pd.DataFrame:
     """Athena's ResultSet rows (strings) typed by ColumnInfo; the header row must already be removed."""
     names = [c["Name"] for c in column_info]
     convert = [_CONVERTERS.get(c.get("Type", "varchar").lower(), str) for c in column_info]
-    records = []
+    records: list[list[Any]] = []
     for row in rows:
         cells = [d.get("VarCharValue") for d in row["Data"]]
-        records.append([None if v is None else fn(v) for fn, v in zip(convert, cells)])
+        records.append([None if v is None else fn(v) for fn, v in zip(convert, cells, strict=True)])
     frame = pd.DataFrame.from_records(records, columns=names)
-    for info, name in zip(column_info, names):  # keep integer columns integer even with NULLs
+    for info, name in zip(column_info, names, strict=True):  # keep integer columns integer even with NULLs
         if info.get("Type", "").lower() in ("tinyint", "smallint", "integer", "int", "bigint"):
             frame[name] = frame[name].astype("Int64") if frame[name].isna().any() else frame[name].astype("int64")
     return frame
@@ -125,7 +127,8 @@ class AthenaQueries(AthenaClient):
             time.sleep(interval)
             interval = min(max(interval * 2, 0.05), MAX_POLL_SECONDS)
         if status["State"] != "SUCCEEDED":
-            reason = status.get("StateChangeReason") or status.get("AthenaError", {}).get("ErrorMessage") or "no reason given"
+            athena_error = status.get("AthenaError", {}).get("ErrorMessage")
+            reason = status.get("StateChangeReason") or athena_error or "no reason given"
             raise AthenaQueryFailed(f"Athena query {query_id} {status['State']}: {reason}")
         stats = execution.get("Statistics", {})
         return QueryRun(query_id, execution.get("StatementType", "DML"), int(stats.get("DataScannedInBytes", 0)))

@@ -22,7 +22,9 @@ class FirehoseDeliveryError(RuntimeError):
 
 def batches(records: list[bytes]) -> list[list[bytes]]:
     """Split records into PutRecordBatch calls within both limits."""
-    out, current, size = [], [], 0
+    out: list[list[bytes]] = []
+    current: list[bytes] = []
+    size = 0
     for record in records:
         if current and (len(current) == BATCH_RECORDS or size + len(record) > BATCH_BYTES):
             out.append(current)
@@ -41,7 +43,8 @@ def deliver(client, stream: str, records: list[bytes], max_attempts: int = 5, ba
             response = client.put_record_batch(DeliveryStreamName=stream, Records=[{"Data": r} for r in pending])
             if not response.get("FailedPutCount"):
                 break
-            failed = [(r, res) for r, res in zip(pending, response["RequestResponses"]) if res.get("ErrorCode")]
+            answers = zip(pending, response["RequestResponses"], strict=True)
+            failed = [(r, res) for r, res in answers if res.get("ErrorCode")]
             if attempt == max_attempts:
                 codes = sorted({res["ErrorCode"] for _, res in failed})
                 raise FirehoseDeliveryError(

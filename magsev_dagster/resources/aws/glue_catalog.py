@@ -6,10 +6,11 @@ import json
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import Any
 
 from magsev_dagster import layout
 from magsev_dagster.resources.aws.missing import MissingAwsResource
-from magsev_dagster.resources.warehouse import RAW_COLUMNS
+from magsev_dagster.tables import RAW_COLUMNS
 
 # The raw table's schema is the contract (RAW_COLUMNS, partition dt), whichever catalog mode: the table is
 # defined here and the crawler only keeps it up to date. Its target is that table (a catalog target,
@@ -66,7 +67,7 @@ def describe_error(error: dict) -> str:
 class GlueCatalog:
     """Thin, idempotent operations on one Glue database (client: a boto3 Glue client)."""
 
-    client: object
+    client: Any  # a boto3 Glue client (boto3 ships no types)
     database: str
 
     def ensure_database(self) -> bool:
@@ -245,7 +246,7 @@ class GlueCatalog:
     def ensure_reference_table(self, table: str, columns: dict[str, str], location: str, description: str) -> str:
         """An unpartitioned table over the JSON lines under `location`, with exactly `columns`:
         'created', 'updated' (columns or location had drifted) or 'unchanged'."""
-        wanted = {"Name": table, "Description": description, "TableType": "EXTERNAL_TABLE",
+        wanted: dict[str, Any] = {"Name": table, "Description": description, "TableType": "EXTERNAL_TABLE",
                   "Parameters": {"classification": "json", "EXTERNAL": "TRUE"},
                   "StorageDescriptor": _json_storage(location, columns)}
         try:

@@ -179,7 +179,8 @@ class RetiredPrefixes:
         due = [(key, m) for key, m in ((k, self._read(k)) for k in self.store.list(self.manifests))
                if now - m["retired_at"] >= self.grace]
         locations = sorted({loc for _, m in due for loc in m["locations"]})
-        current = current_locations(sorted({day_of(loc) for loc in locations})) if locations else {}
+        days = sorted({day for day in map(day_of, locations) if day})
+        current = current_locations(days) if locations else {}
         live = [loc for loc in locations if _overlap(current.get(day_of(loc)), loc)]
         dead = [loc for loc in locations if loc not in live]
         deleted = self.store.delete(self._objects_under(dead))
@@ -218,6 +219,7 @@ class RetiredPrefixes:
         by_parent: dict[str, set[str]] = {}
         for loc in locations:
             prefix = self._key(loc)
+            assert prefix is not None, "_read refuses manifests listing other locations"
             parent = prefix[:prefix.rindex("dt=")]
             by_parent.setdefault(parent if "/gen=" in parent else prefix, set()).add(prefix)
         found = []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
@@ -102,7 +103,7 @@ class S3RawStore(RawStore):
         with s3_errors("ListObjectsV2", self.uri(prefix)):
             return self.client.list_objects_v2(Bucket=self.bucket, Prefix=prefix, MaxKeys=1).get("KeyCount", 0) > 0
 
-    def list_folders(self, prefix: str) -> list[str]:
+    def list_folders(self, prefix: str) -> builtins.list[str]:  # `list` is the method above here
         """The 'sub-folders' (common prefixes) directly under `prefix`."""
         folders: list[str] = []
         with s3_errors("ListObjectsV2", self.uri(prefix)):

@@ -22,12 +22,24 @@ from magsev_dagster.resources.aws.athena import AthenaQueries, QueryRun, cost_me
 from magsev_dagster.resources.aws.glue_catalog import GlueCatalog, raw_table_name
 from magsev_dagster.resources.aws.missing import MissingAwsResource
 from magsev_dagster.resources.aws.prod_publish import (
-    Generation, PartitionSwitch, RetiredPrefixes, new_generation, unload_statement,
+    Generation,
+    PartitionSwitch,
+    RetiredPrefixes,
+    new_generation,
+    unload_statement,
 )
 from magsev_dagster.resources.aws.s3_store import S3RawStore
-from magsev_dagster.resources.warehouse import (
-    ADJUSTED_VIEW, BAR_COLUMNS, PARQUET_TABLE, PROD_TABLE, RAW_TABLE, SPLIT_COLUMNS, SPLITS_TABLE, VARIANCE_VIEW,
-    Warehouse,
+from magsev_dagster.resources.warehouse import Warehouse
+from magsev_dagster.settings import resource_field
+from magsev_dagster.tables import (
+    ADJUSTED_VIEW,
+    BAR_COLUMNS,
+    PARQUET_TABLE,
+    PROD_TABLE,
+    RAW_TABLE,
+    SPLIT_COLUMNS,
+    SPLITS_TABLE,
+    VARIANCE_VIEW,
 )
 
 MAX_PARTITIONS_PER_WRITE = 100
@@ -47,14 +59,15 @@ class AthenaWarehouse(Warehouse):
     workgroup: str
     output_location: str
     region: str
-    raw_catalog: str = "crawler"
-    table_prefix: str = "magsev_"
-    crawler: str = "first_pass_polygon_crawler"
-    crawler_role: str = "magsev-glue-crawler"
-    poll_seconds: float = 1.0
-    crawler_timeout_seconds: float = 1800.0
-    athena_timeout_seconds: float = 1800.0
-    retired_grace_minutes: float = 60.0
+    # Defaults, validation and docs come from the settings' one declaration (settings.py).
+    raw_catalog: str = resource_field("raw_catalog")
+    table_prefix: str = resource_field("table_prefix")
+    crawler: str = resource_field("glue_crawler")
+    crawler_role: str = resource_field("glue_crawler_role")
+    poll_seconds: float = resource_field("aws_poll_seconds")
+    crawler_timeout_seconds: float = resource_field("crawler_timeout_seconds")
+    athena_timeout_seconds: float = resource_field("athena_timeout_seconds")
+    retired_grace_minutes: float = resource_field("retired_grace_minutes")
 
     _clients: dict = PrivateAttr(default_factory=dict)
 
@@ -216,7 +229,8 @@ class AthenaWarehouse(Warehouse):
         return {"table_created": created, "days_published": len(targets), "unload_statements": len(statements),
                 "generation": self.store.uri(generation.prefix),
                 "partitions_updated": len(switch.updated), "partitions_created": len(switch.created),
-                "retired_prefixes_recorded": recorded, "retired_manifest": self.store.uri(manifest) if manifest else "none",
+                "retired_prefixes_recorded": recorded,
+                "retired_manifest": self.store.uri(manifest) if manifest else "none",
                 **collected, **cost_metadata(runs)}
 
     def _abandon(self, retired: RetiredPrefixes, generation: Generation, locations: list[str]) -> None:
@@ -247,7 +261,8 @@ class AthenaWarehouse(Warehouse):
         catalogued as the Glue table polygon_splits over its folder."""
         rows = splits.reindex(columns=list(SPLIT_COLUMNS)).astype(object).where(splits.reindex(
             columns=list(SPLIT_COLUMNS)).notna(), None).to_dict(orient="records")  # NaN is not JSON: null
-        self.store.put(layout.SPLITS_OBJECT, "".join(json.dumps(r, separators=(",", ":")) + "\n" for r in rows).encode())
+        lines = "".join(json.dumps(r, separators=(",", ":")) + "\n" for r in rows)
+        self.store.put(layout.SPLITS_OBJECT, lines.encode())
         state = self.ensure_splits_table()
         return {"glue_table": f"{self.database}.{SPLITS_TABLE}", "glue_table_state": state,
                 "object": self.store.uri(layout.SPLITS_OBJECT)}
