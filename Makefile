@@ -137,7 +137,7 @@ dg-check: $(STAMP)  ## dg's own check of the definitions, for MAGSEV_ENV=local a
 bench: $(STAMP) trino  ## scale, scan and cost benchmarks, ~10 min (BENCH_ARGS=--quick: ~3 min); see benchmarks/README.md
 	$(BIN)/python -W ignore -m benchmarks $(BENCH_ARGS)
 
-sandbox: dagster-home trino  ## the AWS mode with no account: a moto server (Athena on Trino) + `dagster dev` on :3000 (docs/explanation/aws-mode-testing.md)
+sandbox: dagster-home trino  ## the AWS mode with no account: a moto server (Athena on Trino) + `dagster dev` on :3000 (docs/how-to/sandbox.md)
 	MAGSEV_TICKERS=$${MAGSEV_TICKERS:-$(DEMO_TICKERS)} $(BIN)/python -m magsev_dagster_tests.fakes.sandbox
 
 ui: dagster-home  ## the Dagster UI on http://127.0.0.1:3000

@@ -13,7 +13,7 @@ import pytest
 
 from magsev_dagster.resources.aws.athena import AthenaQueries, AthenaQueryFailed
 from magsev_dagster.resources.aws.glue_catalog import CRAWLER_CONFIGURATION, GlueCatalog
-from magsev_dagster.resources.warehouse import BAR_COLUMNS
+from magsev_dagster.tables import BAR_COLUMNS
 from magsev_dagster_tests.fakes.athena_trino import athena_on_trino, attach, java_double, translate_unload, trino_url  # noqa: F401  (fixtures)
 from magsev_dagster_tests.fakes.moto_server import aws_env, moto  # noqa: F401
 

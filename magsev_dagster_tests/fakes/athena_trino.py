@@ -53,7 +53,7 @@ from moto.s3.models import s3_backends
 from magsev_dagster_tests.fakes.trino import TrinoClient, TrinoQueryError, TrinoUnavailable, trino_server
 from magsev_dagster_tests.requirements import missing
 
-TRINO_ACCESS_KEY = "AKIAMAGSEVTRINOFAKE0"  # Trino's key on the moto server (see the module's docstring)
+TRINO_ACCESS_KEY = "magsev-trino-on-moto"  # Trino's key on the moto server (see the module's docstring)
 TRINO_SECRET_KEY = "trino-athena-fake"
 ATHENA_CATALOG = "awsdatacatalog"
 MAX_RESULTS = 1000  # GetQueryResults' page limit
