@@ -14,7 +14,7 @@ import pytest
 from magsev_dagster.resources.aws.athena import AthenaQueries, AthenaQueryFailed
 from magsev_dagster.resources.aws.glue_catalog import CRAWLER_CONFIGURATION, GlueCatalog
 from magsev_dagster.tables import BAR_COLUMNS
-from magsev_dagster_tests.fakes.athena_trino import athena_on_trino, java_double, translate_unload, trino_url  # noqa: F401
+from magsev_dagster_tests.fakes.athena_trino import athena_on_trino, attach, java_double, translate_unload, trino_url  # noqa: F401  (fixtures)
 from magsev_dagster_tests.fakes.moto_server import aws_env, moto  # noqa: F401
 
 BUCKET, DATABASE = "trino-test", "fp_db_polygon_io"
@@ -151,3 +151,12 @@ def test_a_crawl_registers_the_day_folders_with_the_tables_descriptor_when_it_in
 def test_doubles_print_as_java_prints_them():
     assert [java_double(v) for v in (0.5, 100.0, 1e-5, 2e7, -1.5e20, 0.001, 1234567.5)] == [
         "0.5", "100.0", "1.0E-5", "2.0E7", "-1.5E20", "0.001", "1234567.5"]
+
+
+def test_a_second_engine_attached_runs_each_statement_once(raw_day, athena_on_trino, trino_url, aws_env):
+    """A test with a Trino of its own (test_aws_trino's fault test) attaches over the module's engine."""
+    raw_day.ensure_parquet_table("bars", f"s3://{BUCKET}/warehouse/bars/", BAR_COLUMNS)
+    with attach(aws_env.url, trino_url) as inner:
+        run = athena().run("INSERT INTO bars (ticker, dt) VALUES ('AAPL', '2026-11-24')")
+        assert run.query_id in inner.runs and run.query_id not in athena_on_trino.runs
+    assert athena().execute_query("SELECT count(*) FROM bars", fetch_results=True) == [(1,)]

@@ -53,7 +53,7 @@ from moto.s3.models import s3_backends
 from magsev_dagster_tests.fakes.trino import TrinoClient, TrinoQueryError, TrinoUnavailable, trino_server
 from magsev_dagster_tests.requirements import missing
 
-TRINO_ACCESS_KEY = "AKIAMAGSEVTRINOFAKE0"  # Trino's key on the moto server (see the module's docstring)
+TRINO_ACCESS_KEY = "magsev-trino-on-moto"  # Trino's key on the moto server (see the module's docstring)
 TRINO_SECRET_KEY = "trino-athena-fake"
 ATHENA_CATALOG = "awsdatacatalog"
 MAX_RESULTS = 1000  # GetQueryResults' page limit
@@ -457,7 +457,7 @@ def athena_on_trino(moto, trino_url):
         yield engine
 
 
-_engine: list[AthenaEngine] = []  # the attached engine of this process's moto server (at most one)
+_engine: list[AthenaEngine] = []  # the engines attached in this process, newest last (it serves)
 
 
 @contextmanager
@@ -468,11 +468,7 @@ def attach(moto_url: str, trino_url: str) -> Iterator[AthenaEngine]:
     props = ", ".join(f'"{k}" = \'{v}\'' for k, v in catalog_properties(moto_url).items())
     client.execute(f"CREATE CATALOG {catalog} USING hive WITH ({props})")
     engine = AthenaEngine(client, catalog)
-    with pytest.MonkeyPatch.context() as monkeypatch:
-        _patch_athena(monkeypatch, lambda: _engine[-1] if _engine else None)
-        _patch_column_statistics(monkeypatch)
-        _patch_crawler(monkeypatch)
-        _patch_trino_principal(monkeypatch)
+    with _patched():
         _engine.append(engine)
         try:
             yield engine
@@ -483,3 +479,18 @@ def attach(moto_url: str, trino_url: str) -> Iterator[AthenaEngine]:
                 client.execute(f"DROP CATALOG {catalog}")
             except Exception:  # Trino already stopped (a fault test): nothing left to drop
                 pass
+
+
+@contextmanager
+def _patched() -> Iterator[None]:
+    """moto patched once however many engines are attached (a patch over a patch would run each statement
+    once per engine); the newest attached engine serves."""
+    if _engine:
+        yield
+        return
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        _patch_athena(monkeypatch, lambda: _engine[-1] if _engine else None)
+        _patch_column_statistics(monkeypatch)
+        _patch_crawler(monkeypatch)
+        _patch_trino_principal(monkeypatch)
+        yield
