@@ -1,6 +1,6 @@
 """`make bench`: every benchmark in turn; each prints its tables and merges into results.json.
 
-    python -m benchmarks [--quick] [--only backfill,user_paths,scale,refresh,scans,trino_scans,aws_costs]
+    python -m benchmarks [--quick] [--only backfill,user_paths,scale,refresh,scans,trino_scans,aws_costs,aws_paths]
 """
 
 from __future__ import annotations
@@ -8,12 +8,12 @@ from __future__ import annotations
 import argparse
 import time
 
-from benchmarks import aws_costs, backfill, refresh, scale, scans, trino_scans, user_paths
+from benchmarks import aws_costs, aws_paths, backfill, refresh, scale, scans, trino_scans, user_paths
 from benchmarks.common import load_avg
 
 BENCHMARKS = {"backfill": backfill.main, "user_paths": user_paths.main, "scale": scale.main, "refresh": refresh.main,
               "scans": scans.main, "trino_scans": trino_scans.main,
-              "aws_costs": lambda quick: aws_costs.main()}
+              "aws_costs": lambda quick: aws_costs.main(), "aws_paths": aws_paths.main}
 
 
 def main() -> None:

@@ -16,7 +16,7 @@ from magsev_dagster.resources.warehouse import Warehouse
 from magsev_dagster.tables import PARQUET_TABLE, PROD_TABLE, SPLITS_TABLE
 from magsev_dagster.tickers import is_crypto
 
-# name -> what a passing partition guarantees; each has sql/checks/<name>.sql selecting the offending rows.
+# name -> what a passing partition guarantees; sql/checks/bar_rules.sql judges them all in one scan.
 ROW_CHECKS = {
     "keys_not_null": "Every bar has a ticker and a bar start.",
     "unique_bars": "No (ticker, bar start) is stored twice.",
@@ -24,6 +24,19 @@ ROW_CHECKS = {
     "ohlc_consistent": "low <= open, close <= high for every bar.",
     "volume_non_negative": "Volume is present and >= 0.",
 }
+# The columns each rule's sample shows (bar_rules.sql returns them all for every rule).
+SAMPLE_COLUMNS = {
+    "keys_not_null": ["ticker", "bar_start", "dt"],
+    "unique_bars": ["ticker", "bar_start", "copies"],
+    "prices_positive": ["ticker", "bar_start", "open", "high", "low", "close"],
+    "ohlc_consistent": ["ticker", "bar_start", "open", "high", "low", "close"],
+    "volume_non_negative": ["ticker", "bar_start", "volume"],
+}
+SAMPLE_ROWS = 5
+TICKERS_COMPLETE = ("Every configured ticker has a bar for every hour its market was open in the run's days, up "
+                    "to the last closed hour (NYSE calendar incl. holidays and early closes; crypto 24/7).")
+ROW_COUNT = ("The parquet table holds exactly one row per distinct raw bar of the run's days (identical "
+             "re-deliveries count once): nothing lost, nothing added.")
 
 
 class CheckAnswerError(RuntimeError):
@@ -38,24 +51,6 @@ def one_row(frame: pd.DataFrame, check: str, statement: str) -> pd.Series:
     source = f"Athena query {query_ids}" if query_ids else "the local warehouse"
     raise CheckAnswerError(f"check {check}: sql/{statement}.sql always returns one row, but {source} answered "
                            f"{len(frame)} rows; the check cannot judge the run's days without it")
-
-
-def _row_check(name: str, description: str) -> dg.AssetChecksDefinition:
-    @dg.asset_check(asset=PARQUET_TABLE, name=name, description=description, blocking=True,
-                    partitions_def=daily_partitions)
-    def _check(context: dg.AssetCheckExecutionContext, warehouse: Warehouse) -> dg.AssetCheckResult:
-        window = window_of(context)
-        offending = warehouse.query(sql.sample_with_total(f"checks/{name}"), **window.params())
-        count = int(offending["offending_rows"].iloc[0]) if not offending.empty else 0
-        return dg.AssetCheckResult(
-            passed=count == 0,
-            severity=dg.AssetCheckSeverity.ERROR,
-            description=description if count == 0 else f"{count} offending rows: {description}",
-            metadata={"offending_rows": count, "window": str(window),
-                      "sample": markdown(offending.drop(columns=["offending_rows"], errors="ignore"))},
-        )
-
-    return _check
 
 
 def missing_bars(present: pd.DataFrame, tickers: list[str], window: Window, extended: bool) -> pd.DataFrame:
@@ -93,31 +88,66 @@ def _completeness(window: Window, present: pd.DataFrame, universe: TickerUnivers
     )
 
 
-@dg.asset_check(asset=PARQUET_TABLE, blocking=True, partitions_def=daily_partitions,
-                description="Every configured ticker has a bar for every hour its market was open in the "
-                            "run's days, up to the last closed hour (NYSE calendar incl. holidays and early "
-                            "closes; crypto 24/7).")
-def tickers_complete(context: dg.AssetCheckExecutionContext, warehouse: Warehouse,
-                     universe: TickerUniverse) -> dg.AssetCheckResult:
-    window = window_of(context)
-    present = warehouse.query("checks/bars_in_window", **window.params())
-    return _completeness(window, present, universe, "bars")
+def row_check_results(rules: pd.DataFrame, window: Window, names) -> list[dg.AssetCheckResult]:
+    """One result per row rule in `names` from bar_rules.sql's answer: its offenders' count and sample."""
+    results = []
+    for name in names:
+        offending = rules[rules["rule"] == name] if not rules.empty else rules
+        count = int(offending["offending_rows"].iloc[0]) if not offending.empty else 0
+        description = ROW_CHECKS[name]
+        results.append(dg.AssetCheckResult(
+            check_name=name, asset_key=dg.AssetKey(PARQUET_TABLE), passed=count == 0,
+            severity=dg.AssetCheckSeverity.ERROR,
+            description=description if count == 0 else f"{count} offending rows: {description}",
+            metadata={"offending_rows": count, "window": str(window),
+                      "sample": markdown(offending.reindex(columns=SAMPLE_COLUMNS[name]).reset_index(drop=True))},
+        ))
+    return results
 
 
-@dg.asset_check(asset=PARQUET_TABLE, blocking=True, partitions_def=daily_partitions,
-                description="The parquet table holds exactly one row per distinct raw bar of the run's days "
-                            "(identical re-deliveries count once): nothing lost, nothing added.")
-def row_count_matches_raw(context: dg.AssetCheckExecutionContext, warehouse: Warehouse) -> dg.AssetCheckResult:
-    window = window_of(context)
-    answer = warehouse.query("checks/row_counts", **window.params())
+def row_count_result(answer: pd.DataFrame, window: Window) -> dg.AssetCheckResult:
     counts = one_row(answer, "row_count_matches_raw", "checks/row_counts")
     raw_rows, raw_bars, parquet_rows = (int(counts[c]) for c in ("raw_rows", "raw_bars", "parquet_rows"))
     return dg.AssetCheckResult(
-        passed=parquet_rows == raw_bars,
+        check_name="row_count_matches_raw", asset_key=dg.AssetKey(PARQUET_TABLE), passed=parquet_rows == raw_bars,
         description=f"{parquet_rows} parquet rows for {raw_bars} distinct raw bars ({raw_rows} raw rows)",
         metadata={"raw_rows": raw_rows, "raw_distinct_bars": raw_bars, "parquet_rows": parquet_rows,
                   "raw_duplicates": raw_rows - raw_bars, "window": str(window)},
     )
+
+
+def _spec(name: str, description: str) -> dg.AssetCheckSpec:
+    return dg.AssetCheckSpec(name, asset=PARQUET_TABLE, description=description, blocking=True,
+                             partitions_def=daily_partitions)
+
+
+AUDIT_SPECS = [*(_spec(n, d) for n, d in ROW_CHECKS.items()), _spec("tickers_complete", TICKERS_COMPLETE),
+               _spec("row_count_matches_raw", ROW_COUNT)]
+
+
+@dg.multi_asset_check(specs=AUDIT_SPECS, can_subset=True,
+                      description="The blocking audit of polygon_parquet_fp before production is written: every row "
+                                  "rule in one scan (sql/checks/bar_rules.sql), the bars present against the market "
+                                  "calendar, and the row counts against raw, sent at once; each check its own result.")
+def polygon_parquet_fp_audit(context: dg.AssetCheckExecutionContext, warehouse: Warehouse,
+                             universe: TickerUniverse):
+    window = window_of(context)
+    selected = {key.name for key in context.selected_asset_check_keys}
+    rules = [n for n in ROW_CHECKS if n in selected]
+    wanted = {"rules": ("checks/bar_rules", {"sample_rows": SAMPLE_ROWS}) if rules else None,
+              "bars": ("checks/bars_in_window", {}) if "tickers_complete" in selected else None,
+              "counts": ("checks/row_counts", {}) if "row_count_matches_raw" in selected else None}
+    asked = {k: v for k, v in wanted.items() if v}
+    answers = dict(zip(asked, warehouse.query_many(
+        [(statement, {**window.params(), **extra}) for statement, extra in asked.values()]), strict=True))
+    if rules:
+        yield from row_check_results(answers["rules"], window, rules)
+    if "bars" in answers:
+        result = _completeness(window, answers["bars"], universe, "bars")
+        yield dg.AssetCheckResult(check_name="tickers_complete", asset_key=dg.AssetKey(PARQUET_TABLE),
+                                  passed=result.passed, description=result.description, metadata=result.metadata)
+    if "counts" in answers:
+        yield row_count_result(answers["counts"], window)
 
 
 @dg.asset_check(asset=PROD_TABLE, partitions_def=daily_partitions,
@@ -207,5 +237,4 @@ def provider_factors_agree(warehouse: Warehouse) -> dg.AssetCheckResult:
 
 
 def all_checks() -> list[dg.AssetChecksDefinition]:
-    return [*(_row_check(n, d) for n, d in ROW_CHECKS.items()), tickers_complete, row_count_matches_raw,
-            prod_fresh_and_complete, no_unexplained_jumps, provider_factors_agree]
+    return [polygon_parquet_fp_audit, prod_fresh_and_complete, no_unexplained_jumps, provider_factors_agree]

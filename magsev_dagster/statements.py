@@ -12,13 +12,13 @@ from datetime import datetime
 from sqlglot import exp
 
 from magsev_dagster import sql
-from magsev_dagster.checks import ROW_CHECKS, jump_params
+from magsev_dagster.checks import SAMPLE_ROWS, jump_params
 from magsev_dagster.freshness import LOOKBACK
 from magsev_dagster.grafana import queries
 from magsev_dagster.grafana.macros import TimeRange
 from magsev_dagster.grafana.panels import PANELS, TICKER_OPTIONS_SQL
 from magsev_dagster.grafana.picture import variables_for
-from magsev_dagster.metadata import table_queries
+from magsev_dagster.metadata import table_query
 from magsev_dagster.partitions import Window, partition_key
 from magsev_dagster.tables import ADJUSTED_VIEW, PARQUET_TABLE, PROD_TABLE, RAW_ORDER_BY, RAW_TABLE, VARIANCE_VIEW
 
@@ -47,15 +47,14 @@ def run_statements(window: Window) -> list[Ranged]:
     found = [Ranged("run", PARQUET_TABLE, PARQUET_TABLE, params, first, last),
              Ranged("run", PROD_TABLE, PROD_TABLE, params, first, last)]
     for table in (RAW_TABLE, PARQUET_TABLE, PROD_TABLE, ADJUSTED_VIEW, VARIANCE_VIEW):
-        count, preview = table_queries(table, RAW_ORDER_BY if table == RAW_TABLE else ("ticker", "bar_start"))
-        found += [Ranged("run", f"{table} row count", count, params, first, last),
-                  Ranged("run", f"{table} preview", preview, params, first, last)]
+        summary = table_query(table, RAW_ORDER_BY if table == RAW_TABLE else ("ticker", "bar_start"))
+        found.append(Ranged("run", f"{table} row counts and preview", summary, params, first, last))
     return found
 
 
 def check_statements(window: Window, now: datetime) -> list[Ranged]:
     params, first, last = window.params(), window.first_dt, window.last_dt
-    found = [Ranged("check", name, sql.sample_with_total(f"checks/{name}"), params, first, last) for name in ROW_CHECKS]
+    found = [Ranged("check", "bar_rules", "checks/bar_rules", {**params, "sample_rows": SAMPLE_ROWS}, first, last)]
     found += [Ranged("check", name, f"checks/{name}", params, first, last)
               for name in ("bars_in_window", "row_counts", "prod_bars_in_window")]
     jumps = jump_params(window)

@@ -123,8 +123,9 @@ def test_a_failed_blocking_check_is_published_to_the_sns_topic(data_dir, fake_po
     assert ("Failed check: polygon_parquet_fp / prices_positive (blocking): 1 offending rows: "
             "Open, high, low and close are present and > 0.") in text
     assert "Failed check: polygon_parquet_fp / ohlc_consistent (blocking): 1 offending rows" in text
-    assert ("Failed step: polygon_parquet_fp_prices_positive: DagsterAssetCheckFailedError: 1 blocking asset "
-            "check failed with ERROR severity: polygon_parquet_fp: prices_positive") in text
+    # the blocking audit of the parquet table is one step; it names every check that failed
+    assert ("Failed step: polygon_parquet_fp_audit: DagsterAssetCheckFailedError: 2 blocking asset "
+            "checks failed with ERROR severity: polygon_parquet_fp: prices_positive,ohlc_consistent") in text
     assert f"Open the run: {UI_URL}/runs/{result.run_id}" in text
     assert FAKE_KEY not in json.dumps(message)
 

@@ -14,9 +14,9 @@ import pytest
 import sqlglot
 from sqlglot import exp
 
-from magsev_dagster import iam_policy, layout, sql
+from magsev_dagster import iam_policy, layout
 from magsev_dagster.calendars import expected_hours
-from magsev_dagster.checks import all_checks
+from magsev_dagster.checks import SAMPLE_ROWS, all_checks
 from magsev_dagster.definitions import build_defs
 from magsev_dagster.partitions import day_window, hour_of_ms
 from magsev_dagster.provision import provision
@@ -90,11 +90,12 @@ def warehouse_answers(warehouse, offending: str | None = None):
         warehouse.render("checks/prod_bars_in_window", **params): bars,
         warehouse.render("checks/row_counts", **params): counts,
     }
-    if offending:
-        bad = ({"ticker": "varchar", "bar_start": "timestamp", "open": "double", "high": "double", "low": "double",
-                "close": "double", "offending_rows": "bigint"},
-               [("NVDA", f"{DAY} 15:00:00.000", -1.0, 140.0, 139.0, 139.5, 1)])
-        answers[warehouse.render(sql.sample_with_total(f"checks/{offending}"), **params)] = lambda: bad
+    if offending:  # sql/checks/bar_rules.sql's answer: one offending bar of that rule
+        bad = ({"rule": "varchar", "ticker": "varchar", "bar_start": "timestamp", "dt": "varchar", "open": "double",
+                "high": "double", "low": "double", "close": "double", "volume": "double", "copies": "bigint",
+                "offending_rows": "bigint"},
+               [(offending, "NVDA", f"{DAY} 15:00:00.000", DAY, -1.0, 140.0, 139.0, 139.5, 100.0, 1, 1)])
+        answers[warehouse.render("checks/bar_rules", **params, sample_rows=SAMPLE_ROWS)] = lambda: bad
     return lambda text: answers[text]() if text in answers else None
 
 
@@ -214,7 +215,8 @@ def test_the_graph_runs_green_on_aws_with_the_crawler(bucket, aws_operations):
     assert any("CREATE OR REPLACE VIEW hourly_price_variance" in s for s in statements[order[1]:])
     check_reads = [i for i, s in enumerate(statements) if ("offending_rows" in s or "AS raw_bars" in s)
                    and "unexplained_move" not in s and "FROM polygon_splits" not in s]  # both non-blocking
-    assert len(check_reads) == 6 and max(check_reads) < order[1]  # prod is written after every blocking check
+    # the row rules in one statement, the row counts in another, prod written after every blocking check
+    assert len(check_reads) == 2 and max(check_reads) < order[1]
     [guard] = [i for i, s in enumerate(statements) if "unexplained_move" in s]  # non-blocking, on production
     assert guard > order[1]
     view = next(i for i, s in enumerate(statements) if "CREATE OR REPLACE VIEW polygon_hourly_adjusted" in s)

@@ -48,10 +48,10 @@ def test_the_shape_shows_a_dropped_check_and_a_changed_cron(monkeypatch):
     before = shape(definitions_for("local"))
     every_check = module.all_checks
     monkeypatch.setattr(module, "all_checks", lambda: [
-        c for c in every_check() if "prices_positive" not in {key.name for key in c.check_keys}])
+        c for c in every_check() if "no_unexplained_jumps" not in {key.name for key in c.check_keys}])
     settings = Settings.from_env({"MAGSEV_ENV": "local", "MAGSEV_SCHEDULE_CRON": "7 * * * *"})
     after = shape(module.build_defs(resources_for(settings), settings))
-    assert set(before["checks"]) - set(after["checks"]) == {"polygon_parquet_fp:prices_positive"}
+    assert set(before["checks"]) - set(after["checks"]) == {"polygon_hourly_prod:no_unexplained_jumps"}
     assert after["schedules"]["magsev_hourly_schedule"]["cron"] == "7 * * * *"
     assert before["schedules"]["magsev_hourly_schedule"]["cron"] == "5 * * * *"
     # The freshness policies follow the schedule's cron (schedules.freshness_policy); nothing else moves.

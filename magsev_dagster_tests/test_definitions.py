@@ -102,3 +102,26 @@ def test_resources_are_swapped_per_environment_with_the_same_keys(tmp_path):
     rebuilt = build_defs(dict(local.resources))
     assert rebuilt.resolve_schedule_def("magsev_hourly_schedule").cron_schedule == "5 * * * *"
     assert set(rebuilt.resources) == set(RESOURCE_KEYS)
+
+
+def test_the_executor_follows_the_environment():
+    """Local: one process (DuckDB's file lock). AWS: steps forked from a server that preloaded the project,
+    several at once (they wait on Athena)."""
+    from magsev_dagster.definitions import executor_for
+    from magsev_dagster.settings import Settings
+
+    assert executor_for(Settings.from_env({"MAGSEV_ENV": "local"})) is dg.in_process_executor
+    aws = executor_for(Settings.from_env({"MAGSEV_ENV": "aws"}))
+    config = aws.config_schema.resolve_config({}).value["config"]
+    assert config["start_method"] == {"forkserver": {"preload_modules": ["magsev_dagster.definitions"]}}
+    assert config["max_concurrent"] > 1
+
+
+def test_loading_the_definitions_leaves_matplotlib_to_the_picture_step():
+    """Every process that loads the code (run worker, forkserver, webserver, daemon) skips its ~1 s import."""
+    import subprocess
+    import sys
+
+    code = "import sys, magsev_dagster.definitions; print('matplotlib' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() \
+        == "False"

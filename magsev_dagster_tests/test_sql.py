@@ -15,7 +15,7 @@ from magsev_dagster_tests.helpers import run_range
 
 # The guard's extra placeholders (checks.no_unexplained_jumps) are bound the same way.
 PARAMS = {**day_window("2026-11-24", "2026-11-24").params(), "since_dt": "2026-11-20", "lookback_dt": "2026-11-10",
-          "max_jump": 1.45}
+          "max_jump": 1.45, "sample_rows": 5}
 
 
 @pytest.mark.parametrize("name", sql.names())
@@ -43,8 +43,7 @@ EXPECTED_ROWS = {
     "polygon_parquet_fp": 49, "polygon_hourly_prod": 49, "checks/bars_in_window": 49,
     "checks/prod_bars_in_window": 49, "checks/row_counts": 1, "reports/latest_variance": 7,
     "reports/prod_rows_per_ticker": 7, "checks/prod_newest_bars": 7, **{f"checks/{n}": 0 for n in
-                                          ("keys_not_null", "unique_bars", "prices_positive", "ohlc_consistent",
-                                           "volume_non_negative", "unexplained_jumps",
+                                          ("bar_rules", "unexplained_jumps",
                                            "provider_factors")},  # the mag7's factors agree with the view
 }
 

@@ -12,7 +12,6 @@ from magsev_dagster.grafana import queries
 from magsev_dagster.grafana.dashboard import DASHBOARD_FILE
 from magsev_dagster.grafana.macros import TimeRange
 from magsev_dagster.grafana.panels import DASHBOARD_UID, DATASOURCE_UID, DEFAULT_DAYS, PANELS, Panel
-from magsev_dagster.grafana.render import render_png
 from magsev_dagster.layout import DASHBOARD_PICTURE_KEY as PICTURE_KEY
 from magsev_dagster.metadata import location_value, markdown
 
@@ -37,8 +36,10 @@ def typed(frame: pd.DataFrame, panel: Panel) -> pd.DataFrame:
 
 
 def panel_frames(warehouse, time_range: TimeRange, variables: dict[str, list[str]]) -> list[tuple[Panel, pd.DataFrame]]:
+    """Every panel's answer; the panels' statements are independent: sent at once where the warehouse can."""
     with warehouse.session():
-        return [(panel, typed(queries.run(warehouse, panel.sql, time_range, variables), panel)) for panel in PANELS]
+        frames = warehouse.query_many([(queries.expanded(p.sql, time_range, variables), {}) for p in PANELS])
+    return [(panel, typed(frame, panel)) for panel, frame in zip(PANELS, frames, strict=True)]
 
 
 def _summary(frames: list[tuple[Panel, pd.DataFrame]]) -> pd.DataFrame:
@@ -59,6 +60,9 @@ def _qa_status(frames: list[tuple[Panel, pd.DataFrame]]) -> str:
 
 def publish_picture(warehouse, storage, tickers: list[str], end: datetime) -> dict:
     """Render the panels for the 7 days up to `end`, store the PNG, and return the materialization metadata."""
+    # matplotlib (~1 s to import) is this step's alone: imported here, not by every process loading the code.
+    from magsev_dagster.grafana.render import render_png
+
     time_range = picture_range(end)
     frames = panel_frames(warehouse, time_range, variables_for(tickers))
     source = f"queried on the {warehouse.dialect} warehouse"

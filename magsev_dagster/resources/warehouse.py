@@ -48,6 +48,11 @@ class Warehouse(dg.ConfigurableResource):
         """Run a SELECT from sql/ (by name or as a sqlglot tree) with its placeholders bound."""
         raise NotImplementedError
 
+    def query_many(self, requests: list[tuple[str | object, dict]]) -> list[pd.DataFrame]:
+        """Several independent SELECTs, answers in the order asked: one after the other here (DuckDB
+        runs one statement at a time per connection); Athena sends them at once."""
+        return [self.query(statement, **params) for statement, params in requests]
+
     def session(self):
         """A context in which the step's statements share what is costly to open (nothing on Athena)."""
         return nullcontext()

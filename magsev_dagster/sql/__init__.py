@@ -64,19 +64,17 @@ def sample_with_total(name: str, limit: int = 5) -> exp.Expression:
     return sample.limit(limit)
 
 
-def window_rows(table: str, limit: int | None = None,
-                order_by: tuple[str, ...] = ("ticker", "bar_start")) -> exp.Expression:
-    """`SELECT * FROM table` for the run's dt days (a preview when `limit` is set)."""
-    query = exp.select("*").from_(table).where("dt BETWEEN :start_dt AND :end_dt", dialect=SOURCE_DIALECT)
-    if limit:
-        query = query.order_by(*order_by).limit(limit)
-    return query
+SUMMARY_COLUMNS = ("summary_row", "summary_ticker_row", "summary_ticker_rows")
 
 
-def window_count(table: str) -> exp.Expression:
-    """Row count of the run's dt days, per ticker."""
-    return (
-        exp.select("ticker", "count(*) AS row_count").from_(table)
-        .where("dt BETWEEN :start_dt AND :end_dt", dialect=SOURCE_DIALECT)
-        .group_by("ticker").order_by("ticker")
-    )
+def window_summary(table: str, limit: int, order_by: tuple[str, ...] = ("ticker", "bar_start")) -> exp.Query:
+    """The run's dt days of `table` described in one scan: its first `limit` rows in `order_by` order
+    (summary_row <= limit: the preview) and the first row of every ticker (summary_ticker_row = 1),
+    which carries the ticker's row count (summary_ticker_rows)."""
+    order = ", ".join(order_by)
+    return cast(exp.Query, sqlglot.parse_one(
+        f"SELECT * FROM (SELECT *, row_number() OVER (ORDER BY {order}) AS summary_row, "
+        f"row_number() OVER (PARTITION BY ticker ORDER BY {order}) AS summary_ticker_row, "
+        f"count(*) OVER (PARTITION BY ticker) AS summary_ticker_rows "
+        f"FROM {table} WHERE dt BETWEEN :start_dt AND :end_dt) AS summary "
+        f"WHERE summary_row <= {int(limit)} OR summary_ticker_row = 1 ORDER BY {order}", read=SOURCE_DIALECT))

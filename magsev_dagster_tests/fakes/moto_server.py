@@ -2,8 +2,8 @@
 
 The code under test talks to the server through real boto3 calls (AWS_ENDPOINT_URL). moto does not
 run SQL and never fails a Glue crawl or an Athena query, so this module adds, on the server's side:
-- `answer_queries`: results for given Athena statements, through moto's own results queue
-  (`/moto-api/static/athena/query-results`), queued the moment the statement is started;
+- `answer_queries`: results for given Athena statements, bound on the server to the execution each
+  starts (statements sent at once never take each other's);
 - `failing_crawls` / `failing_queries`: a crawl that ends FAILED with Glue's `LastCrawl.ErrorMessage`,
   a query that ends FAILED with a `StateChangeReason`, as AWS reports them;
 - `unloads_write_files`: an `UNLOAD ... TO 's3://...'` leaves objects under `<target>dt=<day>/` for each
@@ -87,20 +87,34 @@ def moto_server() -> Iterator[MotoAws]:
 def answer_queries(moto: MotoAws, answers: Callable[[str], tuple[dict, list[tuple]] | None]) -> Iterator[None]:
     """Give Athena statements results: `answers(sql)` returns (columns, rows) or None for an empty result.
 
-    Registered on boto3's default session, so every Athena client created meanwhile queues the answer
-    on the moto server right before its StartQueryExecution reaches it.
+    Bound on the server to the execution the statement starts (the server runs in this process), as
+    Athena binds a result to its query: statements sent at once from several threads never take each
+    other's (moto's own results queue hands them out in the order GetQueryResults asks).
     """
-    def before_start(params, **_):
-        answer = answers(params["QueryString"])
-        if answer is not None:
-            moto.queue_athena_result(*answer)
+    start = athena_models.AthenaBackend.start_query_execution
 
-    events = boto3._get_default_session().events
-    events.register("provide-client-params.athena.StartQueryExecution", before_start, unique_id="magsev-answers")
+    def start_and_answer(self, query, *args, **kwargs):
+        exec_id = start(self, query, *args, **kwargs)
+        answer = answers(query)
+        if answer is not None:
+            self.query_results[exec_id] = athena_results(*answer)
+        return exec_id
+
+    athena_models.AthenaBackend.start_query_execution = start_and_answer
     try:
         yield
     finally:
-        events.unregister("provide-client-params.athena.StartQueryExecution", unique_id="magsev-answers")
+        athena_models.AthenaBackend.start_query_execution = start
+
+
+def athena_results(columns: dict[str, str], rows: list[tuple]) -> athena_models.QueryResults:
+    """One SELECT result as Athena returns it: a header row, then strings (None = NULL)."""
+    def row(values):
+        return {"Data": [{} if v is None else {"VarCharValue": str(v)} for v in values]}
+
+    info = [{"Name": n, "Label": n, "Type": t, "Nullable": "UNKNOWN", "CaseSensitive": False}
+            for n, t in columns.items()]
+    return athena_models.QueryResults([row(columns), *map(row, rows)], info)
 
 
 def deletes_authorized_per_key(monkeypatch) -> None:

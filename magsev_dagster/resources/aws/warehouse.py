@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime, timedelta, timezone
 
 import boto3
@@ -43,6 +44,11 @@ from magsev_dagster.tables import (
 )
 
 MAX_PARTITIONS_PER_WRITE = 100
+# Independent statements of one step sent at once (the audit's, the dashboard's panels): each waits
+# ~1-2 s in Athena's queue and planner before reading anything. Far under Athena's quota of active
+# queries per account (DML: 20 or more depending on the region, Service Quotas), even with a few steps
+# running at once.
+STATEMENTS_AT_ONCE = 5
 TABLE_PREFIXES = {PARQUET_TABLE: layout.PARQUET_PREFIX, PROD_TABLE: layout.PROD_PREFIX}
 log = logging.getLogger(__name__)
 
@@ -136,6 +142,14 @@ class AthenaWarehouse(Warehouse):
         frame = athena.results(run.query_id)
         frame.attrs["athena"] = cost_metadata([run])
         return frame
+
+    def query_many(self, requests: list[tuple[str | object, dict]]) -> list[pd.DataFrame]:
+        """At most STATEMENTS_AT_ONCE statements in flight (boto3 clients are thread-safe)."""
+        if len(requests) <= 1:
+            return super().query_many(requests)
+        self._client("athena")  # created once, before the threads share it
+        with ThreadPoolExecutor(max_workers=min(STATEMENTS_AT_ONCE, len(requests))) as pool:
+            return list(pool.map(lambda request: self.query(request[0], **request[1]), requests))
 
     # -- the graph's operations ------------------------------------------------------------------
 
