@@ -8,7 +8,7 @@ export MAGSEV_DATA_DIR ?= $(CURDIR)/data
 # The demo and its UI load all three groups unless MAGSEV_TICKERS says otherwise (the project's default is mag7).
 DEMO_TICKERS := mag7,benchmarks,crypto
 
-.PHONY: install lock upgrade lint docs docs-serve reference dagster-home postgres iam-simulator browser trino sandbox demo test test-fast test-slow test-e2e dg-check snapshots ui dashboards provision bench clean
+.PHONY: install lock upgrade lint format docs docs-serve reference dagster-home postgres iam-simulator browser trino sandbox demo test test-fast test-slow test-e2e dg-check snapshots ui dashboards provision bench clean
 
 # The environment is the committed lock (uv.lock, every extra), installed frozen: a fresh clone gets
 # exactly the versions the suite was last green with. uv installs it (~29 s vs pip's ~68 s on 2 cores);
@@ -105,9 +105,14 @@ PYTEST := $(WITH_TRINO) $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadsc
 test: $(STAMP) postgres iam-simulator browser trino lint docs  ## lint, the docs' strict build, then the default suite with the browser flow (CI runs exactly this)
 	$(PYTEST) -m "not slow"
 
-lint: $(STAMP)  ## ruff (lint) and mypy over the package, as configured in pyproject.toml
+lint: $(STAMP)  ## ruff (lint and format) and mypy over the package, as configured in pyproject.toml
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+
+format: $(STAMP)  ## ruff's formatter and its safe fixes over the tree (make lint checks both)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
 
 docs: $(STAMP)  ## the docs site into site/, strictly: a broken link or anchor fails
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict  # not --quiet: mkdocs 1.6 then stops counting warnings, so strict passes

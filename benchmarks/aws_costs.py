@@ -7,9 +7,9 @@ year of backfill, for the daily layout. Sizes per bar come from the scale benchm
 - parquet and production rewritten a dt day at a time, at most 100 days per Athena statement;
 - production published atomically: UNLOAD of the run's days to a new generation prefix, Glue partitions
   switched to it, the previous generation recorded in a manifest and deleted by a later run;
-- the splits of every stock ticker re-fetched by every run (tickers batched with ticker.any_of, a few requests), kept as one bundle,
-  and written as one JSON-lines object; the split-adjusted view, the variance view and the
-  dashboard read production through it.
+- the splits of every stock ticker re-fetched by every run (tickers batched with ticker.any_of, a few
+  requests), kept as one bundle, and written as one JSON-lines object; the split-adjusted view, the
+  variance view and the dashboard read production through it.
 
 List prices (us-east-1) as of the author's knowledge - check the AWS pricing pages before relying on them.
 
@@ -62,10 +62,12 @@ def sizes() -> dict:
     if not scale:
         raise SystemExit("run the scale benchmark first (python -m benchmarks --only scale)")
     files, bars = scale["files"], scale["backfill"]["bars"]
-    return {"raw_bytes_per_bar": round(files["bars_bytes"] / bars, 1),
-            "response_gzip_bytes_per_bar": round(files["response_bytes_gzip"] / bars, 1),
-            "response_parts_per_bar": files["response_parts"] / bars,
-            "parquet_bytes_per_bar": round(files["parquet_bytes"] / bars, 1)}
+    return {
+        "raw_bytes_per_bar": round(files["bars_bytes"] / bars, 1),
+        "response_gzip_bytes_per_bar": round(files["response_bytes_gzip"] / bars, 1),
+        "response_parts_per_bar": files["response_parts"] / bars,
+        "parquet_bytes_per_bar": round(files["parquet_bytes"] / bars, 1),
+    }
 
 
 def athena_usd(queries: int, scanned: float) -> float:
@@ -86,28 +88,45 @@ def run_cost(tickers: int, days: int, bars: float, bars_per_day: float, s: dict)
     # raw: INSERT, row_count_matches_raw, row count + preview; parquet: 7 checks, UNLOAD, row count + preview;
     # production: its 2 checks, row count + preview; the last 7 days: the views' metadata and the panels.
     scanned = 4 * raw + 10 * parquet + 4 * parquet + RECENT_QUERIES * recent
-    puts = (parts + 1  # response parts + the LIST that finds stale ones
-            + days  # the bars object of each day
-            + days + days  # parquet: LIST of each day's files before they are replaced; Athena writes one file a day
-            + days + chunks  # production: UNLOAD writes a file a day and a manifest per statement
-            + 1 + 2  # retired-generation manifest; LIST of manifests + LIST of the prefix retired a run ago
-            + 1  # the dashboard picture
-            + 3  # splits: the run's response bundle, the LIST that finds the day's older ones, the table object
-            + queries * 2)  # Athena's result object and its .metadata per query
-    gets = (4 * days  # raw day objects, read by 4 statements
-            + 14 * days * GETS_PER_PARQUET_SCAN  # parquet and production days, as above
-            + RECENT_QUERIES * DASHBOARD_DAYS * GETS_PER_PARQUET_SCAN
-            + RECENT_QUERIES + 1  # the splits object, read with production by the views and the jumps check
-            + 1)  # the due retired-generation manifest
-    glue = (ceil(days / 100)  # batch_create_partition of the raw dt days (direct registration)
-            + ceil(days / 25)  # batch_delete_partition of the parquet days
-            + 2 * ceil(days / 100)  # production: get_partitions + batch_update_partition
-            + 2)  # the splits table and its database, checked
-    return {"polygon_requests": requests, "athena_queries": queries, "athena_scanned_mb": round(scanned / 1e6, 1),
-            "athena_billed_mb": round(max(scanned, queries * ATHENA_MIN_BYTES) / 1e6),
-            "s3_puts": puts, "s3_gets": gets, "glue_catalog_calls": glue,
-            "usd_athena": athena_usd(queries, scanned),
-            "usd_s3": puts / 1000 * S3_PUT_PER_1K + gets / 1000 * S3_GET_PER_1K}
+    puts = (
+        parts
+        + 1  # response parts + the LIST that finds stale ones
+        + days  # the bars object of each day
+        + days
+        + days  # parquet: LIST of each day's files before they are replaced; Athena writes one file a day
+        + days
+        + chunks  # production: UNLOAD writes a file a day and a manifest per statement
+        + 1
+        + 2  # retired-generation manifest; LIST of manifests + LIST of the prefix retired a run ago
+        + 1  # the dashboard picture
+        + 3  # splits: the run's response bundle, the LIST that finds the day's older ones, the table object
+        + queries * 2
+    )  # Athena's result object and its .metadata per query
+    gets = (
+        4 * days  # raw day objects, read by 4 statements
+        + 14 * days * GETS_PER_PARQUET_SCAN  # parquet and production days, as above
+        + RECENT_QUERIES * DASHBOARD_DAYS * GETS_PER_PARQUET_SCAN
+        + RECENT_QUERIES
+        + 1  # the splits object, read with production by the views and the jumps check
+        + 1
+    )  # the due retired-generation manifest
+    glue = (
+        ceil(days / 100)  # batch_create_partition of the raw dt days (direct registration)
+        + ceil(days / 25)  # batch_delete_partition of the parquet days
+        + 2 * ceil(days / 100)  # production: get_partitions + batch_update_partition
+        + 2
+    )  # the splits table and its database, checked
+    return {
+        "polygon_requests": requests,
+        "athena_queries": queries,
+        "athena_scanned_mb": round(scanned / 1e6, 1),
+        "athena_billed_mb": round(max(scanned, queries * ATHENA_MIN_BYTES) / 1e6),
+        "s3_puts": puts,
+        "s3_gets": gets,
+        "glue_catalog_calls": glue,
+        "usd_athena": athena_usd(queries, scanned),
+        "usd_s3": puts / 1000 * S3_PUT_PER_1K + gets / 1000 * S3_GET_PER_1K,
+    }
 
 
 def crawl_usd() -> float:
@@ -123,31 +142,65 @@ def main() -> dict:
         # An hourly run of today holds, on average, half the day's bars.
         run = run_cost(tickers, 1, tickers * per_day / 2, tickers * per_day, s)
         old = OLD["hourly_run_mag7" if tickers == 7 else "hourly_run_1000_ext"]
-        hourly.append({"hourly run of today": name, "polygon_requests": run["polygon_requests"],
-                       "s3_puts": run["s3_puts"], "old_s3_puts": old["s3_puts"], "s3_gets": run["s3_gets"],
-                       "old_s3_gets": old["s3_gets"], "athena_queries": run["athena_queries"],
-                       "athena_scanned_mb": run["athena_scanned_mb"], "athena_billed_mb": run["athena_billed_mb"],
-                       "glue_catalog_calls": run["glue_catalog_calls"],
-                       "usd_month_athena": round(HOURS_PER_MONTH * run["usd_athena"], 2),
-                       "usd_month_s3": round(HOURS_PER_MONTH * run["usd_s3"], 2),
-                       "usd_month_crawler_if_crawled": round(HOURS_PER_MONTH * crawl_usd(), 1)})
+        hourly.append(
+            {
+                "hourly run of today": name,
+                "polygon_requests": run["polygon_requests"],
+                "s3_puts": run["s3_puts"],
+                "old_s3_puts": old["s3_puts"],
+                "s3_gets": run["s3_gets"],
+                "old_s3_gets": old["s3_gets"],
+                "athena_queries": run["athena_queries"],
+                "athena_scanned_mb": run["athena_scanned_mb"],
+                "athena_billed_mb": run["athena_billed_mb"],
+                "glue_catalog_calls": run["glue_catalog_calls"],
+                "usd_month_athena": round(HOURS_PER_MONTH * run["usd_athena"], 2),
+                "usd_month_s3": round(HOURS_PER_MONTH * run["usd_s3"], 2),
+                "usd_month_crawler_if_crawled": round(HOURS_PER_MONTH * crawl_usd(), 1),
+            }
+        )
         year = run_cost(tickers, 365, tickers * per_year, tickers * per_day, s)
         old = OLD["year_mag7" if tickers == 7 else "year_1000_ext"]
-        yearly.append({"1 year backfill, one run": name, "polygon_requests": year["polygon_requests"],
-                       "hours_of_pacing_at_5_rpm": round(year["polygon_requests"] / 5 / 60, 1),
-                       "s3_puts": year["s3_puts"], "old_s3_puts": old["s3_puts"], "s3_gets": year["s3_gets"],
-                       "old_s3_gets": old["s3_gets"], "athena_queries": year["athena_queries"],
-                       "athena_scanned_gb": round(year["athena_scanned_mb"] / 1e3, 2),
-                       "usd_athena": round(year["usd_athena"], 3), "usd_s3": round(year["usd_s3"], 3),
-                       "old_usd_s3": old["usd_s3"], "glue_dt_partitions": 365,
-                       "glue_catalog_calls": year["glue_catalog_calls"]})
-    print(table(hourly, "AWS per hourly run of today, on paper (744 runs a month; crawler at its 10-minute, "
-                        "1-DPU minimum if MAGSEV_RAW_CATALOG=crawler)"))
+        yearly.append(
+            {
+                "1 year backfill, one run": name,
+                "polygon_requests": year["polygon_requests"],
+                "hours_of_pacing_at_5_rpm": round(year["polygon_requests"] / 5 / 60, 1),
+                "s3_puts": year["s3_puts"],
+                "old_s3_puts": old["s3_puts"],
+                "s3_gets": year["s3_gets"],
+                "old_s3_gets": old["s3_gets"],
+                "athena_queries": year["athena_queries"],
+                "athena_scanned_gb": round(year["athena_scanned_mb"] / 1e3, 2),
+                "usd_athena": round(year["usd_athena"], 3),
+                "usd_s3": round(year["usd_s3"], 3),
+                "old_usd_s3": old["usd_s3"],
+                "glue_dt_partitions": 365,
+                "glue_catalog_calls": year["glue_catalog_calls"],
+            }
+        )
+    print(
+        table(
+            hourly,
+            "AWS per hourly run of today, on paper (744 runs a month; crawler at its 10-minute, "
+            "1-DPU minimum if MAGSEV_RAW_CATALOG=crawler)",
+        )
+    )
     print(table(yearly, "AWS for one year of backfill as one run, on paper"))
-    result = {"list_prices_usd": {"athena_per_tb": ATHENA_PER_TB, "athena_min_mb_per_query": 10,
-                                  "s3_put_per_1k": S3_PUT_PER_1K, "s3_get_per_1k": S3_GET_PER_1K,
-                                  "glue_dpu_hour": GLUE_DPU_HOUR, "crawler_min_minutes": 10},
-              "sizes": s, "hourly_run": hourly, "year_backfill": yearly, "old": OLD}
+    result = {
+        "list_prices_usd": {
+            "athena_per_tb": ATHENA_PER_TB,
+            "athena_min_mb_per_query": 10,
+            "s3_put_per_1k": S3_PUT_PER_1K,
+            "s3_get_per_1k": S3_GET_PER_1K,
+            "glue_dpu_hour": GLUE_DPU_HOUR,
+            "crawler_min_minutes": 10,
+        },
+        "sizes": s,
+        "hourly_run": hourly,
+        "year_backfill": yearly,
+        "old": OLD,
+    }
     merge_results("aws_costs", result, load)
     return result
 

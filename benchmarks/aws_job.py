@@ -21,7 +21,8 @@ EXECUTORS = {
     "in_process": dg.in_process_executor,
     "spawn": dg.multiprocess_executor.configured({"max_concurrent": MAX_CONCURRENT}),
     "forkserver": dg.multiprocess_executor.configured(
-        {"max_concurrent": MAX_CONCURRENT, "start_method": {"forkserver": {}}}),
+        {"max_concurrent": MAX_CONCURRENT, "start_method": {"forkserver": {}}}
+    ),
 }
 
 

@@ -50,13 +50,22 @@ from benchmarks.common import (
 ATHENA_OVERHEAD_S = 1.5
 BUCKET = "magsev-bench"
 BACKFILL_DAYS = 30
-TARGETS = {"hourly_wall_s_with_overhead": 30, "hourly_critical_path_statements": 12,
-           "interpreters_importing_the_project": 2, "backfill_over_hourly_critical_path": 1.5}
-AWS_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": "us-east-1",
-           "AWS_DEFAULT_REGION": "us-east-1"}
+TARGETS = {
+    "hourly_wall_s_with_overhead": 30,
+    "hourly_critical_path_statements": 12,
+    "interpreters_importing_the_project": 2,
+    "backfill_over_hourly_critical_path": 1.5,
+}
+AWS_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_REGION": "us-east-1",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
 
 
 # --- inside a run-worker process ------------------------------------------------------------------
+
 
 def run_worker(start: str, end: str, home: str) -> dict:
     """Execute the job over days start..end as a run worker does; called in a fresh process."""
@@ -67,8 +76,9 @@ def run_worker(start: str, end: str, home: str) -> dict:
     instance = dg.DagsterInstance.from_config(home)
     job = ReconstructableRepository.for_module("benchmarks.aws_job", "defs").get_reconstructable_job(JOB)
     tags = {"dagster/partition": start} if start == end else {RANGE_START_TAG: start, RANGE_END_TAG: end}
-    with dg.execute_job(job, instance=instance, tags=tags,
-                        run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}}) as result:
+    with dg.execute_job(
+        job, instance=instance, tags=tags, run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+    ) as result:
         success, run_id = result.success, result.run_id
         failures = [] if success else [e.message for e in result.all_events if e.is_failure][:3]
     events = Counter()
@@ -84,10 +94,16 @@ def run_worker(start: str, end: str, home: str) -> dict:
     if not success:
         raise RuntimeError(f"run {run_id} failed {failures}")
     run_start = times.get("RUN_START", times.get("PIPELINE_START"))
-    return {"run_start": run_start, "run_end": times["end"], "worker_started": began,
-            "run_wall_s": round(times["end"] - run_start, 2), "worker_wall_s": round(time.time() - began, 2),
-            "step_processes": events.get("STEP_WORKER_STARTED", 0), "steps": events.get("STEP_SUCCESS", 0),
-            "scanned_bytes": _scanned(run_start)}
+    return {
+        "run_start": run_start,
+        "run_end": times["end"],
+        "worker_started": began,
+        "run_wall_s": round(times["end"] - run_start, 2),
+        "worker_wall_s": round(time.time() - began, 2),
+        "step_processes": events.get("STEP_WORKER_STARTED", 0),
+        "steps": events.get("STEP_SUCCESS", 0),
+        "scanned_bytes": _scanned(run_start),
+    }
 
 
 def _scanned(since: float) -> int:
@@ -112,6 +128,7 @@ def provision_sandbox() -> None:
 
 
 # --- the benchmark ----------------------------------------------------------------------------------
+
 
 def kind(query: str) -> str:
     """What a statement is for, from its text."""
@@ -145,32 +162,58 @@ def critical_path(statements: list[dict]) -> int:
 def processes(path: Path) -> dict:
     records = [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
     imported = [r for r in records if r["event"] == "project_imported"]
-    return {"interpreters_started": sum(r["event"] == "started" for r in records),
-            "interpreters_importing_the_project": len(imported),
-            "import_s_each": [r["ready_s"] for r in imported],
-            "import_s_total": round(sum(r["ready_s"] for r in imported), 2),
-            "matplotlib_at_import": sum(r["matplotlib"] for r in imported)}
+    return {
+        "interpreters_started": sum(r["event"] == "started" for r in records),
+        "interpreters_importing_the_project": len(imported),
+        "import_s_each": [r["ready_s"] for r in imported],
+        "import_s_total": round(sum(r["ready_s"] for r in imported), 2),
+        "matplotlib_at_import": sum(r["matplotlib"] for r in imported),
+    }
 
 
 def _python(module_args: list[str], env: dict, procs: Path | None = None) -> str:
     pythonpath = [str(HERE / "probe")] if procs else []
-    env = {**env, "PYTHONPATH": os.pathsep.join([*pythonpath, str(REPO)]),
-           **({"MAGSEV_BENCH_PROCS": str(procs)} if procs else {})}
-    proc = subprocess.run([sys.executable, "-W", "ignore", *module_args], env=env, cwd=REPO, capture_output=True,
-                          text=True)
+    env = {
+        **env,
+        "PYTHONPATH": os.pathsep.join([*pythonpath, str(REPO)]),
+        **({"MAGSEV_BENCH_PROCS": str(procs)} if procs else {}),
+    }
+    proc = subprocess.run(
+        [sys.executable, "-W", "ignore", *module_args], env=env, cwd=REPO, capture_output=True, text=True
+    )
     if proc.returncode != 0:
         raise RuntimeError(f"{module_args} failed:\n{proc.stderr[-4000:]}")
     return proc.stdout
 
 
-def series(executor: str, overhead: float, polygon_url: str, hourly_day: str, backfill: tuple[str, str],
-           trino: str | None = None) -> dict:
+def series(
+    executor: str,
+    overhead: float,
+    polygon_url: str,
+    hourly_day: str,
+    backfill: tuple[str, str],
+    trino: str | None = None,
+) -> dict:
     """Provision a fresh sandbox, then the 30-day backfill, then the hourly refresh, each in its own worker."""
-    sandbox = subprocess.Popen([sys.executable, "-W", "ignore", "-m", "benchmarks.aws_sandbox", "--overhead",
-                                str(overhead), "--bucket", BUCKET, *(["--trino", trino] if trino else [])],
-                               cwd=REPO, stdin=subprocess.PIPE,
-                               stdout=subprocess.PIPE, text=True,
-                               env={**os.environ, "PYTHONPATH": str(REPO)})
+    sandbox = subprocess.Popen(
+        [
+            sys.executable,
+            "-W",
+            "ignore",
+            "-m",
+            "benchmarks.aws_sandbox",
+            "--overhead",
+            str(overhead),
+            "--bucket",
+            BUCKET,
+            *(["--trino", trino] if trino else []),
+        ],
+        cwd=REPO,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
     url = sandbox.stdout.readline().strip()
     runs = {}
     with tempfile.TemporaryDirectory(prefix="magsev-bench-aws-") as tmp:
@@ -178,14 +221,30 @@ def series(executor: str, overhead: float, polygon_url: str, hourly_day: str, ba
         home.mkdir()
         (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
         env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "MAGSEV_", "POLYGON_", "MASSIVE_"))}
-        env.update(AWS_ENV, AWS_ENDPOINT_URL=url, DAGSTER_HOME=str(home), MAGSEV_ENV="aws", MAGSEV_S3_BUCKET=BUCKET,
-                   MAGSEV_TICKERS="mag7", POLYGON_API_KEY=API_KEY, POLYGON_BASE_URL=polygon_url,
-                   POLYGON_REQUESTS_PER_MINUTE="0", MAGSEV_BENCH_EXECUTOR=executor)
+        env.update(
+            AWS_ENV,
+            AWS_ENDPOINT_URL=url,
+            DAGSTER_HOME=str(home),
+            MAGSEV_ENV="aws",
+            MAGSEV_S3_BUCKET=BUCKET,
+            MAGSEV_TICKERS="mag7",
+            POLYGON_API_KEY=API_KEY,
+            POLYGON_BASE_URL=polygon_url,
+            POLYGON_REQUESTS_PER_MINUTE="0",
+            MAGSEV_BENCH_EXECUTOR=executor,
+        )
         _python(["-c", "from benchmarks.aws_paths import provision_sandbox; provision_sandbox()"], env)
         for name, (start, end) in (("backfill_30_days", backfill), ("hourly", (hourly_day, hourly_day))):
             procs = Path(tmp) / f"{name}.procs"
-            out = _python(["-c", f"import json; from benchmarks.aws_paths import run_worker; "
-                                 f"print(json.dumps(run_worker({start!r}, {end!r}, {str(home)!r})))"], env, procs)
+            out = _python(
+                [
+                    "-c",
+                    f"import json; from benchmarks.aws_paths import run_worker; "
+                    f"print(json.dumps(run_worker({start!r}, {end!r}, {str(home)!r})))",
+                ],
+                env,
+                procs,
+            )
             runs[name] = {**json.loads(out.strip().splitlines()[-1]), **processes(procs)}
     out, _ = sandbox.communicate("", timeout=60)
     statements = json.loads(out.strip().splitlines()[-1])["statements"]
@@ -197,8 +256,9 @@ def series(executor: str, overhead: float, polygon_url: str, hourly_day: str, ba
     return runs
 
 
-def main(quick: bool = False, executors: tuple[str, ...] = ("shipped",), label: str = "aws_paths",
-         on_trino: bool = True) -> dict:
+def main(
+    quick: bool = False, executors: tuple[str, ...] = ("shipped",), label: str = "aws_paths", on_trino: bool = True
+) -> dict:
     load = load_avg()
     from magsev_dagster.partitions import HOUR, floor_hour, partition_key, utc_now
 
@@ -212,12 +272,22 @@ def main(quick: bool = False, executors: tuple[str, ...] = ("shipped",), label: 
                 model = f"{executor}, Athena +{overhead:g} s/statement"
                 found[model] = series(executor, overhead, polygon["url"], hourly_day, backfill)
                 for run, r in found[model].items():
-                    rows.append({"executor / Athena model": model, "run": run, "run wall s": r["run_wall_s"],
-                                 "worker wall s": r["worker_wall_s"], "interpreters (importing project)":
-                                 f"{r['interpreters_started']} ({r['interpreters_importing_the_project']})",
-                                 "import s (sum)": r["import_s_total"], "step processes": r["step_processes"],
-                                 "statements": r["statements"], "critical path": r["critical_path_statements"],
-                                 "scanned bytes": r["scanned_bytes"]})
+                    rows.append(
+                        {
+                            "executor / Athena model": model,
+                            "run": run,
+                            "run wall s": r["run_wall_s"],
+                            "worker wall s": r["worker_wall_s"],
+                            "interpreters (importing project)": (
+                                f"{r['interpreters_started']} ({r['interpreters_importing_the_project']})"
+                            ),
+                            "import s (sum)": r["import_s_total"],
+                            "step processes": r["step_processes"],
+                            "statements": r["statements"],
+                            "critical path": r["critical_path_statements"],
+                            "scanned bytes": r["scanned_bytes"],
+                        }
+                    )
                 print(f"  {model}: done (load {load_avg()})", flush=True)
                 merge_results(label, {"partial": True, "runs": found}, load)  # a later failure keeps these
         if on_trino:  # the statements run on Trino 476 (Athena engine 3's engine): its own time, real bytes
@@ -226,17 +296,40 @@ def main(quick: bool = False, executors: tuple[str, ...] = ("shipped",), label: 
             with trino_server() as trino:
                 model = "shipped, on Trino"
                 found[model] = series("shipped", 0.0, polygon["url"], hourly_day, backfill, trino=trino)
-                rows += [{"executor / Athena model": model, "run": run, "run wall s": r["run_wall_s"],
-                          "worker wall s": r["worker_wall_s"], "statements": r["statements"],
-                          "scanned bytes": r["scanned_bytes"]} for run, r in found[model].items()]
+                rows += [
+                    {
+                        "executor / Athena model": model,
+                        "run": run,
+                        "run wall s": r["run_wall_s"],
+                        "worker wall s": r["worker_wall_s"],
+                        "statements": r["statements"],
+                        "scanned bytes": r["scanned_bytes"],
+                    }
+                    for run, r in found[model].items()
+                ]
                 print(f"  {model}: done (load {load_avg()})", flush=True)
-    print(table(rows, f"AWS mode on moto, mag7: hourly refresh of {hourly_day}, backfill {backfill[0]}..{backfill[1]} "
-                      f"(load {load} -> {load_avg()})"))
-    kinds = [{"executor / Athena model": model, "run": run, **r["statements_by_kind"]}
-             for model, runs in found.items() for run, r in runs.items() if model.endswith("+0 s/statement")]
+    print(
+        table(
+            rows,
+            f"AWS mode on moto, mag7: hourly refresh of {hourly_day}, backfill {backfill[0]}..{backfill[1]} "
+            f"(load {load} -> {load_avg()})",
+        )
+    )
+    kinds = [
+        {"executor / Athena model": model, "run": run, **r["statements_by_kind"]}
+        for model, runs in found.items()
+        for run, r in runs.items()
+        if model.endswith("+0 s/statement")
+    ]
     print(table(kinds, "Athena statements by kind"))
-    result = {"quick": quick, "hourly_day": hourly_day, "backfill": list(backfill),
-              "athena_overhead_s": ATHENA_OVERHEAD_S, "runs": found, "targets": TARGETS}
+    result = {
+        "quick": quick,
+        "hourly_day": hourly_day,
+        "backfill": list(backfill),
+        "athena_overhead_s": ATHENA_OVERHEAD_S,
+        "runs": found,
+        "targets": TARGETS,
+    }
     merge_results(label, result, load)
     if label != BEFORE:
         print(compare(found))
@@ -256,12 +349,28 @@ def compare(after: dict) -> str:
         now = after.get(label)
         for run, old in runs.items():
             new = (now or {}).get(run, {})
-            for key in ("run_wall_s", "worker_wall_s", "interpreters_importing_the_project", "import_s_total",
-                        "step_processes", "statements", "critical_path_statements"):
-                rows.append({"Athena model": label.split(", ", 1)[1], "run": run, "figure": key,
-                             "before": old.get(key), "after": new.get(key)})
-    return table(rows, f"Before ({doc[BEFORE]['measured_at']}, load {doc[BEFORE]['load_avg_at_start']}) and "
-                       f"after, shipped executor")
+            for key in (
+                "run_wall_s",
+                "worker_wall_s",
+                "interpreters_importing_the_project",
+                "import_s_total",
+                "step_processes",
+                "statements",
+                "critical_path_statements",
+            ):
+                rows.append(
+                    {
+                        "Athena model": label.split(", ", 1)[1],
+                        "run": run,
+                        "figure": key,
+                        "before": old.get(key),
+                        "after": new.get(key),
+                    }
+                )
+    return table(
+        rows,
+        f"Before ({doc[BEFORE]['measured_at']}, load {doc[BEFORE]['load_avg_at_start']}) and after, shipped executor",
+    )
 
 
 if __name__ == "__main__":

@@ -57,7 +57,9 @@ def _result(columns: dict[str, str], rows: list[tuple]) -> athena_models.QueryRe
     def row(values):
         return {"Data": [{} if v is None else {"VarCharValue": str(v)} for v in values]}
 
-    info = [{"Name": n, "Label": n, "Type": t, "Nullable": "UNKNOWN", "CaseSensitive": False} for n, t in columns.items()]
+    info = [
+        {"Name": n, "Label": n, "Type": t, "Nullable": "UNKNOWN", "CaseSensitive": False} for n, t in columns.items()
+    ]
     return athena_models.QueryResults([row(columns), *map(row, rows)], info)
 
 
@@ -72,11 +74,14 @@ def answer(query: str, bucket: str) -> athena_models.QueryResults | None:
     if "AS copies" in query and "GROUP BY ticker, bar_start_ms" in query:
         low, high = (int(x) for x in _MS.search(query).groups())
         pairs = sorted({(b[0], b[1]) for b in distinct if low <= b[1] < high})
-        return _result({"ticker": "varchar", "bar_start_ms": "bigint", "copies": "bigint"},
-                       [(t, ms, 1) for t, ms in pairs])
+        return _result(
+            {"ticker": "varchar", "bar_start_ms": "bigint", "copies": "bigint"}, [(t, ms, 1) for t, ms in pairs]
+        )
     if "AS raw_bars" in query:
-        return _result({"raw_rows": "bigint", "raw_bars": "bigint", "parquet_rows": "bigint"},
-                       [(len(bars), len(distinct), len(distinct))])
+        return _result(
+            {"raw_rows": "bigint", "raw_bars": "bigint", "parquet_rows": "bigint"},
+            [(len(bars), len(distinct), len(distinct))],
+        )
     return None
 
 
@@ -129,8 +134,14 @@ def main() -> None:
         sys.stdin.read()  # until the benchmark closes our stdin
     server.stop()
     with _lock:
-        print(json.dumps({"statements": sorted(RECORD.values(), key=lambda r: r["started"]),
-                          "stopped_at": datetime.now(timezone.utc).isoformat()}))
+        print(
+            json.dumps(
+                {
+                    "statements": sorted(RECORD.values(), key=lambda r: r["started"]),
+                    "stopped_at": datetime.now(timezone.utc).isoformat(),
+                }
+            )
+        )
 
 
 if __name__ == "__main__":

@@ -50,23 +50,51 @@ def main(quick: bool = False) -> dict:
     lean = run_scenario("backfill", "backfill", days=days, env=PLANNED_SUBSET)
     rows = []
     for label, r in (("default settings", default), ("planned events as one subset", lean)):
-        rows.append({"mag7 backfill, one run": f"{days} days, {label}", "wall_s": r["wall_s"], "cpu_s": r["cpu_s"],
-                     "run_setup_s": r["run_setup_s"], "dagster_events": r["events"],
-                     "planned_events": r["events_by_type"].get("ASSET_MATERIALIZATION_PLANNED", 0),
-                     "api_requests": r["api_requests"], "bars": r["bars"], "peak_rss_mib": round(r["peak_rss_mib"]),
-                     "load_avg_1m": r["load_avg_before"][0]})
-    rows.append({"mag7 backfill, one run": "365 days x 24 hourly partitions, before (README on main)",
-                 "wall_s": OLD["wall_s"], "dagster_events": OLD["events"]})
-    print(table(rows, f"Backfill of mag7, one Dagster run, sqlite instance (targets: <= {TARGET['wall_s']} s, "
-                      f"<= {TARGET['events']:,} events for 365 days)"))
-    print(table([{"step": k, "default_s": v, "planned_subset_s": lean["steps_s"].get(k)}
-                 for k, v in default["steps_s"].items()], "Seconds per step (from the runs' own events)"))
+        rows.append(
+            {
+                "mag7 backfill, one run": f"{days} days, {label}",
+                "wall_s": r["wall_s"],
+                "cpu_s": r["cpu_s"],
+                "run_setup_s": r["run_setup_s"],
+                "dagster_events": r["events"],
+                "planned_events": r["events_by_type"].get("ASSET_MATERIALIZATION_PLANNED", 0),
+                "api_requests": r["api_requests"],
+                "bars": r["bars"],
+                "peak_rss_mib": round(r["peak_rss_mib"]),
+                "load_avg_1m": r["load_avg_before"][0],
+            }
+        )
+    rows.append(
+        {
+            "mag7 backfill, one run": "365 days x 24 hourly partitions, before (README on main)",
+            "wall_s": OLD["wall_s"],
+            "dagster_events": OLD["events"],
+        }
+    )
+    print(
+        table(
+            rows,
+            f"Backfill of mag7, one Dagster run, sqlite instance (targets: <= {TARGET['wall_s']} s, "
+            f"<= {TARGET['events']:,} events for 365 days)",
+        )
+    )
+    print(
+        table(
+            [
+                {"step": k, "default_s": v, "planned_subset_s": lean["steps_s"].get(k)}
+                for k, v in default["steps_s"].items()
+            ],
+            "Seconds per step (from the runs' own events)",
+        )
+    )
     result = {"quick": quick, "default": default, "planned_subset": lean, "old": OLD, "targets": TARGET}
     if not quick:
-        result["ratios_old_over_new"] = {"wall_default": round(OLD["wall_s"] / default["wall_s"], 1),
-                                         "wall_planned_subset": round(OLD["wall_s"] / lean["wall_s"], 1),
-                                         "events_default": round(OLD["events"] / default["events"], 1),
-                                         "events_planned_subset": round(OLD["events"] / lean["events"], 1)}
+        result["ratios_old_over_new"] = {
+            "wall_default": round(OLD["wall_s"] / default["wall_s"], 1),
+            "wall_planned_subset": round(OLD["wall_s"] / lean["wall_s"], 1),
+            "events_default": round(OLD["events"] / default["events"], 1),
+            "events_planned_subset": round(OLD["events"] / lean["events"], 1),
+        }
     merge_results("backfill", result, load)
     return result
 

@@ -42,9 +42,14 @@ def machine() -> dict:
     import dagster
     import duckdb
 
-    return {"nproc": os.cpu_count(), "ram_gib": round(mem_kib / 2**20, 1), "python": platform.python_version(),
-            "platform": f"{platform.system()} {platform.machine()}", "dagster": dagster.__version__,
-            "duckdb": duckdb.__version__}
+    return {
+        "nproc": os.cpu_count(),
+        "ram_gib": round(mem_kib / 2**20, 1),
+        "python": platform.python_version(),
+        "platform": f"{platform.system()} {platform.machine()}",
+        "dagster": dagster.__version__,
+        "duckdb": duckdb.__version__,
+    }
 
 
 def peak_rss_mib() -> float:
@@ -69,8 +74,21 @@ def run_scenario(module: str, scenario: str, **kwargs) -> dict:
     no warm caches) and return the JSON it wrote, with the load average before and after."""
     with tempfile.TemporaryDirectory(prefix="magsev-bench-") as tmp:
         out = Path(tmp) / "result.json"
-        cmd = [sys.executable, "-W", "ignore", "-m", f"benchmarks.{module}", "--scenario", scenario,
-               "--kwargs", json.dumps(kwargs), "--out", str(out), "--workdir", tmp]
+        cmd = [
+            sys.executable,
+            "-W",
+            "ignore",
+            "-m",
+            f"benchmarks.{module}",
+            "--scenario",
+            scenario,
+            "--kwargs",
+            json.dumps(kwargs),
+            "--out",
+            str(out),
+            "--workdir",
+            tmp,
+        ]
         before = load_avg()
         proc = subprocess.run(cmd, env=_python_env(), cwd=REPO, capture_output=True, text=True)
         if proc.returncode != 0 or not out.exists():
@@ -98,8 +116,13 @@ def scenario_main(scenarios: dict) -> None:
 def merge_results(name: str, result: dict, load_before: list[float]) -> None:
     """Write one benchmark's result into benchmarks/results.json, keeping the others'."""
     doc = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-    doc[name] = {"measured_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%MZ"), "machine": machine(),
-                 "load_avg_at_start": load_before, "load_avg_at_end": load_avg(), **result}
+    doc[name] = {
+        "measured_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%MZ"),
+        "machine": machine(),
+        "load_avg_at_start": load_before,
+        "load_avg_at_end": load_avg(),
+        **result,
+    }
     RESULTS.write_text(json.dumps(doc, indent=2, default=str) + "\n")
 
 
@@ -117,6 +140,7 @@ def median(values: list[float]) -> float:
 
 # --- days -------------------------------------------------------------------------------------------------------
 
+
 def today() -> date:
     return datetime.now(timezone.utc).date()
 
@@ -129,15 +153,24 @@ def days_before_today(days: int) -> tuple[str, str]:
 
 # --- the Polygon server, in a process of its own ---------------------------------------------------------------
 
+
 @contextmanager
 def polygon_server(extended_hours: bool = False, latency: float = LATENCY_S):
     """The fake Massive server of the tests (magsev_dagster_tests/fakes/polygon_server.py) in its own process,
     so the run measured owns its CPU and RSS. Yields a dict: `url`, and `requests` and `max_in_flight` once
     the block exits."""
-    cmd = [sys.executable, "-W", "ignore", "-m", "magsev_dagster_tests.fakes.polygon_server", "--key", API_KEY,
-           "--latency", str(latency)] + (["--extended-hours"] if extended_hours else [])
-    proc = subprocess.Popen(cmd, env=_python_env(), cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            text=True)
+    cmd = [
+        sys.executable,
+        "-W",
+        "ignore",
+        "-m",
+        "magsev_dagster_tests.fakes.polygon_server",
+        "--key",
+        API_KEY,
+        "--latency",
+        str(latency),
+    ] + (["--extended-hours"] if extended_hours else [])
+    proc = subprocess.Popen(cmd, env=_python_env(), cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     info = {"url": proc.stdout.readline().strip()}
     try:
         if not info["url"].startswith("http://"):
@@ -150,6 +183,7 @@ def polygon_server(extended_hours: bool = False, latency: float = LATENCY_S):
 
 # --- Dagster runs --------------------------------------------------------------------------------------------
 
+
 def project_defs(data_dir: Path, server_url: str, **env: str):
     """The project's Definitions on the embedded default, fetching from the local server through the real
     HTTP client (POLYGON_API_KEY read through EnvVar, as in production; no request pacing)."""
@@ -158,8 +192,15 @@ def project_defs(data_dir: Path, server_url: str, **env: str):
     from magsev_dagster.settings import Settings
 
     os.environ["POLYGON_API_KEY"] = API_KEY
-    settings = Settings.from_env({**os.environ, "MAGSEV_DATA_DIR": str(data_dir), "POLYGON_BASE_URL": server_url,
-                                  "POLYGON_REQUESTS_PER_MINUTE": "0", **env})
+    settings = Settings.from_env(
+        {
+            **os.environ,
+            "MAGSEV_DATA_DIR": str(data_dir),
+            "POLYGON_BASE_URL": server_url,
+            "POLYGON_REQUESTS_PER_MINUTE": "0",
+            **env,
+        }
+    )
     return build_defs(resources_for(settings), settings)
 
 
@@ -173,8 +214,9 @@ def temp_instance():
     shipped = yaml.safe_load((HERE.parent / "deploy" / "dagster.local.yaml").read_text())["event_log_storage"]
     with tempfile.TemporaryDirectory(prefix="magsev-bench-home-") as home:
         event_log = {**shipped, "config": {"base_dir": home}}
-        instance = dg.DagsterInstance.local_temp(tempdir=home, overrides={
-            "telemetry": {"enabled": False}, "event_log_storage": event_log})
+        instance = dg.DagsterInstance.local_temp(
+            tempdir=home, overrides={"telemetry": {"enabled": False}, "event_log_storage": event_log}
+        )
         try:
             yield instance
         finally:
@@ -237,8 +279,14 @@ def run_events(instance, run_id: str, submitted: float) -> dict:
         elif event.event_type_value in ("STEP_SUCCESS", "STEP_FAILURE"):
             steps[event.step_key] = round(entry.timestamp - starts[event.step_key], 3)
             windows[event.step_key] = (starts[event.step_key], entry.timestamp)
-    return {"events": sum(types.values()), "events_by_type": dict(types.most_common()), "log_lines": log_lines,
-            "run_setup_s": round(run_start - submitted, 3), "steps_s": dict(steps), "step_windows": windows}
+    return {
+        "events": sum(types.values()),
+        "events_by_type": dict(types.most_common()),
+        "log_lines": log_lines,
+        "run_setup_s": round(run_start - submitted, 3),
+        "steps_s": dict(steps),
+        "step_windows": windows,
+    }
 
 
 class RssSampler:
@@ -267,6 +315,8 @@ class RssSampler:
 
     def peak_by_step(self, windows: dict) -> dict:
         """Highest RSS (MiB) sampled during each step (None for a step shorter than the interval)."""
-        peaks = {step: max((rss for t, rss in self.samples if start <= t <= end), default=None)
-                 for step, (start, end) in windows.items()}
+        peaks = {
+            step: max((rss for t, rss in self.samples if start <= t <= end), default=None)
+            for step, (start, end) in windows.items()
+        }
         return {step: round(peak) if peak is not None else None for step, peak in peaks.items()}

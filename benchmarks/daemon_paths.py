@@ -38,8 +38,13 @@ def main(quick: bool, in_process: dict, shipped_yaml: str) -> dict:
 
     days = 14 if quick else 365
     with polygon_server() as server, tempfile.TemporaryDirectory(prefix="magsev-bench-ui-") as tmp:
-        env = {"MAGSEV_TICKERS": "mag7", "POLYGON_API_KEY": API_KEY, "POLYGON_BASE_URL": server["url"],
-               "POLYGON_REQUESTS_PER_MINUTE": "0", "MAGSEV_SCHEDULE_CRON": "* * * * *"}
+        env = {
+            "MAGSEV_TICKERS": "mag7",
+            "POLYGON_API_KEY": API_KEY,
+            "POLYGON_BASE_URL": server["url"],
+            "POLYGON_REQUESTS_PER_MINUTE": "0",
+            "MAGSEV_SCHEDULE_CRON": "* * * * *",
+        }
         with running_webserver(Path(tmp), dagster_yaml=shipped_yaml, pace_daemons=False, **env) as web:
             _set_pools(web.dagster_home)
             ui = {**_measured(quick), **ui_backfill(web, days)}
@@ -57,8 +62,12 @@ def _measured(quick: bool) -> dict:
 
 def _set_pools(home: Path) -> None:
     """What `make dagster-home` does after copying the config: the pools' limits into the instance."""
-    subprocess.run([sys.executable, "-m", "magsev_dagster.pools"], env={**os.environ, "DAGSTER_HOME": str(home)},
-                   check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "magsev_dagster.pools"],
+        env={**os.environ, "DAGSTER_HOME": str(home)},
+        check=True,
+        capture_output=True,
+    )
 
 
 def _days(count: int) -> list[str]:
@@ -68,6 +77,7 @@ def _days(count: int) -> list[str]:
 
 
 # --- (2) the UI's backfill -------------------------------------------------------------------------------------
+
 
 def ui_backfill(web, days: int) -> dict:
     from magsev_dagster_tests.fakes.webserver import launch_asset_backfill, wait_for_backfill
@@ -85,15 +95,23 @@ def ui_backfill(web, days: int) -> dict:
         timelines = sorted((run_timeline(inst, run.run_id) for run in runs), key=lambda t: t["created"])
     launched, completed = found.backfill_timestamp, found.backfill_end_timestamp
     first, last = timelines[0], timelines[-1]
-    return {"days": days, "assets": BACKFILL_ASSETS, "runs": len(timelines), "load_avg_1m": load[0],
-            "launch_to_completed_s": round(completed - launched, 2), "client_saw_completed_s": seen_done,
-            "wait_until_run_submitted_s": round(first["created"] - launched, 2),
-            **_launch(first), "run_s": round(last["end"] - first["start"], 2),
-            "wait_after_run_until_completed_s": round(completed - last["end"], 2),
-            "run_timelines": [_relative(t) for t in timelines]}
+    return {
+        "days": days,
+        "assets": BACKFILL_ASSETS,
+        "runs": len(timelines),
+        "load_avg_1m": load[0],
+        "launch_to_completed_s": round(completed - launched, 2),
+        "client_saw_completed_s": seen_done,
+        "wait_until_run_submitted_s": round(first["created"] - launched, 2),
+        **_launch(first),
+        "run_s": round(last["end"] - first["start"], 2),
+        "wait_after_run_until_completed_s": round(completed - last["end"], 2),
+        "run_timelines": [_relative(t) for t in timelines],
+    }
 
 
 # --- (3) the schedule's tick -----------------------------------------------------------------------------------
+
 
 def schedule_tick(web, timeout: float = 300) -> dict:
     """Switch the schedule on (its cron every minute), wait for its first tick's run, switch it off."""
@@ -122,23 +140,31 @@ def schedule_tick(web, timeout: float = 300) -> dict:
     tick = _scheduled_time(run.tags)
     steps_window = t["last_step_end"] - t["first_step_start"]
     total = t["end"] - tick
-    return {"partition": run.tags.get("dagster/partition"), "load_avg_1m": load[0],
-            "tick_to_success_s": round(total, 2),
-            "tick_to_run_submitted_s": round(t["created"] - tick, 2),  # the scheduler daemon's pass
-            **_launch(t), "plan_s": round(t["first_step_start"] - t["start"], 2),  # resources, the plan
-            "steps_s": round(steps_window, 2), "steps_sum_s": t["steps_sum_s"],
-            "close_s": round(t["end"] - t["last_step_end"], 2),
-            "dagster_fixed_s": round(total - steps_window, 2),
-            "run_ms_per_event": round(1000 * (t["end"] - t["start"]) / t["events"], 2),
-            "events": t["events"], "events_by_type": t["events_by_type"],
-            "engine_events_after_tick": [[round(at - tick, 2), message] for at, message in t["engine_events"]]}
+    return {
+        "partition": run.tags.get("dagster/partition"),
+        "load_avg_1m": load[0],
+        "tick_to_success_s": round(total, 2),
+        "tick_to_run_submitted_s": round(t["created"] - tick, 2),  # the scheduler daemon's pass
+        **_launch(t),
+        "plan_s": round(t["first_step_start"] - t["start"], 2),  # resources, the plan
+        "steps_s": round(steps_window, 2),
+        "steps_sum_s": t["steps_sum_s"],
+        "close_s": round(t["end"] - t["last_step_end"], 2),
+        "dagster_fixed_s": round(total - steps_window, 2),
+        "run_ms_per_event": round(1000 * (t["end"] - t["start"]) / t["events"], 2),
+        "events": t["events"],
+        "events_by_type": t["events_by_type"],
+        "engine_events_after_tick": [[round(at - tick, 2), message] for at, message in t["engine_events"]],
+    }
 
 
 def _launch(t: dict) -> dict:
     """From a run's creation to its RUN_START: what the submitting daemon writes, the queue, the process."""
-    return {"planned_events_at_submission_s": round(t["enqueued"] - t["created"], 2),  # written with the run
-            "queue_wait_s": round(t["starting"] - t["enqueued"], 2),  # enqueued -> dequeued (2 s poll)
-            "process_start_s": round(t["start"] - t["starting"], 2)}  # a new Python, the code loaded
+    return {
+        "planned_events_at_submission_s": round(t["enqueued"] - t["created"], 2),  # written with the run
+        "queue_wait_s": round(t["starting"] - t["enqueued"], 2),  # enqueued -> dequeued (2 s poll)
+        "process_start_s": round(t["start"] - t["starting"], 2),
+    }  # a new Python, the code loaded
 
 
 def _scheduled_time(tags: dict) -> float:
@@ -148,6 +174,7 @@ def _scheduled_time(tags: dict) -> float:
 
 
 # --- reading the instance --------------------------------------------------------------------------------------
+
 
 @contextmanager
 def instance(home: Path):
@@ -197,37 +224,83 @@ def run_timeline(inst, run_id: str) -> dict:
         elif kind in (T.STEP_SUCCESS.value, T.STEP_FAILURE.value):
             steps_sum += entry.timestamp - step_start[event.step_key]
             last_step_end = entry.timestamp
-    return {"run_id": run_id, "created": record.create_timestamp.timestamp(),
-            "enqueued": first_of[T.RUN_ENQUEUED.value], "starting": first_of[T.RUN_STARTING.value],
-            "start": first_of[T.RUN_START.value], "first_step_start": first_step, "last_step_end": last_step_end,
-            "end": first_of.get(T.RUN_SUCCESS.value, record.end_time), "steps_sum_s": round(steps_sum, 2),
-            "events": sum(types.values()), "events_by_type": dict(types.most_common()), "engine_events": engine}
+    return {
+        "run_id": run_id,
+        "created": record.create_timestamp.timestamp(),
+        "enqueued": first_of[T.RUN_ENQUEUED.value],
+        "starting": first_of[T.RUN_STARTING.value],
+        "start": first_of[T.RUN_START.value],
+        "first_step_start": first_step,
+        "last_step_end": last_step_end,
+        "end": first_of.get(T.RUN_SUCCESS.value, record.end_time),
+        "steps_sum_s": round(steps_sum, 2),
+        "events": sum(types.values()),
+        "events_by_type": dict(types.most_common()),
+        "engine_events": engine,
+    }
 
 
 def _relative(t: dict) -> dict:
     """A timeline as seconds after the run's creation (readable in results.json)."""
     moments = ("enqueued", "starting", "start", "first_step_start", "last_step_end", "end")
-    return {"run_id": t["run_id"], **{f"{m}_s": round(t[m] - t["created"], 2) for m in moments},
-            "run_ms_per_event": round(1000 * (t["end"] - t["start"]) / t["events"], 2),
-            "events": t["events"], "events_by_type": t["events_by_type"],
-            "engine_events": [[round(at - t["created"], 2), message] for at, message in t["engine_events"]]}
+    return {
+        "run_id": t["run_id"],
+        **{f"{m}_s": round(t[m] - t["created"], 2) for m in moments},
+        "run_ms_per_event": round(1000 * (t["end"] - t["start"]) / t["events"], 2),
+        "events": t["events"],
+        "events_by_type": t["events_by_type"],
+        "engine_events": [[round(at - t["created"], 2), message] for at, message in t["engine_events"]],
+    }
 
 
 # --- printing --------------------------------------------------------------------------------------------------
 
+
 def _print(ui: dict, tick: dict, in_process: dict) -> None:
-    rows = [{"UI backfill through the daemon": f"{ui['days']} days, {len(ui['assets'])} partitioned assets",
-             "launch -> COMPLETED s": ui["launch_to_completed_s"],
-             "wait for the run's submission s": ui["wait_until_run_submitted_s"],
-             "planned events s": ui["planned_events_at_submission_s"], "queue s": ui["queue_wait_s"],
-             "process start s": ui["process_start_s"], "run s": ui["run_s"],
-             "wait after the run s": ui["wait_after_run_until_completed_s"], "runs": ui["runs"],
-             "in-process year s": in_process.get("year_backfill_s"), "load_avg_1m": ui["load_avg_1m"]}]
-    print(table(rows, "mag7 backfill launched through the webserver's GraphQL API, run by the daemon "
-                      "(target for 365 days <= 45 s; the backfill daemon passes every 30 s)"))
-    keys = ("tick_to_success_s", "tick_to_run_submitted_s", "planned_events_at_submission_s", "queue_wait_s",
-            "process_start_s", "plan_s", "steps_s", "close_s", "dagster_fixed_s")
-    print(table([{"schedule tick -> success": f"partition {tick['partition']}", **{k: tick[k] for k in keys},
-                  "events": tick["events"], "in-process refresh s": in_process.get("hourly_refresh_s"),
-                  "load_avg_1m": tick["load_avg_1m"]}],
-                "The hourly schedule's tick to its run's success (dagster dev, shipped config)"))
+    rows = [
+        {
+            "UI backfill through the daemon": f"{ui['days']} days, {len(ui['assets'])} partitioned assets",
+            "launch -> COMPLETED s": ui["launch_to_completed_s"],
+            "wait for the run's submission s": ui["wait_until_run_submitted_s"],
+            "planned events s": ui["planned_events_at_submission_s"],
+            "queue s": ui["queue_wait_s"],
+            "process start s": ui["process_start_s"],
+            "run s": ui["run_s"],
+            "wait after the run s": ui["wait_after_run_until_completed_s"],
+            "runs": ui["runs"],
+            "in-process year s": in_process.get("year_backfill_s"),
+            "load_avg_1m": ui["load_avg_1m"],
+        }
+    ]
+    print(
+        table(
+            rows,
+            "mag7 backfill launched through the webserver's GraphQL API, run by the daemon "
+            "(target for 365 days <= 45 s; the backfill daemon passes every 30 s)",
+        )
+    )
+    keys = (
+        "tick_to_success_s",
+        "tick_to_run_submitted_s",
+        "planned_events_at_submission_s",
+        "queue_wait_s",
+        "process_start_s",
+        "plan_s",
+        "steps_s",
+        "close_s",
+        "dagster_fixed_s",
+    )
+    print(
+        table(
+            [
+                {
+                    "schedule tick -> success": f"partition {tick['partition']}",
+                    **{k: tick[k] for k in keys},
+                    "events": tick["events"],
+                    "in-process refresh s": in_process.get("hourly_refresh_s"),
+                    "load_avg_1m": tick["load_avg_1m"],
+                }
+            ],
+            "The hourly schedule's tick to its run's success (dagster dev, shipped config)",
+        )
+    )

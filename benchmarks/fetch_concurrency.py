@@ -33,8 +33,14 @@ def measure(server: FakePolygon, symbols: list[str], concurrency: int) -> dict:
     before, server.max_in_flight = server.requests, 0
     with stopwatch() as wall:
         fetched = list(source.fetch_many(symbols, DAY, lambda ticker, page_no, body: None))
-    return {"concurrency": concurrency, "tickers": len(fetched), "requests": server.requests - before,
-            "bars": sum(len(f.bars) for f in fetched), "max_in_flight": server.max_in_flight, "wall_s": wall()}
+    return {
+        "concurrency": concurrency,
+        "tickers": len(fetched),
+        "requests": server.requests - before,
+        "bars": sum(len(f.bars) for f in fetched),
+        "max_in_flight": server.max_in_flight,
+        "wall_s": wall(),
+    }
 
 
 def main() -> None:
@@ -48,8 +54,13 @@ def main() -> None:
         rows = [measure(server, symbols, int(c)) for c in args.concurrency.split(",")]
     for row in rows:
         row["speed_up"] = round(rows[0]["wall_s"] / row["wall_s"], 2)
-    print(table(rows, f"fetch_many: {args.tickers} tickers x 1 day, {args.latency * 1000:g} ms per request, "
-                      f"load average {os.getloadavg()[0]:.2f}"))
+    print(
+        table(
+            rows,
+            f"fetch_many: {args.tickers} tickers x 1 day, {args.latency * 1000:g} ms per request, "
+            f"load average {os.getloadavg()[0]:.2f}",
+        )
+    )
 
 
 if __name__ == "__main__":

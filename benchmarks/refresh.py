@@ -46,8 +46,12 @@ def noop_twin(defs):
     from magsev_dagster.schedules import magsev_hourly_job
 
     def asset(spec, policy):
-        @dg.asset(key=spec.key, deps=[d.asset_key for d in spec.deps], partitions_def=spec.partitions_def,
-                  backfill_policy=policy)
+        @dg.asset(
+            key=spec.key,
+            deps=[d.asset_key for d in spec.deps],
+            partitions_def=spec.partitions_def,
+            backfill_policy=policy,
+        )
         def _noop():
             return dg.MaterializeResult()
 
@@ -62,8 +66,7 @@ def noop_twin(defs):
 
     assets = [asset(spec, a.backfill_policy) for a in defs.assets for spec in a.specs]
     checks = [check(spec, c.partitions_def) for c in defs.asset_checks for spec in c.check_specs]
-    return dg.Definitions(assets=assets, asset_checks=checks, jobs=[magsev_hourly_job],
-                          executor=dg.in_process_executor)
+    return dg.Definitions(assets=assets, asset_checks=checks, jobs=[magsev_hourly_job], executor=dg.in_process_executor)
 
 
 def refresh(workdir: Path, history_days: dict, repeats: int = REPEATS) -> dict:
@@ -84,9 +87,13 @@ def refresh(workdir: Path, history_days: dict, repeats: int = REPEATS) -> dict:
         for _ in range(repeats):
             for label, (defs, instance) in runs.items():
                 measured[label].append(execute(defs, instance, day))
-    return {"day": day, "history": setups, "refreshes": measured,
-            "median_wall_s": {label: median([r["wall_s"] for r in rs]) for label, rs in measured.items()},
-            "median_cpu_s": {label: median([r["cpu_s"] for r in rs]) for label, rs in measured.items()}}
+    return {
+        "day": day,
+        "history": setups,
+        "refreshes": measured,
+        "median_wall_s": {label: median([r["wall_s"] for r in rs]) for label, rs in measured.items()},
+        "median_cpu_s": {label: median([r["cpu_s"] for r in rs]) for label, rs in measured.items()},
+    }
 
 
 def main(quick: bool = False) -> dict:
@@ -96,24 +103,54 @@ def main(quick: bool = False) -> dict:
     r = run_scenario("refresh", "refresh", history_days=labels, repeats=3 if quick else REPEATS)
     short, long = list(labels)
     walls, cpus = r["median_wall_s"], r["median_cpu_s"]
-    rows = [{"refresh of today (mag7)": f"on {label} of history" if label != "noop twin" else
-             "no-op twin of the graph (Dagster alone)", "median_wall_s": walls[label], "median_cpu_s": cpus[label],
-             "runs_wall_s": [x["wall_s"] for x in r["refreshes"][label]],
-             "events": r["refreshes"][label][0]["events"], "bars": r["refreshes"][label][0]["bars"]}
-            for label in r["refreshes"]]
-    ratios = {"wall_long_over_week": round(walls[long] / walls[short], 2),
-              "cpu_long_over_week": round(cpus[long] / cpus[short], 2),
-              "fixed_cost_share_of_refresh_wall": round(walls["noop twin"] / walls[short], 2)}
-    print(table(rows, f"Hourly refresh of today ({r['day']}), medians of {len(r['refreshes'][short])} alternated "
-                      f"runs (load {r['load_avg_before']} -> {r['load_avg_after']})"))
+    rows = [
+        {
+            "refresh of today (mag7)": f"on {label} of history"
+            if label != "noop twin"
+            else "no-op twin of the graph (Dagster alone)",
+            "median_wall_s": walls[label],
+            "median_cpu_s": cpus[label],
+            "runs_wall_s": [x["wall_s"] for x in r["refreshes"][label]],
+            "events": r["refreshes"][label][0]["events"],
+            "bars": r["refreshes"][label][0]["bars"],
+        }
+        for label in r["refreshes"]
+    ]
+    ratios = {
+        "wall_long_over_week": round(walls[long] / walls[short], 2),
+        "cpu_long_over_week": round(cpus[long] / cpus[short], 2),
+        "fixed_cost_share_of_refresh_wall": round(walls["noop twin"] / walls[short], 2),
+    }
+    print(
+        table(
+            rows,
+            f"Hourly refresh of today ({r['day']}), medians of {len(r['refreshes'][short])} alternated "
+            f"runs (load {r['load_avg_before']} -> {r['load_avg_after']})",
+        )
+    )
     typical = {label: min(rs, key=lambda x: abs(x["wall_s"] - walls[label])) for label, rs in r["refreshes"].items()}
-    print(table([{"step": step, f"on {short}": seconds, "no-op twin": typical["noop twin"]["steps_s"].get(step)}
-                 for step, seconds in typical[short]["steps_s"].items()]
-                + [{"step": "run set-up (until the run starts)", f"on {short}": typical[short]["run_setup_s"],
-                    "no-op twin": typical["noop twin"]["run_setup_s"]}],
-                "Seconds per step of the run nearest the median"))
-    print(table([{"ratio": k, "value": v} for k, v in ratios.items()],
-                f"Ratios (target: {long} / 1 week <= {TARGET['ratio_year_over_week']})"))
+    print(
+        table(
+            [
+                {"step": step, f"on {short}": seconds, "no-op twin": typical["noop twin"]["steps_s"].get(step)}
+                for step, seconds in typical[short]["steps_s"].items()
+            ]
+            + [
+                {
+                    "step": "run set-up (until the run starts)",
+                    f"on {short}": typical[short]["run_setup_s"],
+                    "no-op twin": typical["noop twin"]["run_setup_s"],
+                }
+            ],
+            "Seconds per step of the run nearest the median",
+        )
+    )
+    print(
+        table(
+            [{"ratio": k, "value": v} for k, v in ratios.items()],
+            f"Ratios (target: {long} / 1 week <= {TARGET['ratio_year_over_week']})",
+        )
+    )
     result = {"quick": quick, **r, "ratios": ratios, "old": OLD, "targets": TARGET}
     merge_results("refresh", result, load)
     return result

@@ -37,17 +37,28 @@ REPEATS = 7
 TARGET = {"ratio_long_over_week": 1.2}
 # Measured with this benchmark before the statements were restructured (2026-12-02, load 2.9 -> 3.2):
 # rows the day-table scans handed on, 1 week -> 1 year of history. Everything else was already flat.
-OLD = {name: (586, 35_030) for name in (
-    "panel price_range", "report reports/latest_variance", "report reports/prod_rows_per_ticker",
-    "run hourly_price_variance row count", "run hourly_price_variance preview")}
+OLD = {
+    name: (586, 35_030)
+    for name in (
+        "panel price_range",
+        "report reports/latest_variance",
+        "report reports/prod_rows_per_ticker",
+        "run hourly_price_variance row count",
+        "run hourly_price_variance preview",
+    )
+}
 
 
 def _statements(window, tickers: list[str], now):
     from magsev_dagster.grafana.picture import picture_range
     from magsev_dagster.statements import check_statements, panel_statements, report_statements, run_statements
 
-    return [*run_statements(window), *check_statements(window, now), *report_statements(window),
-            *panel_statements(picture_range(window.end), tickers)]
+    return [
+        *run_statements(window),
+        *check_statements(window, now),
+        *report_statements(window),
+        *panel_statements(picture_range(window.end), tickers),
+    ]
 
 
 def _seconds(warehouses: dict, statement, params: dict, repeats: int) -> dict:
@@ -119,22 +130,40 @@ def main(quick: bool = False) -> dict:
         # A look-back longer than the week (the jumps' 14 days, freshness' 10) finds fewer days on it.
         looks_back = by["days"][0] < week_start
         before = OLD.get(name)
-        rows.append({"statement": name + (f" (from {by['days'][0]})" if looks_back else ""),
-                     f"rows on {short}": week["rows"], f"rows on {long}": year["rows"], "rows ratio": rows_ratio,
-                     f"ms on {short}": round(week["seconds"] * 1000, 1),
-                     f"ms on {long}": round(year["seconds"] * 1000, 1), "time ratio": time_ratio,
-                     "rows before (week -> year)": f"{before[0]:,} -> {before[1]:,}" if before else ""})
+        rows.append(
+            {
+                "statement": name + (f" (from {by['days'][0]})" if looks_back else ""),
+                f"rows on {short}": week["rows"],
+                f"rows on {long}": year["rows"],
+                "rows ratio": rows_ratio,
+                f"ms on {short}": round(week["seconds"] * 1000, 1),
+                f"ms on {long}": round(year["seconds"] * 1000, 1),
+                "time ratio": time_ratio,
+                "rows before (week -> year)": f"{before[0]:,} -> {before[1]:,}" if before else "",
+            }
+        )
         if not looks_back:
             worst["rows"] = max(worst["rows"], rows_ratio or 0)
         if name.startswith(("panel", "report")):
             worst["seconds"] = max(worst["seconds"], time_ratio or 0)
-    print(table(rows, f"Rows handed on by the day-table scans, and time, on {short} vs {long} of history "
-                      f"(run, checks, reports: {r['window']}; panels: the 7 days up to its end; "
-                      f"load {r['load_avg_before']} -> {r['load_avg_after']})"))
-    summary = {"max_rows_ratio (look-backs beyond the week aside)": worst["rows"],
-               "max_time_ratio (panels, reports)": worst["seconds"]}
-    print(table([{"ratio": k, "value": v, "target": TARGET["ratio_long_over_week"]} for k, v in summary.items()],
-                f"Worst {long} / {short} ratios"))
+    print(
+        table(
+            rows,
+            f"Rows handed on by the day-table scans, and time, on {short} vs {long} of history "
+            f"(run, checks, reports: {r['window']}; panels: the 7 days up to its end; "
+            f"load {r['load_avg_before']} -> {r['load_avg_after']})",
+        )
+    )
+    summary = {
+        "max_rows_ratio (look-backs beyond the week aside)": worst["rows"],
+        "max_time_ratio (panels, reports)": worst["seconds"],
+    }
+    print(
+        table(
+            [{"ratio": k, "value": v, "target": TARGET["ratio_long_over_week"]} for k, v in summary.items()],
+            f"Worst {long} / {short} ratios",
+        )
+    )
     result = {"quick": quick, **r, "summary": summary, "old_rows": OLD, "targets": TARGET}
     merge_results("scans", result, load)
     return result

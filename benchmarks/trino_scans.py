@@ -43,8 +43,15 @@ def _world(trino_url: str, days: int) -> dict:
     from magsev_dagster_tests.helpers import run_range
 
     start = (date.fromisoformat(WINDOW[1]) - timedelta(days=days - 1)).isoformat()
-    settings = Settings.from_env({"MAGSEV_ENV": "aws", "MAGSEV_S3_BUCKET": "magsev-bench", "MAGSEV_TICKERS": TICKERS,
-                                  "MAGSEV_RAW_CATALOG": "partitions", "MAGSEV_AWS_POLL_SECONDS": "0.01"})
+    settings = Settings.from_env(
+        {
+            "MAGSEV_ENV": "aws",
+            "MAGSEV_S3_BUCKET": "magsev-bench",
+            "MAGSEV_TICKERS": TICKERS,
+            "MAGSEV_RAW_CATALOG": "partitions",
+            "MAGSEV_AWS_POLL_SECONDS": "0.01",
+        }
+    )
     with moto_server() as moto, pytest.MonkeyPatch.context() as env, attach(moto.url, trino_url):
         for name, value in {**FAKE_CREDENTIALS, "AWS_ENDPOINT_URL": moto.url}.items():
             env.setenv(name, value)
@@ -57,11 +64,17 @@ def _world(trino_url: str, days: int) -> dict:
         if not result.success:
             raise RuntimeError(f"the {days}-day build failed")
         window = day_window(*WINDOW)
-        statements = [*report_statements(window),
-                      *panel_statements(TimeRange(window.start, window.end), list(resources["universe"].tickers))]
+        statements = [
+            *report_statements(window),
+            *panel_statements(TimeRange(window.start, window.end), list(resources["universe"].tickers)),
+        ]
         warehouse = resources["warehouse"]
-        return {f"{r.sender} {r.name}": warehouse.query(r.statement, **r.params).attrs["athena"]
-                ["athena_data_scanned_bytes"] for r in statements}
+        return {
+            f"{r.sender} {r.name}": warehouse.query(r.statement, **r.params).attrs["athena"][
+                "athena_data_scanned_bytes"
+            ]
+            for r in statements
+        }
 
 
 def measure(workdir: Path) -> dict:
@@ -81,8 +94,13 @@ def main(quick: bool = False) -> dict:
         ratio = round(other / scanned, 2) if scanned else None
         worst = max(worst, ratio or 0)
         rows.append({"statement": name, f"bytes on {short}": scanned, f"bytes on {long}": other, "ratio": ratio})
-    print(table(rows, f"Bytes Trino reads (Athena's DataScannedInBytes) for {WINDOW[0]}..{WINDOW[1]}, "
-                      f"{short} vs {long} of history (load {r['load_avg_before']} -> {r['load_avg_after']})"))
+    print(
+        table(
+            rows,
+            f"Bytes Trino reads (Athena's DataScannedInBytes) for {WINDOW[0]}..{WINDOW[1]}, "
+            f"{short} vs {long} of history (load {r['load_avg_before']} -> {r['load_avg_after']})",
+        )
+    )
     print(f"worst ratio {worst} (target <= {TARGET['ratio_61_over_2_days']})")
     result = {**r, "summary": {"max_bytes_ratio": worst}, "targets": TARGET}
     merge_results("trino_scans", result, load)

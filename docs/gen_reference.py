@@ -55,17 +55,26 @@ def configuration() -> str:
             default = "unset"
         else:
             default = f"`{info.default}`"
-        rows.append([" or ".join(f"`{v}`" for v in variables(name)), kind, default,
-                     requirement(name) or "any text", info.description])
-    return (HEADER.format(source="magsev_dagster/settings.py") + "# Configuration\n\n"
-            "Every setting is an environment variable, declared once in `magsev_dagster/settings.py` "
-            "(pydantic-settings). Blank is unset. A value the project cannot use stops it at load with an error "
-            "that names the variable and the value (never a secret's).\n\n"
-            + _table(["Variable", "Type", "Default", "Must be", "What it sets"], rows)
-            + "\nRead by the libraries, not declared here: `AWS_ENDPOINT_URL` and the rest of boto3's credential "
-            "chain (the AWS mode runs against a moto server in tests through it), `DAGSTER_HOME` (the instance: "
-            "`make` sets `.dagster_home`) and `DAGSTER_PG_PASSWORD` (a secret, read by the Postgres `dagster.yaml` "
-            "examples).\n")
+        rows.append(
+            [
+                " or ".join(f"`{v}`" for v in variables(name)),
+                kind,
+                default,
+                requirement(name) or "any text",
+                info.description,
+            ]
+        )
+    return (
+        HEADER.format(source="magsev_dagster/settings.py") + "# Configuration\n\n"
+        "Every setting is an environment variable, declared once in `magsev_dagster/settings.py` "
+        "(pydantic-settings). Blank is unset. A value the project cannot use stops it at load with an error "
+        "that names the variable and the value (never a secret's).\n\n"
+        + _table(["Variable", "Type", "Default", "Must be", "What it sets"], rows)
+        + "\nRead by the libraries, not declared here: `AWS_ENDPOINT_URL` and the rest of boto3's credential "
+        "chain (the AWS mode runs against a moto server in tests through it), `DAGSTER_HOME` (the instance: "
+        "`make` sets `.dagster_home`) and `DAGSTER_PG_PASSWORD` (a secret, read by the Postgres `dagster.yaml` "
+        "examples).\n"
+    )
 
 
 def assets() -> str:
@@ -76,22 +85,43 @@ def assets() -> str:
     settings = Settings.from_env({})
     defs = build_defs(resources_for(settings), settings)
     graph = defs.resolve_asset_graph()
-    out = [HEADER.format(source="the Definitions (magsev_dagster/definitions.py)"), "# Assets and checks\n\n",
-           "The asset graph as the Definitions declare it (`MAGSEV_ENV=local`; the AWS mode has the same "
-           "assets, checks and keys).\n\n"]
+    out = [
+        HEADER.format(source="the Definitions (magsev_dagster/definitions.py)"),
+        "# Assets and checks\n\n",
+        "The asset graph as the Definitions declare it (`MAGSEV_ENV=local`; the AWS mode has the same "
+        "assets, checks and keys).\n\n",
+    ]
     for spec in sorted(defs.resolve_all_asset_specs(), key=lambda s: s.key.to_user_string()):
         node = graph.get(spec.key)
         partitions = type(node.partitions_def).__name__ if node.partitions_def else "none"
         out.append(f"## `{spec.key.to_user_string()}`\n\n{(spec.description or '').strip()}\n\n")
-        out.append(_table(["group", "kinds", "owners", "partitions", "depends on", "metadata keys"], [[
-            spec.group_name, ", ".join(sorted(spec.kinds)), ", ".join(spec.owners), partitions,
-            ", ".join(sorted(d.asset_key.to_user_string() for d in spec.deps)) or "-",
-            ", ".join(sorted(spec.metadata)) or "-"]]) + "\n")
+        out.append(
+            _table(
+                ["group", "kinds", "owners", "partitions", "depends on", "metadata keys"],
+                [
+                    [
+                        spec.group_name,
+                        ", ".join(sorted(spec.kinds)),
+                        ", ".join(spec.owners),
+                        partitions,
+                        ", ".join(sorted(d.asset_key.to_user_string() for d in spec.deps)) or "-",
+                        ", ".join(sorted(spec.metadata)) or "-",
+                    ]
+                ],
+            )
+            + "\n"
+        )
     rows = []
     for check_key in sorted(graph.asset_check_keys, key=lambda k: (k.asset_key.to_user_string(), k.name)):
         check = graph.get_check_spec(check_key)
-        rows.append([f"`{check.name}`", check_key.asset_key.to_user_string(), "yes" if check.blocking else "no",
-                     check.description or ""])
+        rows.append(
+            [
+                f"`{check.name}`",
+                check_key.asset_key.to_user_string(),
+                "yes" if check.blocking else "no",
+                check.description or "",
+            ]
+        )
     out.append("## Checks\n\nA blocking check that fails stops the assets downstream of its asset in the same run.\n\n")
     out.append(_table(["check", "asset", "blocking", "what it asserts"], rows))
     return "".join(out)
@@ -103,19 +133,27 @@ def sql_statements() -> str:
     from magsev_dagster.partitions import day_window
 
     window = day_window(EXAMPLE_DAY, EXAMPLE_DAY, now=EXAMPLE_NOW)
-    ranged = [*statements.run_statements(window), *statements.check_statements(window, EXAMPLE_NOW),
-              *statements.report_statements(window),
-              *statements.panel_statements(picture_range(EXAMPLE_NOW), ["AAPL", "MSFT"])]
-    out = [HEADER.format(source="magsev_dagster/statements.py"), "# SQL statements\n\n",
-           "Every statement the project sends, in Athena's (Trino's) dialect as AWS receives it; locally the same "
-           f"statements run on DuckDB, transpiled by sqlglot. Bound here for the day {EXAMPLE_DAY} "
-           "(panels: tickers AAPL and MSFT).\n\n"]
+    ranged = [
+        *statements.run_statements(window),
+        *statements.check_statements(window, EXAMPLE_NOW),
+        *statements.report_statements(window),
+        *statements.panel_statements(picture_range(EXAMPLE_NOW), ["AAPL", "MSFT"]),
+    ]
+    out = [
+        HEADER.format(source="magsev_dagster/statements.py"),
+        "# SQL statements\n\n",
+        "Every statement the project sends, in Athena's (Trino's) dialect as AWS receives it; locally the same "
+        f"statements run on DuckDB, transpiled by sqlglot. Bound here for the day {EXAMPLE_DAY} "
+        "(panels: tickers AAPL and MSFT).\n\n",
+    ]
     for sender in ("run", "check", "report", "panel"):
         out.append(f"## Sent by a {sender}\n\n")
         for item in (r for r in ranged if r.sender == sender):
             text = sql.render(item.statement, sql.SOURCE_DIALECT, **item.params)
-            out.append(f"### {item.name}\n\nReads dt {item.first_dt} to {item.last_dt or 'the newest day'}.\n\n"
-                       f"```sql\n{text.strip()}\n```\n\n")
+            out.append(
+                f"### {item.name}\n\nReads dt {item.first_dt} to {item.last_dt or 'the newest day'}.\n\n"
+                f"```sql\n{text.strip()}\n```\n\n"
+            )
     for name, statement in statements.unranged_statements().items():
         out.append(f"### {name} (any day)\n\n```sql\n{sql.render(statement, sql.SOURCE_DIALECT).strip()}\n```\n\n")
     return "".join(out)
@@ -125,15 +163,19 @@ def iam() -> str:
     from magsev_dagster.iam_policy import example_settings, grants, run_policy
 
     settings = example_settings()
-    rows = [[f"`{g.sid}`", ", ".join(g.actions), ", ".join(f"`{r}`" for r in g.resources), g.why]
-            for g in grants(settings, EXAMPLE_ACCOUNT)]
+    rows = [
+        [f"`{g.sid}`", ", ".join(g.actions), ", ".join(f"`{r}`" for r in g.resources), g.why]
+        for g in grants(settings, EXAMPLE_ACCOUNT)
+    ]
     policy = json.dumps(run_policy(settings, EXAMPLE_ACCOUNT), indent=2)
-    return (HEADER.format(source="magsev_dagster/iam_policy.py") + "# IAM permissions\n\n"
-            "The least-privilege policy of the runs' role, generated from the settings "
-            f"(`make provision PROVISION_ARGS=--print-policy` prints yours; account {EXAMPLE_ACCOUNT} and the "
-            "example settings of `iam_policy.example_settings()` here).\n\n"
-            + _table(["Statement", "Actions", "Resources", "Why"], rows)
-            + f"\n## The policy document\n\n```json\n{policy}\n```\n")
+    return (
+        HEADER.format(source="magsev_dagster/iam_policy.py") + "# IAM permissions\n\n"
+        "The least-privilege policy of the runs' role, generated from the settings "
+        f"(`make provision PROVISION_ARGS=--print-policy` prints yours; account {EXAMPLE_ACCOUNT} and the "
+        "example settings of `iam_policy.example_settings()` here).\n\n"
+        + _table(["Statement", "Actions", "Resources", "Why"], rows)
+        + f"\n## The policy document\n\n```json\n{policy}\n```\n"
+    )
 
 
 def _figures(value: object, prefix: str = "") -> list[tuple[str, object]]:
@@ -141,16 +183,22 @@ def _figures(value: object, prefix: str = "") -> list[tuple[str, object]]:
     if isinstance(value, dict):
         return [f for k, v in value.items() for f in _figures(v, f"{prefix}.{k}" if prefix else str(k))]
     if isinstance(value, list):
-        return [(prefix, ", ".join(map(str, value)))] if len(value) <= 4 and all(
-            not isinstance(v, dict | list) for v in value) else []
+        return (
+            [(prefix, ", ".join(map(str, value)))]
+            if len(value) <= 4 and all(not isinstance(v, dict | list) for v in value)
+            else []
+        )
     return [(prefix, value)]
 
 
 def benchmarks() -> str:
     results = json.loads((ROOT / "benchmarks" / "results.json").read_text())
-    out = [HEADER.format(source="benchmarks/results.json"), "# Measured figures\n\n",
-           "What `make bench` last measured, as it wrote it to `benchmarks/results.json`: each benchmark with "
-           "the date and the machine of its run. How each is measured: `benchmarks/README.md`.\n\n"]
+    out = [
+        HEADER.format(source="benchmarks/results.json"),
+        "# Measured figures\n\n",
+        "What `make bench` last measured, as it wrote it to `benchmarks/results.json`: each benchmark with "
+        "the date and the machine of its run. How each is measured: `benchmarks/README.md`.\n\n",
+    ]
     for name, result in results.items():
         machine = result.get("machine", {})
         where = ", ".join(f"{k} {v}" for k, v in machine.items())
@@ -171,8 +219,11 @@ PAGES: dict[str, Callable[[], str]] = {
 
 def stale_pages() -> list[str]:
     """The generated pages whose committed text differs from what the code generates now."""
-    return [name for name, build in PAGES.items()
-            if not (REFERENCE / name).exists() or (REFERENCE / name).read_text() != build()]
+    return [
+        name
+        for name, build in PAGES.items()
+        if not (REFERENCE / name).exists() or (REFERENCE / name).read_text() != build()
+    ]
 
 
 def main(argv: list[str]) -> int:

@@ -40,8 +40,9 @@ class Undelivered:
     def late_alert(self, now: float) -> Alert:
         minutes = max(0, round((now - self.first_attempt) / 60))
         first = datetime.fromtimestamp(self.first_attempt, tz=timezone.utc).strftime("%Y-%m-%d %H:%M")
-        return replace(Alert(**self.alert), late=f"{minutes} min after the first attempt ({first} UTC), "
-                                                 f"which failed: {self.error}")
+        return replace(
+            Alert(**self.alert), late=f"{minutes} min after the first attempt ({first} UTC), which failed: {self.error}"
+        )
 
 
 def _read(instance: dg.DagsterInstance, keys: set[str]) -> dict[str, Any]:
@@ -61,8 +62,7 @@ def _finished(entry: dict, redelivered: dict[str, list[str]]) -> bool:
     return set(entry["targets"]) <= set(redelivered.get(entry["id"], []))
 
 
-def keep(instance: dg.DagsterInstance, sensor: str, alert: Alert, targets: list[str], error: str,
-         now: float) -> None:
+def keep(instance: dg.DagsterInstance, sensor: str, alert: Alert, targets: list[str], error: str, now: float) -> None:
     """Add a refused alert to `sensor`'s list (the sensor is this key's only writer)."""
     key = UNDELIVERED_PREFIX + sensor
     redelivered = _redelivered(instance)
@@ -86,8 +86,9 @@ def pending(instance: dg.DagsterInstance, sensors: list[str]) -> list[tuple[Unde
 def record_delivery(instance: dg.DagsterInstance, sensors: list[str], entry_id: str, targets: list[str]) -> None:
     """Note targets that took an alert (the redelivery sensor is this key's only writer); forget what
     no sensor's list holds any more."""
-    listed = {e["id"] for entries in _read(instance, {UNDELIVERED_PREFIX + s for s in sensors}).values()
-              for e in entries}
+    listed = {
+        e["id"] for entries in _read(instance, {UNDELIVERED_PREFIX + s for s in sensors}).values() for e in entries
+    }
     redelivered = {k: v for k, v in _redelivered(instance).items() if k in listed}
     redelivered[entry_id] = sorted({*redelivered.get(entry_id, []), *targets})
     _write(instance, REDELIVERED_KEY, redelivered)

@@ -29,7 +29,10 @@ from magsev_dagster.resources.alerts import Alert, AlertDeliveryError, AlertNoti
 
 MAX_LISTED = 10  # a year's backfill may fail a check on many days: list a few, count the rest
 FAILURE_SENSOR, CHECK_SENSOR, REDELIVERY_SENSOR = (
-    "magsev_run_failure_alert", "magsev_check_failure_alert", "magsev_alert_redelivery")
+    "magsev_run_failure_alert",
+    "magsev_check_failure_alert",
+    "magsev_alert_redelivery",
+)
 ALERT_SENSORS = [FAILURE_SENSOR, CHECK_SENSOR]  # the sensors whose refused alerts are kept
 REDELIVERY_INTERVAL_SECONDS = 60
 NO_TARGET = "no alert target: set MAGSEV_ALERT_SNS_TOPIC_ARN or MAGSEV_ALERT_WEBHOOK_URL"
@@ -87,13 +90,18 @@ def failed_steps(instance: dg.DagsterInstance, run_id: str) -> list[str]:
     return steps
 
 
-def describe(instance: dg.DagsterInstance, run: dg.DagsterRun, notifier: AlertNotifier, what: str,
-             reason: str = "") -> Alert:
+def describe(
+    instance: dg.DagsterInstance, run: dg.DagsterRun, notifier: AlertNotifier, what: str, reason: str = ""
+) -> Alert:
     partitions = partitions_of(run)
     return Alert(
         subject=f"[magsev] {run.job_name} {what}: {partitions} (run {run.run_id[:8]})",
-        run_id=run.run_id, job=run.job_name, partitions=partitions, run_url=notifier.run_url(run.run_id),
-        failed_steps=failed_steps(instance, run.run_id), failed_checks=failed_checks(instance, run.run_id),
+        run_id=run.run_id,
+        job=run.job_name,
+        partitions=partitions,
+        run_url=notifier.run_url(run.run_id),
+        failed_steps=failed_steps(instance, run.run_id),
+        failed_checks=failed_checks(instance, run.run_id),
         reason=reason,
     )
 
@@ -104,8 +112,11 @@ def send_or_keep(context, sensor: str, alerts: AlertNotifier, alert: Alert) -> N
         sent = alerts.send(alert)
     except AlertDeliveryError as exc:
         alert_outbox.keep(context.instance, sensor, alert, exc.failed, str(exc), time.time())
-        raise AlertDeliveryError(f"{exc}; kept: {REDELIVERY_SENSOR} offers it again every "
-                                 f"{REDELIVERY_INTERVAL_SECONDS} s", exc.failed, exc.sent) from None
+        raise AlertDeliveryError(
+            f"{exc}; kept: {REDELIVERY_SENSOR} offers it again every {REDELIVERY_INTERVAL_SECONDS} s",
+            exc.failed,
+            exc.sent,
+        ) from None
     context.log.info(f"alert for run {alert.run_id} sent to {', '.join(sent)}")
 
 
@@ -128,28 +139,36 @@ def redeliver(context: dg.SensorEvaluationContext, alerts: AlertNotifier) -> dg.
             delivered.append(f"run {entry.alert['run_id'][:8]} to {', '.join(sent)}")
     if not delivered and not refused:
         return dg.SkipReason("no kept alert")
-    return dg.SkipReason("; ".join([*(f"delivered late: {d}" for d in delivered),
-                                    *(f"still refused: {r}" for r in refused)]))
+    return dg.SkipReason(
+        "; ".join([*(f"delivered late: {d}" for d in delivered), *(f"still refused: {r}" for r in refused)])
+    )
 
 
 def alert_sensors(enabled: bool) -> list[dg.SensorDefinition]:
     """The alert sensors; running by default when a target is configured (`enabled`)."""
     status = dg.DefaultSensorStatus.RUNNING if enabled else dg.DefaultSensorStatus.STOPPED
 
-    @dg.run_failure_sensor(name=FAILURE_SENSOR, default_status=status,
-                           description="Alerts the configured SNS topic / webhook when a run fails, naming "
-                                       "its partitions, failed steps and failed blocking checks.")
+    @dg.run_failure_sensor(
+        name=FAILURE_SENSOR,
+        default_status=status,
+        description="Alerts the configured SNS topic / webhook when a run fails, naming "
+        "its partitions, failed steps and failed blocking checks.",
+    )
     def magsev_run_failure_alert(context: dg.RunFailureSensorContext, alerts: AlertNotifier):
         if not alerts.configured:
             return dg.SkipReason(NO_TARGET)
         reason = _first_line(context.failure_event.message)
-        send_or_keep(context, FAILURE_SENSOR, alerts,
-                     describe(context.instance, context.dagster_run, alerts, "FAILED", reason))
+        send_or_keep(
+            context, FAILURE_SENSOR, alerts, describe(context.instance, context.dagster_run, alerts, "FAILED", reason)
+        )
 
-    @dg.run_status_sensor(run_status=dg.DagsterRunStatus.SUCCESS, name=CHECK_SENSOR,
-                          default_status=status,
-                          description="Alerts the configured SNS topic / webhook when a run succeeded but "
-                                      "some of its (non-blocking) checks failed.")
+    @dg.run_status_sensor(
+        run_status=dg.DagsterRunStatus.SUCCESS,
+        name=CHECK_SENSOR,
+        default_status=status,
+        description="Alerts the configured SNS topic / webhook when a run succeeded but "
+        "some of its (non-blocking) checks failed.",
+    )
     def magsev_check_failure_alert(context: dg.RunStatusSensorContext, alerts: AlertNotifier):
         if not alerts.configured:
             return dg.SkipReason(NO_TARGET)
@@ -157,9 +176,13 @@ def alert_sensors(enabled: bool) -> list[dg.SensorDefinition]:
         if alert.failed_checks:
             send_or_keep(context, CHECK_SENSOR, alerts, alert)
 
-    @dg.sensor(name=REDELIVERY_SENSOR, default_status=status, minimum_interval_seconds=REDELIVERY_INTERVAL_SECONDS,
-               description="Offers every alert a target still refused after its retries (kept in the instance) "
-                           "again, to that target only, saying how late it is, until it is taken.")
+    @dg.sensor(
+        name=REDELIVERY_SENSOR,
+        default_status=status,
+        minimum_interval_seconds=REDELIVERY_INTERVAL_SECONDS,
+        description="Offers every alert a target still refused after its retries (kept in the instance) "
+        "again, to that target only, saying how late it is, until it is taken.",
+    )
     def magsev_alert_redelivery(context: dg.SensorEvaluationContext, alerts: AlertNotifier):
         if not alerts.configured:
             return dg.SkipReason(NO_TARGET)

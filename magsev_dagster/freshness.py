@@ -41,15 +41,23 @@ def due_bar(ticker: str, now: datetime, allowance: timedelta, extended: bool = F
     return hours[-1] if hours else None
 
 
-def staleness(newest: dict[str, datetime], tickers: list[str], now: datetime, allowance: timedelta,
-              extended: bool = False) -> pd.DataFrame:
+def staleness(
+    newest: dict[str, datetime], tickers: list[str], now: datetime, allowance: timedelta, extended: bool = False
+) -> pd.DataFrame:
     """One row per ticker: its newest bar, the bar that is due, and whether it is stale."""
     rows = []
     for ticker in tickers:
         due, have = due_bar(ticker, now, allowance, extended), newest.get(ticker)
         stale = due is not None and (have is None or have < due)
-        rows.append({"ticker": ticker, "newest_bar": _fmt(have), "due_bar": _fmt(due), "stale": stale,
-                     "lag_hours": round((now - have).total_seconds() / 3600, 1) if have else None})
+        rows.append(
+            {
+                "ticker": ticker,
+                "newest_bar": _fmt(have),
+                "due_bar": _fmt(due),
+                "stale": stale,
+                "lag_hours": round((now - have).total_seconds() / 3600, 1) if have else None,
+            }
+        )
     return pd.DataFrame(rows, columns=["ticker", "newest_bar", "due_bar", "stale", "lag_hours"])
 
 
@@ -59,33 +67,51 @@ def _fmt(ts: datetime | None) -> str:
 
 def newest_bars(warehouse: Warehouse, now: datetime) -> dict[str, datetime]:
     found = warehouse.query("checks/prod_newest_bars", since_dt=partition_key(now - LOOKBACK))
-    return {row.ticker: datetime.fromtimestamp(int(row.newest_ms) / 1000, tz=now.tzinfo)
-            for row in found.itertuples() if pd.notna(row.newest_ms)}
+    return {
+        row.ticker: datetime.fromtimestamp(int(row.newest_ms) / 1000, tz=now.tzinfo)
+        for row in found.itertuples()
+        if pd.notna(row.newest_ms)
+    }
 
 
 def freshness_check(refresh: str = "hourly") -> dg.AssetChecksDefinition:
     allowance = ALLOWANCE[refresh]
 
-    @dg.asset_check(asset=PROD_TABLE, name=CHECK_NAME, blocking=False,
-                    description=f"The newest bar of every ticker is no older than the schedule allows "
-                                f"({refresh} refresh: the last market hour that closed {allowance / HOUR:g} h ago). "
-                                "Weekends, holidays and closed hours are not stale; crypto trades 24/7.")
+    @dg.asset_check(
+        asset=PROD_TABLE,
+        name=CHECK_NAME,
+        blocking=False,
+        description=f"The newest bar of every ticker is no older than the schedule allows "
+        f"({refresh} refresh: the last market hour that closed {allowance / HOUR:g} h ago). "
+        "Weekends, holidays and closed hours are not stale; crypto trades 24/7.",
+    )
     def _fresh(warehouse: Warehouse, universe: TickerUniverse) -> dg.AssetCheckResult:
         now = utc_now()
         try:
             newest = newest_bars(warehouse, now)
         except Exception as exc:  # no production table yet, or no rights to read it: not fresh either
-            return dg.AssetCheckResult(passed=False, severity=dg.AssetCheckSeverity.ERROR,
-                                       description=f"production not readable: {type(exc).__name__}: "
-                                                   f"{str(exc).splitlines()[0][:300] if str(exc) else ''}")
+            return dg.AssetCheckResult(
+                passed=False,
+                severity=dg.AssetCheckSeverity.ERROR,
+                description=f"production not readable: {type(exc).__name__}: "
+                f"{str(exc).splitlines()[0][:300] if str(exc) else ''}",
+            )
         table = staleness(newest, universe.tickers, now, allowance, universe.extended_hours)
         stale = table[table["stale"]]
         return dg.AssetCheckResult(
-            passed=stale.empty, severity=dg.AssetCheckSeverity.ERROR,
-            description=("every ticker is up to date" if stale.empty
-                         else f"{len(stale)} of {len(table)} tickers stale: {', '.join(stale['ticker'][:10])}"),
-            metadata={"checked_at": now.isoformat(timespec="seconds"), "allowance_hours": allowance / HOUR,
-                      "stale_tickers": len(stale), "tickers": markdown(table, rows=50)},
+            passed=stale.empty,
+            severity=dg.AssetCheckSeverity.ERROR,
+            description=(
+                "every ticker is up to date"
+                if stale.empty
+                else f"{len(stale)} of {len(table)} tickers stale: {', '.join(stale['ticker'][:10])}"
+            ),
+            metadata={
+                "checked_at": now.isoformat(timespec="seconds"),
+                "allowance_hours": allowance / HOUR,
+                "stale_tickers": len(stale),
+                "tickers": markdown(table, rows=50),
+            },
         )
 
     return _fresh

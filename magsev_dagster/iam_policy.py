@@ -34,6 +34,7 @@ TABLE_OBJECTS = (*RAW_OBJECTS, "s3:AbortMultipartUpload")
 RESULT_OBJECTS = ("s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts")
 RESULT_BUCKET = ("s3:GetBucketLocation", "s3:ListBucketMultipartUploads")
 
+
 @dataclass(frozen=True)
 class Grant:
     """One policy statement and the reason it exists."""
@@ -45,8 +46,12 @@ class Grant:
     condition: dict | None = field(default=None)
 
     def statement(self) -> dict:
-        statement: dict[str, Any] = {"Sid": self.sid, "Effect": "Allow", "Action": sorted(self.actions),
-                     "Resource": list(self.resources) if len(self.resources) > 1 else self.resources[0]}
+        statement: dict[str, Any] = {
+            "Sid": self.sid,
+            "Effect": "Allow",
+            "Action": sorted(self.actions),
+            "Resource": list(self.resources) if len(self.resources) > 1 else self.resources[0],
+        }
         if self.condition:
             statement["Condition"] = self.condition
         return statement
@@ -56,7 +61,7 @@ def s3_location(uri: str) -> tuple[str, str]:
     """(bucket, key prefix ending in '/') of an s3:// URI."""
     if not uri.startswith("s3://"):
         raise ValueError(f"not an s3:// location: {uri!r}")
-    bucket, _, key = uri[len("s3://"):].partition("/")
+    bucket, _, key = uri[len("s3://") :].partition("/")
     return bucket, (key.rstrip("/") + "/") if key else ""
 
 
@@ -119,34 +124,69 @@ def s3_grants(names: Names) -> list[Grant]:
     listed = {bucket: ["raw/", "warehouse/", f"{layout.COMPUTE_LOGS_PREFIX}/"]}
     listed.setdefault(results_bucket, []).append(results_prefix)
     grants = [
-        Grant("ListTheProjectsPrefixes", ("s3:ListBucket",), tuple(names.bucket(b) for b in listed),
-              "list raw days and table folders (the code), the locations a query reads and the UNLOAD targets "
-              "it checks are empty (Athena), the run's compute logs (Dagster); nothing else of the bucket",
-              {"StringLike": {"s3:prefix": sorted({f"{p}*" for ps in listed.values() for p in ps})}}),
-        Grant("TheRawLayer", RAW_OBJECTS, (names.objects(bucket, "raw/"),),
-              "API responses (a window's earlier bundles deleted once its bars are stored) and the bars of each day"),
-        Grant("TheTablesFiles", TABLE_OBJECTS, (names.objects(bucket, "warehouse/"),),
-              "the tables' files (written by Athena's INSERT/UNLOAD, deleted per day on a re-run and old "
-              "generations after their grace), the splits table and the retirement manifests"),
-        Grant("TheDashboardPicture", ("s3:PutObject",), (names.objects(bucket, f"{layout.DASHBOARDS_PREFIX}/"),),
-              "grafana_dashboard stores the picture of the dashboard it shows in the Dagster UI"),
-        Grant("ComputeLogs", ("s3:PutObject",), (names.objects(bucket, f"{layout.COMPUTE_LOGS_PREFIX}/"),),
-              "dagster-aws's S3ComputeLogManager of deploy/dagster.yaml.example uploads each run's stdout/stderr "
-              "(the webserver's role reads them: README, Deployment)"),
-        Grant("AthenaQueryResults", RESULT_OBJECTS, (names.objects(results_bucket, results_prefix),),
-              "Athena writes every statement's result there and reads it back for GetQueryResults"),
-        Grant("AthenaResultsBucket", RESULT_BUCKET, (names.bucket(results_bucket),),
-              "Athena looks up the results bucket's region and its unfinished multipart uploads"),
+        Grant(
+            "ListTheProjectsPrefixes",
+            ("s3:ListBucket",),
+            tuple(names.bucket(b) for b in listed),
+            "list raw days and table folders (the code), the locations a query reads and the UNLOAD targets "
+            "it checks are empty (Athena), the run's compute logs (Dagster); nothing else of the bucket",
+            {"StringLike": {"s3:prefix": sorted({f"{p}*" for ps in listed.values() for p in ps})}},
+        ),
+        Grant(
+            "TheRawLayer",
+            RAW_OBJECTS,
+            (names.objects(bucket, "raw/"),),
+            "API responses (a window's earlier bundles deleted once its bars are stored) and the bars of each day",
+        ),
+        Grant(
+            "TheTablesFiles",
+            TABLE_OBJECTS,
+            (names.objects(bucket, "warehouse/"),),
+            "the tables' files (written by Athena's INSERT/UNLOAD, deleted per day on a re-run and old "
+            "generations after their grace), the splits table and the retirement manifests",
+        ),
+        Grant(
+            "TheDashboardPicture",
+            ("s3:PutObject",),
+            (names.objects(bucket, f"{layout.DASHBOARDS_PREFIX}/"),),
+            "grafana_dashboard stores the picture of the dashboard it shows in the Dagster UI",
+        ),
+        Grant(
+            "ComputeLogs",
+            ("s3:PutObject",),
+            (names.objects(bucket, f"{layout.COMPUTE_LOGS_PREFIX}/"),),
+            "dagster-aws's S3ComputeLogManager of deploy/dagster.yaml.example uploads each run's stdout/stderr "
+            "(the webserver's role reads them: README, Deployment)",
+        ),
+        Grant(
+            "AthenaQueryResults",
+            RESULT_OBJECTS,
+            (names.objects(results_bucket, results_prefix),),
+            "Athena writes every statement's result there and reads it back for GetQueryResults",
+        ),
+        Grant(
+            "AthenaResultsBucket",
+            RESULT_BUCKET,
+            (names.bucket(results_bucket),),
+            "Athena looks up the results bucket's region and its unfinished multipart uploads",
+        ),
     ]
     if bucket != results_bucket:
-        grants.append(Grant("DataBucketLocation", ("s3:GetBucketLocation",), (names.bucket(bucket),),
-                            "Athena looks up the region of the bucket its tables read"))
+        grants.append(
+            Grant(
+                "DataBucketLocation",
+                ("s3:GetBucketLocation",),
+                (names.bucket(bucket),),
+                "Athena looks up the region of the bucket its tables read",
+            )
+        )
     return grants
 
 
 def _tables(names: Names) -> tuple[str, ...]:
-    return tuple(names.table(t) for t in (names.raw_table, PARQUET_TABLE, PROD_TABLE, SPLITS_TABLE,
-                                          ADJUSTED_VIEW, VARIANCE_VIEW))
+    return tuple(
+        names.table(t) for t in (names.raw_table, PARQUET_TABLE, PROD_TABLE, SPLITS_TABLE, ADJUSTED_VIEW, VARIANCE_VIEW)
+    )
 
 
 def glue_grants(names: Names) -> list[Grant]:
@@ -160,57 +200,123 @@ def glue_grants(names: Names) -> list[Grant]:
     views = (ADJUSTED_VIEW, VARIANCE_VIEW)
     created = (raw, PARQUET_TABLE, PROD_TABLE, SPLITS_TABLE, *views)
     grants = [
-        Grant("ReadTheDatabase", ("glue:GetDatabase",), on(),
-              "the run checks the database exists; Athena reads it for every statement"),
-        Grant("ReadTheTables", ("glue:GetTable",), on(raw, PARQUET_TABLE, PROD_TABLE, SPLITS_TABLE, *views),
-              "the code checks which tables exist and copies production's descriptor; Athena reads every "
-              "table and view a statement names (a view: its own tables in turn)"),
-        Grant("ReadThePartitions", ("glue:GetPartitions", "glue:GetPartition"), on(raw, PARQUET_TABLE, PROD_TABLE),
-              "Athena prunes the dt-partitioned tables to the days a statement reads"),
-        Grant("DefineTheTables", ("glue:CreateTable",), on(*created),
-              "the code defines the raw table (with its pinned schema, when missing), polygon_parquet_fp, "
-              "polygon_hourly_prod and polygon_splits; Athena's CREATE OR REPLACE VIEW defines the views"),
-        Grant("RedefineTheRawAndSplitsTablesAndViews", ("glue:UpdateTable",), on(raw, SPLITS_TABLE, *views),
-              "the code puts back the raw table's pinned columns and types (e.g. a table an earlier version's "
-              "crawler inferred) and a splits table whose columns drifted; CREATE OR REPLACE VIEW replaces a view"),
-        Grant("RewriteParquetDays", ("glue:BatchDeletePartition", "glue:BatchCreatePartition"), on(PARQUET_TABLE),
-              "the code drops the run's days before the rewrite; Athena's INSERT registers them again"),
-        Grant("SwitchProductionDays",
-              ("glue:BatchGetPartition", "glue:BatchUpdatePartition", "glue:BatchCreatePartition",
-               "glue:BatchDeletePartition"), on(PROD_TABLE),
-              "the publish reads the days' partitions, points them at the new generation (creates a new day's), "
-              "and on a failure points them back (deletes the days it created)"),
+        Grant(
+            "ReadTheDatabase",
+            ("glue:GetDatabase",),
+            on(),
+            "the run checks the database exists; Athena reads it for every statement",
+        ),
+        Grant(
+            "ReadTheTables",
+            ("glue:GetTable",),
+            on(raw, PARQUET_TABLE, PROD_TABLE, SPLITS_TABLE, *views),
+            "the code checks which tables exist and copies production's descriptor; Athena reads every "
+            "table and view a statement names (a view: its own tables in turn)",
+        ),
+        Grant(
+            "ReadThePartitions",
+            ("glue:GetPartitions", "glue:GetPartition"),
+            on(raw, PARQUET_TABLE, PROD_TABLE),
+            "Athena prunes the dt-partitioned tables to the days a statement reads",
+        ),
+        Grant(
+            "DefineTheTables",
+            ("glue:CreateTable",),
+            on(*created),
+            "the code defines the raw table (with its pinned schema, when missing), polygon_parquet_fp, "
+            "polygon_hourly_prod and polygon_splits; Athena's CREATE OR REPLACE VIEW defines the views",
+        ),
+        Grant(
+            "RedefineTheRawAndSplitsTablesAndViews",
+            ("glue:UpdateTable",),
+            on(raw, SPLITS_TABLE, *views),
+            "the code puts back the raw table's pinned columns and types (e.g. a table an earlier version's "
+            "crawler inferred) and a splits table whose columns drifted; CREATE OR REPLACE VIEW replaces a view",
+        ),
+        Grant(
+            "RewriteParquetDays",
+            ("glue:BatchDeletePartition", "glue:BatchCreatePartition"),
+            on(PARQUET_TABLE),
+            "the code drops the run's days before the rewrite; Athena's INSERT registers them again",
+        ),
+        Grant(
+            "SwitchProductionDays",
+            (
+                "glue:BatchGetPartition",
+                "glue:BatchUpdatePartition",
+                "glue:BatchCreatePartition",
+                "glue:BatchDeletePartition",
+            ),
+            on(PROD_TABLE),
+            "the publish reads the days' partitions, points them at the new generation (creates a new day's), "
+            "and on a failure points them back (deletes the days it created)",
+        ),
     ]
     if settings.raw_catalog == "partitions":
-        grants.append(Grant("RegisterRawDays", ("glue:BatchCreatePartition",), on(raw),
-                            "MAGSEV_RAW_CATALOG=partitions: the run's dt folders are registered directly"))
+        grants.append(
+            Grant(
+                "RegisterRawDays",
+                ("glue:BatchCreatePartition",),
+                on(raw),
+                "MAGSEV_RAW_CATALOG=partitions: the run's dt folders are registered directly",
+            )
+        )
     if settings.raw_catalog == "crawler":
         grants += [
-            Grant("RunTheCrawler", ("glue:GetCrawler", "glue:StartCrawler", "glue:UpdateCrawler"), (names.crawler,),
-                  "start the crawl and wait for it; put back settings that drifted (make provision creates it)"),
-            Grant("CheckTheCrawlerRole", ("iam:GetRole",), (names.crawler_role,),
-                  "say `make provision` when the crawler's role is missing, before a crawl that could not start"),
-            Grant("HandTheCrawlerItsRole", ("iam:PassRole",), (names.crawler_role,),
-                  "UpdateCrawler passes the crawler its role, to Glue only",
-                  {"StringEquals": {"iam:PassedToService": "glue.amazonaws.com"}}),
+            Grant(
+                "RunTheCrawler",
+                ("glue:GetCrawler", "glue:StartCrawler", "glue:UpdateCrawler"),
+                (names.crawler,),
+                "start the crawl and wait for it; put back settings that drifted (make provision creates it)",
+            ),
+            Grant(
+                "CheckTheCrawlerRole",
+                ("iam:GetRole",),
+                (names.crawler_role,),
+                "say `make provision` when the crawler's role is missing, before a crawl that could not start",
+            ),
+            Grant(
+                "HandTheCrawlerItsRole",
+                ("iam:PassRole",),
+                (names.crawler_role,),
+                "UpdateCrawler passes the crawler its role, to Glue only",
+                {"StringEquals": {"iam:PassedToService": "glue.amazonaws.com"}},
+            ),
         ]
     return grants
 
 
 def athena_grants(names: Names) -> list[Grant]:
-    return [Grant("QueriesInTheWorkgroup",
-                  ("athena:StartQueryExecution", "athena:GetQueryExecution", "athena:GetQueryResults"),
-                  (names.workgroup,), "run every statement in the project's workgroup, poll it, read its rows")]
+    return [
+        Grant(
+            "QueriesInTheWorkgroup",
+            ("athena:StartQueryExecution", "athena:GetQueryExecution", "athena:GetQueryResults"),
+            (names.workgroup,),
+            "run every statement in the project's workgroup, poll it, read its rows",
+        )
+    ]
 
 
 def optional_grants(names: Names) -> list[Grant]:
     settings, grants = names.settings, []
     if settings.firehose_stream:
-        grants.append(Grant("DeliverToFirehose", ("firehose:PutRecordBatch",), (names.firehose_stream,),
-                            "MAGSEV_FIREHOSE_STREAM: the raw bars also go to the seed's stream"))
+        grants.append(
+            Grant(
+                "DeliverToFirehose",
+                ("firehose:PutRecordBatch",),
+                (names.firehose_stream,),
+                "MAGSEV_FIREHOSE_STREAM: the raw bars also go to the seed's stream",
+            )
+        )
     if settings.alert_sns_topic_arn:
-        grants.append(Grant("PublishAlerts", ("sns:Publish",), (settings.alert_sns_topic_arn,),
-                            "MAGSEV_ALERT_SNS_TOPIC_ARN: the alert sensors publish failures (code server's role)"))
+        grants.append(
+            Grant(
+                "PublishAlerts",
+                ("sns:Publish",),
+                (settings.alert_sns_topic_arn,),
+                "MAGSEV_ALERT_SNS_TOPIC_ARN: the alert sensors publish failures (code server's role)",
+            )
+        )
     return grants
 
 
@@ -231,7 +337,12 @@ def render(policy: dict) -> str:
 def example_settings() -> Settings:
     """The settings deploy/iam-policy.json is rendered for: the defaults with the README's workgroup,
     the seed's Firehose stream and an alert topic."""
-    return Settings.from_env({
-        "MAGSEV_ENV": "aws", "AWS_REGION": "us-east-1", "MAGSEV_ATHENA_WORKGROUP": "magsev",
-        "MAGSEV_FIREHOSE_STREAM": "PUT-S3-polygon",
-        "MAGSEV_ALERT_SNS_TOPIC_ARN": f"arn:aws:sns:us-east-1:{EXAMPLE_ACCOUNT}:magsev-alerts"})
+    return Settings.from_env(
+        {
+            "MAGSEV_ENV": "aws",
+            "AWS_REGION": "us-east-1",
+            "MAGSEV_ATHENA_WORKGROUP": "magsev",
+            "MAGSEV_FIREHOSE_STREAM": "PUT-S3-polygon",
+            "MAGSEV_ALERT_SNS_TOPIC_ARN": f"arn:aws:sns:us-east-1:{EXAMPLE_ACCOUNT}:magsev-alerts",
+        }
+    )

@@ -21,7 +21,8 @@ from magsev_dagster.resources.storage import RawStore
 from magsev_dagster.tickers import validate_ticker
 
 LEGACY_KEY = re.compile(
-    rf"^{re.escape(layout.LEGACY_RAW_PREFIX)}(?P<ticker>[^/]+)/dt=(?P<day>\d{{4}}-\d{{2}}-\d{{2}})/[^/]+\.jsonl$")
+    rf"^{re.escape(layout.LEGACY_RAW_PREFIX)}(?P<ticker>[^/]+)/dt=(?P<day>\d{{4}}-\d{{2}}-\d{{2}})/[^/]+\.jsonl$"
+)
 
 
 def legacy_objects(storage: RawStore) -> dict[str, list[tuple[str, str]]]:
@@ -74,9 +75,11 @@ def main(argv: list[str] | None = None) -> int:
     storage = resources_for(Settings.from_env())["storage"]
     totals = convert(storage, dry_run=args.dry_run)
     verb = "would convert" if args.dry_run else "converted"
-    print(f"{verb} {totals['old_objects']} objects of {totals['days']} days "
-          f"under {storage.uri(layout.RAW_TABLE_PREFIX)}"
-          + ("" if args.dry_run else f" into one object per day ({totals['bars']} bars)"))
+    print(
+        f"{verb} {totals['old_objects']} objects of {totals['days']} days "
+        f"under {storage.uri(layout.RAW_TABLE_PREFIX)}"
+        + ("" if args.dry_run else f" into one object per day ({totals['bars']} bars)")
+    )
     return 0
 
 

@@ -25,8 +25,10 @@ from magsev_dagster.settings import Settings
 
 RESULTS_EXPIRY_RULE = "magsev-athena-results-expiry"
 DEFAULT_RESULTS_EXPIRY_DAYS = 30
-GLUE_TRUST = {"Version": "2012-10-17", "Statement": [
-    {"Effect": "Allow", "Principal": {"Service": "glue.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
+GLUE_TRUST = {
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Allow", "Principal": {"Service": "glue.amazonaws.com"}, "Action": "sts:AssumeRole"}],
+}
 
 
 def ensure_bucket(s3, bucket: str, region: str) -> str:
@@ -38,8 +40,15 @@ def ensure_bucket(s3, bucket: str, region: str) -> str:
             raise
     extra = {} if region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": region}}
     s3.create_bucket(Bucket=bucket, **extra)
-    s3.put_public_access_block(Bucket=bucket, PublicAccessBlockConfiguration={
-        "BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": True, "RestrictPublicBuckets": True})
+    s3.put_public_access_block(
+        Bucket=bucket,
+        PublicAccessBlockConfiguration={
+            "BlockPublicAcls": True,
+            "IgnorePublicAcls": True,
+            "BlockPublicPolicy": True,
+            "RestrictPublicBuckets": True,
+        },
+    )
     return "created"
 
 
@@ -49,20 +58,48 @@ CRAWLER_POLICY = "magsev-crawler"
 def crawler_policy(settings: Settings) -> dict:
     """What the crawler needs, and no more: read the raw JSON lines, write its database, log."""
     arn = f"arn:aws:glue:{settings.aws_region}:*:"
-    return {"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Action": ["s3:GetObject"],
-         "Resource": f"arn:aws:s3:::{settings.s3_bucket}/{layout.RAW_TABLE_PREFIX}/*"},
-        {"Effect": "Allow", "Action": ["s3:ListBucket"], "Resource": f"arn:aws:s3:::{settings.s3_bucket}",
-         "Condition": {"StringLike": {"s3:prefix": [f"{layout.RAW_TABLE_PREFIX}/*"]}}},
-        {"Effect": "Allow",
-         "Action": ["glue:GetDatabase", "glue:GetTable", "glue:GetTables", "glue:CreateTable", "glue:UpdateTable",
-                    "glue:GetPartition", "glue:GetPartitions", "glue:BatchGetPartition", "glue:BatchCreatePartition",
-                    "glue:UpdatePartition", "glue:BatchUpdatePartition"],
-         "Resource": [f"{arn}catalog", f"{arn}database/{settings.glue_database}",
-                      f"{arn}table/{settings.glue_database}/*"]},
-        {"Effect": "Allow", "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
-         "Resource": "arn:aws:logs:*:*:log-group:/aws-glue/crawlers*"},
-    ]}
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": ["s3:GetObject"],
+                "Resource": f"arn:aws:s3:::{settings.s3_bucket}/{layout.RAW_TABLE_PREFIX}/*",
+            },
+            {
+                "Effect": "Allow",
+                "Action": ["s3:ListBucket"],
+                "Resource": f"arn:aws:s3:::{settings.s3_bucket}",
+                "Condition": {"StringLike": {"s3:prefix": [f"{layout.RAW_TABLE_PREFIX}/*"]}},
+            },
+            {
+                "Effect": "Allow",
+                "Action": [
+                    "glue:GetDatabase",
+                    "glue:GetTable",
+                    "glue:GetTables",
+                    "glue:CreateTable",
+                    "glue:UpdateTable",
+                    "glue:GetPartition",
+                    "glue:GetPartitions",
+                    "glue:BatchGetPartition",
+                    "glue:BatchCreatePartition",
+                    "glue:UpdatePartition",
+                    "glue:BatchUpdatePartition",
+                ],
+                "Resource": [
+                    f"{arn}catalog",
+                    f"{arn}database/{settings.glue_database}",
+                    f"{arn}table/{settings.glue_database}/*",
+                ],
+            },
+            {
+                "Effect": "Allow",
+                "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
+                "Resource": "arn:aws:logs:*:*:log-group:/aws-glue/crawlers*",
+            },
+        ],
+    }
 
 
 def ensure_crawler_role(iam, settings: Settings) -> str:
@@ -74,8 +111,9 @@ def ensure_crawler_role(iam, settings: Settings) -> str:
     try:
         iam.get_role(RoleName=role)
     except iam.exceptions.NoSuchEntityException:
-        iam.create_role(RoleName=role, AssumeRolePolicyDocument=json.dumps(GLUE_TRUST),
-                        Description="magsev_dagster Glue crawler")
+        iam.create_role(
+            RoleName=role, AssumeRolePolicyDocument=json.dumps(GLUE_TRUST), Description="magsev_dagster Glue crawler"
+        )
         iam.put_role_policy(RoleName=role, PolicyName=CRAWLER_POLICY, PolicyDocument=json.dumps(wanted))
         return "created"
     try:
@@ -100,8 +138,13 @@ def ensure_results_expiry(s3, output: str, days: int) -> str:
         if exc.response["Error"]["Code"] != "NoSuchLifecycleConfiguration":
             raise
         rules = []
-    wanted = {"ID": RESULTS_EXPIRY_RULE, "Filter": {"Prefix": prefix}, "Status": "Enabled",
-              "Expiration": {"Days": days}, "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1}}
+    wanted = {
+        "ID": RESULTS_EXPIRY_RULE,
+        "Filter": {"Prefix": prefix},
+        "Status": "Enabled",
+        "Expiration": {"Days": days},
+        "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1},
+    }
     mine = [r for r in rules if r.get("ID") == RESULTS_EXPIRY_RULE]
     what = f"s3://{bucket}/{prefix} expires after {days} days"
     if mine == [wanted]:
@@ -124,22 +167,27 @@ def ensure_workgroup(athena, name: str, output: str, cutoff_bytes: int) -> str:
     except athena.exceptions.InvalidRequestException:  # AWS's answer for an unknown workgroup
         current = None
     if current is None:
-        athena.create_work_group(Name=name, Configuration=configuration,
-                                 Description="magsev_dagster queries (bytes-scanned limit per query)")
+        athena.create_work_group(
+            Name=name, Configuration=configuration, Description="magsev_dagster queries (bytes-scanned limit per query)"
+        )
         return "created"
     if all(current.get(k) == v for k, v in configuration.items()):
         return "unchanged"
-    athena.update_work_group(WorkGroup=name, ConfigurationUpdates={
-        "ResultConfigurationUpdates": {"OutputLocation": output},
-        "EnforceWorkGroupConfiguration": True,
-        "PublishCloudWatchMetricsEnabled": True,
-        "BytesScannedCutoffPerQuery": cutoff_bytes,
-    })
+    athena.update_work_group(
+        WorkGroup=name,
+        ConfigurationUpdates={
+            "ResultConfigurationUpdates": {"OutputLocation": output},
+            "EnforceWorkGroupConfiguration": True,
+            "PublishCloudWatchMetricsEnabled": True,
+            "BytesScannedCutoffPerQuery": cutoff_bytes,
+        },
+    )
     return "updated"
 
 
-def provision(settings: Settings, cutoff_bytes: int,
-              results_expiry_days: int = DEFAULT_RESULTS_EXPIRY_DAYS) -> dict[str, str]:
+def provision(
+    settings: Settings, cutoff_bytes: int, results_expiry_days: int = DEFAULT_RESULTS_EXPIRY_DAYS
+) -> dict[str, str]:
     """Each resource -> 'created' | 'updated' | 'unchanged'."""
     region = settings.aws_region
     s3, iam = boto3.client("s3", region_name=region), boto3.client("iam", region_name=region)
@@ -153,14 +201,17 @@ def provision(settings: Settings, cutoff_bytes: int,
     done[f"glue table {settings.glue_database}.{raw_table}"] = catalog.ensure_raw_table(raw_table, raw_location)
     # The same role value the pipeline passes, so its drift check finds the crawler unchanged.
     done[f"glue crawler {settings.glue_crawler}"] = catalog.ensure_crawler(
-        name=settings.glue_crawler, role=settings.glue_crawler_role, table_prefix=settings.table_prefix)
+        name=settings.glue_crawler, role=settings.glue_crawler_role, table_prefix=settings.table_prefix
+    )
     if settings.athena_workgroup == "primary":
         done["athena workgroup primary"] = "left as is (set MAGSEV_ATHENA_WORKGROUP to get a scan limit)"
     else:
         done[f"athena workgroup {settings.athena_workgroup}"] = ensure_workgroup(
-            athena, settings.athena_workgroup, settings.athena_output, cutoff_bytes)
+            athena, settings.athena_workgroup, settings.athena_output, cutoff_bytes
+        )
     done[f"athena results {settings.athena_output}"] = ensure_results_expiry(
-        s3, settings.athena_output, results_expiry_days)
+        s3, settings.athena_output, results_expiry_days
+    )
     return done
 
 
@@ -172,13 +223,24 @@ def caller_account(region: str) -> tuple[str, str]:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--bytes-scanned-cutoff-gb", type=float, default=10.0,
-                        help="Athena cancels a query of the workgroup past this many GB scanned (default 10)")
-    parser.add_argument("--results-expiry-days", type=int, default=DEFAULT_RESULTS_EXPIRY_DAYS,
-                        help="Athena's query results are deleted after this many days "
-                             f"(an S3 lifecycle rule, default {DEFAULT_RESULTS_EXPIRY_DAYS})")
-    parser.add_argument("--print-policy", action="store_true",
-                        help="print the runs' least-privilege IAM policy for these settings, create nothing")
+    parser.add_argument(
+        "--bytes-scanned-cutoff-gb",
+        type=float,
+        default=10.0,
+        help="Athena cancels a query of the workgroup past this many GB scanned (default 10)",
+    )
+    parser.add_argument(
+        "--results-expiry-days",
+        type=int,
+        default=DEFAULT_RESULTS_EXPIRY_DAYS,
+        help="Athena's query results are deleted after this many days "
+        f"(an S3 lifecycle rule, default {DEFAULT_RESULTS_EXPIRY_DAYS})",
+    )
+    parser.add_argument(
+        "--print-policy",
+        action="store_true",
+        help="print the runs' least-privilege IAM policy for these settings, create nothing",
+    )
     parser.add_argument("--account", help="the AWS account id for --print-policy (default: the caller's, from STS)")
     args = parser.parse_args(argv)
     if args.results_expiry_days < 1:
@@ -191,6 +253,7 @@ def main(argv: list[str] | None = None) -> None:
     done = provision(settings, int(args.bytes_scanned_cutoff_gb * 1024**3), args.results_expiry_days)
     for resource, state in done.items():
         print(f"{resource}: {state}")
+
 
 if __name__ == "__main__":
     main()

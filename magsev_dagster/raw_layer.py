@@ -34,8 +34,14 @@ class ResponseBundle:
     """The response bodies one run receives for its window (or under another `prefix`, such as a day's
     splits refresh). `keep` is thread-safe (fetching threads call it)."""
 
-    def __init__(self, storage: RawStore, window: Window | None, run_id: str, part_bytes: int | None = None,
-                 prefix: str | None = None):
+    def __init__(
+        self,
+        storage: RawStore,
+        window: Window | None,
+        run_id: str,
+        part_bytes: int | None = None,
+        prefix: str | None = None,
+    ):
         self.storage, self.window, self.run_id = storage, window, run_id
         self.part_bytes = part_bytes or PART_BYTES
         if not prefix:
@@ -91,8 +97,9 @@ def read_bundle(data: bytes) -> list[dict]:
     """The records of one response part, bodies back as bytes (tests and the converter read them)."""
     records = [json.loads(line) for line in gzip.decompress(data).splitlines()]
     for record in records:
-        record["body"] = (base64.b64decode(record.pop("body_b64")) if "body_b64" in record
-                          else record["body"].encode("utf-8"))
+        record["body"] = (
+            base64.b64decode(record.pop("body_b64")) if "body_b64" in record else record["body"].encode("utf-8")
+        )
     return records
 
 

@@ -34,12 +34,16 @@ magsev_hourly_job = dg.define_asset_job(
 )
 
 magsev_freshness_job = dg.define_asset_job(
-    "magsev_freshness_job", selection=dg.AssetSelection.checks(FRESHNESS_CHECK),
+    "magsev_freshness_job",
+    selection=dg.AssetSelection.checks(FRESHNESS_CHECK),
     description="Is production's newest bar as recent as the market calendar and the schedule say it should be?",
 )
 
 freshness_schedule = dg.ScheduleDefinition(
-    name=FRESHNESS_SCHEDULE_NAME, job=magsev_freshness_job, cron_schedule=FRESHNESS_CRON, execution_timezone="UTC",
+    name=FRESHNESS_SCHEDULE_NAME,
+    job=magsev_freshness_job,
+    cron_schedule=FRESHNESS_CRON,
+    execution_timezone="UTC",
     description="Evaluates the freshness check of polygon_hourly_prod at minute 35 of every hour (UTC).",
 )
 
@@ -65,8 +69,13 @@ def refresh_schedule(refresh: str = "hourly", lookback_days: int = 0, cron: str 
     what = "the day holding the hour that just closed" if refresh == "hourly" else "the previous UTC day"
     lookback = f", plus the {lookback_days} day(s) before it" if lookback_days else ""
 
-    @dg.schedule(job=magsev_hourly_job, cron_schedule=cron or REFRESH_CRONS[refresh], name=SCHEDULE_NAME,
-                 execution_timezone="UTC", description=f"Materializes {what}{lookback} ({refresh} refresh).")
+    @dg.schedule(
+        job=magsev_hourly_job,
+        cron_schedule=cron or REFRESH_CRONS[refresh],
+        name=SCHEDULE_NAME,
+        execution_timezone="UTC",
+        description=f"Materializes {what}{lookback} ({refresh} refresh).",
+    )
     def _refresh(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
         return run_request(context.scheduled_execution_time, refresh, lookback_days)
 

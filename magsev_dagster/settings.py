@@ -54,111 +54,187 @@ class Settings(BaseSettings):
     """The project's configuration. Blank variables read as unset; every error names the variable and
     the value it had (a secret's value never)."""
 
-    model_config = SettingsConfigDict(frozen=True, case_sensitive=True, validate_default=True, extra="ignore",
-                                      populate_by_name=True)
+    model_config = SettingsConfigDict(
+        frozen=True, case_sensitive=True, validate_default=True, extra="ignore", populate_by_name=True
+    )
 
     env: Literal["local", "aws"] = Field(
-        "local", validation_alias="MAGSEV_ENV",
-        description="Which resources the Definitions use: the embedded default (files + DuckDB) or AWS.")
+        "local",
+        validation_alias="MAGSEV_ENV",
+        description="Which resources the Definitions use: the embedded default (files + DuckDB) or AWS.",
+    )
     data_dir: Path = Field(
-        Path("data"), validation_alias="MAGSEV_DATA_DIR",
-        description="Root of the local default's files: raw tree, parquet, DuckDB file.")
+        Path("data"),
+        validation_alias="MAGSEV_DATA_DIR",
+        description="Root of the local default's files: raw tree, parquet, DuckDB file.",
+    )
     tickers: Annotated[tuple[str, ...], NoDecode] = Field(
-        DEFAULT_UNIVERSE, validation_alias="MAGSEV_TICKERS",  # type: ignore[arg-type]  # validated into a tuple
-        description="Comma-separated tickers and/or groups (mag7, benchmarks, crypto).")
+        DEFAULT_UNIVERSE,  # type: ignore[arg-type]  # a string, validated into a tuple
+        validation_alias="MAGSEV_TICKERS",
+        description="Comma-separated tickers and/or groups (mag7, benchmarks, crypto).",
+    )
     extended_hours: bool = Field(
-        False, validation_alias="MAGSEV_EXTENDED_HOURS",
-        description="Keep pre- and after-market bars (04:00-20:00 ET) instead of the regular session.")
+        False,
+        validation_alias="MAGSEV_EXTENDED_HOURS",
+        description="Keep pre- and after-market bars (04:00-20:00 ET) instead of the regular session.",
+    )
     polygon_api_key: SecretStr | None = Field(
-        None, validation_alias=_var(*KEY_VARIABLES),
+        None,
+        validation_alias=_var(*KEY_VARIABLES),
         description="Massive (formerly Polygon.io) API key, read at run time through EnvVar; "
-                    "unset: deterministic synthetic data.")
+        "unset: deterministic synthetic data.",
+    )
     polygon_base_url: str = Field(
-        DEFAULT_BASE_URL, validation_alias=_var(*BASE_URL_VARIABLES),
+        DEFAULT_BASE_URL,
+        validation_alias=_var(*BASE_URL_VARIABLES),
         description="The server speaking Massive's API (tests point it at a fake; https://api.polygon.io "
-                    "still answers for now).")
+        "still answers for now).",
+    )
     polygon_requests_per_minute: float = Field(
-        5.0, ge=0, validation_alias="POLYGON_REQUESTS_PER_MINUTE",
+        5.0,
+        ge=0,
+        validation_alias="POLYGON_REQUESTS_PER_MINUTE",
         description="Client-side pacing (the free plan allows 5); 0: no per-minute quota (paid plans), "
-                    "still at most 90 requests a second.")
+        "still at most 90 requests a second.",
+    )
     polygon_timeout_seconds: float = Field(
-        30.0, gt=0, validation_alias="POLYGON_TIMEOUT_SECONDS",
-        description="Connect and read timeout of every request.")
+        30.0, gt=0, validation_alias="POLYGON_TIMEOUT_SECONDS", description="Connect and read timeout of every request."
+    )
     polygon_max_retries: int = Field(
-        5, ge=0, validation_alias="POLYGON_MAX_RETRIES",
-        description="Retries on connection errors, timeouts, 429 and 5xx.")
+        5,
+        ge=0,
+        validation_alias="POLYGON_MAX_RETRIES",
+        description="Retries on connection errors, timeouts, 429 and 5xx.",
+    )
     polygon_backoff_seconds: float = Field(
-        1.0, ge=0, validation_alias="POLYGON_BACKOFF_SECONDS",
-        description="First retry delay; doubles each retry, with jitter.")
+        1.0,
+        ge=0,
+        validation_alias="POLYGON_BACKOFF_SECONDS",
+        description="First retry delay; doubles each retry, with jitter.",
+    )
     polygon_concurrency: int | None = Field(
-        None, ge=1, le=MAX_CONCURRENCY, validation_alias="POLYGON_CONCURRENCY",
+        None,
+        ge=1,
+        le=MAX_CONCURRENCY,
+        validation_alias="POLYGON_CONCURRENCY",
         description=f"Request series at once; unset: 1 while a per-minute quota paces requests, "
-                    f"else {UNPACED_CONCURRENCY}.")
+        f"else {UNPACED_CONCURRENCY}.",
+    )
     splits_max_age_hours: float = Field(
-        24.0, ge=0, validation_alias="MAGSEV_SPLITS_MAX_AGE_HOURS",
-        description="How old the stored splits may be before a run asks the provider again.")
+        24.0,
+        ge=0,
+        validation_alias="MAGSEV_SPLITS_MAX_AGE_HOURS",
+        description="How old the stored splits may be before a run asks the provider again.",
+    )
     s3_bucket: str = Field(
-        "polygon-kinesis-fp", min_length=1, validation_alias="MAGSEV_S3_BUCKET",
-        description="AWS: the bucket of the raw data, the parquet and production tables.")
+        "polygon-kinesis-fp",
+        min_length=1,
+        validation_alias="MAGSEV_S3_BUCKET",
+        description="AWS: the bucket of the raw data, the parquet and production tables.",
+    )
     glue_database: str = Field(
-        "fp_db_polygon_io", min_length=1, validation_alias="MAGSEV_GLUE_DATABASE",
-        description="AWS: the Glue (Athena) database.")
+        "fp_db_polygon_io",
+        min_length=1,
+        validation_alias="MAGSEV_GLUE_DATABASE",
+        description="AWS: the Glue (Athena) database.",
+    )
     glue_crawler: str = Field(
-        "first_pass_polygon_crawler", min_length=1, validation_alias="MAGSEV_GLUE_CRAWLER",
-        description="AWS: the crawler over the raw data.")
+        "first_pass_polygon_crawler",
+        min_length=1,
+        validation_alias="MAGSEV_GLUE_CRAWLER",
+        description="AWS: the crawler over the raw data.",
+    )
     table_prefix: str = Field(
-        "magsev_", min_length=1, validation_alias="MAGSEV_TABLE_PREFIX",
-        description="AWS: the crawler's table prefix (the raw table is <prefix>polygon_raw).")
+        "magsev_",
+        min_length=1,
+        validation_alias="MAGSEV_TABLE_PREFIX",
+        description="AWS: the crawler's table prefix (the raw table is <prefix>polygon_raw).",
+    )
     raw_catalog: Literal["crawler", "partitions"] = Field(
-        "crawler", validation_alias="MAGSEV_RAW_CATALOG",
-        description="AWS: the Glue crawler catalogues the raw data, or the run registers its partitions.")
+        "crawler",
+        validation_alias="MAGSEV_RAW_CATALOG",
+        description="AWS: the Glue crawler catalogues the raw data, or the run registers its partitions.",
+    )
     athena_workgroup: str = Field(
-        "primary", min_length=1, validation_alias="MAGSEV_ATHENA_WORKGROUP",
-        description="AWS: the Athena workgroup.")
+        "primary", min_length=1, validation_alias="MAGSEV_ATHENA_WORKGROUP", description="AWS: the Athena workgroup."
+    )
     athena_output: str = Field(
-        "", validation_alias="MAGSEV_ATHENA_OUTPUT",
-        description="AWS: Athena's results location; unset: s3://<MAGSEV_S3_BUCKET>/athena-results/.")
+        "",
+        validation_alias="MAGSEV_ATHENA_OUTPUT",
+        description="AWS: Athena's results location; unset: s3://<MAGSEV_S3_BUCKET>/athena-results/.",
+    )
     aws_region: str = Field(
-        "us-east-1", validation_alias=_var("AWS_REGION", "AWS_DEFAULT_REGION"),
-        description="AWS: the region (boto3's own variables).")
+        "us-east-1",
+        validation_alias=_var("AWS_REGION", "AWS_DEFAULT_REGION"),
+        description="AWS: the region (boto3's own variables).",
+    )
     refresh: Literal["hourly", "daily"] = Field(
-        "hourly", validation_alias="MAGSEV_REFRESH",
+        "hourly",
+        validation_alias="MAGSEV_REFRESH",
         description="hourly: at :05, the day holding the hour that just closed; daily: 06:05 UTC, the previous "
-                    "day (free keys get end-of-day data only).")
+        "day (free keys get end-of-day data only).",
+    )
     schedule_cron: str = Field(
-        "", validation_alias="MAGSEV_SCHEDULE_CRON",
-        description="A cron string (UTC) replacing the refresh mode's own.")
+        "", validation_alias="MAGSEV_SCHEDULE_CRON", description="A cron string (UTC) replacing the refresh mode's own."
+    )
     late_data_lookback_days: int = Field(
-        0, ge=0, le=31, validation_alias="MAGSEV_LATE_DATA_LOOKBACK_DAYS",
-        description="Whole days before today that each scheduled run fetches again (late corrections).")
+        0,
+        ge=0,
+        le=31,
+        validation_alias="MAGSEV_LATE_DATA_LOOKBACK_DAYS",
+        description="Whole days before today that each scheduled run fetches again (late corrections).",
+    )
     firehose_stream: str = Field(
-        "", validation_alias="MAGSEV_FIREHOSE_STREAM",
-        description="AWS: also deliver the raw records to this Firehose stream; unset: none.")
+        "",
+        validation_alias="MAGSEV_FIREHOSE_STREAM",
+        description="AWS: also deliver the raw records to this Firehose stream; unset: none.",
+    )
     glue_crawler_role: str = Field(
-        "magsev-glue-crawler", min_length=1, validation_alias="MAGSEV_GLUE_CRAWLER_ROLE",
-        description="AWS: the IAM role the crawler runs as (make provision creates it).")
+        "magsev-glue-crawler",
+        min_length=1,
+        validation_alias="MAGSEV_GLUE_CRAWLER_ROLE",
+        description="AWS: the IAM role the crawler runs as (make provision creates it).",
+    )
     aws_poll_seconds: float = Field(
-        0.2, gt=0, validation_alias="MAGSEV_AWS_POLL_SECONDS",
+        0.2,
+        gt=0,
+        validation_alias="MAGSEV_AWS_POLL_SECONDS",
         description="AWS: first delay between two polls of a crawler or a query (growing by 1.25x for "
-                    "queries, 2x for crawls, up to 10 s); Athena finishes a small query in 1-2 s.")
+        "queries, 2x for crawls, up to 10 s); Athena finishes a small query in 1-2 s.",
+    )
     crawler_timeout_seconds: float = Field(
-        1800.0, gt=0, validation_alias="MAGSEV_CRAWLER_TIMEOUT_SECONDS",
-        description="AWS: how long a crawl may take before the run fails.")
+        1800.0,
+        gt=0,
+        validation_alias="MAGSEV_CRAWLER_TIMEOUT_SECONDS",
+        description="AWS: how long a crawl may take before the run fails.",
+    )
     athena_timeout_seconds: float = Field(
-        1800.0, gt=0, validation_alias="MAGSEV_ATHENA_TIMEOUT_SECONDS",
-        description="AWS: how long a query may take before the run fails.")
+        1800.0,
+        gt=0,
+        validation_alias="MAGSEV_ATHENA_TIMEOUT_SECONDS",
+        description="AWS: how long a query may take before the run fails.",
+    )
     retired_grace_minutes: float = Field(
-        60.0, ge=0, validation_alias="MAGSEV_RETIRED_GRACE_MINUTES",
-        description="AWS: how long replaced production files stay for queries planned against them.")
+        60.0,
+        ge=0,
+        validation_alias="MAGSEV_RETIRED_GRACE_MINUTES",
+        description="AWS: how long replaced production files stay for queries planned against them.",
+    )
     alert_sns_topic_arn: str = Field(
-        "", validation_alias="MAGSEV_ALERT_SNS_TOPIC_ARN",
-        description="Alerts on failed runs and checks go to this SNS topic; unset: none.")
+        "",
+        validation_alias="MAGSEV_ALERT_SNS_TOPIC_ARN",
+        description="Alerts on failed runs and checks go to this SNS topic; unset: none.",
+    )
     alert_webhook_url: SecretStr | None = Field(
-        None, validation_alias="MAGSEV_ALERT_WEBHOOK_URL",
-        description="Alerts go to this webhook (Slack, Teams...), read at run time through EnvVar; unset: none.")
+        None,
+        validation_alias="MAGSEV_ALERT_WEBHOOK_URL",
+        description="Alerts go to this webhook (Slack, Teams...), read at run time through EnvVar; unset: none.",
+    )
     ui_url: str = Field(
-        "http://127.0.0.1:3000", validation_alias="MAGSEV_UI_URL",
-        description="The Dagster UI's address, for links in alerts.")
+        "http://127.0.0.1:3000",
+        validation_alias="MAGSEV_UI_URL",
+        description="The Dagster UI's address, for links in alerts.",
+    )
 
     def __init__(self, **values: Any) -> None:
         try:
@@ -167,11 +243,14 @@ class Settings(BaseSettings):
             raise _explained(err) from None
 
     @classmethod
-    def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
-                                   env_settings: PydanticBaseSettingsSource,
-                                   dotenv_settings: PydanticBaseSettingsSource,
-                                   file_secret_settings: PydanticBaseSettingsSource,
-                                   ) -> tuple[PydanticBaseSettingsSource, ...]:
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
         """Arguments, then the process environment read the project's way (no .env file, no secrets dir)."""
         return init_settings, Environment(settings_cls, os.environ)
 
@@ -220,8 +299,9 @@ class Settings(BaseSettings):
     def _derived(self) -> Settings:
         """Defaults that follow other settings (the model is frozen: set once, here)."""
         if self.polygon_concurrency is None:
-            object.__setattr__(self, "polygon_concurrency",
-                               1 if self.polygon_requests_per_minute > 0 else UNPACED_CONCURRENCY)
+            object.__setattr__(
+                self, "polygon_concurrency", 1 if self.polygon_requests_per_minute > 0 else UNPACED_CONCURRENCY
+            )
         if not self.athena_output:
             object.__setattr__(self, "athena_output", f"s3://{self.s3_bucket}/athena-results/")
         return self
@@ -257,8 +337,10 @@ def _one_of(env: Mapping[str, str], names: tuple[str, ...], what: str, normal=la
     error that names the variables, never their values (a key is a secret)."""
     given = {name: normal(env[name].strip()) for name in names if (env.get(name) or "").strip()}
     if len(set(given.values())) > 1:
-        raise SettingsError(f"{' and '.join(given)} are both set and differ: set one of them (they name the "
-                            f"same {what}), or give both the same value")
+        raise SettingsError(
+            f"{' and '.join(given)} are both set and differ: set one of them (they name the "
+            f"same {what}), or give both the same value"
+        )
     return next(iter(given), "")
 
 
@@ -268,6 +350,7 @@ def key_variable(env: Mapping[str, str]) -> str:
 
 
 # --- the one declaration, read back: names, requirements, errors, resource fields -------------------------
+
 
 def variables(name: str) -> tuple[str, ...]:
     """The environment variable(s) of setting `name`, in the order they are read."""
@@ -315,8 +398,7 @@ def _explained(err: ValidationError) -> ValueError:
     problems, ticker_problem = [], False
     for error in err.errors():
         name = str(error["loc"][0])
-        field = next((f for f, i in Settings.model_fields.items()
-                      if name == f or name in variables(f)), name)
+        field = next((f for f, i in Settings.model_fields.items() if name == f or name in variables(f)), name)
         names = variables(field) if field in Settings.model_fields else (name,)
         cause = (error.get("ctx") or {}).get("error")
         ticker_problem |= isinstance(cause, TickerError)

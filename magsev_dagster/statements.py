@@ -44,8 +44,10 @@ class Ranged:
 def run_statements(window: Window) -> list[Ranged]:
     """The rewrite and publish of a run's days, and the metadata of each table and view it describes."""
     params, first, last = window.params(), window.first_dt, window.last_dt
-    found = [Ranged("run", PARQUET_TABLE, PARQUET_TABLE, params, first, last),
-             Ranged("run", PROD_TABLE, PROD_TABLE, params, first, last)]
+    found = [
+        Ranged("run", PARQUET_TABLE, PARQUET_TABLE, params, first, last),
+        Ranged("run", PROD_TABLE, PROD_TABLE, params, first, last),
+    ]
     for table in (RAW_TABLE, PARQUET_TABLE, PROD_TABLE, ADJUSTED_VIEW, VARIANCE_VIEW):
         summary = table_query(table, RAW_ORDER_BY if table == RAW_TABLE else ("ticker", "bar_start"))
         found.append(Ranged("run", f"{table} row counts and preview", summary, params, first, last))
@@ -55,11 +57,21 @@ def run_statements(window: Window) -> list[Ranged]:
 def check_statements(window: Window, now: datetime) -> list[Ranged]:
     params, first, last = window.params(), window.first_dt, window.last_dt
     found = [Ranged("check", "bar_rules", "checks/bar_rules", {**params, "sample_rows": SAMPLE_ROWS}, first, last)]
-    found += [Ranged("check", name, f"checks/{name}", params, first, last)
-              for name in ("bars_in_window", "row_counts", "prod_bars_in_window")]
+    found += [
+        Ranged("check", name, f"checks/{name}", params, first, last)
+        for name in ("bars_in_window", "row_counts", "prod_bars_in_window")
+    ]
     jumps = jump_params(window)
-    found.append(Ranged("check", "unexplained_jumps", sql.sample_with_total("checks/unexplained_jumps"), jumps,
-                        str(jumps["lookback_dt"]), last))
+    found.append(
+        Ranged(
+            "check",
+            "unexplained_jumps",
+            sql.sample_with_total("checks/unexplained_jumps"),
+            jumps,
+            str(jumps["lookback_dt"]),
+            last,
+        )
+    )
     since = partition_key(now - LOOKBACK)
     found.append(Ranged("check", "prod_newest_bars", "checks/prod_newest_bars", {"since_dt": since}, since, None))
     return found
@@ -70,8 +82,11 @@ def unranged_statements() -> dict[str, str | exp.Expression]:
 
 
 def report_statements(window: Window) -> list[Ranged]:
-    return [Ranged("report", name, name, window.params(), window.first_dt, window.last_dt)
-            for name in sql.names() if name.startswith("reports/")]
+    return [
+        Ranged("report", name, name, window.params(), window.first_dt, window.last_dt)
+        for name in sql.names()
+        if name.startswith("reports/")
+    ]
 
 
 def panel_statements(time_range: TimeRange, tickers: list[str]) -> list[Ranged]:
@@ -79,12 +94,18 @@ def panel_statements(time_range: TimeRange, tickers: list[str]) -> list[Ranged]:
     a panel reads the dt days from the range's first to its last (Grafana's ends are inclusive)."""
     variables = variables_for(tickers)
     first, last = partition_key(time_range.start), partition_key(time_range.end)
-    return [Ranged("panel", name, queries.expanded(name, time_range, variables), {}, first, last)
-            for name in [p.sql for p in PANELS] + [TICKER_OPTIONS_SQL]]
+    return [
+        Ranged("panel", name, queries.expanded(name, time_range, variables), {}, first, last)
+        for name in [p.sql for p in PANELS] + [TICKER_OPTIONS_SQL]
+    ]
 
 
 def ranged_statements(window: Window, tickers: list[str], now: datetime) -> list[Ranged]:
     """Everything sent for `window`: the run's, checks' and reports' statements for its days, the panels'
     for the same time range."""
-    return [*run_statements(window), *check_statements(window, now), *report_statements(window),
-            *panel_statements(TimeRange(window.start, window.end), tickers)]
+    return [
+        *run_statements(window),
+        *check_statements(window, now),
+        *report_statements(window),
+        *panel_statements(TimeRange(window.start, window.end), tickers),
+    ]

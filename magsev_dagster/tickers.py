@@ -24,8 +24,7 @@ class TickerError(ValueError):
 def validate_ticker(ticker: str) -> str:
     if not isinstance(ticker, str) or not TICKER_PATTERN.fullmatch(ticker):
         raise TickerError(
-            f"invalid ticker {ticker!r}: expected an upper-case Polygon symbol such as "
-            "AAPL, BRK.B, X:BTCUSD or I:SPX"
+            f"invalid ticker {ticker!r}: expected an upper-case Polygon symbol such as AAPL, BRK.B, X:BTCUSD or I:SPX"
         )
     return ticker
 

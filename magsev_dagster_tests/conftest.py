@@ -8,15 +8,27 @@ import os
 # (python/cpython#106905) intermittently fails the whole session with "SystemError: AST constructor
 # recursion depth mismatch" after every test passed.
 import hypothesis
-import hypothesis.internal.observability  # noqa: F401
+import hypothesis.internal.observability  # noqa: F401  (imported for its side effect, see above)
 import pytest
 
 from magsev_dagster_tests.fakes.postgres import postgres, postgres_db  # noqa: F401  (shared fixtures)
 from magsev_dagster_tests.helpers import local_defs
 
-CALLER_SETTINGS = ("MASSIVE_API_KEY", "POLYGON_API_KEY", "MASSIVE_BASE_URL", "MAGSEV_ENV", "MAGSEV_TICKERS", "MAGSEV_DATA_DIR", "POLYGON_BASE_URL",
-                   "MAGSEV_EXTENDED_HOURS", "MAGSEV_LATE_DATA_LOOKBACK_HOURS", "MAGSEV_ALERT_SNS_TOPIC_ARN",
-                   "MAGSEV_ALERT_WEBHOOK_URL", "MAGSEV_UI_URL", "DAGSTER_PG_PASSWORD")
+CALLER_SETTINGS = (
+    "MASSIVE_API_KEY",
+    "POLYGON_API_KEY",
+    "MASSIVE_BASE_URL",
+    "MAGSEV_ENV",
+    "MAGSEV_TICKERS",
+    "MAGSEV_DATA_DIR",
+    "POLYGON_BASE_URL",
+    "MAGSEV_EXTENDED_HOURS",
+    "MAGSEV_LATE_DATA_LOOKBACK_HOURS",
+    "MAGSEV_ALERT_SNS_TOPIC_ARN",
+    "MAGSEV_ALERT_WEBHOOK_URL",
+    "MAGSEV_UI_URL",
+    "DAGSTER_PG_PASSWORD",
+)
 
 
 def pytest_configure(config):
@@ -40,8 +52,16 @@ def defs(data_dir):
 # workers (--dist loadscope) in collection order, so starting the browser flow, the daemon deployment and
 # the webserver's GraphQL flow first lets the many short modules fill the gaps instead of one long
 # module starting last and running alone (e2e/ is collected after the test files by default).
-LONGEST_FIRST = ("e2e/test_ui_browser.py", "test_deploy_daemon.py", "test_ui_graphql.py", "test_aws_trino.py", "test_demo.py",
-                 "test_faults_data.py", "test_secrets.py", "test_faults_crash.py")
+LONGEST_FIRST = (
+    "e2e/test_ui_browser.py",
+    "test_deploy_daemon.py",
+    "test_ui_graphql.py",
+    "test_aws_trino.py",
+    "test_demo.py",
+    "test_faults_data.py",
+    "test_secrets.py",
+    "test_faults_crash.py",
+)
 
 
 def _rank(item) -> int:

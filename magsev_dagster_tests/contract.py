@@ -26,9 +26,13 @@ def partitions(partitions_def) -> dict | None:
         return None
     shape = {"type": type(partitions_def).__name__}
     if isinstance(partitions_def, dg.TimeWindowPartitionsDefinition):
-        shape.update(start=partitions_def.start.isoformat(), cron=partitions_def.cron_schedule,
-                     timezone=partitions_def.timezone, end_offset=partitions_def.end_offset,
-                     format=partitions_def.fmt)
+        shape.update(
+            start=partitions_def.start.isoformat(),
+            cron=partitions_def.cron_schedule,
+            timezone=partitions_def.timezone,
+            end_offset=partitions_def.end_offset,
+            format=partitions_def.fmt,
+        )
     return shape
 
 
@@ -48,8 +52,10 @@ def assets(graph) -> dict:
 
 
 def checks(graph) -> dict:
-    specs = sorted((graph.get_check_spec(key) for key in graph.asset_check_keys),
-                   key=lambda s: (s.asset_key.to_user_string(), s.name))
+    specs = sorted(
+        (graph.get_check_spec(key) for key in graph.asset_check_keys),
+        key=lambda s: (s.asset_key.to_user_string(), s.name),
+    )
     return {f"{spec.asset_key.to_user_string()}:{spec.name}": {"blocking": spec.blocking} for spec in specs}
 
 
@@ -59,10 +65,21 @@ def shape(defs: dg.Definitions) -> dict:
         "assets": assets(graph),
         "checks": checks(graph),
         "jobs": sorted(job.name for job in defs.resolve_all_job_defs() if not job.name.startswith("__")),
-        "schedules": {s.name: {"cron": s.cron_schedule, "timezone": s.execution_timezone, "job": s.job_name,
-                               "default_status": s.default_status.value}
-                      for s in sorted(defs.schedules, key=lambda s: s.name)},
-        "sensors": {s.name: {"type": type(s).__name__, "default_status": s.default_status.value,
-                             "minimum_interval_seconds": s.minimum_interval_seconds}
-                    for s in sorted(defs.sensors, key=lambda s: s.name)},
+        "schedules": {
+            s.name: {
+                "cron": s.cron_schedule,
+                "timezone": s.execution_timezone,
+                "job": s.job_name,
+                "default_status": s.default_status.value,
+            }
+            for s in sorted(defs.schedules, key=lambda s: s.name)
+        },
+        "sensors": {
+            s.name: {
+                "type": type(s).__name__,
+                "default_status": s.default_status.value,
+                "minimum_interval_seconds": s.minimum_interval_seconds,
+            }
+            for s in sorted(defs.sensors, key=lambda s: s.name)
+        },
     }

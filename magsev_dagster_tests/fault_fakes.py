@@ -69,12 +69,20 @@ class TamperingWarehouse(DuckDBWarehouse):
     invent: int = 0
 
     def _replace_day(self, table, day: str):
-        rows = table.filter(pc.equal(table["dt"], day)).sort_by([("ticker", "ascending"), ("bar_start_ms", "ascending")])
+        rows = table.filter(pc.equal(table["dt"], day)).sort_by(
+            [("ticker", "ascending"), ("bar_start_ms", "ascending")]
+        )
         if rows.num_rows:
             kept = rows.slice(0, rows.num_rows - self.lose)
             first = rows.slice(0, 1).to_pylist()[0]
-            made = [{**first, "bar_start": first["bar_start"] + timedelta(minutes=30 + n),
-                     "bar_start_ms": first["bar_start_ms"] + (30 + n) * 60_000} for n in range(self.invent)]
+            made = [
+                {
+                    **first,
+                    "bar_start": first["bar_start"] + timedelta(minutes=30 + n),
+                    "bar_start_ms": first["bar_start_ms"] + (30 + n) * 60_000,
+                }
+                for n in range(self.invent)
+            ]
             rows = pa.concat_tables([kept, pa.Table.from_pylist(made, schema=rows.schema)])
         return super()._replace_day(rows, day)
 
@@ -91,7 +99,7 @@ def one_page(ticker: str, bars: list[dict], start_ms: int, end_ms: int) -> list[
 
 
 def two_pages(ticker: str, bars: list[dict], start_ms: int, end_ms: int) -> list[list[dict]]:
-    return [bars[: len(bars) // 2], bars[len(bars) // 2:]]
+    return [bars[: len(bars) // 2], bars[len(bars) // 2 :]]
 
 
 class FakePolygon:
@@ -115,8 +123,13 @@ class FakePolygon:
         return self.server.url_for("").rstrip("/")
 
     def _handle(self, request: Request) -> Response:
-        self.requests.append({"path": request.path, "query": request.query_string.decode(),
-                              "authorization": request.headers.get("Authorization", "")})
+        self.requests.append(
+            {
+                "path": request.path,
+                "query": request.query_string.decode(),
+                "authorization": request.headers.get("Authorization", ""),
+            }
+        )
         match = AGGS_PATH.match(request.path)
         if not match:
             return Response(json.dumps({"status": "NOT_FOUND", "message": "no such path"}), status=404)
@@ -131,7 +144,6 @@ class FakePolygon:
                 doc["next_url"] += "&apiKey=" + request.headers.get("Authorization", "").removeprefix("Bearer ")
         return Response(json.dumps(doc), status=200, content_type="application/json")
 
-
     def _splits(self, request: Request) -> Response:
         tickers = request.args.get("ticker.any_of", "")
         self.splits_requests.append(tickers)
@@ -145,11 +157,15 @@ def _utc(ms: int) -> datetime:
 
 # --- reading what the tables hold -------------------------------------------------------------
 
+
 def table_contents(data_dir: Path) -> dict[str, pd.DataFrame]:
     """The full contents of the parquet, production and variance tables, in a stable order."""
     warehouse = DuckDBWarehouse(data_dir=str(data_dir))
-    order = {PARQUET_TABLE: "ticker, bar_start_ms", PROD_TABLE: "ticker, bar_start_ms",
-             VARIANCE_VIEW: "ticker, bar_start"}
+    order = {
+        PARQUET_TABLE: "ticker, bar_start_ms",
+        PROD_TABLE: "ticker, bar_start_ms",
+        VARIANCE_VIEW: "ticker, bar_start",
+    }
     with warehouse.connect() as con:
         return {table: con.execute(f"SELECT * FROM {table} ORDER BY {o}").df() for table, o in order.items()}
 
@@ -162,8 +178,11 @@ def prod_table(data_dir: Path) -> pd.DataFrame:
 def raw_bar_lines(data_dir: Path) -> list[dict]:
     """Every bar line in the raw table's day objects (what the crawled table reads), with its ticker."""
     root = Path(data_dir) / layout.RAW_TABLE_PREFIX
-    return [json.loads(line) for path in sorted(root.glob(f"dt=*/{layout.BARS_OBJECT}"))
-            for line in path.read_text().splitlines()]
+    return [
+        json.loads(line)
+        for path in sorted(root.glob(f"dt=*/{layout.BARS_OBJECT}"))
+        for line in path.read_text().splitlines()
+    ]
 
 
 def response_records(data_dir: Path) -> list[dict]:
@@ -196,10 +215,14 @@ def materialization_metadata(result, asset: str) -> dict:
 
 def check_evaluations(result) -> dict:
     """check name -> its AssetCheckEvaluation, for every check evaluated in the run."""
-    return {e.event_specific_data.check_name: e.event_specific_data
-            for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"}
+    return {
+        e.event_specific_data.check_name: e.event_specific_data
+        for e in result.all_events
+        if e.event_type_value == "ASSET_CHECK_EVALUATION"
+    }
 
 
 def failure_messages(result) -> str:
-    return "\n".join(str(e.event_specific_data.error) for e in result.all_events
-                     if e.event_type_value == "STEP_FAILURE")
+    return "\n".join(
+        str(e.event_specific_data.error) for e in result.all_events if e.event_type_value == "STEP_FAILURE"
+    )

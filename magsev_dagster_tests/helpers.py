@@ -27,8 +27,13 @@ def local_defs(data_dir: Path, overrides: dict | None = None, **env: str) -> dg.
     return build_defs(resources, settings)
 
 
-def run_range(defs: dg.Definitions, start: str, end: str, instance: dg.DagsterInstance | None = None,
-              selection: list[str] | None = None) -> dg.ExecuteInProcessResult:
+def run_range(
+    defs: dg.Definitions,
+    start: str,
+    end: str,
+    instance: dg.DagsterInstance | None = None,
+    selection: list[str] | None = None,
+) -> dg.ExecuteInProcessResult:
     """Materialize partitions start..end (inclusive keys) as one run, like a single-run backfill."""
     job = defs.resolve_job_def(JOB)
     return job.execute_in_process(

@@ -28,8 +28,10 @@ def read_table(data_dir: Path, table: str) -> pd.DataFrame:
 def snapshot(data_dir: Path) -> dict[str, object]:
     """Every table's full content plus a digest of every raw object."""
     raw_root = data_dir / layout.RAW_TABLE_PREFIX
-    raw = {str(p.relative_to(data_dir)): hashlib.sha256(p.read_bytes()).hexdigest()
-           for p in sorted(raw_root.rglob("*.jsonl"))}
+    raw = {
+        str(p.relative_to(data_dir)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(raw_root.rglob("*.jsonl"))
+    }
     return {"raw": raw, **{t: read_table(data_dir, t) for t in TABLES}}
 
 
@@ -56,8 +58,11 @@ def warehouse_tables(data_dir: Path) -> set[str]:
         return set()
     con = duckdb.connect(str(path), read_only=True)
     try:
-        return {row[0] for row in con.execute(
-            "SELECT table_name FROM duckdb_tables() UNION SELECT view_name FROM duckdb_views() WHERE NOT internal"
-        ).fetchall()}
+        return {
+            row[0]
+            for row in con.execute(
+                "SELECT table_name FROM duckdb_tables() UNION SELECT view_name FROM duckdb_views() WHERE NOT internal"
+            ).fetchall()
+        }
     finally:
         con.close()

@@ -27,12 +27,14 @@ WEBHOOK_PATH = "/hooks/T0KEN-5ecret-in-the-path"
 
 def negative_price_on(day: str):
     """Synthetic bars, except the first AAPL bar of `day`, whose open is negative: prices_positive fails."""
+
     def source(ticker, start, end):
         bars = synthetic_bars(ticker, start, end)
         hit = [b for b in bars if ticker == "AAPL" and _day(b["t"]) == day]
         if hit:
             hit[0]["o"] = -1.0
         return bars
+
     return source
 
 
@@ -65,7 +67,9 @@ def sns_queue(aws_env):
     sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
 
     def received() -> list[dict]:
-        messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", [])
+        messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get(
+            "Messages", []
+        )
         return [json.loads(m["Body"]) for m in messages]  # SNS's envelope: Subject, Message, TopicArn
 
     return topic, received
@@ -92,15 +96,21 @@ def failing_defs(data_dir, fake_polygon, monkeypatch, refuse_key: bool = False, 
     if refuse_key:
         fake_polygon.api_key = "the-key-polygon-expects"
     monkeypatch.setenv("POLYGON_API_KEY", FAKE_KEY)
-    settings = {**fake_polygon.env(), "POLYGON_API_KEY": FAKE_KEY, "MAGSEV_TICKERS": "AAPL,MSFT",
-                "MAGSEV_UI_URL": UI_URL, **env}
+    settings = {
+        **fake_polygon.env(),
+        "POLYGON_API_KEY": FAKE_KEY,
+        "MAGSEV_TICKERS": "AAPL,MSFT",
+        "MAGSEV_UI_URL": UI_URL,
+        **env,
+    }
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     return local_defs(data_dir, **settings)
 
 
-def test_a_failed_blocking_check_is_published_to_the_sns_topic(data_dir, fake_polygon, sns_queue, monkeypatch,
-                                                                aws_operations):
+def test_a_failed_blocking_check_is_published_to_the_sns_topic(
+    data_dir, fake_polygon, sns_queue, monkeypatch, aws_operations
+):
     topic, received = sns_queue
     defs = failing_defs(data_dir, fake_polygon, monkeypatch, MAGSEV_ALERT_SNS_TOPIC_ARN=topic)
     with dg.instance_for_test() as instance:
@@ -120,12 +130,16 @@ def test_a_failed_blocking_check_is_published_to_the_sns_topic(data_dir, fake_po
     assert f"Run: {result.run_id} (job magsev_hourly_job)" in text
     assert "Partitions: 2026-11-23 ... 2026-11-24" in text
     # A negative open is also below the bar's low: two blocking checks fail, each named with its result.
-    assert ("Failed check: polygon_parquet_fp / prices_positive (blocking): 1 offending rows: "
-            "Open, high, low and close are present and > 0.") in text
+    assert (
+        "Failed check: polygon_parquet_fp / prices_positive (blocking): 1 offending rows: "
+        "Open, high, low and close are present and > 0."
+    ) in text
     assert "Failed check: polygon_parquet_fp / ohlc_consistent (blocking): 1 offending rows" in text
     # the blocking audit of the parquet table is one step; it names every check that failed
-    assert ("Failed step: polygon_parquet_fp_audit: DagsterAssetCheckFailedError: 2 blocking asset "
-            "checks failed with ERROR severity: polygon_parquet_fp: prices_positive,ohlc_consistent") in text
+    assert (
+        "Failed step: polygon_parquet_fp_audit: DagsterAssetCheckFailedError: 2 blocking asset "
+        "checks failed with ERROR severity: polygon_parquet_fp: prices_positive,ohlc_consistent"
+    ) in text
     assert f"Open the run: {UI_URL}/runs/{result.run_id}" in text
     assert FAKE_KEY not in json.dumps(message)
 
@@ -156,11 +170,20 @@ def test_secrets_in_any_text_are_masked_before_sending(webhook, monkeypatch):
     url, received, _ = webhook
     monkeypatch.setenv("POLYGON_API_KEY", FAKE_KEY)
     monkeypatch.setenv("MAGSEV_ALERT_WEBHOOK_URL", url)
-    alert = Alert(subject=f"boom {FAKE_KEY}", run_id="r1", job="j", partitions="2026-11-24", run_url="u",
-                  failed_steps=[f"step: Polygon said {FAKE_KEY}"], reason=f"posting to {url} failed")
+    alert = Alert(
+        subject=f"boom {FAKE_KEY}",
+        run_id="r1",
+        job="j",
+        partitions="2026-11-24",
+        run_url="u",
+        failed_steps=[f"step: Polygon said {FAKE_KEY}"],
+        reason=f"posting to {url} failed",
+    )
     assert AlertNotifier(webhook_url=url).send(alert) == ["webhook"]  # names the target, not its URL
     body = json.dumps(received)
-    assert FAKE_KEY not in body and "T0KEN-5ecret" not in body and body.count("***") == 6  # 3 in `text`, 3 in the fields
+    assert (
+        FAKE_KEY not in body and "T0KEN-5ecret" not in body and body.count("***") == 6
+    )  # 3 in `text`, 3 in the fields
 
 
 def test_a_succeeded_run_with_a_failed_check_is_alerted(data_dir, webhook, monkeypatch):
@@ -212,12 +235,16 @@ def test_an_alert_still_refused_fails_the_sensor_tick_without_secrets(data_dir, 
 
 
 def kept_state(instance: dg.DagsterInstance) -> str:
-    keys = {alert_outbox.REDELIVERED_KEY, *(alert_outbox.UNDELIVERED_PREFIX + s for s in (FAILURE_SENSOR, CHECK_SENSOR))}
+    keys = {
+        alert_outbox.REDELIVERED_KEY,
+        *(alert_outbox.UNDELIVERED_PREFIX + s for s in (FAILURE_SENSOR, CHECK_SENSOR)),
+    }
     return json.dumps(instance.run_storage.get_cursor_values(keys))
 
 
-def test_an_alert_still_refused_is_kept_and_arrives_late_on_a_later_tick_once(data_dir, fake_polygon, webhook,
-                                                                              monkeypatch):
+def test_an_alert_still_refused_is_kept_and_arrives_late_on_a_later_tick_once(
+    data_dir, fake_polygon, webhook, monkeypatch
+):
     url, received, status = webhook
     defs = failing_defs(data_dir, fake_polygon, monkeypatch, refuse_key=True, MAGSEV_ALERT_WEBHOOK_URL=url)
     status["code"] = 503
@@ -250,8 +277,14 @@ def test_an_alert_still_refused_is_kept_and_arrives_late_on_a_later_tick_once(da
 def test_a_kept_alert_goes_only_to_the_target_that_refused_it(data_dir, fake_polygon, sns_queue, webhook, monkeypatch):
     topic, sns_received = sns_queue
     url, received, status = webhook
-    defs = failing_defs(data_dir, fake_polygon, monkeypatch, refuse_key=True, MAGSEV_ALERT_WEBHOOK_URL=url,
-                        MAGSEV_ALERT_SNS_TOPIC_ARN=topic)
+    defs = failing_defs(
+        data_dir,
+        fake_polygon,
+        monkeypatch,
+        refuse_key=True,
+        MAGSEV_ALERT_WEBHOOK_URL=url,
+        MAGSEV_ALERT_SNS_TOPIC_ARN=topic,
+    )
     status["code"] = 503
     with dg.instance_for_test() as instance:
         failures = SensorTicks(defs, FAILURE_SENSOR, instance, retry_delays=[0.0, 0.0])

@@ -17,8 +17,11 @@ from magsev_dagster_tests.fakes.moto_server import aws_env, moto  # noqa: F401  
 # Every Athena operation the product (resources/aws/athena.py, provision.py) and its tests' helpers call,
 # with parameters as they send them.
 PRODUCT_CALLS = {
-    "StartQueryExecution": {"QueryString": "SELECT 1", "WorkGroup": "primary",
-                            "ResultConfiguration": {"OutputLocation": "s3://b/athena-results/"}},
+    "StartQueryExecution": {
+        "QueryString": "SELECT 1",
+        "WorkGroup": "primary",
+        "ResultConfiguration": {"OutputLocation": "s3://b/athena-results/"},
+    },
     "GetQueryExecution": {"QueryExecutionId": "a1b2"},
     "GetQueryResults": {"QueryExecutionId": "a1b2", "NextToken": "t", "MaxResults": 1000},
     "ListQueryExecutions": {"NextToken": "t", "WorkGroup": "primary"},
@@ -35,8 +38,13 @@ def athena_model() -> ServiceModel:
 def routed(rules: dict[str, list[str]], method: str, path: str) -> set[str]:
     """The operations whose rule matches `path` and whose HTTP method is `method`."""
     model = athena_model()
-    return {op for rule, ops in rules.items() if re.fullmatch(rule.format(""), path)
-            for op in ops if model.operation_model(op).http["method"] == method}
+    return {
+        op
+        for rule, ops in rules.items()
+        if re.fullmatch(rule.format(""), path)
+        for op in ops
+        if model.operation_model(op).http["method"] == method
+    }
 
 
 @pytest.mark.parametrize("operation", sorted(PRODUCT_CALLS))
@@ -50,8 +58,10 @@ def test_each_product_call_as_botocore_serializes_it_reaches_its_own_operation(o
 
 def test_a_json_protocol_model_needs_no_rules():
     model = athena_model()
-    as_json = ServiceModel({**model._service_description,
-                            "metadata": {**model.metadata, "protocol": "json", "protocols": ["json"]}}, "athena")
+    as_json = ServiceModel(
+        {**model._service_description, "metadata": {**model.metadata, "protocol": "json", "protocols": ["json"]}},
+        "athena",
+    )
     assert rest_paths(as_json) == {}
 
 
@@ -59,17 +69,29 @@ def signed_by_a_user_with(action: str, monkeypatch) -> "boto3.client":
     """An Athena client of a new IAM user allowed `action`; moto checks signatures and policies from now on."""
     iam = boto3.client("iam", region_name="us-east-1")
     iam.create_user(UserName="athena-user")
-    iam.put_user_policy(UserName="athena-user", PolicyName="athena", PolicyDocument=json.dumps(
-        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": action, "Resource": "*"}]}))
+    iam.put_user_policy(
+        UserName="athena-user",
+        PolicyName="athena",
+        PolicyDocument=json.dumps(
+            {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": action, "Resource": "*"}]}
+        ),
+    )
     key = iam.create_access_key(UserName="athena-user")["AccessKey"]
     monkeypatch.setattr(moto_settings, "INITIAL_NO_AUTH_ACTION_COUNT", 0)
-    return boto3.client("athena", region_name="us-east-1", aws_access_key_id=key["AccessKeyId"],
-                        aws_secret_access_key=key["SecretAccessKey"], aws_session_token=None)
+    return boto3.client(
+        "athena",
+        region_name="us-east-1",
+        aws_access_key_id=key["AccessKeyId"],
+        aws_secret_access_key=key["SecretAccessKey"],
+        aws_session_token=None,
+    )
 
 
 @pytest.mark.parametrize("signed", [False, True], ids=["unchecked", "signature-and-policy-checked"])
 def test_the_product_calls_round_trip_on_the_server_in_the_clients_protocol(aws_env, monkeypatch, signed):
-    athena = signed_by_a_user_with("athena:*", monkeypatch) if signed else boto3.client("athena", region_name="us-east-1")
+    athena = (
+        signed_by_a_user_with("athena:*", monkeypatch) if signed else boto3.client("athena", region_name="us-east-1")
+    )
     started = athena.start_query_execution(**PRODUCT_CALLS["StartQueryExecution"])["QueryExecutionId"]
     execution = athena.get_query_execution(QueryExecutionId=started)["QueryExecution"]
     assert (execution["Query"], execution["Status"]["State"]) == ("SELECT 1", "SUCCEEDED")

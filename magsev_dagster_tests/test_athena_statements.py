@@ -29,14 +29,17 @@ NOW = datetime(2026, 11, 25, 12, tzinfo=timezone.utc)
 
 def athena_statements() -> dict[str, str]:
     """name -> the text AthenaWarehouse sends (Trino statements; the UNLOAD as its SELECT)."""
-    warehouse = resources_for(Settings.from_env({"MAGSEV_ENV": "aws", "MAGSEV_S3_BUCKET": "magsev-test",
-                                                 "MAGSEV_TABLE_PREFIX": "fp_"}))["warehouse"]
+    warehouse = resources_for(
+        Settings.from_env({"MAGSEV_ENV": "aws", "MAGSEV_S3_BUCKET": "magsev-test", "MAGSEV_TABLE_PREFIX": "fp_"})
+    )["warehouse"]
     sent = {view: warehouse.render(view) for view in (ADJUSTED_VIEW, VARIANCE_VIEW)}
     sent.update((f"insert {n}", text) for n, (_, text) in enumerate(warehouse.insert_statements(PARQUET_TABLE, WINDOW)))
     for n, (_, _, text) in enumerate(warehouse.unload_statements(WINDOW, new_generation(layout.PROD_PREFIX, NOW))):
         sent[f"unload {n}"] = unload_parts(text)[0]
-    sent.update((f"{r.sender} {r.name}", warehouse.render(r.statement, **r.params))
-                for r in ranged_statements(WINDOW, ["AAPL", "X:BTCUSD"], NOW))
+    sent.update(
+        (f"{r.sender} {r.name}", warehouse.render(r.statement, **r.params))
+        for r in ranged_statements(WINDOW, ["AAPL", "X:BTCUSD"], NOW)
+    )
     return sent
 
 
@@ -74,7 +77,8 @@ def test_ordering_is_only_at_the_outermost_level(name):
 def test_the_order_check_sees_an_order_inside_a_subquery():
     inner = sqlglot.parse_one("SELECT * FROM (SELECT ticker FROM t ORDER BY ticker) AS s", read="trino")
     assert misplaced_orders(inner) and not misplaced_orders(
-        sqlglot.parse_one("SELECT * FROM (SELECT ticker FROM t ORDER BY ticker LIMIT 5) AS s ORDER BY 1", read="trino"))
+        sqlglot.parse_one("SELECT * FROM (SELECT ticker FROM t ORDER BY ticker LIMIT 5) AS s ORDER BY 1", read="trino")
+    )
 
 
 def test_a_checks_sample_is_ordered_outside_its_query():

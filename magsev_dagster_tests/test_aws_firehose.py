@@ -6,7 +6,7 @@ import boto3
 import pytest
 
 from magsev_dagster.resources.aws.firehose import BATCH_RECORDS, FirehoseDeliveryError, batches, deliver
-from magsev_dagster_tests.fakes.moto_server import aws_env, moto  # noqa: F401
+from magsev_dagster_tests.fakes.moto_server import aws_env, moto  # noqa: F401  (pytest fixtures, used by name)
 from magsev_dagster_tests.helpers import run_range
 from magsev_dagster_tests.test_aws_pipeline import BUCKET, DAY, aws_settings, keys, raw_bars, s3
 
@@ -18,9 +18,14 @@ FIREHOSE_PREFIX = "firehose/"
 def stream(aws_env):
     s3().create_bucket(Bucket=BUCKET)
     boto3.client("firehose", region_name="us-east-1").create_delivery_stream(
-        DeliveryStreamName=STREAM, DeliveryStreamType="DirectPut",
-        ExtendedS3DestinationConfiguration={"RoleARN": "arn:aws:iam::123456789012:role/firehose",
-                                            "BucketARN": f"arn:aws:s3:::{BUCKET}", "Prefix": FIREHOSE_PREFIX})
+        DeliveryStreamName=STREAM,
+        DeliveryStreamType="DirectPut",
+        ExtendedS3DestinationConfiguration={
+            "RoleARN": "arn:aws:iam::123456789012:role/firehose",
+            "BucketARN": f"arn:aws:s3:::{BUCKET}",
+            "Prefix": FIREHOSE_PREFIX,
+        },
+    )
     return STREAM
 
 
@@ -69,9 +74,12 @@ class Refusing:
             accepted = [] if self.everything else Records[::2]
             if accepted:
                 self.client.put_record_batch(DeliveryStreamName=DeliveryStreamName, Records=accepted)
-            responses = [{"RecordId": "ok"} if i % 2 == 0 and not self.everything else
-                         {"ErrorCode": "ServiceUnavailableException", "ErrorMessage": "Slow down."}
-                         for i in range(len(Records))]
+            responses = [
+                {"RecordId": "ok"}
+                if i % 2 == 0 and not self.everything
+                else {"ErrorCode": "ServiceUnavailableException", "ErrorMessage": "Slow down."}
+                for i in range(len(Records))
+            ]
             return {"FailedPutCount": len(Records) - len(accepted), "RequestResponses": responses}
         return self.client.put_record_batch(DeliveryStreamName=DeliveryStreamName, Records=Records)
 

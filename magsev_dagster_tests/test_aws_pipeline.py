@@ -25,7 +25,7 @@ from magsev_dagster.resources.aws.glue_catalog import OldRawLayout
 from magsev_dagster.resources.aws.prod_publish import new_generation
 from magsev_dagster.settings import Settings
 from magsev_dagster.tables import BAR_COLUMNS
-from magsev_dagster_tests.fakes.moto_server import (  # noqa: F401
+from magsev_dagster_tests.fakes.moto_server import (  # noqa: F401  (pytest fixtures, used by name)
     answer_queries,
     athena_statements,
     aws_env,
@@ -47,8 +47,16 @@ DATABASE = "fp_db_polygon_io"
 
 
 def aws_settings(**env) -> Settings:
-    return Settings.from_env({"MAGSEV_ENV": "aws", "MAGSEV_S3_BUCKET": BUCKET, "MAGSEV_TICKERS": ",".join(TICKERS),
-                              "MAGSEV_AWS_POLL_SECONDS": "0.01", "MAGSEV_CRAWLER_TIMEOUT_SECONDS": "5", **env})
+    return Settings.from_env(
+        {
+            "MAGSEV_ENV": "aws",
+            "MAGSEV_S3_BUCKET": BUCKET,
+            "MAGSEV_TICKERS": ",".join(TICKERS),
+            "MAGSEV_AWS_POLL_SECONDS": "0.01",
+            "MAGSEV_CRAWLER_TIMEOUT_SECONDS": "5",
+            **env,
+        }
+    )
 
 
 def s3():
@@ -91,10 +99,22 @@ def warehouse_answers(warehouse, offending: str | None = None):
         warehouse.render("checks/row_counts", **params): counts,
     }
     if offending:  # sql/checks/bar_rules.sql's answer: one offending bar of that rule
-        bad = ({"rule": "varchar", "ticker": "varchar", "bar_start": "timestamp", "dt": "varchar", "open": "double",
-                "high": "double", "low": "double", "close": "double", "volume": "double", "copies": "bigint",
-                "offending_rows": "bigint"},
-               [(offending, "NVDA", f"{DAY} 15:00:00.000", DAY, -1.0, 140.0, 139.0, 139.5, 100.0, 1, 1)])
+        bad = (
+            {
+                "rule": "varchar",
+                "ticker": "varchar",
+                "bar_start": "timestamp",
+                "dt": "varchar",
+                "open": "double",
+                "high": "double",
+                "low": "double",
+                "close": "double",
+                "volume": "double",
+                "copies": "bigint",
+                "offending_rows": "bigint",
+            },
+            [(offending, "NVDA", f"{DAY} 15:00:00.000", DAY, -1.0, 140.0, 139.0, 139.5, 100.0, 1, 1)],
+        )
         answers[warehouse.render("checks/bar_rules", **params, sample_rows=SAMPLE_ROWS)] = lambda: bad
     return lambda text: answers[text]() if text in answers else None
 
@@ -123,8 +143,14 @@ def bucket(aws_env):
     s3().put_object(Bucket=BUCKET, Key=PROD_SENTINEL, Body=b"the previous production data")
     catalog = resources_for(aws_settings())["warehouse"].catalog
     catalog.ensure_parquet_table("polygon_hourly_prod", f"s3://{BUCKET}/{layout.PROD_PREFIX}/", BAR_COLUMNS)
-    glue().create_partition(DatabaseName=DATABASE, TableName="polygon_hourly_prod", PartitionInput={
-        "Values": [DAY], "StorageDescriptor": {**catalog.storage("polygon_hourly_prod"), "Location": PROD_PREVIOUS}})
+    glue().create_partition(
+        DatabaseName=DATABASE,
+        TableName="polygon_hourly_prod",
+        PartitionInput={
+            "Values": [DAY],
+            "StorageDescriptor": {**catalog.storage("polygon_hourly_prod"), "Location": PROD_PREVIOUS},
+        },
+    )
     return aws_env
 
 
@@ -145,8 +171,11 @@ def materialized(result) -> set[str]:
 
 
 # API operations whose IAM action has another name
-IAM_ACTIONS = {("s3", "ListObjectsV2"): "s3:ListBucket", ("s3", "DeleteObjects"): "s3:DeleteObject",
-               ("s3", "HeadObject"): "s3:GetObject"}
+IAM_ACTIONS = {
+    ("s3", "ListObjectsV2"): "s3:ListBucket",
+    ("s3", "DeleteObjects"): "s3:DeleteObject",
+    ("s3", "HeadObject"): "s3:GetObject",
+}
 
 
 def assert_policy_allows(operations: set[tuple[str, str]], settings: Settings | None = None) -> None:
@@ -173,15 +202,23 @@ def test_the_graph_runs_green_on_aws_with_the_crawler(bucket, aws_operations):
     assert_policy_allows(aws_operations)
     checks = check_results(result)
     assert set(checks) == {spec.name for c in all_checks() for spec in c.check_specs} and all(checks.values()), checks
-    assert materialized(result) == {"raw_polygon_aggregates", "magsev_polygon_raw", "polygon_parquet_fp",
-                                    "polygon_hourly_prod", "polygon_splits", "polygon_hourly_adjusted",
-                                    "hourly_price_variance", "grafana_dashboard"}
+    assert materialized(result) == {
+        "raw_polygon_aggregates",
+        "magsev_polygon_raw",
+        "polygon_parquet_fp",
+        "polygon_hourly_prod",
+        "polygon_splits",
+        "polygon_hourly_adjusted",
+        "hourly_price_variance",
+        "grafana_dashboard",
+    }
 
     # S3: one bars object for the day holding every ticker's trading hours, plus the response bodies, bundled
     bars = raw_bars()
     assert {key for key, _ in bars} == {layout.raw_bars_key(DAY)}
     assert sorted((bar["ticker"], hour_of_ms(bar["t"])) for _, bar in bars) == sorted(
-        (t, hour) for t in TICKERS for hour in expected_hours(t, WINDOW.start, WINDOW.end))
+        (t, hour) for t in TICKERS for hour in expected_hours(t, WINDOW.start, WINDOW.end)
+    )
     assert keys(layout.RESPONSES_PREFIX + "/") == [layout.responses_key(WINDOW, result.run_id, 1)]
 
     # Glue: database and crawler as intended, crawled once
@@ -203,7 +240,8 @@ def test_the_graph_runs_green_on_aws_with_the_crawler(bucket, aws_operations):
     prod_meta = {k: v.value for k, v in prod.materialization.metadata.items()}
     generation = prod_meta["generation"]
     [(_, target, prod_unload)] = warehouse.unload_statements(
-        WINDOW, new_generation(layout.PROD_PREFIX, datetime.now(timezone.utc)))
+        WINDOW, new_generation(layout.PROD_PREFIX, datetime.now(timezone.utc))
+    )
     assert [unload_parts(statements[i])[0] for i in unloads] == [unload_parts(prod_unload)[0]]
     assert unload_parts(statements[unloads[0]])[1] == f"{generation}part-1/"
     order = [statements.index(parquet_insert)] + unloads
@@ -212,21 +250,34 @@ def test_the_graph_runs_green_on_aws_with_the_crawler(bucket, aws_operations):
     parquet_table = glue.get_table(DatabaseName=DATABASE, Name="polygon_parquet_fp")["Table"]  # Glue CreateTable
     assert parquet_table["StorageDescriptor"]["Location"] == "s3://magsev-test/warehouse/polygon_parquet_fp/"
     assert [k["Name"] for k in parquet_table["PartitionKeys"]] == ["dt"]
-    assert any("CREATE OR REPLACE VIEW hourly_price_variance" in s for s in statements[order[1]:])
-    check_reads = [i for i, s in enumerate(statements) if ("offending_rows" in s or "AS raw_bars" in s)
-                   and "unexplained_move" not in s and "FROM polygon_splits" not in s]  # both non-blocking
+    assert any("CREATE OR REPLACE VIEW hourly_price_variance" in s for s in statements[order[1] :])
+    check_reads = [
+        i
+        for i, s in enumerate(statements)
+        if ("offending_rows" in s or "AS raw_bars" in s)
+        and "unexplained_move" not in s
+        and "FROM polygon_splits" not in s
+    ]  # both non-blocking
     # the row rules in one statement, the row counts in another, prod written after every blocking check
     assert len(check_reads) == 2 and max(check_reads) < order[1]
     [guard] = [i for i, s in enumerate(statements) if "unexplained_move" in s]  # non-blocking, on production
     assert guard > order[1]
     view = next(i for i, s in enumerate(statements) if "CREATE OR REPLACE VIEW polygon_hourly_adjusted" in s)
-    assert any("CREATE OR REPLACE VIEW hourly_price_variance" in s for s in statements[view + 1:])
-    reads = [s for s in statements[:view] if s.lstrip().upper().startswith(("SELECT", "WITH", "INSERT", "UNLOAD"))
-             and "CREATE" not in s and "FROM polygon_splits" not in s]  # the splits: no dt (test_scans)
+    assert any("CREATE OR REPLACE VIEW hourly_price_variance" in s for s in statements[view + 1 :])
+    reads = [
+        s
+        for s in statements[:view]
+        if s.lstrip().upper().startswith(("SELECT", "WITH", "INSERT", "UNLOAD"))
+        and "CREATE" not in s
+        and "FROM polygon_splits" not in s
+    ]  # the splits: no dt (test_scans)
     assert reads and all(f"dt BETWEEN '{DAY}' AND '{DAY}'" in s for s in reads)
     # the views' metadata and the dashboard picture then read their 7-day window, still pruned by dt
-    panels = [s for s in statements[view + 1:] if s.lstrip().upper().startswith(("SELECT", "WITH"))
-              and "CREATE OR REPLACE VIEW" not in s]
+    panels = [
+        s
+        for s in statements[view + 1 :]
+        if s.lstrip().upper().startswith(("SELECT", "WITH")) and "CREATE OR REPLACE VIEW" not in s
+    ]
     assert panels and all("dt BETWEEN" in s for s in panels)
 
     # metadata: scanned bytes and the estimated cost ($5/TB, at least 10 MB per DML query)
@@ -238,14 +289,27 @@ def test_the_graph_runs_green_on_aws_with_the_crawler(bucket, aws_operations):
 
     # production: DAY's partition now points at the new generation; the previous data is retired, not deleted
     assert prod_locations() == {DAY: f"{generation}part-1/dt={DAY}/"}
-    assert {k: prod_meta[k] for k in ("unload_statements", "partitions_updated", "partitions_created",
-                                      "retired_prefixes_recorded", "retired_prefixes_deleted")} == {
-        "unload_statements": 1, "partitions_updated": 1, "partitions_created": 0,
-        "retired_prefixes_recorded": 1, "retired_prefixes_deleted": 0}
+    assert {
+        k: prod_meta[k]
+        for k in (
+            "unload_statements",
+            "partitions_updated",
+            "partitions_created",
+            "retired_prefixes_recorded",
+            "retired_prefixes_deleted",
+        )
+    } == {
+        "unload_statements": 1,
+        "partitions_updated": 1,
+        "partitions_created": 0,
+        "retired_prefixes_recorded": 1,
+        "retired_prefixes_deleted": 0,
+    }
     assert prod_meta["athena_estimated_cost_usd"] == pytest.approx(10 * 1024**2 / 1e12 * 5, rel=1e-3)
     assert PROD_SENTINEL in keys(layout.PROD_PREFIX + "/")
-    manifest = json.loads(s3().get_object(Bucket=BUCKET, Key=prod_meta["retired_manifest"].split(BUCKET + "/")[1])
-                          ["Body"].read())
+    manifest = json.loads(
+        s3().get_object(Bucket=BUCKET, Key=prod_meta["retired_manifest"].split(BUCKET + "/")[1])["Body"].read()
+    )
     assert manifest["locations"] == [PROD_PREVIOUS]
 
 
@@ -266,17 +330,33 @@ def test_partition_registration_is_idempotent_and_matches_the_raw_folders(bucket
 
     glue = boto3.client("glue", region_name="us-east-1")
     table = glue.get_table(DatabaseName="fp_db_polygon_io", Name="magsev_polygon_raw")["Table"]
-    assert [c["Name"] for c in table["StorageDescriptor"]["Columns"]] == ["ticker", "t", "o", "h", "l", "c", "v", "vw", "n"]
+    assert [c["Name"] for c in table["StorageDescriptor"]["Columns"]] == [
+        "ticker",
+        "t",
+        "o",
+        "h",
+        "l",
+        "c",
+        "v",
+        "vw",
+        "n",
+    ]
     assert [k["Name"] for k in table["PartitionKeys"]] == ["dt"]
     assert table["StorageDescriptor"]["SerdeInfo"]["SerializationLibrary"] == "org.openx.data.jsonserde.JsonSerDe"
     partitions = glue.get_partitions(DatabaseName="fp_db_polygon_io", TableName="magsev_polygon_raw")["Partitions"]
     assert [(p["Values"], p["StorageDescriptor"]["Location"]) for p in partitions] == [
-        ([DAY], f"s3://{BUCKET}/raw/polygon_raw/dt={DAY}/")]  # one partition per day, whatever the tickers
+        ([DAY], f"s3://{BUCKET}/raw/polygon_raw/dt={DAY}/")
+    ]  # one partition per day, whatever the tickers
 
     def raw_meta(result):
-        event = next(e for e in result.get_asset_materialization_events() if e.asset_key.path[-1] == "magsev_polygon_raw")
-        return {k: v.value for k, v in event.materialization.metadata.items()
-                if k in ("partitions_created", "partitions_already_registered")}
+        event = next(
+            e for e in result.get_asset_materialization_events() if e.asset_key.path[-1] == "magsev_polygon_raw"
+        )
+        return {
+            k: v.value
+            for k, v in event.materialization.metadata.items()
+            if k in ("partitions_created", "partitions_already_registered")
+        }
 
     assert raw_meta(first) == {"partitions_created": 1, "partitions_already_registered": 0}
     assert raw_meta(second) == {"partitions_created": 0, "partitions_already_registered": 1}
@@ -288,18 +368,28 @@ def test_a_raw_table_of_the_hourly_layout_is_refused_with_what_to_do(bucket, cat
     with the day objects: `make provision` and the step fail before any crawl or registration and say what
     to do; its definition is left as it is."""
     glue().delete_table(DatabaseName=DATABASE, Name="magsev_polygon_raw")  # the earlier version's instead
-    glue().create_table(DatabaseName=DATABASE, TableInput={
-        "Name": "magsev_polygon_raw", "PartitionKeys": [{"Name": "ticker", "Type": "string"},
-                                                        {"Name": "dt", "Type": "string"}],
-        "StorageDescriptor": {"Columns": [{"Name": "t", "Type": "bigint"}],
-                              "Location": f"s3://{BUCKET}/raw/polygon_raw/"}})
-    with pytest.raises(OldRawLayout, match=r"hourly layout's partition keys \['ticker', 'dt'\].*magsev_dagster\.migrate"):
+    glue().create_table(
+        DatabaseName=DATABASE,
+        TableInput={
+            "Name": "magsev_polygon_raw",
+            "PartitionKeys": [{"Name": "ticker", "Type": "string"}, {"Name": "dt", "Type": "string"}],
+            "StorageDescriptor": {
+                "Columns": [{"Name": "t", "Type": "bigint"}],
+                "Location": f"s3://{BUCKET}/raw/polygon_raw/",
+            },
+        },
+    )
+    with pytest.raises(
+        OldRawLayout, match=r"hourly layout's partition keys \['ticker', 'dt'\].*magsev_dagster\.migrate"
+    ):
         provision(aws_settings(MAGSEV_RAW_CATALOG=catalog), cutoff_bytes=10 * 1024**3)
     result, _ = run_aws(bucket, MAGSEV_RAW_CATALOG=catalog)
     assert not result.success
     errors = step_errors(result)
-    assert f"Glue table {DATABASE}.magsev_polygon_raw still has the hourly layout's partition keys " \
-           "['ticker', 'dt']" in errors
+    assert (
+        f"Glue table {DATABASE}.magsev_polygon_raw still has the hourly layout's partition keys "
+        "['ticker', 'dt']" in errors
+    )
     assert "python -m magsev_dagster.migrate" in errors and "aws glue delete-table" in errors
     assert "magsev_polygon_raw" not in materialized(result) and "raw_polygon_aggregates" in materialized(result)
     table = glue().get_table(DatabaseName=DATABASE, Name="magsev_polygon_raw")["Table"]
@@ -322,7 +412,9 @@ def test_a_failed_crawl_fails_with_glues_own_message(bucket, monkeypatch):
     result, _ = run_aws(bucket)
     assert not result.success
     errors = step_errors(result)
-    assert "Glue crawler first_pass_polygon_crawler failed: Internal Service Exception: crawler could not read" in errors
+    assert (
+        "Glue crawler first_pass_polygon_crawler failed: Internal Service Exception: crawler could not read" in errors
+    )
     assert "polygon_parquet_fp" not in materialized(result)
     assert_prod_untouched(athena_statements())
 
@@ -336,8 +428,11 @@ def test_a_crawler_that_never_returns_to_ready_times_out(bucket):
 
 
 def test_a_failed_athena_query_fails_the_asset_with_its_id_and_reason(bucket, monkeypatch):
-    failing_queries(monkeypatch, "INSERT INTO polygon_parquet_fp",
-                    "HIVE_TOO_MANY_OPEN_PARTITIONS: Exceeded limit of 100 open writers for partitions/buckets")
+    failing_queries(
+        monkeypatch,
+        "INSERT INTO polygon_parquet_fp",
+        "HIVE_TOO_MANY_OPEN_PARTITIONS: Exceeded limit of 100 open writers for partitions/buckets",
+    )
     result, _ = run_aws(bucket)
     assert not result.success
     assert re.search(r"Athena query [0-9a-f-]{36} FAILED: HIVE_TOO_MANY_OPEN_PARTITIONS", step_errors(result))
@@ -349,15 +444,29 @@ def test_s3_access_denied_fails_ingest_with_a_clear_error(bucket, monkeypatch):
     # A real IAM user of the moto server that may read the bucket but not write to it.
     iam = boto3.client("iam", region_name="us-east-1")
     iam.create_user(UserName="reader")
-    iam.put_user_policy(UserName="reader", PolicyName="read-only", PolicyDocument=json.dumps({
-        "Version": "2012-10-17", "Statement": [
-            {"Effect": "Allow", "Action": ["s3:GetObject", "s3:ListBucket", "athena:*", "glue:*"], "Resource": "*"}]}))
+    iam.put_user_policy(
+        UserName="reader",
+        PolicyName="read-only",
+        PolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Action": ["s3:GetObject", "s3:ListBucket", "athena:*", "glue:*"],
+                        "Resource": "*",
+                    }
+                ],
+            }
+        ),
+    )
     key = iam.create_access_key(UserName="reader")["AccessKey"]
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", key["AccessKeyId"])
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", key["SecretAccessKey"])
     monkeypatch.delenv("AWS_SESSION_TOKEN")
     boto3.setup_default_session()
     from moto import settings as moto_settings
+
     monkeypatch.setattr(moto_settings, "INITIAL_NO_AUTH_ACTION_COUNT", 0)  # moto enforces IAM from now on
 
     result, _ = run_aws(bucket)
@@ -379,8 +488,11 @@ def test_an_empty_athena_answer_to_a_check_names_the_check_and_the_query(bucket)
     with answer_queries(bucket, lambda text: None if text == row_counts else answers(text)):
         result = run_range(build_defs(resources), DAY, DAY)
     assert not result.success
-    [query_id] = re.findall(r"check row_count_matches_raw: sql/checks/row_counts\.sql always returns one row, but "
-                            r"Athena query ([0-9a-f-]{36}) answered 0 rows", step_errors(result))
+    [query_id] = re.findall(
+        r"check row_count_matches_raw: sql/checks/row_counts\.sql always returns one row, but "
+        r"Athena query ([0-9a-f-]{36}) answered 0 rows",
+        step_errors(result),
+    )
     execution = boto3.client("athena", region_name="us-east-1").get_query_execution(QueryExecutionId=query_id)
     assert execution["QueryExecution"]["Query"] == row_counts
     assert "IndexError" not in step_errors(result)

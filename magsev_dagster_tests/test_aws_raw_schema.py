@@ -17,17 +17,31 @@ from magsev_dagster.definitions import build_defs
 from magsev_dagster.provision import provision
 from magsev_dagster.resources import resources_for
 from magsev_dagster.settings import Settings
-from magsev_dagster_tests.fakes.moto_server import aws_calls, aws_env, moto  # noqa: F401
+from magsev_dagster_tests.fakes.moto_server import aws_calls, aws_env, moto  # noqa: F401  (pytest fixtures, used by name)
 from magsev_dagster_tests.helpers import run_range
 
 BUCKET, DATABASE, TABLE, CRAWLER = "magsev-test", "fp_db_polygon_io", "magsev_polygon_raw", "first_pass_polygon_crawler"
 ROLE = "magsev-glue-crawler"
 DAY = "2026-11-24"
 LOCATION = f"s3://{BUCKET}/raw/polygon_raw/"
-PINNED = [("ticker", "string"), ("t", "bigint"), ("o", "double"), ("h", "double"), ("l", "double"),
-          ("c", "double"), ("v", "double"), ("vw", "double"), ("n", "bigint")]
-CRAWLER_OUTPUT = {"Version": 1.0, "CrawlerOutput": {"Partitions": {"AddOrUpdateBehavior": "InheritFromTable"},
-                                                    "Tables": {"AddOrUpdateBehavior": "MergeNewColumns"}}}
+PINNED = [
+    ("ticker", "string"),
+    ("t", "bigint"),
+    ("o", "double"),
+    ("h", "double"),
+    ("l", "double"),
+    ("c", "double"),
+    ("v", "double"),
+    ("vw", "double"),
+    ("n", "bigint"),
+]
+CRAWLER_OUTPUT = {
+    "Version": 1.0,
+    "CrawlerOutput": {
+        "Partitions": {"AddOrUpdateBehavior": "InheritFromTable"},
+        "Tables": {"AddOrUpdateBehavior": "MergeNewColumns"},
+    },
+}
 CATALOG_TARGET = {"CatalogTargets": [{"DatabaseName": DATABASE, "Tables": [TABLE]}]}
 
 
@@ -36,8 +50,16 @@ def glue():
 
 
 def settings(**env) -> Settings:
-    return Settings.from_env({"MAGSEV_ENV": "aws", "MAGSEV_S3_BUCKET": BUCKET, "MAGSEV_TICKERS": "AAPL",
-                              "MAGSEV_AWS_POLL_SECONDS": "0.01", "MAGSEV_CRAWLER_TIMEOUT_SECONDS": "5", **env})
+    return Settings.from_env(
+        {
+            "MAGSEV_ENV": "aws",
+            "MAGSEV_S3_BUCKET": BUCKET,
+            "MAGSEV_TICKERS": "AAPL",
+            "MAGSEV_AWS_POLL_SECONDS": "0.01",
+            "MAGSEV_CRAWLER_TIMEOUT_SECONDS": "5",
+            **env,
+        }
+    )
 
 
 def provisioned(**env) -> dict[str, str]:
@@ -53,8 +75,9 @@ def bucket(aws_env):
 
 def raw_steps(**env):
     """The raw layer and its table for DAY, in aws mode: the raw table's materialization metadata."""
-    result = run_range(build_defs(resources_for(settings(**env))), DAY, DAY,
-                       selection=["raw_polygon_aggregates", "magsev_polygon_raw"])
+    result = run_range(
+        build_defs(resources_for(settings(**env))), DAY, DAY, selection=["raw_polygon_aggregates", "magsev_polygon_raw"]
+    )
     assert result.success
     [event] = [e for e in result.get_asset_materialization_events() if e.asset_key.path[-1] == TABLE]
     return {k: v.value for k, v in event.materialization.metadata.items()}
@@ -80,14 +103,18 @@ def assert_pinned_crawler() -> None:
 
 
 def test_provisioning_defines_the_raw_table_with_the_pinned_schema_before_the_crawler_that_targets_it(
-        bucket, aws_calls):
+    bucket, aws_calls
+):
     done = provisioned()
     assert (done[f"glue table {DATABASE}.{TABLE}"], done[f"glue crawler {CRAWLER}"]) == ("created", "created")
     assert_pinned()
     assert_pinned_crawler()
     meta = raw_steps()
-    assert (meta["raw_table"], meta["crawler_settings"], meta["crawl_status"]) == ("unchanged", "unchanged",
-                                                                                   "COMPLETED")
+    assert (meta["raw_table"], meta["crawler_settings"], meta["crawl_status"]) == (
+        "unchanged",
+        "unchanged",
+        "COMPLETED",
+    )
     assert meta["glue_table"] == f"{DATABASE}.{TABLE}"
     glue_ops = [op for service, op, _ in aws_calls if service == "glue"]
     assert glue_ops.index("CreateTable") < glue_ops.index("CreateCrawler") < glue_ops.index("StartCrawler")
@@ -113,19 +140,42 @@ def an_earlier_version() -> None:
     """An S3 target crawled for new folders only (Glue then forces LOG/LOG), no CrawlerOutput, and the table
     that crawler inferred from a first day of integer volumes without vw/n, plus a field it met later."""
     glue().create_database(DatabaseInput={"Name": DATABASE})
-    glue().create_table(DatabaseName=DATABASE, TableInput={
-        "Name": TABLE, "PartitionKeys": [{"Name": "dt", "Type": "string"}],
-        "Parameters": {"classification": "json", "CrawlerSchemaDeserializerVersion": "1.0"},
-        "StorageDescriptor": {"Columns": [{"Name": n, "Type": t} for n, t in (
-            ("ticker", "string"), ("t", "bigint"), ("o", "double"), ("h", "double"), ("l", "double"),
-            ("c", "double"), ("v", "int"), ("otc", "boolean"))], "Location": LOCATION,
-            "InputFormat": "org.apache.hadoop.mapred.TextInputFormat",
-            "SerdeInfo": {"SerializationLibrary": "org.openx.data.jsonserde.JsonSerDe"}}})
+    glue().create_table(
+        DatabaseName=DATABASE,
+        TableInput={
+            "Name": TABLE,
+            "PartitionKeys": [{"Name": "dt", "Type": "string"}],
+            "Parameters": {"classification": "json", "CrawlerSchemaDeserializerVersion": "1.0"},
+            "StorageDescriptor": {
+                "Columns": [
+                    {"Name": n, "Type": t}
+                    for n, t in (
+                        ("ticker", "string"),
+                        ("t", "bigint"),
+                        ("o", "double"),
+                        ("h", "double"),
+                        ("l", "double"),
+                        ("c", "double"),
+                        ("v", "int"),
+                        ("otc", "boolean"),
+                    )
+                ],
+                "Location": LOCATION,
+                "InputFormat": "org.apache.hadoop.mapred.TextInputFormat",
+                "SerdeInfo": {"SerializationLibrary": "org.openx.data.jsonserde.JsonSerDe"},
+            },
+        },
+    )
     glue().create_crawler(
-        Name=CRAWLER, Role=ROLE, DatabaseName=DATABASE, TablePrefix="magsev_",
-        Targets={"S3Targets": [{"Path": LOCATION}]}, RecrawlPolicy={"RecrawlBehavior": "CRAWL_NEW_FOLDERS_ONLY"},
+        Name=CRAWLER,
+        Role=ROLE,
+        DatabaseName=DATABASE,
+        TablePrefix="magsev_",
+        Targets={"S3Targets": [{"Path": LOCATION}]},
+        RecrawlPolicy={"RecrawlBehavior": "CRAWL_NEW_FOLDERS_ONLY"},
         SchemaChangePolicy={"UpdateBehavior": "LOG", "DeleteBehavior": "LOG"},
-        Configuration=json.dumps({"Version": 1.0, "Grouping": {"TableGroupingPolicy": "CombineCompatibleSchemas"}}))
+        Configuration=json.dumps({"Version": 1.0, "Grouping": {"TableGroupingPolicy": "CombineCompatibleSchemas"}}),
+    )
     boto3.client("iam", region_name="us-east-1").create_role(RoleName=ROLE, AssumeRolePolicyDocument="{}")
 
 
@@ -153,15 +203,20 @@ def test_a_crawler_and_table_of_an_earlier_version_are_brought_to_the_pinned_set
 
 
 def test_glue_keeps_an_incremental_crawlers_targets_and_refuses_incremental_catalog_crawls(bucket):
-    """The rules the fake server holds the code to (fakes.moto_server._crawler_errors and its UpdateCrawler), so the two-step
-    update above is needed, not just tolerated."""
+    """The rules the fake server holds the code to (fakes.moto_server._crawler_errors and its UpdateCrawler),
+    so the two-step update above is needed, not just tolerated."""
     glue().create_database(DatabaseInput={"Name": DATABASE})
-    incremental = {"RecrawlPolicy": {"RecrawlBehavior": "CRAWL_NEW_FOLDERS_ONLY"},
-                   "SchemaChangePolicy": {"UpdateBehavior": "LOG", "DeleteBehavior": "LOG"}}
-    glue().create_crawler(Name=CRAWLER, Role="r", DatabaseName=DATABASE, Targets={"S3Targets": [{"Path": LOCATION}]},
-                          **incremental)
+    incremental = {
+        "RecrawlPolicy": {"RecrawlBehavior": "CRAWL_NEW_FOLDERS_ONLY"},
+        "SchemaChangePolicy": {"UpdateBehavior": "LOG", "DeleteBehavior": "LOG"},
+    }
+    glue().create_crawler(
+        Name=CRAWLER, Role="r", DatabaseName=DATABASE, Targets={"S3Targets": [{"Path": LOCATION}]}, **incremental
+    )
     with pytest.raises(glue().exceptions.InvalidInputException, match="Crawl new folders only"):
-        glue().update_crawler(Name=CRAWLER, Targets=CATALOG_TARGET, RecrawlPolicy={"RecrawlBehavior": "CRAWL_EVERYTHING"})
+        glue().update_crawler(
+            Name=CRAWLER, Targets=CATALOG_TARGET, RecrawlPolicy={"RecrawlBehavior": "CRAWL_EVERYTHING"}
+        )
     with pytest.raises(glue().exceptions.InvalidInputException, match="can only apply to Amazon S3 target"):
         glue().create_crawler(Name="other", Role="r", Targets=CATALOG_TARGET, **incremental)
 

@@ -21,13 +21,15 @@ from magsev_dagster.resources.aws.s3_store import S3AccessError, S3RawStore
 from magsev_dagster.resources.aws.warehouse import MAX_PARTITIONS_PER_WRITE
 from magsev_dagster.settings import Settings
 from magsev_dagster.tables import PARQUET_TABLE
-from magsev_dagster_tests.fakes.moto_server import aws_env, failing_queries, moto, unload_parts  # noqa: F401
+from magsev_dagster_tests.fakes.moto_server import aws_env, failing_queries, moto, unload_parts  # noqa: F401  (pytest fixtures, used by name)
 
 BUCKET = "magsev-test"
 
 
 def aws_settings(**env) -> Settings:
-    return Settings.from_env({"MAGSEV_ENV": "aws", "MAGSEV_S3_BUCKET": BUCKET, "MAGSEV_AWS_POLL_SECONDS": "0.01", **env})
+    return Settings.from_env(
+        {"MAGSEV_ENV": "aws", "MAGSEV_S3_BUCKET": BUCKET, "MAGSEV_AWS_POLL_SECONDS": "0.01", **env}
+    )
 
 
 def test_a_year_of_days_is_split_into_inserts_of_at_most_100_partitions():
@@ -98,8 +100,9 @@ def test_s3_store_lists_every_page_and_deletes_in_batches_of_1000(aws_env):
     assert store.list_folders("raw/") == ["raw/x/", "raw/y/"]
 
     batches = []
-    store.client.meta.events.register("provide-client-params.s3.DeleteObjects",
-                                      lambda params, **_: batches.append(len(params["Delete"]["Objects"])))
+    store.client.meta.events.register(
+        "provide-client-params.s3.DeleteObjects", lambda params, **_: batches.append(len(params["Delete"]["Objects"]))
+    )
     absent = [f"raw/x/absent-{i:04d}.jsonl" for i in range(996)]  # deleting absent keys succeeds in S3
     assert store.delete(keys + absent) == 1001
     assert batches == [1000, 1]
@@ -116,15 +119,22 @@ def test_s3_store_names_the_operation_and_object_when_s3_refuses(aws_env):
 
 
 def _runner() -> AthenaQueries:
-    return AthenaQueries(boto3.client("athena", region_name="us-east-1"), workgroup="primary", database="db",
-                         output_location=f"s3://{BUCKET}/athena-results/", poll_seconds=0.01, timeout_seconds=5)
+    return AthenaQueries(
+        boto3.client("athena", region_name="us-east-1"),
+        workgroup="primary",
+        database="db",
+        output_location=f"s3://{BUCKET}/athena-results/",
+        poll_seconds=0.01,
+        timeout_seconds=5,
+    )
 
 
 def test_athena_results_are_typed_by_column_info_and_runs_report_their_cost(aws_env):
     boto3.client("s3", region_name="us-east-1").create_bucket(Bucket=BUCKET)
     aws_env.queue_athena_result(
         {"ticker": "varchar", "rows": "bigint", "close": "double", "bar_start": "timestamp", "ok": "boolean"},
-        [("AAPL", 7, 189.5, "2026-11-24 14:00:00.000", "true"), ("MSFT", None, None, None, "false")])
+        [("AAPL", 7, 189.5, "2026-11-24 14:00:00.000", "true"), ("MSFT", None, None, None, "false")],
+    )
     runner = _runner()
     run = runner.run("SELECT ticker, rows, close, bar_start, ok FROM t WHERE dt = '2026-11-24'")
     frame = runner.results(run.query_id)
@@ -161,7 +171,9 @@ def test_provisioning_creates_everything_once_and_is_idempotent(aws_env):
     glue = boto3.client("glue", region_name="us-east-1")
     assert glue.get_database(Name="fp_db_polygon_io")["Database"]["Name"] == "fp_db_polygon_io"
     crawler = glue.get_crawler(Name="first_pass_polygon_crawler")["Crawler"]
-    assert crawler["Targets"] == {"CatalogTargets": [{"DatabaseName": "fp_db_polygon_io", "Tables": ["magsev_polygon_raw"]}]}
+    assert crawler["Targets"] == {
+        "CatalogTargets": [{"DatabaseName": "fp_db_polygon_io", "Tables": ["magsev_polygon_raw"]}]
+    }
     raw = glue.get_table(DatabaseName="fp_db_polygon_io", Name="magsev_polygon_raw")["Table"]  # the crawler's target
     assert raw["StorageDescriptor"]["Location"] == f"s3://{BUCKET}/raw/polygon_raw/"
     workgroup = boto3.client("athena", region_name="us-east-1").get_work_group(WorkGroup="magsev")["WorkGroup"]
@@ -169,7 +181,8 @@ def test_provisioning_creates_everything_once_and_is_idempotent(aws_env):
     role = boto3.client("iam", region_name="us-east-1").get_role(RoleName="magsev-glue-crawler")["Role"]
     assert "glue.amazonaws.com" in str(role["AssumeRolePolicyDocument"])
     policy = boto3.client("iam", region_name="us-east-1").get_role_policy(
-        RoleName="magsev-glue-crawler", PolicyName="magsev-crawler")["PolicyDocument"]
+        RoleName="magsev-glue-crawler", PolicyName="magsev-crawler"
+    )["PolicyDocument"]
     assert f"arn:aws:s3:::{BUCKET}/raw/polygon_raw/*" in str(policy)  # reads the raw prefix only
     # (moto 5.2 has no UpdateWorkGroup, so a changed limit on an existing workgroup is not exercised here)
 
@@ -217,8 +230,13 @@ def test_a_rewritten_crawler_role_policy_reports_updated(aws_env):
     settings = aws_settings()
     provision(settings, cutoff_bytes=1024**3)
     iam = boto3.client("iam", region_name="us-east-1")
-    iam.put_role_policy(RoleName="magsev-glue-crawler", PolicyName="magsev-crawler", PolicyDocument=json.dumps(
-        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}))
+    iam.put_role_policy(
+        RoleName="magsev-glue-crawler",
+        PolicyName="magsev-crawler",
+        PolicyDocument=json.dumps(
+            {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}
+        ),
+    )
     assert provision(settings, cutoff_bytes=1024**3)["iam role magsev-glue-crawler"] == "updated"
     policy = iam.get_role_policy(RoleName="magsev-glue-crawler", PolicyName="magsev-crawler")["PolicyDocument"]
     assert policy == crawler_policy(settings)  # put back
@@ -233,8 +251,9 @@ def test_athena_results_expire_and_the_buckets_other_lifecycle_rules_are_kept(aw
     settings = aws_settings()
     done = provision(settings, cutoff_bytes=1024**3)
     state = done[f"athena results s3://{BUCKET}/athena-results/"]
-    assert state == (f"created (s3://{BUCKET}/athena-results/ expires after 30 days; the bucket's 1 other "
-                     f"lifecycle rules kept)")
+    assert state == (
+        f"created (s3://{BUCKET}/athena-results/ expires after 30 days; the bucket's 1 other lifecycle rules kept)"
+    )
     rules = {r["ID"]: r for r in s3.get_bucket_lifecycle_configuration(Bucket=BUCKET)["Rules"]}
     assert rules["their-logs"]["Expiration"] == {"Days": 7}
     ours = rules["magsev-athena-results-expiry"]
@@ -261,6 +280,11 @@ def test_make_provision_passes_its_arguments():
     import subprocess
     from pathlib import Path
 
-    dry = subprocess.run(["make", "-n", "provision", "PROVISION_ARGS=--print-policy --account 1"],
-                         cwd=Path(__file__).parents[1], capture_output=True, text=True, check=True).stdout
+    dry = subprocess.run(
+        ["make", "-n", "provision", "PROVISION_ARGS=--print-policy --account 1"],
+        cwd=Path(__file__).parents[1],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert "-m magsev_dagster.provision --print-policy --account 1" in dry

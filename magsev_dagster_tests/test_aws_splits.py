@@ -14,7 +14,7 @@ from magsev_dagster.definitions import build_defs
 from magsev_dagster.polygon.synthetic import SYNTHETIC_SPLITS
 from magsev_dagster.resources import resources_for
 from magsev_dagster.tables import SPLIT_COLUMNS
-from magsev_dagster_tests.fakes.moto_server import athena_statements, aws_env, aws_operations, moto  # noqa: F401
+from magsev_dagster_tests.fakes.moto_server import athena_statements, aws_env, aws_operations, moto  # noqa: F401  (pytest fixtures, used by name)
 from magsev_dagster_tests.helpers import run_range
 from magsev_dagster_tests.test_aws_pipeline import BUCKET, assert_policy_allows, aws_settings, keys, s3, step_errors
 
@@ -55,9 +55,10 @@ def test_splits_land_in_s3_as_one_object_catalogued_by_glue(bucket, aws_operatio
     aws_operations.clear()
     result = run(["polygon_splits"])
     assert_policy_allows(aws_operations)
-    expected = sorted(({name: s[name] for name in SPLIT_COLUMNS}
-                       for s in SYNTHETIC_SPLITS if s["ticker"] in ("AAPL", "NVDA")),
-                      key=lambda s: (s["ticker"], s["execution_date"]))
+    expected = sorted(
+        ({name: s[name] for name in SPLIT_COLUMNS} for s in SYNTHETIC_SPLITS if s["ticker"] in ("AAPL", "NVDA")),
+        key=lambda s: (s["ticker"], s["execution_date"]),
+    )
     assert stored_splits() == expected
     # the bodies as received, one gzip'd bundle for the day's refresh; crypto is not asked
     [part] = keys(layout.splits_responses_prefix(date.today()))
@@ -68,8 +69,14 @@ def test_splits_land_in_s3_as_one_object_catalogued_by_glue(bucket, aws_operatio
     table = glue_table("polygon_splits")
     storage = table["StorageDescriptor"]
     assert [(c["Name"], c["Type"]) for c in storage["Columns"]] == [
-        ("ticker", "string"), ("execution_date", "string"), ("adjustment_type", "string"), ("split_from", "double"),
-        ("split_to", "double"), ("historical_adjustment_factor", "double"), ("id", "string")]
+        ("ticker", "string"),
+        ("execution_date", "string"),
+        ("adjustment_type", "string"),
+        ("split_from", "double"),
+        ("split_to", "double"),
+        ("historical_adjustment_factor", "double"),
+        ("id", "string"),
+    ]
     assert list(SPLIT_COLUMNS) == [c["Name"] for c in storage["Columns"]]
     assert storage["Location"] == f"s3://{BUCKET}/{layout.SPLITS_PREFIX}/"
     assert storage["SerdeInfo"]["SerializationLibrary"] == "org.openx.data.jsonserde.JsonSerDe"
@@ -89,8 +96,10 @@ def test_a_refresh_replaces_the_table_whole_and_repairs_a_drifted_glue_table(buc
     glue = boto3.client("glue", region_name="us-east-1")
     drifted = glue_table("polygon_splits")
     drifted["StorageDescriptor"]["Columns"] = drifted["StorageDescriptor"]["Columns"][:2]  # someone edited it
-    glue.update_table(DatabaseName=DATABASE, TableInput={k: drifted[k] for k in ("Name", "StorageDescriptor",
-                                                                                  "TableType", "Parameters")})
+    glue.update_table(
+        DatabaseName=DATABASE,
+        TableInput={k: drifted[k] for k in ("Name", "StorageDescriptor", "TableType", "Parameters")},
+    )
     repaired = run(["polygon_splits"])
     assert splits_metadata(repaired)["glue_table_state"] == "updated"
     assert len(glue_table("polygon_splits")["StorageDescriptor"]["Columns"]) == len(SPLIT_COLUMNS)

@@ -27,8 +27,8 @@ from magsev_dagster.resources import resources_for
 from magsev_dagster.resources.aws.warehouse import AthenaWarehouse
 from magsev_dagster.resources.warehouse import DuckDBWarehouse
 from magsev_dagster.statements import ranged_statements, unranged_statements
-from magsev_dagster_tests.fakes.athena_trino import AthenaEngine, athena_on_trino, attach, trino_url  # noqa: F401
-from magsev_dagster_tests.fakes.moto_server import aws_env, moto  # noqa: F401
+from magsev_dagster_tests.fakes.athena_trino import AthenaEngine, athena_on_trino, attach, trino_url  # noqa: F401  (pytest fixtures, used by name)
+from magsev_dagster_tests.fakes.moto_server import aws_env, moto  # noqa: F401  (pytest fixtures, used by name)
 from magsev_dagster_tests.fakes.trino import launch
 from magsev_dagster_tests.fault_fakes import check_evaluations
 from magsev_dagster_tests.helpers import check_results, run_range, synthetic_range
@@ -60,8 +60,16 @@ from magsev_dagster_tests.test_checks_block import (
 
 FIRST, LAST = "2026-11-17", "2026-11-19"  # Tue..Thu; REVS splits 10:1 on 2026-11-18
 TICKERS = "AAPL,REVS,X:BTCUSD"
-ALL_ASSETS = {"raw_polygon_aggregates", "magsev_polygon_raw", "polygon_parquet_fp", "polygon_hourly_prod",
-              "polygon_splits", "polygon_hourly_adjusted", "hourly_price_variance", "grafana_dashboard"}
+ALL_ASSETS = {
+    "raw_polygon_aggregates",
+    "magsev_polygon_raw",
+    "polygon_parquet_fp",
+    "polygon_hourly_prod",
+    "polygon_splits",
+    "polygon_hourly_adjusted",
+    "hourly_price_variance",
+    "grafana_dashboard",
+}
 
 
 def trino_settings(**env):
@@ -94,7 +102,8 @@ def test_the_whole_graph_runs_green_on_trino_with_the_crawler(provisioned):
     """The crawler mode (the parity test below runs the partitions mode)."""
     assert_green(run_aws(MAGSEV_RAW_CATALOG="crawler"), provisioned)
     partitions = boto3.client("glue", region_name="us-east-1").get_partitions(
-        DatabaseName="fp_db_polygon_io", TableName="magsev_polygon_raw")["Partitions"]
+        DatabaseName="fp_db_polygon_io", TableName="magsev_polygon_raw"
+    )["Partitions"]
     assert sorted(p["Values"][0] for p in partitions) == [FIRST, "2026-11-18", LAST]  # registered by the crawl
 
 
@@ -114,7 +123,9 @@ def normalized(frame: pd.DataFrame) -> pd.DataFrame:
             out[name] = column.dt.tz_convert("UTC").dt.tz_localize(None)
         elif column.dtype == object and column.map(lambda v: isinstance(v, datetime)).any():
             out[name] = pd.to_datetime(column, utc=True).dt.tz_localize(None)
-    keys = out.apply(lambda col: col.map(lambda v: "" if pd.isna(v) else f"{v:.6g}" if isinstance(v, float) else str(v)))
+    keys = out.apply(
+        lambda col: col.map(lambda v: "" if pd.isna(v) else f"{v:.6g}" if isinstance(v, float) else str(v))
+    )
     order = sorted(range(len(out)), key=lambda i: tuple(keys.iloc[i]))
     return out.iloc[order].reset_index(drop=True)
 
@@ -130,8 +141,11 @@ def differences(trino: pd.DataFrame, duck: pd.DataFrame) -> list[str]:
         for i, (x, y) in enumerate(zip(a[name], b[name], strict=True)):
             if pd.isna(x) and pd.isna(y):
                 continue
-            if isinstance(x, (float, int, np.number)) and isinstance(y, (float, int, np.number)) \
-                    and not isinstance(x, bool):
+            if (
+                isinstance(x, (float, int, np.number))
+                and isinstance(y, (float, int, np.number))
+                and not isinstance(x, bool)
+            ):
                 if math.isclose(float(x), float(y), rel_tol=FLOAT_TOLERANCE, abs_tol=FLOAT_TOLERANCE):
                     continue
             elif pd.Timestamp(x) == pd.Timestamp(y) if isinstance(x, (datetime, pd.Timestamp)) else str(x) == str(y):
@@ -151,8 +165,9 @@ def test_every_statement_answers_on_trino_as_on_duckdb(provisioned, local_wareho
     """The graph in the partitions mode, then each statement of statements.py on both warehouses."""
     assert_green(run_aws(MAGSEV_RAW_CATALOG="partitions"), provisioned)
     warehouse = resources_for(trino_settings())["warehouse"]
-    statements = [(f"{r.sender} {r.name}", r.statement, r.params)
-                  for r in ranged_statements(WINDOW, TICKERS.split(","), NOW)]
+    statements = [
+        (f"{r.sender} {r.name}", r.statement, r.params) for r in ranged_statements(WINDOW, TICKERS.split(","), NOW)
+    ]
     statements += [(f"check {n}", s, {}) for n, s in unranged_statements().items()]
     warehouse.athena.run("SELECT 1")  # its boto3 client made before the threads share it
     with ThreadPoolExecutor(4) as pool:  # Trino runs them side by side, as Athena would
@@ -170,9 +185,11 @@ def test_every_statement_answers_on_trino_as_on_duckdb(provisioned, local_wareho
 # -- every blocking check bites on Trino ----------------------------------------------------------------
 
 CHECKS_DAY = DAY  # the day test_checks_block.py's edits are written for (Magnificent 7)
-INVENTED = ("INSERT INTO polygon_parquet_fp SELECT ticker, bar_start + INTERVAL '30' MINUTE, bar_start_ms + 1800000, "
-            "open, high, low, close, volume, vwap, trades, dt FROM polygon_parquet_fp "
-            f"WHERE dt = '{CHECKS_DAY}' AND ticker = 'AMZN' AND hour(bar_start) IN (15, 16)")
+INVENTED = (
+    "INSERT INTO polygon_parquet_fp SELECT ticker, bar_start + INTERVAL '30' MINUTE, bar_start_ms + 1800000, "
+    "open, high, low, close, volume, vwap, trades, dt FROM polygon_parquet_fp "
+    f"WHERE dt = '{CHECKS_DAY}' AND ticker = 'AMZN' AND hour(bar_start) IN (15, 16)"
+)
 
 
 class InventingWarehouse(AthenaWarehouse):
@@ -188,9 +205,20 @@ def test_each_blocking_check_fails_on_trino_and_production_keeps_its_generation(
     """The day's raw object made bad in every way at once (and a rewrite that invents bars): each blocking
     check fails; production (the day published by an earlier run: `bucket`) is left as it was."""
     athena_on_trino.runs.clear()
-    previous = pa.table({"ticker": ["AAPL"], "bar_start": [datetime(2026, 11, 24, 15)], "bar_start_ms": [1],
-                         "open": [1.0], "high": [1.0], "low": [1.0], "close": [1.0], "volume": [1.0], "vwap": [1.0],
-                         "trades": [1]})
+    previous = pa.table(
+        {
+            "ticker": ["AAPL"],
+            "bar_start": [datetime(2026, 11, 24, 15)],
+            "bar_start_ms": [1],
+            "open": [1.0],
+            "high": [1.0],
+            "low": [1.0],
+            "close": [1.0],
+            "volume": [1.0],
+            "vwap": [1.0],
+            "trades": [1],
+        }
+    )
     out = io.BytesIO()
     pq.write_table(previous, out)
     s3().put_object(Bucket=BUCKET, Key=PROD_SENTINEL, Body=out.getvalue())  # the earlier run's production day
@@ -208,20 +236,28 @@ def test_each_blocking_check_fails_on_trino_and_production_keeps_its_generation(
     s3().put_object(Bucket=BUCKET, Key=key, Body="".join(json.dumps(b) + "\n" for b in bars).encode())
     current = resources["warehouse"]
     buggy = InventingWarehouse(**{name: getattr(current, name) for name in type(current).model_fields})
-    result = run_range(build_defs({**resources, "warehouse": buggy}), CHECKS_DAY, CHECKS_DAY,
-                       selection=DOWNSTREAM_OF_RAW)
+    result = run_range(
+        build_defs({**resources, "warehouse": buggy}), CHECKS_DAY, CHECKS_DAY, selection=DOWNSTREAM_OF_RAW
+    )
 
     assert not result.success
     evaluations = check_evaluations(result)
     assert BLOCKING <= evaluations.keys()
     assert {name: how_many(e) for name, e in evaluations.items() if not e.passed} == {
-        "keys_not_null": 2, "prices_positive": 6, "ohlc_consistent": 5, "volume_non_negative": 2, "unique_bars": 1,
-        "tickers_complete": 7 + 1, "row_count_matches_raw": 2}
+        "keys_not_null": 2,
+        "prices_positive": 6,
+        "ohlc_consistent": 5,
+        "volume_non_negative": 2,
+        "unique_bars": 1,
+        "tickers_complete": 7 + 1,
+        "row_count_matches_raw": 2,
+    }
     assert "polygon_hourly_prod" not in materialized(result)
     assert prod_locations() == published and keys(layout.PROD_PREFIX + "/") == prod_keys
     assert all(r.state == "SUCCEEDED" for r in athena_on_trino.runs.values())  # the checks' queries answered
-    assert resources["warehouse"].athena.execute_query(f"SELECT ticker, close FROM polygon_hourly_prod WHERE dt = '{DAY}'",
-                                                       fetch_results=True) == [("AAPL", 1.0)]  # the earlier run's day
+    assert resources["warehouse"].athena.execute_query(
+        f"SELECT ticker, close FROM polygon_hourly_prod WHERE dt = '{DAY}'", fetch_results=True
+    ) == [("AAPL", 1.0)]  # the earlier run's day
 
 
 # -- faults: the engine gone in the middle of a publish ------------------------------------------------
@@ -262,8 +298,9 @@ def test_trino_stopped_during_a_publish_leaves_production_and_the_next_run_repai
             assert now.keys() == published.keys() and all(now[d] != published[d] for d in now)
             count = "SELECT count(*) FROM polygon_hourly_prod"
             [[rows]] = engine.client.execute(count, engine.catalog, "fp_db_polygon_io").rows
-            [[parquet]] = engine.client.execute(count.replace("polygon_hourly_prod", "polygon_parquet_fp"),
-                                                engine.catalog, "fp_db_polygon_io").rows
+            [[parquet]] = engine.client.execute(
+                count.replace("polygon_hourly_prod", "polygon_parquet_fp"), engine.catalog, "fp_db_polygon_io"
+            ).rows
             assert rows == parquet > 0  # each day once, from the new generation only
     finally:
         server.stop()

@@ -17,17 +17,20 @@ def hours(ticker, day, extended=False):
     return [h.hour for h in expected_hours(ticker, start, start + timedelta(days=1), extended)]
 
 
-@pytest.mark.parametrize("day, expected", [
-    ((2026, 11, 24), [14, 15, 16, 17, 18, 19, 20]),  # Tuesday, EST: 09:30-16:00 ET = 14:30-21:00 UTC
-    ((2026, 11, 26), []),  # Thanksgiving
-    ((2026, 11, 27), [14, 15, 16, 17]),  # day after Thanksgiving: closes 13:00 ET = 18:00 UTC
-    ((2026, 12, 24), [14, 15, 16, 17]),  # Christmas Eve, early close
-    ((2026, 11, 28), []),  # Saturday
-    ((2026, 11, 29), []),  # Sunday
-    ((2026, 3, 6), [14, 15, 16, 17, 18, 19, 20]),  # Friday before DST starts (EST)
-    ((2026, 3, 9), [13, 14, 15, 16, 17, 18, 19]),  # Monday after (EDT): an hour earlier in UTC
-    ((2026, 1, 1), []),  # New Year's Day
-])
+@pytest.mark.parametrize(
+    "day, expected",
+    [
+        ((2026, 11, 24), [14, 15, 16, 17, 18, 19, 20]),  # Tuesday, EST: 09:30-16:00 ET = 14:30-21:00 UTC
+        ((2026, 11, 26), []),  # Thanksgiving
+        ((2026, 11, 27), [14, 15, 16, 17]),  # day after Thanksgiving: closes 13:00 ET = 18:00 UTC
+        ((2026, 12, 24), [14, 15, 16, 17]),  # Christmas Eve, early close
+        ((2026, 11, 28), []),  # Saturday
+        ((2026, 11, 29), []),  # Sunday
+        ((2026, 3, 6), [14, 15, 16, 17, 18, 19, 20]),  # Friday before DST starts (EST)
+        ((2026, 3, 9), [13, 14, 15, 16, 17, 18, 19]),  # Monday after (EDT): an hour earlier in UTC
+        ((2026, 1, 1), []),  # New Year's Day
+    ],
+)
 def test_nyse_regular_hours(day, expected):
     assert hours("AAPL", day) == expected
 
@@ -51,8 +54,9 @@ def test_completeness_accepts_a_weekend_and_flags_a_missing_tuesday_hour():
     assert missing_bars(empty, ["AAPL", "MSFT"], weekend, extended=False).empty
 
     tuesday = Window(datetime(2026, 11, 24, tzinfo=UTC), datetime(2026, 11, 25, tzinfo=UTC))
-    present = [("AAPL", int(h.timestamp() * 1000)) for h in expected_hours("AAPL", tuesday.start, tuesday.end)
-               if h.hour != 17]
+    present = [
+        ("AAPL", int(h.timestamp() * 1000)) for h in expected_hours("AAPL", tuesday.start, tuesday.end) if h.hour != 17
+    ]
     missing = missing_bars(pd.DataFrame(present, columns=["ticker", "bar_start_ms"]), ["AAPL"], tuesday, False)
     assert missing.to_dict("records") == [{"ticker": "AAPL", "bar_start": "2026-11-24 17:00 UTC"}]
 

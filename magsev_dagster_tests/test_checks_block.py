@@ -43,6 +43,7 @@ def published(published_once, data_dir):
 
 # --- corrupting the day's raw object -------------------------------------------------------------
 
+
 def _ms(hour: int) -> int:
     return int(datetime(2026, 11, 24, hour, tzinfo=timezone.utc).timestamp() * 1000)
 
@@ -66,14 +67,17 @@ def _changed(ticker: str, **by_hour):
                     bar = {k: v for k, v in {**bar, **fields(bar)}.items() if v is not None}
             out.append(bar)
         return out
+
     return edit
 
 
 def _appended(ticker: str, hour: int, fields: dict):
     """An edit adding a copy of (ticker, hour)'s bar with `fields` changed (None removes one)."""
+
     def edit(bars):
         [bar] = [b for b in bars if (b.get("ticker"), b.get("t")) == (ticker, _ms(hour))]
         return [*bars, {k: v for k, v in {**bar, **fields}.items() if v is not None}]
+
     return edit
 
 
@@ -82,6 +86,7 @@ def _both(*edits):
         for one in edits:
             bars = one(bars)
         return bars
+
     return edit
 
 
@@ -89,17 +94,22 @@ def _without(ticker: str, hours: set[int] | None = None):
     return lambda bars: [b for b in bars if not (b["ticker"] == ticker and (hours is None or b["t"] in hours))]
 
 
-
 NO_KEY = _both(_appended("AAPL", 15, {"ticker": None}), _appended("MSFT", 16, {"t": None}))
 BAD_PRICES = _changed(
     "AAPL",
-    h14=lambda b: {"o": None}, h15=lambda b: {"h": None}, h16=lambda b: {"l": None}, h17=lambda b: {"c": None},
-    h18=lambda b: {"l": -1.0}, h19=lambda b: {"o": 0.0, "h": 0.0, "l": 0.0, "c": 0.0},
+    h14=lambda b: {"o": None},
+    h15=lambda b: {"h": None},
+    h16=lambda b: {"l": None},
+    h17=lambda b: {"c": None},
+    h18=lambda b: {"l": -1.0},
+    h19=lambda b: {"o": 0.0, "h": 0.0, "l": 0.0, "c": 0.0},
 )
 OUTSIDE_RANGE = _changed(
     "MSFT",
-    h14=lambda b: {"o": b["l"] - 1}, h15=lambda b: {"o": b["h"] + 1},  # open below low, above high
-    h16=lambda b: {"c": b["l"] - 1}, h17=lambda b: {"c": b["h"] + 1},  # close below low, above high
+    h14=lambda b: {"o": b["l"] - 1},
+    h15=lambda b: {"o": b["h"] + 1},  # open below low, above high
+    h16=lambda b: {"c": b["l"] - 1},
+    h17=lambda b: {"c": b["h"] + 1},  # close below low, above high
     h18=lambda b: {"h": b["l"], "l": b["h"]},  # high below low
 )
 BAD_VOLUME = _changed("TSLA", h17=lambda b: {"v": -5}, h18=lambda b: {"v": None})
@@ -119,11 +129,25 @@ CASES = {
     "open or close outside low..high": (OUTSIDE_RANGE, None, {"ohlc_consistent": 5}, {}),
     "negative or missing volume": (BAD_VOLUME, None, {"volume_non_negative": 2}, {}),
     "conflicting re-delivery": (CONFLICTING_REDELIVERY, None, {"unique_bars": 1}, {}),
-    "missing ticker and missing hour": (MISSING_BARS, None, {"tickers_complete": 7 + 1}, {"tickers_complete": {
-        "expected_bars": 7 * 7, "tickers_without_bars": "META", "complete_through": "2026-11-24T23:00:00+00:00"}}),
+    "missing ticker and missing hour": (
+        MISSING_BARS,
+        None,
+        {"tickers_complete": 7 + 1},
+        {
+            "tickers_complete": {
+                "expected_bars": 7 * 7,
+                "tickers_without_bars": "META",
+                "complete_through": "2026-11-24T23:00:00+00:00",
+            }
+        },
+    ),
     "parquet loses a bar": (_untouched, {"lose": 1}, {"row_count_matches_raw": -1, "tickers_complete": 1}, {}),
-    "parquet invents bars": (_untouched, {"invent": 2}, {"row_count_matches_raw": 2}, {"row_count_matches_raw": {
-        "raw_rows": 7 * 7, "raw_distinct_bars": 7 * 7, "parquet_rows": 7 * 7 + 2}}),
+    "parquet invents bars": (
+        _untouched,
+        {"invent": 2},
+        {"row_count_matches_raw": 2},
+        {"row_count_matches_raw": {"raw_rows": 7 * 7, "raw_distinct_bars": 7 * 7, "parquet_rows": 7 * 7 + 2}},
+    ),
 }
 
 
@@ -162,12 +186,17 @@ def test_each_way_a_blocking_check_fails_stops_the_run_and_keeps_production(case
 
 # --- production checked against what the configuration expects ------------------------------------
 
-@pytest.mark.parametrize("env, missing, absent", [
-    # A ticker added to the universe, production re-published without fetching it.
-    ({"MAGSEV_TICKERS": "mag7,SPY"}, 7, "SPY"),
-    # Extended hours switched on: Monday's after-hours 00:00, pre-market 09-13 and after-hours 21-23 UTC.
-    ({"MAGSEV_EXTENDED_HOURS": "1"}, 7 * 9, "none"),
-], ids=["ticker added", "extended hours on"])
+
+@pytest.mark.parametrize(
+    "env, missing, absent",
+    [
+        # A ticker added to the universe, production re-published without fetching it.
+        ({"MAGSEV_TICKERS": "mag7,SPY"}, 7, "SPY"),
+        # Extended hours switched on: Monday's after-hours 00:00, pre-market 09-13 and after-hours 21-23 UTC.
+        ({"MAGSEV_EXTENDED_HOURS": "1"}, 7 * 9, "none"),
+    ],
+    ids=["ticker added", "extended hours on"],
+)
 def test_prod_fresh_and_complete_fails_when_production_lacks_expected_bars(published, data_dir, env, missing, absent):
     result = run_range(local_defs(data_dir, **env), DAY, DAY, selection=["polygon_hourly_prod"])
     assert result.success  # not blocking: it reports on production, the run stands

@@ -12,8 +12,11 @@ TUESDAY = Window(datetime(2026, 11, 24, tzinfo=timezone.utc), datetime(2026, 11,
 
 
 def _present(ticker: str, skip_hours: set[int]) -> list[tuple[str, int]]:
-    return [(ticker, int(h.timestamp() * 1000)) for h in expected_hours(ticker, TUESDAY.start, TUESDAY.end)
-            if h.hour not in skip_hours]
+    return [
+        (ticker, int(h.timestamp() * 1000))
+        for h in expected_hours(ticker, TUESDAY.start, TUESDAY.end)
+        if h.hour not in skip_hours
+    ]
 
 
 def test_each_ticker_is_judged_on_its_own_calendar_and_bars():

@@ -36,7 +36,8 @@ def test_the_public_shape_is_the_reviewed_snapshot(env):
     assert path.exists(), f"no snapshot {path.name}: run `make snapshots` and commit it"
     assert json.loads(current) == json.loads(path.read_text()), (
         f"the definitions' public shape differs from {path.name}; if intended: `make snapshots`, "
-        "review the diff and commit it")
+        "review the diff and commit it"
+    )
 
 
 def test_the_shape_shows_a_dropped_check_and_a_changed_cron(monkeypatch):
@@ -47,21 +48,30 @@ def test_the_shape_shows_a_dropped_check_and_a_changed_cron(monkeypatch):
 
     before = shape(definitions_for("local"))
     every_check = module.all_checks
-    monkeypatch.setattr(module, "all_checks", lambda: [
-        c for c in every_check() if "no_unexplained_jumps" not in {key.name for key in c.check_keys}])
+    monkeypatch.setattr(
+        module,
+        "all_checks",
+        lambda: [c for c in every_check() if "no_unexplained_jumps" not in {key.name for key in c.check_keys}],
+    )
     settings = Settings.from_env({"MAGSEV_ENV": "local", "MAGSEV_SCHEDULE_CRON": "7 * * * *"})
     after = shape(module.build_defs(resources_for(settings), settings))
     assert set(before["checks"]) - set(after["checks"]) == {"polygon_hourly_prod:no_unexplained_jumps"}
     assert after["schedules"]["magsev_hourly_schedule"]["cron"] == "7 * * * *"
     assert before["schedules"]["magsev_hourly_schedule"]["cron"] == "5 * * * *"
     # The freshness policies follow the schedule's cron (schedules.freshness_policy); nothing else moves.
-    changed = {name for name, asset in after["assets"].items()
-               if asset["freshness_policy"] != before["assets"][name]["freshness_policy"]}
+    changed = {
+        name
+        for name, asset in after["assets"].items()
+        if asset["freshness_policy"] != before["assets"][name]["freshness_policy"]
+    }
     assert changed == {"polygon_hourly_prod", "hourly_price_variance"}
 
     def rest(s):
-        return {**{k: v for k, v in s.items() if k not in ("checks", "schedules", "assets")},
-                "assets": {n: {**a, "freshness_policy": None} for n, a in s["assets"].items()}}
+        return {
+            **{k: v for k, v in s.items() if k not in ("checks", "schedules", "assets")},
+            "assets": {n: {**a, "freshness_policy": None} for n, a in s["assets"].items()},
+        }
+
     assert rest(after) == rest(before)
 
 
@@ -75,12 +85,20 @@ def test_dg_checks_and_lists_the_definitions_in_both_environments(tmp_path):
     homes = {name: tmp_path / name for name in ENVIRONMENTS}
     for home in [*homes.values(), tmp_path / "list"]:
         home.mkdir()
-    runs = {name: subprocess.Popen([str(DG), "check", "defs"], cwd=ROOT,
-                                   env={**env, "MAGSEV_ENV": name, "DAGSTER_HOME": str(homes[name])},
-                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-            for name in ENVIRONMENTS}
-    listed = subprocess.run([str(DG), "list", "defs", "--json"], cwd=ROOT, env=env, capture_output=True,
-                            text=True, timeout=120)
+    runs = {
+        name: subprocess.Popen(
+            [str(DG), "check", "defs"],
+            cwd=ROOT,
+            env={**env, "MAGSEV_ENV": name, "DAGSTER_HOME": str(homes[name])},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for name in ENVIRONMENTS
+    }
+    listed = subprocess.run(
+        [str(DG), "list", "defs", "--json"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
     for name, run in runs.items():
         out, _ = run.communicate(timeout=120)
         assert run.returncode == 0 and "All definitions loaded successfully" in out, (name, out[-3000:])

@@ -7,8 +7,14 @@ from magsev_dagster.definitions import build_defs
 from magsev_dagster.definitions import defs as module_defs
 from magsev_dagster.resources import RESOURCE_KEYS
 
-CORE_ASSETS = ["raw_polygon_aggregates", "magsev_polygon_raw", "polygon_parquet_fp",
-               "polygon_hourly_prod", "polygon_hourly_adjusted", "hourly_price_variance"]
+CORE_ASSETS = [
+    "raw_polygon_aggregates",
+    "magsev_polygon_raw",
+    "polygon_parquet_fp",
+    "polygon_hourly_prod",
+    "polygon_hourly_adjusted",
+    "hourly_price_variance",
+]
 DAILY_ASSETS = CORE_ASSETS[:4]  # the per-day tables; the views, the splits and the dashboard are not per-day
 UNPARTITIONED = ["polygon_splits", "polygon_hourly_adjusted", "hourly_price_variance", "grafana_dashboard"]
 TABLE_WRITERS = ["magsev_polygon_raw", "polygon_parquet_fp", "polygon_hourly_prod"]
@@ -50,9 +56,14 @@ def test_every_asset_is_explained_owned_and_grouped(defs, name):
 def test_views_and_splits_are_not_partitioned_and_still_run_in_the_job(defs):
     graph = defs.resolve_asset_graph()
     assert {graph.get(dg.AssetKey(n)).partitions_def for n in UNPARTITIONED} == {None}
-    job_assets = {k.to_user_string() for k in defs.resolve_job_def("magsev_hourly_job").asset_layer.executable_asset_keys}
+    job_assets = {
+        k.to_user_string() for k in defs.resolve_job_def("magsev_hourly_job").asset_layer.executable_asset_keys
+    }
     assert {*CORE_ASSETS, *UNPARTITIONED} <= job_assets
-    assert defs.resolve_assets_def("polygon_splits").get_asset_spec(dg.AssetKey("polygon_splits")).group_name == "reference"
+    assert (
+        defs.resolve_assets_def("polygon_splits").get_asset_spec(dg.AssetKey("polygon_splits")).group_name
+        == "reference"
+    )
 
 
 def test_split_adjusted_views_say_which_columns_are_as_traded(defs):
@@ -73,8 +84,7 @@ def test_all_daily_assets_share_one_partitions_definition(defs):
 
 def test_writers_share_a_pool_so_overlapping_runs_take_turns(defs):
     """With `granularity: run` and a limit of 1 (dagster.yaml), runs that write tables never interleave."""
-    pools = {name: defs.resolve_assets_def(name).node_def.pool
-             for name in ["raw_polygon_aggregates", *TABLE_WRITERS]}
+    pools = {name: defs.resolve_assets_def(name).node_def.pool for name in ["raw_polygon_aggregates", *TABLE_WRITERS]}
     assert pools["raw_polygon_aggregates"] == "polygon_api"
     assert {pools[n] for n in TABLE_WRITERS} == {"magsev_tables"}
     assert defs.resolve_assets_def("polygon_splits").node_def.pool == "polygon_api"  # the same key's quota
@@ -84,8 +94,15 @@ def test_blocking_checks_guard_the_parquet_table(defs):
     graph = defs.resolve_asset_graph()
     checks = {key.name: graph.get_check_spec(key) for key in graph.asset_check_keys}
     on_parquet = {n for n, spec in checks.items() if spec.asset_key == dg.AssetKey("polygon_parquet_fp")}
-    assert on_parquet == {"keys_not_null", "unique_bars", "prices_positive", "ohlc_consistent",
-                          "volume_non_negative", "tickers_complete", "row_count_matches_raw"}
+    assert on_parquet == {
+        "keys_not_null",
+        "unique_bars",
+        "prices_positive",
+        "ohlc_consistent",
+        "volume_non_negative",
+        "tickers_complete",
+        "row_count_matches_raw",
+    }
     assert all(checks[n].blocking for n in on_parquet)
     assert "prod_fresh_and_complete" in checks
     guard = checks["no_unexplained_jumps"]  # warns about a split missing from polygon_splits, never blocks
@@ -123,5 +140,7 @@ def test_loading_the_definitions_leaves_matplotlib_to_the_picture_step():
     import sys
 
     code = "import sys, magsev_dagster.definitions; print('matplotlib' in sys.modules)"
-    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() \
+    assert (
+        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
         == "False"
+    )

@@ -1,9 +1,9 @@
 """Run it like production: the shipped Postgres instance config, a code server, the real daemon.
 
 At its first iterations the daemon (1) fires `magsev_hourly_schedule` for the last HH:05 tick, which
-came after the schedule was switched on (dated a minute before it), and (2) submits the run of a backfill launched from the UI over
-three days including the schedule's day. Both runs go through the run queue; the pools of the
-shipped config (`granularity: run`, limit 1) make the second wait until the first has ended. The
+came after the schedule was switched on (dated a minute before it), and (2) submits the run of a backfill
+launched from the UI over three days including the schedule's day. Both runs go through the run queue; the
+pools of the shipped config (`granularity: run`, limit 1) make the second wait until the first has ended. The
 Polygon server enforces a request rate, and production must equal a clean rebuild.
 """
 
@@ -38,9 +38,18 @@ SERVER_RPM = 133  # ... and the server answers 429 to any closer than 0.45 s
 FIRST_ANSWER_SECONDS = 5.0
 SCHEDULE = "magsev_hourly_schedule"
 PARTITIONED = ["raw_polygon_aggregates", "magsev_polygon_raw", "polygon_parquet_fp", "polygon_hourly_prod"]
-JOB_CHECKS = {"keys_not_null", "unique_bars", "prices_positive", "ohlc_consistent", "volume_non_negative",
-              "tickers_complete", "row_count_matches_raw", "prod_fresh_and_complete", "no_unexplained_jumps",
-              "provider_factors_agree"}
+JOB_CHECKS = {
+    "keys_not_null",
+    "unique_bars",
+    "prices_positive",
+    "ohlc_consistent",
+    "volume_non_negative",
+    "tickers_complete",
+    "row_count_matches_raw",
+    "prod_fresh_and_complete",
+    "no_unexplained_jumps",
+    "provider_factors_agree",
+}
 
 
 def last_tick(now: datetime) -> datetime:
@@ -54,8 +63,9 @@ def backdate_schedule(instance: dg.DagsterInstance, name: str, started: datetime
     was down: the daemon fires that tick at its first iteration instead of at the next HH:05."""
     [state] = [s for s in instance.all_instigator_state(instigator_type=InstigatorType.SCHEDULE) if s.name == name]
     data = state.instigator_data
-    instance.update_instigator_state(state.with_data(
-        ScheduleInstigatorData(cron_schedule=data.cron_schedule, start_timestamp=started.timestamp())))
+    instance.update_instigator_state(
+        state.with_data(ScheduleInstigatorData(cron_schedule=data.cron_schedule, start_timestamp=started.timestamp()))
+    )
 
 
 @pytest.fixture(scope="module")
@@ -71,9 +81,16 @@ def live(postgres, tmp_path_factory, polygon_http_server):
     tick = last_tick(datetime.now(timezone.utc))
     # The tick of `5 * * * *` that just passed, on a cron that fires at that HH:05 only once a day: the
     # same run request, and no second tick should the test run across the next HH:05.
-    env = {"MAGSEV_DATA_DIR": str(root / "data"), "MAGSEV_TICKERS": ",".join(TICKERS), PASSWORD_ENV: postgres.password,
-           "POLYGON_API_KEY": FAKE_KEY, "POLYGON_BASE_URL": fake.url, "MAGSEV_SCHEDULE_CRON": f"5 {tick.hour} * * *",
-           "POLYGON_REQUESTS_PER_MINUTE": str(CLIENT_RPM), "POLYGON_TIMEOUT_SECONDS": "10"}
+    env = {
+        "MAGSEV_DATA_DIR": str(root / "data"),
+        "MAGSEV_TICKERS": ",".join(TICKERS),
+        PASSWORD_ENV: postgres.password,
+        "POLYGON_API_KEY": FAKE_KEY,
+        "POLYGON_BASE_URL": fake.url,
+        "MAGSEV_SCHEDULE_CRON": f"5 {tick.hour} * * *",
+        "POLYGON_REQUESTS_PER_MINUTE": str(CLIENT_RPM),
+        "POLYGON_TIMEOUT_SECONDS": "10",
+    }
     day = partition_key(floor_hour(tick) - HOUR)  # the day the tick refreshes
     days = [partition_key(datetime.strptime(day, "%Y-%m-%d") - timedelta(days=n)) for n in (2, 1, 0)]
     with pytest.MonkeyPatch.context() as mp:
@@ -106,14 +123,19 @@ def test_the_daemon_fires_the_schedule_and_the_run_materializes_the_day(live):
 
 
 def assert_all_checks_passed(instance: dg.DagsterInstance, run_id: str, expected: set[str] = JOB_CHECKS) -> None:
-    checks = [e.dagster_event.event_specific_data for e in events(instance, run_id, DagsterEventType.ASSET_CHECK_EVALUATION)]
+    checks = [
+        e.dagster_event.event_specific_data for e in events(instance, run_id, DagsterEventType.ASSET_CHECK_EVALUATION)
+    ]
     assert {c.check_name for c in checks} == expected and all(c.passed for c in checks), checks
 
 
 def window_end(instance: dg.DagsterInstance, run_id: str) -> datetime:
     """Where the run's window of polygon_hourly_prod ended (the last closed hour, for today)."""
-    [entry] = [e for e in events(instance, run_id, DagsterEventType.ASSET_MATERIALIZATION)
-               if e.dagster_event.asset_key == dg.AssetKey("polygon_hourly_prod")][-1:]
+    [entry] = [
+        e
+        for e in events(instance, run_id, DagsterEventType.ASSET_MATERIALIZATION)
+        if e.dagster_event.asset_key == dg.AssetKey("polygon_hourly_prod")
+    ][-1:]
     text = entry.dagster_event.event_specific_data.materialization.metadata["window"].value
     end = re.search(r", (\d{4}-\d\d-\d\d \d\d:\d\d)\) UTC", text).group(1)
     return datetime.strptime(end, "%Y-%m-%d %H:%M").replace(tzinfo=timezone.utc)
@@ -124,19 +146,26 @@ def test_a_backfill_and_the_schedule_run_of_the_same_day_take_turns(live, tmp_pa
     [scheduled] = dep.wait_for_runs(("dagster/schedule_name", SCHEDULE))
     [backfill] = dep.wait_for_runs(("dagster/backfill", live["backfill"]))
     assert backfill.status == dg.DagsterRunStatus.SUCCESS, dep.log_tail()
-    assert (backfill.tags["dagster/asset_partition_range_start"], backfill.tags["dagster/asset_partition_range_end"]) \
-        == (live["days"][0], live["days"][-1])
+    assert (
+        backfill.tags["dagster/asset_partition_range_start"],
+        backfill.tags["dagster/asset_partition_range_end"],
+    ) == (live["days"][0], live["days"][-1])
     # An asset backfill runs every check of its assets, the freshness check included (not the splits': the
     # backfill is of the per-day assets).
-    assert_all_checks_passed(dep.instance, backfill.run_id,
-                             JOB_CHECKS - {"provider_factors_agree"} | {"prod_newest_bar_fresh"})
+    assert_all_checks_passed(
+        dep.instance, backfill.run_id, JOB_CHECKS - {"provider_factors_agree"} | {"prod_newest_bar_fresh"}
+    )
 
     # The pools: one run at a time, although the second was waiting in the queue meanwhile.
-    records = {r.dagster_run.run_id: r for r in dep.instance.get_run_records(
-        filters=dg.RunsFilter(run_ids=[scheduled.run_id, backfill.run_id]))}
+    records = {
+        r.dagster_run.run_id: r
+        for r in dep.instance.get_run_records(filters=dg.RunsFilter(run_ids=[scheduled.run_id, backfill.run_id]))
+    }
     first, second = sorted(records.values(), key=lambda r: r.start_time)
-    enqueued, launched = (events(dep.instance, second.dagster_run.run_id, kind)[0].timestamp
-                          for kind in (DagsterEventType.RUN_ENQUEUED, DagsterEventType.RUN_STARTING))
+    enqueued, launched = (
+        events(dep.instance, second.dagster_run.run_id, kind)[0].timestamp
+        for kind in (DagsterEventType.RUN_ENQUEUED, DagsterEventType.RUN_STARTING)
+    )
     assert enqueued < first.end_time <= launched  # queued meanwhile, launched only once the first had ended
 
     # The quota: every request spaced as the server demands (the splits refresh's too), none refused, one
@@ -150,11 +179,15 @@ def test_a_backfill_and_the_schedule_run_of_the_same_day_take_turns(live, tmp_pa
     # No bar lost or doubled: production equals a clean rebuild of the same days in one run (today's
     # day up to the hour where the later run's window ended).
     rebuild_dir = tmp_path / "rebuild"
-    assert run_range(local_defs(rebuild_dir, MAGSEV_TICKERS=",".join(TICKERS)), live["days"][0], live["days"][-1]).success
+    assert run_range(
+        local_defs(rebuild_dir, MAGSEV_TICKERS=",".join(TICKERS)), live["days"][0], live["days"][-1]
+    ).success
     cut = window_end(dep.instance, second.dagster_run.run_id).timestamp() * 1000
     for table in ("polygon_parquet_fp", "polygon_hourly_prod"):
         got, want = (read_table(d, table) for d in (dep.data_dir, rebuild_dir))
-        got, want = (f[f["dt"].isin(live["days"]) & (f["bar_start_ms"] < cut)].reset_index(drop=True) for f in (got, want))
+        got, want = (
+            f[f["dt"].isin(live["days"]) & (f["bar_start_ms"] < cut)].reset_index(drop=True) for f in (got, want)
+        )
         assert not got.duplicated(["ticker", "bar_start_ms"]).any(), f"{table} holds a bar twice"
         pd.testing.assert_frame_equal(got, want, check_exact=True)
 
@@ -166,8 +199,14 @@ def test_the_schedule_fires_on_time_when_switched_on(postgres, tmp_path, polygon
     db = postgres.create_database("ontime_" + secrets.token_hex(4))
     polygon_http_server.clear()
     fake = FakePolygon(polygon_http_server)
-    env = {"MAGSEV_DATA_DIR": str(tmp_path / "data"), "MAGSEV_TICKERS": "AAPL", PASSWORD_ENV: postgres.password,
-           "POLYGON_API_KEY": FAKE_KEY, **fake.env(), "MAGSEV_SCHEDULE_CRON": "* * * * *"}
+    env = {
+        "MAGSEV_DATA_DIR": str(tmp_path / "data"),
+        "MAGSEV_TICKERS": "AAPL",
+        PASSWORD_ENV: postgres.password,
+        "POLYGON_API_KEY": FAKE_KEY,
+        **fake.env(),
+        "MAGSEV_SCHEDULE_CRON": "* * * * *",
+    }
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv(PASSWORD_ENV, postgres.password)
         with deployment(tmp_path, postgres_instance_config(postgres, db), env) as (dep, stack):
@@ -189,13 +228,20 @@ def test_the_daemon_sends_the_alert_of_a_failed_run(postgres, tmp_path, polygon_
     the code server, matching the run of its own code location (up to ~30 s: the sensor interval)."""
     received = []
     httpserver.expect_request("/hook", method="POST").respond_with_handler(
-        lambda request: received.append(request.get_json()) or Response("ok"))
+        lambda request: received.append(request.get_json()) or Response("ok")
+    )
     db = postgres.create_database("alerts_" + secrets.token_hex(4))
     polygon_http_server.clear()
     fake = FakePolygon(polygon_http_server, api_key="the-key-polygon-expects")  # ours is refused
-    env = {"MAGSEV_DATA_DIR": str(tmp_path / "data"), "MAGSEV_TICKERS": "AAPL", PASSWORD_ENV: postgres.password,
-           "POLYGON_API_KEY": FAKE_KEY, **fake.env(), "MAGSEV_ALERT_WEBHOOK_URL": httpserver.url_for("/hook"),
-           "MAGSEV_UI_URL": "http://dagster.example"}
+    env = {
+        "MAGSEV_DATA_DIR": str(tmp_path / "data"),
+        "MAGSEV_TICKERS": "AAPL",
+        PASSWORD_ENV: postgres.password,
+        "POLYGON_API_KEY": FAKE_KEY,
+        **fake.env(),
+        "MAGSEV_ALERT_WEBHOOK_URL": httpserver.url_for("/hook"),
+        "MAGSEV_UI_URL": "http://dagster.example",
+    }
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv(PASSWORD_ENV, postgres.password)
         with deployment(tmp_path, postgres_instance_config(postgres, db), env) as (dep, stack):

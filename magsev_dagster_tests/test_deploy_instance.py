@@ -58,7 +58,6 @@ def test_a_run_on_the_postgres_instance_is_stored_there(postgres, postgres_db, t
         assert {DAY[0], DAY[1]} <= materialized
 
 
-
 def test_without_postgres_binaries_the_reason_is_given(monkeypatch, tmp_path):
     # What the `postgres` fixture turns into a skip (never a pass) on a machine without the package.
     from magsev_dagster_tests.fakes import postgres as pg

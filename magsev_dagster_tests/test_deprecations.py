@@ -37,4 +37,3 @@ def test_the_same_call_from_elsewhere_only_warns():
         warnings.simplefilter("always")
         run_id_of(context)
     assert any("run_id is deprecated" in str(w.message) for w in caught)
-

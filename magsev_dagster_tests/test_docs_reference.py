@@ -17,7 +17,8 @@ spec.loader.exec_module(gen_reference)
 def test_the_reference_page_is_what_the_code_generates(page):
     committed = (gen_reference.REFERENCE / page).read_text()
     assert committed == gen_reference.PAGES[page](), (
-        f"docs/reference/{page} differs from the code: run `make reference` and commit the result")
+        f"docs/reference/{page} differs from the code: run `make reference` and commit the result"
+    )
 
 
 def test_a_changed_setting_changes_the_configuration_page(monkeypatch):

@@ -31,8 +31,9 @@ def graph(fail: bool = False) -> dg.Definitions:
     def summary() -> dg.MaterializeResult:
         return dg.MaterializeResult(metadata={"rows": 1})
 
-    return dg.Definitions(assets=[per_day, summary], asset_checks=[per_day_ok],
-                          jobs=[dg.define_asset_job("all", selection="*")])
+    return dg.Definitions(
+        assets=[per_day, summary], asset_checks=[per_day_ok], jobs=[dg.define_asset_job("all", selection="*")]
+    )
 
 
 @pytest.fixture
@@ -44,8 +45,9 @@ def home(tmp_path, monkeypatch):
 
 def run(instance, fail: bool = False) -> dg.ExecuteInProcessResult:
     job = graph(fail).resolve_job_def("all")
-    return job.execute_in_process(instance=instance, raise_on_error=False,
-                                  tags={RANGE_START_TAG: RANGE[0], RANGE_END_TAG: RANGE[1]})
+    return job.execute_in_process(
+        instance=instance, raise_on_error=False, tags={RANGE_START_TAG: RANGE[0], RANGE_END_TAG: RANGE[1]}
+    )
 
 
 def status(instance, key: str):
@@ -63,9 +65,12 @@ def test_every_day_of_a_ranged_run_shows_materialized_with_metadata(home):
         assert run(writer).success
     with dg.DagsterInstance.get() as reader:  # a second process's view, as the webserver's
         assert reader.get_materialized_partitions(dg.AssetKey("per_day")) == set(
-            DAYS.get_partition_keys_in_range(dg.PartitionKeyRange(*RANGE)))
+            DAYS.get_partition_keys_in_range(dg.PartitionKeyRange(*RANGE))
+        )
         records = reader.fetch_materializations(dg.AssetKey("per_day"), limit=10).records
-        assert sorted(r.partition_key for r in records) == DAYS.get_partition_keys_in_range(dg.PartitionKeyRange(*RANGE))
+        assert sorted(r.partition_key for r in records) == DAYS.get_partition_keys_in_range(
+            dg.PartitionKeyRange(*RANGE)
+        )
         assert all(r.asset_materialization.metadata["days"].value == 4 for r in records)
         # the data-version tags each materialization is indexed by (staleness in the UI)
         tags = reader.get_event_tags_for_asset(dg.AssetKey("per_day"))
@@ -73,11 +78,13 @@ def test_every_day_of_a_ranged_run_shows_materialized_with_metadata(home):
         latest = reader.get_latest_materialization_event(dg.AssetKey("summary"))
         assert latest is not None and latest.asset_materialization.metadata["rows"].value == 1
         check = reader.event_log_storage.get_latest_asset_check_execution_by_key(
-            [dg.AssetCheckKey(dg.AssetKey("per_day"), "per_day_ok")])
+            [dg.AssetCheckKey(dg.AssetKey("per_day"), "per_day_ok")]
+        )
         assert check[dg.AssetCheckKey(dg.AssetKey("per_day"), "per_day_ok")].status.value == "SUCCEEDED"
         cached = status(reader, "per_day")
-        assert cached.deserialize_materialized_partition_subsets(DAYS).get_partition_keys() == \
-            DAYS.get_partition_keys_in_range(dg.PartitionKeyRange(*RANGE))
+        assert cached.deserialize_materialized_partition_subsets(
+            DAYS
+        ).get_partition_keys() == DAYS.get_partition_keys_in_range(dg.PartitionKeyRange(*RANGE))
 
 
 def test_a_failed_runs_days_are_not_materialized_and_show_failed(home):
@@ -104,8 +111,13 @@ def test_a_batch_is_one_write_of_the_events_dagster_batches(home, monkeypatch):
         assert len(instance.get_materialized_partitions(dg.AssetKey("per_day"))) == 4
         with pytest.raises(ValueError, match="as a batch"):
             instance.event_log_storage.store_event_batch(
-                [r.event_log_entry for r in instance.get_records_for_run(run_id=instance.get_runs()[0].run_id).records
-                 if r.event_log_entry.dagster_event_type and r.event_log_entry.dagster_event_type.value == "STEP_START"])
+                [
+                    r.event_log_entry
+                    for r in instance.get_records_for_run(run_id=instance.get_runs()[0].run_id).records
+                    if r.event_log_entry.dagster_event_type
+                    and r.event_log_entry.dagster_event_type.value == "STEP_START"
+                ]
+            )
 
 
 def test_with_planned_events_as_one_subset_a_failed_runs_days_show_missing_not_failed(home, monkeypatch):

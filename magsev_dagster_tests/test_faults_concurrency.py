@@ -43,9 +43,15 @@ def run_together(data_dir: Path, ranges: list[tuple[str, str]], tmp_path: Path) 
     for n, (start, end) in enumerate(ranges):
         ready = tmp_path / f"ready-{n}"
         readies.append(ready)
-        procs.append(subprocess.Popen(
-            [sys.executable, "-c", RUNNER, str(data_dir), start, end, ",".join(TICKERS), str(ready), str(go)],
-            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, "-c", RUNNER, str(data_dir), start, end, ",".join(TICKERS), str(ready), str(go)],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+        )
     deadline = time.monotonic() + 120
     while not all(r.exists() for r in readies) and time.monotonic() < deadline:
         if any(p.poll() is not None for p in procs):
@@ -68,8 +74,9 @@ def test_concurrent_runs_of_different_and_same_partitions(tmp_path):
         assert result.returncode == 0, result.stdout[-3000:]
 
     tables = table_contents(data_dir)
-    expected = expected_bars(TICKERS, datetime(2026, 11, 23, tzinfo=timezone.utc),
-                             datetime(2026, 11, 25, tzinfo=timezone.utc))
+    expected = expected_bars(
+        TICKERS, datetime(2026, 11, 23, tzinfo=timezone.utc), datetime(2026, 11, 25, tzinfo=timezone.utc)
+    )
     for name in ("polygon_parquet_fp", "polygon_hourly_prod"):
         keys = bar_keys(tables[name])
         assert len(keys) == len(set(keys)), f"{name} holds a bar twice"
@@ -115,8 +122,13 @@ def test_a_second_process_waits_for_the_warehouse_instead_of_failing(tmp_path):
     with warehouse.connect() as con:
         con.execute("CREATE TABLE t (n INTEGER)")
         con.execute("INSERT INTO t VALUES (1)")
-        proc = subprocess.Popen([sys.executable, "-c", WAITING_WRITER, str(data_dir), str(waiting)], env=env,
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-c", WAITING_WRITER, str(data_dir), str(waiting)],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         deadline = time.monotonic() + 120
         while not waiting.exists() and proc.poll() is None and time.monotonic() < deadline:
             time.sleep(0.01)

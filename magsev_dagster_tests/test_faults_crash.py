@@ -49,8 +49,7 @@ def assert_one_copy_of_each_bar(data_dir: Path) -> None:
 
 
 def test_crash_while_writing_raw_objects_then_rerun(data_dir):
-    crashing = local_defs(data_dir, overrides={"storage": CrashingRawStore(root=str(data_dir), crash_after=1)},
-                          **ENV)
+    crashing = local_defs(data_dir, overrides={"storage": CrashingRawStore(root=str(data_dir), crash_after=1)}, **ENV)
     failed = run_range(crashing, START, END)
     assert not failed.success
     assert "injected crash after 1 raw bar objects" in failure_messages(failed)
@@ -74,8 +73,9 @@ def test_crash_while_rewriting_parquet_keeps_production_then_rerun(data_dir, htt
 
     # The source now returns different prices; the run dies after replacing the first parquet day.
     env = {**ENV, **polygon_env(FakePolygon(httpserver, craft=_scaled), monkeypatch)}
-    crashing = local_defs(data_dir, overrides={
-        "warehouse": CrashingWarehouse(data_dir=str(data_dir), crash_after_days=1)}, **env)
+    crashing = local_defs(
+        data_dir, overrides={"warehouse": CrashingWarehouse(data_dir=str(data_dir), crash_after_days=1)}, **env
+    )
     failed = run_range(crashing, START, END)
     assert not failed.success
     assert "injected crash after rewriting 1 parquet days" in failure_messages(failed)
@@ -97,7 +97,9 @@ def test_leftovers_of_a_killed_writer_are_never_read(data_dir, monkeypatch):
 
     def replace_leaving_a_copy(src, dst):
         src, dst = Path(src), Path(dst)
-        kind = "raw" if layout.RAW_TABLE_PREFIX in str(dst) else "parquet" if layout.PARQUET_PREFIX in str(dst) else None
+        kind = (
+            "raw" if layout.RAW_TABLE_PREFIX in str(dst) else "parquet" if layout.PARQUET_PREFIX in str(dst) else None
+        )
         if src.name.startswith(".tmp-") and kind and kind not in leftovers:
             leftovers[kind] = src.with_name(src.name.replace(".tmp-", ".tmp-killed-"))
             data = src.read_bytes()
@@ -164,9 +166,12 @@ def test_sigkill_between_two_days_then_rerun(tmp_path, kill_when):
     completes, and every table holds each bar exactly once."""
     data_dir, caught = tmp_path / "data", tmp_path / "caught"
     folder = {"raw": "polygon_raw", "parquet": "polygon_parquet_fp"}[kill_when]
-    proc = subprocess.Popen([sys.executable, "-c", KILLED_AT, str(data_dir), START, END, ",".join(TICKERS),
-                             folder, str(caught)], env=_child_env(), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", KILLED_AT, str(data_dir), START, END, ",".join(TICKERS), folder, str(caught)],
+        env=_child_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     _kill_when(proc, caught.exists)
     root = data_dir / (layout.RAW_TABLE_PREFIX if kill_when == "raw" else layout.PARQUET_PREFIX)
     assert [p.parent.name for p in root.glob("dt=*/.tmp-*")] == ["dt=2026-11-24"]  # cut off mid-write
@@ -194,16 +199,21 @@ def test_sigkill_at_a_random_moment_of_a_long_run_then_rerun(tmp_path, kill_when
     days of a 15-day run (the moment falls where it falls)."""
     data_dir = tmp_path / "data"
     start, end = "2026-11-10", "2026-11-24"
-    proc = subprocess.Popen([sys.executable, "-c", KILLER, str(data_dir), start, end, ",".join(TICKERS)],
-                            env=_child_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", KILLER, str(data_dir), start, end, ",".join(TICKERS)],
+        env=_child_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     watch = data_dir / (layout.RAW_TABLE_PREFIX if kill_when == "raw" else layout.PARQUET_PREFIX)
     _kill_when(proc, lambda: any(watch.rglob("*")))
 
     rerun = run_range(local_defs(data_dir, MAGSEV_TICKERS=",".join(TICKERS)), start, end)
     assert rerun.success and all(check_results(rerun).values())
     tables = table_contents(data_dir)
-    expected = expected_bars(TICKERS, datetime(2026, 11, 10, tzinfo=timezone.utc),
-                             datetime(2026, 11, 25, tzinfo=timezone.utc))
+    expected = expected_bars(
+        TICKERS, datetime(2026, 11, 10, tzinfo=timezone.utc), datetime(2026, 11, 25, tzinfo=timezone.utc)
+    )
     for name in ("polygon_parquet_fp", "polygon_hourly_prod"):
         keys = bar_keys(tables[name])
         assert len(keys) == len(set(keys)) and set(keys) == expected, name

@@ -34,6 +34,7 @@ DAY_WINDOW = (datetime(2026, 11, 24, tzinfo=timezone.utc), datetime(2026, 11, 25
 
 # --- schema drift ------------------------------------------------------------------------------
 
+
 def _drift(ticker, bars, start_ms, end_ms):
     out = []
     for i, bar in enumerate(map(dict, bars)):
@@ -83,12 +84,16 @@ def test_schema_drift_keeps_raw_and_types_parquet_consistently(data_dir, httpser
 
 # --- duplicates, order, bars outside the day -----------------------------------------------------
 
+
 def _messy(ticker, bars, start_ms, end_ms):
     """Two pages: the first out of order, the second repeating three bars of the first with other
     closes; bars just before and at the window's (exclusive) end; a bar without `t`."""
     assert len(bars) >= 6
-    outside = [{**bars[0], "t": start_ms - HOUR_MS}, {**bars[0], "t": start_ms - 2 * HOUR_MS},
-               {**bars[-1], "t": end_ms}]
+    outside = [
+        {**bars[0], "t": start_ms - HOUR_MS},
+        {**bars[0], "t": start_ms - 2 * HOUR_MS},
+        {**bars[-1], "t": end_ms},
+    ]
     repeats = [{**bar, "c": bar["c"] + 1000.0} for bar in bars[2:5]]  # would break ohlc if kept
     no_t = {k: v for k, v in bars[0].items() if k != "t"}
     return [list(reversed(bars[:5])) + outside, repeats + bars[5:] + [no_t]]
@@ -133,17 +138,21 @@ def test_duplicates_out_of_order_and_outside_bars_are_counted_and_dropped(data_d
     raw3, parquet3, prod3 = stored()
     monday = expected_bars(tickers, datetime(2026, 11, 23, tzinfo=timezone.utc), DAY_WINDOW[0])
     assert sorted(raw3) == sorted(monday | expected) and set(parquet3) == monday | expected
-    tuesday = sorted((b for b in raw_bar_lines(data_dir) if b["t"] >= DAY_WINDOW[0].timestamp() * 1000),
-                     key=lambda b: (b["ticker"], b["t"]))
+    tuesday = sorted(
+        (b for b in raw_bar_lines(data_dir) if b["t"] >= DAY_WINDOW[0].timestamp() * 1000),
+        key=lambda b: (b["ticker"], b["t"]),
+    )
     assert tuesday == kept  # every field of every bar: the first copies of the messy run, nothing merged
     pd.testing.assert_frame_equal(prod3[prod3["dt"] == DAY[0]].reset_index(drop=True), prod)
 
 
 # --- a failing blocking check ------------------------------------------------------------------
 
+
 def _without_open(ticker, bars, start_ms, end_ms):
-    return [[{k: v for k, v in b.items() if not (ticker == "NVDA" and i == 2 and k == "o")}
-             for i, b in enumerate(bars)]]
+    return [
+        [{k: v for k, v in b.items() if not (ticker == "NVDA" and i == 2 and k == "o")} for i, b in enumerate(bars)]
+    ]
 
 
 def _high_below_low(ticker, bars, start_ms, end_ms):
@@ -168,23 +177,29 @@ def published(tmp_path_factory):
     return data_dir
 
 
-@pytest.mark.parametrize("craft, check, offending, ticker", [
-    (_without_open, "prices_positive", 1, "NVDA"),  # a required field missing from one bar
-    (_high_below_low, "ohlc_consistent", 3, "AAPL"),
-    (_open_and_close_outside, "ohlc_consistent", 2, "NVDA"),
-])
-def test_failing_blocking_check_keeps_production(published, data_dir, httpserver, monkeypatch, craft, check,
-                                                 offending, ticker):
+@pytest.mark.parametrize(
+    "craft, check, offending, ticker",
+    [
+        (_without_open, "prices_positive", 1, "NVDA"),  # a required field missing from one bar
+        (_high_below_low, "ohlc_consistent", 3, "AAPL"),
+        (_open_and_close_outside, "ohlc_consistent", 2, "NVDA"),
+    ],
+)
+def test_failing_blocking_check_keeps_production(
+    published, data_dir, httpserver, monkeypatch, craft, check, offending, ticker
+):
     shutil.copytree(published, data_dir)
     before = production_snapshot(data_dir)
 
     # The source now serves a bad bar for the same hours.
-    bad = run_range(local_defs(data_dir, MAGSEV_TICKERS=TWO, **polygon_env(FakePolygon(httpserver, craft=craft),
-                                                                           monkeypatch)), *DAY)
+    bad = run_range(
+        local_defs(data_dir, MAGSEV_TICKERS=TWO, **polygon_env(FakePolygon(httpserver, craft=craft), monkeypatch)), *DAY
+    )
     assert not bad.success
     assert_same(before, production_snapshot(data_dir))  # production kept its previous content
-    materialized = {e.event_specific_data.materialization.asset_key.path[-1]
-                    for e in bad.get_asset_materialization_events()}
+    materialized = {
+        e.event_specific_data.materialization.asset_key.path[-1] for e in bad.get_asset_materialization_events()
+    }
     assert "polygon_parquet_fp" in materialized and "polygon_hourly_prod" not in materialized
 
     evaluation = check_evaluations(bad)[check]

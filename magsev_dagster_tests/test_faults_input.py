@@ -16,16 +16,29 @@ from magsev_dagster_tests.fault_fakes import FakePolygon, failure_messages, poly
 from magsev_dagster_tests.helpers import local_defs, run_range
 
 MALFORMED_TICKERS = [
-    'AAPL"', "'AAPL'", "AA PL", "../etc", "AAPL/../../x", "X:BTC USD", "AAPL;DROP TABLE polygon_hourly_prod",
-    "' OR 1=1 --", "AAPL\nMSFT", "ticker=AAPL", "$(whoami)", "A" * 40,
+    'AAPL"',
+    "'AAPL'",
+    "AA PL",
+    "../etc",
+    "AAPL/../../x",
+    "X:BTC USD",
+    "AAPL;DROP TABLE polygon_hourly_prod",
+    "' OR 1=1 --",
+    "AAPL\nMSFT",
+    "ticker=AAPL",
+    "$(whoami)",
+    "A" * 40,
 ]
 
 
-@pytest.mark.parametrize("spec, named", [
-    ("mag8", "unknown ticker group 'mag8'"),
-    ("mag7,cryptos", "unknown ticker group 'cryptos'"),
-    *((f"AAPL,{bad}", f"invalid ticker {bad.strip()!r}") for bad in MALFORMED_TICKERS),
-])
+@pytest.mark.parametrize(
+    "spec, named",
+    [
+        ("mag8", "unknown ticker group 'mag8'"),
+        ("mag7,cryptos", "unknown ticker group 'cryptos'"),
+        *((f"AAPL,{bad}", f"invalid ticker {bad.strip()!r}") for bad in MALFORMED_TICKERS),
+    ],
+)
 def test_bad_tickers_are_refused_when_settings_are_read(spec, named, tmp_path):
     data_dir = tmp_path / "data"
     with pytest.raises(TickerError) as err:
@@ -60,12 +73,15 @@ def test_storage_keys_cannot_escape_the_data_dir(tmp_path):
     assert not (tmp_path / "outside.json").exists()
 
 
-@pytest.mark.parametrize("start, end, named", [
-    ("2022-12-31", "2023-01-01", "'2022-12-31' is not a daily partition"),  # before the definition
-    ("2099-01-01", "2099-01-02", "'2099-01-01' is not a daily partition"),  # a day that has not begun
-    ("2026-11-24-10:00", "2026-11-24-11:00", "'2026-11-24-10:00' is not a daily partition"),  # an hourly key
-    ("2026-11-24", "2026-11-20", "ends at 2026-11-20 before it starts at 2026-11-24"),
-])
+@pytest.mark.parametrize(
+    "start, end, named",
+    [
+        ("2022-12-31", "2023-01-01", "'2022-12-31' is not a daily partition"),  # before the definition
+        ("2099-01-01", "2099-01-02", "'2099-01-01' is not a daily partition"),  # a day that has not begun
+        ("2026-11-24-10:00", "2026-11-24-11:00", "'2026-11-24-10:00' is not a daily partition"),  # an hourly key
+        ("2026-11-24", "2026-11-20", "ends at 2026-11-20 before it starts at 2026-11-24"),
+    ],
+)
 def test_bad_partition_ranges_fail_before_any_request_or_write(start, end, named, data_dir, httpserver, monkeypatch):
     server = FakePolygon(httpserver)
     result = run_range(local_defs(data_dir, **polygon_env(server, monkeypatch)), start, end)
@@ -98,18 +114,21 @@ def test_todays_partition_has_no_window_before_its_first_hour_closes():
         day_window("2026-11-24", "2026-11-24", now=midnight)
 
 
-@pytest.mark.parametrize("env, named", [
-    ({"MAGSEV_ENV": "bogus"}, "MAGSEV_ENV must be 'local' or 'aws', got 'bogus'"),
-    ({"MAGSEV_ENV": "prod"}, "MAGSEV_ENV must be 'local' or 'aws', got 'prod'"),
-    ({"POLYGON_REQUESTS_PER_MINUTE": "fast"}, "POLYGON_REQUESTS_PER_MINUTE must be a number, got 'fast'"),
-    ({"POLYGON_TIMEOUT_SECONDS": "30s"}, "POLYGON_TIMEOUT_SECONDS must be a number, got '30s'"),
-    ({"POLYGON_MAX_RETRIES": "many"}, "POLYGON_MAX_RETRIES must be an integer, got 'many'"),
-    ({"MAGSEV_ENV": "aws", "MAGSEV_RAW_CATALOG": "glue"}, "MAGSEV_RAW_CATALOG must be 'crawler' or 'partitions'"),
-    ({"MAGSEV_REFRESH": "weekly"}, "MAGSEV_REFRESH must be 'hourly' or 'daily', got 'weekly'"),
-    ({"MAGSEV_SCHEDULE_CRON": "every hour"}, "MAGSEV_SCHEDULE_CRON must be a cron string"),
-    ({"MAGSEV_LATE_DATA_LOOKBACK_DAYS": "-1"}, "MAGSEV_LATE_DATA_LOOKBACK_DAYS must be between 0 and 31, got '-1'"),
-    ({"MAGSEV_LATE_DATA_LOOKBACK_HOURS": "3"}, "set MAGSEV_LATE_DATA_LOOKBACK_DAYS"),
-])
+@pytest.mark.parametrize(
+    "env, named",
+    [
+        ({"MAGSEV_ENV": "bogus"}, "MAGSEV_ENV must be 'local' or 'aws', got 'bogus'"),
+        ({"MAGSEV_ENV": "prod"}, "MAGSEV_ENV must be 'local' or 'aws', got 'prod'"),
+        ({"POLYGON_REQUESTS_PER_MINUTE": "fast"}, "POLYGON_REQUESTS_PER_MINUTE must be a number, got 'fast'"),
+        ({"POLYGON_TIMEOUT_SECONDS": "30s"}, "POLYGON_TIMEOUT_SECONDS must be a number, got '30s'"),
+        ({"POLYGON_MAX_RETRIES": "many"}, "POLYGON_MAX_RETRIES must be an integer, got 'many'"),
+        ({"MAGSEV_ENV": "aws", "MAGSEV_RAW_CATALOG": "glue"}, "MAGSEV_RAW_CATALOG must be 'crawler' or 'partitions'"),
+        ({"MAGSEV_REFRESH": "weekly"}, "MAGSEV_REFRESH must be 'hourly' or 'daily', got 'weekly'"),
+        ({"MAGSEV_SCHEDULE_CRON": "every hour"}, "MAGSEV_SCHEDULE_CRON must be a cron string"),
+        ({"MAGSEV_LATE_DATA_LOOKBACK_DAYS": "-1"}, "MAGSEV_LATE_DATA_LOOKBACK_DAYS must be between 0 and 31, got '-1'"),
+        ({"MAGSEV_LATE_DATA_LOOKBACK_HOURS": "3"}, "set MAGSEV_LATE_DATA_LOOKBACK_DAYS"),
+    ],
+)
 def test_invalid_settings_name_the_variable(env, named, tmp_path):
     data_dir = tmp_path / "data"
     with pytest.raises(SettingsError) as err:

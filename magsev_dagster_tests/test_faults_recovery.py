@@ -25,8 +25,13 @@ def test_deleting_parquet_and_warehouse_then_rematerializing_from_raw_restores_i
     checks = check_results(result)
     checks.pop("prod_newest_bar_fresh")  # judges production against today's clock, not the rebuild
     assert result.success and all(checks.values())
-    assert set(checks) == {*ROW_CHECKS, "tickers_complete", "row_count_matches_raw",
-                           "prod_fresh_and_complete", "no_unexplained_jumps"}  # every check audited the rebuilt tables
+    assert set(checks) == {
+        *ROW_CHECKS,
+        "tickers_complete",
+        "row_count_matches_raw",
+        "prod_fresh_and_complete",
+        "no_unexplained_jumps",
+    }  # every check audited the rebuilt tables
     assert {p: p.stat().st_mtime_ns for p in (data_dir / "raw").rglob("*") if p.is_file()} == raw_files
 
     after = table_contents(data_dir)

@@ -28,8 +28,11 @@ def stale(newest: dict, now: datetime, allowance=HOURLY, tickers=None) -> dict[s
 FRIDAY_LAST = utc(2026, 11, 27, 17)
 
 
-@pytest.mark.parametrize("now", [utc(2026, 11, 28, 12), utc(2026, 11, 29, 23, 59), utc(2026, 11, 30, 14, 0)],
-                         ids=["saturday", "sunday-night", "monday-before-open"])
+@pytest.mark.parametrize(
+    "now",
+    [utc(2026, 11, 28, 12), utc(2026, 11, 29, 23, 59), utc(2026, 11, 30, 14, 0)],
+    ids=["saturday", "sunday-night", "monday-before-open"],
+)
 def test_a_weekend_is_not_stale(now):
     assert stale({"AAPL": FRIDAY_LAST}, now) == {"AAPL": False}
 
@@ -67,6 +70,7 @@ def test_the_daily_refresh_allows_the_previous_day():
 
 
 # --- the check in its own job, on the real warehouse ------------------------------------------
+
 
 def run_freshness(defs, instance) -> dg.ExecuteInProcessResult:
     return defs.resolve_job_def("magsev_freshness_job").execute_in_process(instance=instance, raise_on_error=False)

@@ -1,4 +1,5 @@
-"""The generated Grafana dashboard: committed = generated, valid for the SDK's model, wired to the provisioned datasource."""
+"""The generated Grafana dashboard: committed = generated, valid for the SDK's model, wired to the
+provisioned datasource."""
 
 import json
 import os
@@ -105,20 +106,26 @@ def test_compose_starts_grafana_with_the_plugin_and_provisioning():
 
 
 def test_macros_expand_like_the_athena_plugin():
-    sql = "SELECT 1 WHERE $__timeFilter(bar_start) AND t < $__timeTo() AND dt >= '${__from:date:YYYY-MM-DD}' " \
-          "AND ticker IN (${ticker:singlequote})"
+    sql = (
+        "SELECT 1 WHERE $__timeFilter(bar_start) AND t < $__timeTo() AND dt >= '${__from:date:YYYY-MM-DD}' "
+        "AND ticker IN (${ticker:singlequote})"
+    )
     assert expand(sql, RANGE, {"ticker": ["AAPL", "X:BTCUSD"]}) == (
         "SELECT 1 WHERE bar_start BETWEEN TIMESTAMP '2026-11-23 00:00:00' AND TIMESTAMP '2026-11-25 00:00:00' "
-        "AND t < TIMESTAMP '2026-11-25 00:00:00' AND dt >= '2026-11-23' AND ticker IN ('AAPL','X:BTCUSD')")
+        "AND t < TIMESTAMP '2026-11-25 00:00:00' AND dt >= '2026-11-23' AND ticker IN ('AAPL','X:BTCUSD')"
+    )
 
 
-@pytest.mark.parametrize("sql, values, problem", [
-    ("SELECT $__timeGroupAlias(t, 1h)", {}, "timeGroupAlias"),
-    ("SELECT ${ticker:singlequote}", {}, "ticker"),
-    ("SELECT ${ticker:singlequote}", {"ticker": ["AAPL'; DROP TABLE x; --"]}, "unsafe"),
-    ("SELECT ${ticker:json}", {"ticker": ["AAPL"]}, "json"),
-    ("SELECT $ticker", {"ticker": ["AAPL"]}, "$ticker"),
-])
+@pytest.mark.parametrize(
+    "sql, values, problem",
+    [
+        ("SELECT $__timeGroupAlias(t, 1h)", {}, "timeGroupAlias"),
+        ("SELECT ${ticker:singlequote}", {}, "ticker"),
+        ("SELECT ${ticker:singlequote}", {"ticker": ["AAPL'; DROP TABLE x; --"]}, "unsafe"),
+        ("SELECT ${ticker:json}", {"ticker": ["AAPL"]}, "json"),
+        ("SELECT $ticker", {"ticker": ["AAPL"]}, "$ticker"),
+    ],
+)
 def test_unknown_macros_and_bad_values_are_named(sql, values, problem):
     with pytest.raises(MacroError, match=problem.replace("$", r"\$")):
         expand(sql, RANGE, values)

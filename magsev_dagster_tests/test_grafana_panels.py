@@ -100,18 +100,25 @@ def test_freshness_reports_newest_bar_and_qa_flags_bad_rows(materialized, prod, 
     assert (table["qa_status"] == "PASS").all() and (table["qa_violations"] == 0).all()
     assert table.loc["X:BTCUSD", "hours_behind"] == 1  # last crypto bar 23:00, range ends 00:00
     with copy.connect() as con:  # a repeated bar and a bar with low > close reach production behind QA's back
-        con.execute("INSERT INTO polygon_hourly_prod SELECT * FROM polygon_hourly_prod "
-                    "WHERE ticker = 'NVDA' ORDER BY bar_start LIMIT 1")
-        con.execute("UPDATE polygon_hourly_prod SET low = close + 1 WHERE ticker = 'SPY' "
-                    "AND bar_start = (SELECT max(bar_start) FROM polygon_hourly_prod WHERE ticker = 'SPY')")
+        con.execute(
+            "INSERT INTO polygon_hourly_prod SELECT * FROM polygon_hourly_prod "
+            "WHERE ticker = 'NVDA' ORDER BY bar_start LIMIT 1"
+        )
+        con.execute(
+            "UPDATE polygon_hourly_prod SET low = close + 1 WHERE ticker = 'SPY' "
+            "AND bar_start = (SELECT max(bar_start) FROM polygon_hourly_prod WHERE ticker = 'SPY')"
+        )
     table = queries.run(copy, "freshness_qa", RANGE, VARIABLES).set_index("ticker")
     assert table.loc["NVDA", "qa_violations"] == 1 and table.loc["SPY", "qa_violations"] == 1
     assert set(table.index[table["qa_status"] == "FAIL"]) == {"NVDA", "SPY"}
 
 
 def _dashboard_events(result):
-    return [e.event_specific_data.materialization for e in result.all_events
-            if e.event_type_value == "ASSET_MATERIALIZATION" and e.asset_key.path == ["grafana_dashboard"]]
+    return [
+        e.event_specific_data.materialization
+        for e in result.all_events
+        if e.event_type_value == "ASSET_MATERIALIZATION" and e.asset_key.path == ["grafana_dashboard"]
+    ]
 
 
 def test_dashboard_asset_shows_the_picture_of_the_week_up_to_the_runs_newest_day(materialized):
@@ -130,23 +137,29 @@ def test_dashboard_asset_shows_the_picture_of_the_week_up_to_the_runs_newest_day
     assert "| Data freshness and QA" in meta["panels"].value and "|     12 |" in meta["panels"].value
 
 
-@pytest.mark.parametrize("now, time_range", [
-    # Today so far, up to its last closed hour.
-    (datetime(2026, 11, 25, 10, 30, tzinfo=timezone.utc), "2026-11-18 10:00:00 .. 2026-11-25 10:00:00 UTC"),
-    # In the first hour of a day, today has no closed hour yet: the week up to yesterday's end.
-    (datetime(2026, 11, 25, 0, 30, tzinfo=timezone.utc), "2026-11-18 00:00:00 .. 2026-11-25 00:00:00 UTC"),
-])
+@pytest.mark.parametrize(
+    "now, time_range",
+    [
+        # Today so far, up to its last closed hour.
+        (datetime(2026, 11, 25, 10, 30, tzinfo=timezone.utc), "2026-11-18 10:00:00 .. 2026-11-25 10:00:00 UTC"),
+        # In the first hour of a day, today has no closed hour yet: the week up to yesterday's end.
+        (datetime(2026, 11, 25, 0, 30, tzinfo=timezone.utc), "2026-11-18 00:00:00 .. 2026-11-25 00:00:00 UTC"),
+    ],
+)
 def test_dashboard_outside_a_partitioned_run_pictures_the_week_to_the_last_closed_hour(
-        materialized, tmp_path, monkeypatch, now, time_range):
+    materialized, tmp_path, monkeypatch, now, time_range
+):
     """The view and the dashboard alone, as the second run of a UI backfill or a click on the asset
     materializes them: no partition in the run, so the picture ends at the last closed hour."""
     data_dir = tmp_path / "copy"
     shutil.copytree(materialized[0], data_dir)
     monkeypatch.setattr(serve, "utc_now", lambda: now)
     job = local_defs(data_dir, MAGSEV_TICKERS="mag7,benchmarks,crypto").resolve_job_def(JOB)
-    result = job.execute_in_process(instance=dg.DagsterInstance.ephemeral(), raise_on_error=False,
-                                    asset_selection=[dg.AssetKey("hourly_price_variance"),
-                                                     dg.AssetKey("grafana_dashboard")])
+    result = job.execute_in_process(
+        instance=dg.DagsterInstance.ephemeral(),
+        raise_on_error=False,
+        asset_selection=[dg.AssetKey("hourly_price_variance"), dg.AssetKey("grafana_dashboard")],
+    )
     assert result.success, failure_messages(result)
     [event] = _dashboard_events(result)
     assert event.partition is None and event.metadata["time_range"].value == time_range

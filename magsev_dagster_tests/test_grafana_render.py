@@ -45,12 +45,20 @@ def test_a_chart_of_few_tickers_draws_them_all(ax):
 
 def test_the_table_of_many_tickers_shows_failing_rows_first(ax):
     panel = next(p for p in PANELS if p.kind == "table")
-    frame = pd.DataFrame({"last_bar": TIMES[-1], "ticker": TICKERS, "hours_behind": 0, "bars": 3,
-                          "qa_violations": 0, "qa_status": "PASS"})
+    frame = pd.DataFrame(
+        {
+            "last_bar": TIMES[-1],
+            "ticker": TICKERS,
+            "hours_behind": 0,
+            "bars": 3,
+            "qa_violations": 0,
+            "qa_status": "PASS",
+        }
+    )
     frame.loc[35, ["qa_violations", "qa_status"]] = [2, "FAIL"]  # beyond the rows shown in ticker order
     draw_table(ax, panel, frame)
     cells = ax.tables[0].get_celld()
     column = list(frame.columns).index("ticker")
     shown = [cells[row, column].get_text().get_text() for row in range(1, max(r for r, _ in cells) + 1)]
-    assert shown == ["T0036", *TICKERS[:MAX_TABLE_ROWS - 1]]
+    assert shown == ["T0036", *TICKERS[: MAX_TABLE_ROWS - 1]]
     assert f"({MAX_TABLE_ROWS} of {len(TICKERS)} tickers, failing first)" in ax.get_title(loc="left")

@@ -60,8 +60,10 @@ def test_price_range_and_daily_variation_use_adjusted_prices(warehouse, adjusted
     price_range = panel(warehouse, "price_range", ticker=["NVDA"]).sort_values("time").reset_index(drop=True)
     assert np.allclose(price_range["price_range"], nvda["high"] - nvda["low"])
     before = nvda["dt"] < "2024-06-10"
-    assert np.allclose(price_range.loc[before, "price_range"] * 10,
-                       nvda.loc[before, "high_as_traded"] - nvda.loc[before, "low_as_traded"])
+    assert np.allclose(
+        price_range.loc[before, "price_range"] * 10,
+        nvda.loc[before, "high_as_traded"] - nvda.loc[before, "low_as_traded"],
+    )
     daily = panel(warehouse, "daily_variation", ticker=["NVDA"])
     by_day = nvda.assign(day=nvda["bar_start"].dt.floor("D")).groupby("day")["close"]
     assert np.allclose(daily.sort_values("time")["daily_variation_pct"], 100 * by_day.std() / by_day.mean())

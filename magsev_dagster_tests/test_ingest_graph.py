@@ -167,7 +167,8 @@ def test_a_rerun_replaces_the_window_objects_and_leaves_no_stale_part(data_dir, 
     assert rerun.success and raw_metadata(rerun)["response_parts_deleted"] == 3
     second = files(data_dir)
     assert [k for k in second if k.startswith(layout.RESPONSES_PREFIX)] == [
-        f"{layout.RESPONSES_PREFIX}/window=20261124T00-20261125T00/run={rerun.run_id}/part-0001.jsonl.gz"]
+        f"{layout.RESPONSES_PREFIX}/window=20261124T00-20261125T00/run={rerun.run_id}/part-0001.jsonl.gz"
+    ]
     bars = {k: v for k, v in second.items() if k.startswith(layout.RAW_TABLE_PREFIX)}
     assert list(bars) == [layout.raw_bars_key("2026-11-24")]
     assert bars == {k: v for k, v in first.items() if k.startswith(layout.RAW_TABLE_PREFIX)}

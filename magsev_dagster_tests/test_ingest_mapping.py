@@ -34,7 +34,8 @@ def _boundaries() -> list[datetime]:
 BOUNDARIES = _boundaries()
 ms_near_boundary = st.builds(
     lambda b, offset: int(b.timestamp() * 1000) + offset,
-    st.sampled_from(BOUNDARIES), st.integers(-6 * HOUR_MS, 6 * HOUR_MS),
+    st.sampled_from(BOUNDARIES),
+    st.integers(-6 * HOUR_MS, 6 * HOUR_MS),
 )
 
 
@@ -104,7 +105,8 @@ def test_a_run_window_has_one_day_per_partition_key(t, count):
     assume(daily_partitions.has_partition_key(last_day.isoformat()))  # days up to today only
     first = day_of_ms(t).isoformat()
     keys = daily_partitions.get_partition_keys_in_range(
-        dg.PartitionKeyRange(first, (day_of_ms(t) + timedelta(days=count - 1)).isoformat()))
+        dg.PartitionKeyRange(first, (day_of_ms(t) + timedelta(days=count - 1)).isoformat())
+    )
     window = day_window(keys[0], keys[-1], now=datetime(2031, 1, 1, tzinfo=UTC))
     assert [d.isoformat() for d in window.days] == keys
     assert len(window.hours()) == 24 * count

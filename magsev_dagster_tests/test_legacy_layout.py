@@ -8,7 +8,7 @@ import pytest
 from magsev_dagster import layout, migrate
 from magsev_dagster.polygon.synthetic import synthetic_bars
 from magsev_dagster.resources.storage import LocalRawStore
-from magsev_dagster_tests.fakes.polygon_server import FAKE_KEY, fake_polygon, polygon_http_server  # noqa: F401
+from magsev_dagster_tests.fakes.polygon_server import FAKE_KEY, fake_polygon, polygon_http_server  # noqa: F401  (pytest fixtures, used by name)
 from magsev_dagster_tests.helpers import local_defs, run_range
 
 UTC = timezone.utc
@@ -22,8 +22,10 @@ def write_hourly_layout(store: LocalRawStore) -> int:
     for ticker in TICKERS:
         for bar in synthetic_bars(ticker, datetime(2026, 11, 23, tzinfo=UTC), datetime(2026, 11, 25, tzinfo=UTC)):
             hour = datetime.fromtimestamp(bar["t"] / 1000, tz=UTC)
-            store.put(f"{layout.LEGACY_RAW_PREFIX}{ticker}/dt={hour.date()}/{hour:%Y-%m-%dT%H}.jsonl",
-                      json.dumps(bar, separators=(",", ":")).encode() + b"\n")
+            store.put(
+                f"{layout.LEGACY_RAW_PREFIX}{ticker}/dt={hour.date()}/{hour:%Y-%m-%dT%H}.jsonl",
+                json.dumps(bar, separators=(",", ":")).encode() + b"\n",
+            )
             written += 1
     return written
 

@@ -29,7 +29,7 @@ def locked() -> dict[str, set[str]]:
 def readme_table(title: str) -> list[list[str]]:
     """The rows of the README table that follows the line `title`, as cells."""
     text = (ROOT / "README.md").read_text()
-    after = text[text.index(title) + len(title):]
+    after = text[text.index(title) + len(title) :]
     rows = re.match(r"\s*\n((?:\|.*\|\n)+)", after).group(1).splitlines()[2:]
     return [[cell.strip().strip("`") for cell in row.strip("|").split("|")] for row in rows]
 
@@ -42,8 +42,13 @@ def pyproject_requirements() -> list[Requirement]:
 
 def test_the_requirements_file_is_the_lock_exported():
     uv = Path(sys.executable).parent / "uv"
-    exported = subprocess.run([uv, "export", "--frozen", "--all-extras", "--no-emit-project"], cwd=ROOT,
-                              capture_output=True, text=True, check=True).stdout
+    exported = subprocess.run(
+        [uv, "export", "--frozen", "--all-extras", "--no-emit-project"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
 
     def pins(text: str) -> list[str]:
         return [line for line in text.splitlines() if line and not line.startswith("#")]
@@ -54,8 +59,11 @@ def test_the_requirements_file_is_the_lock_exported():
 def test_the_environment_is_the_lock():
     versions = locked()
     installed = {canonicalize_name(d.metadata["Name"]): d.version for d in metadata.distributions()}
-    differ = {name: (installed[name], allowed) for name, allowed in versions.items()
-              if name in installed and installed[name] not in allowed}
+    differ = {
+        name: (installed[name], allowed)
+        for name, allowed in versions.items()
+        if name in installed and installed[name] not in allowed
+    }
     assert not differ, f"installed vs locked: {differ} (run make install)"
     assert all(name in installed for name in NAMED_IN_README)
 
@@ -67,8 +75,12 @@ def test_the_readme_names_the_locked_versions():
 
 
 def test_every_release_held_back_is_in_the_readme_and_not_in_the_lock():
-    held = {(canonicalize_name(r.name), spec.version) for r in pyproject_requirements()
-            for spec in r.specifier if spec.operator == "!="}
+    held = {
+        (canonicalize_name(r.name), spec.version)
+        for r in pyproject_requirements()
+        for spec in r.specifier
+        if spec.operator == "!="
+    }
     table = {(canonicalize_name(row[0]), row[1]) for row in readme_table("Held back:")}
     assert held == table
     versions = locked()

@@ -8,7 +8,7 @@ from magsev_dagster.resources import polygon_source
 from magsev_dagster.resources.alerts import redact_secrets
 from magsev_dagster.resources.polygon import PolygonSource
 from magsev_dagster.settings import Settings, SettingsError, key_variable
-from magsev_dagster_tests.fakes.polygon_server import FAKE_KEY, fake_polygon, polygon_http_server  # noqa: F401
+from magsev_dagster_tests.fakes.polygon_server import FAKE_KEY, fake_polygon, polygon_http_server  # noqa: F401  (pytest fixtures, used by name)
 from magsev_dagster_tests.helpers import local_defs, local_settings, run_range
 
 OTHER_KEY = "other-fake-key-5e2a9c"
@@ -21,12 +21,15 @@ def test_the_default_host_is_massive_everywhere():
     assert PolygonClient("k").base_url == "https://api.massive.com"
 
 
-@pytest.mark.parametrize("env, url", [
-    ({"POLYGON_BASE_URL": "http://127.0.0.1:9/"}, "http://127.0.0.1:9"),
-    ({"MASSIVE_BASE_URL": "http://127.0.0.1:9"}, "http://127.0.0.1:9"),
-    ({"MASSIVE_BASE_URL": "http://127.0.0.1:9/", "POLYGON_BASE_URL": "http://127.0.0.1:9"}, "http://127.0.0.1:9"),
-    ({"MASSIVE_BASE_URL": " ", "POLYGON_BASE_URL": "http://127.0.0.1:9"}, "http://127.0.0.1:9"),
-])
+@pytest.mark.parametrize(
+    "env, url",
+    [
+        ({"POLYGON_BASE_URL": "http://127.0.0.1:9/"}, "http://127.0.0.1:9"),
+        ({"MASSIVE_BASE_URL": "http://127.0.0.1:9"}, "http://127.0.0.1:9"),
+        ({"MASSIVE_BASE_URL": "http://127.0.0.1:9/", "POLYGON_BASE_URL": "http://127.0.0.1:9"}, "http://127.0.0.1:9"),
+        ({"MASSIVE_BASE_URL": " ", "POLYGON_BASE_URL": "http://127.0.0.1:9"}, "http://127.0.0.1:9"),
+    ],
+)
 def test_either_base_url_variable_points_the_client_elsewhere(env, url):
     assert Settings.from_env(env).polygon_base_url == url
 
@@ -36,13 +39,16 @@ def test_two_base_urls_that_differ_are_refused_by_name():
         Settings.from_env({"MASSIVE_BASE_URL": "http://a.example", "POLYGON_BASE_URL": "http://b.example"})
 
 
-@pytest.mark.parametrize("env, name", [
-    ({}, ""),
-    ({"MASSIVE_API_KEY": FAKE_KEY}, "MASSIVE_API_KEY"),
-    ({"POLYGON_API_KEY": FAKE_KEY}, "POLYGON_API_KEY"),
-    ({"MASSIVE_API_KEY": FAKE_KEY, "POLYGON_API_KEY": FAKE_KEY}, "MASSIVE_API_KEY"),  # the same key: fine
-    ({"MASSIVE_API_KEY": "  ", "POLYGON_API_KEY": FAKE_KEY}, "POLYGON_API_KEY"),  # blank = unset
-])
+@pytest.mark.parametrize(
+    "env, name",
+    [
+        ({}, ""),
+        ({"MASSIVE_API_KEY": FAKE_KEY}, "MASSIVE_API_KEY"),
+        ({"POLYGON_API_KEY": FAKE_KEY}, "POLYGON_API_KEY"),
+        ({"MASSIVE_API_KEY": FAKE_KEY, "POLYGON_API_KEY": FAKE_KEY}, "MASSIVE_API_KEY"),  # the same key: fine
+        ({"MASSIVE_API_KEY": "  ", "POLYGON_API_KEY": FAKE_KEY}, "POLYGON_API_KEY"),  # blank = unset
+    ],
+)
 def test_the_key_comes_from_either_variable(env, name):
     assert key_variable(env) == name
 

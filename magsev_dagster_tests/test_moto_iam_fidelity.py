@@ -24,13 +24,31 @@ def lister(action: str) -> "boto3.client":
     iam = boto3.client("iam", region_name="us-east-1")
     name = action.replace(":", "-")
     iam.create_user(UserName=name)
-    iam.put_user_policy(UserName=name, PolicyName="list", PolicyDocument=json.dumps({
-        "Version": "2012-10-17", "Statement": [{
-            "Effect": "Allow", "Action": action, "Resource": f"arn:aws:s3:::{BUCKET}",
-            "Condition": {"StringLike": {"s3:prefix": ["raw/*"]}}}]}))
+    iam.put_user_policy(
+        UserName=name,
+        PolicyName="list",
+        PolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Action": action,
+                        "Resource": f"arn:aws:s3:::{BUCKET}",
+                        "Condition": {"StringLike": {"s3:prefix": ["raw/*"]}},
+                    }
+                ],
+            }
+        ),
+    )
     key = iam.create_access_key(UserName=name)["AccessKey"]
-    return boto3.client("s3", region_name="us-east-1", aws_access_key_id=key["AccessKeyId"],
-                        aws_secret_access_key=key["SecretAccessKey"], aws_session_token=None)
+    return boto3.client(
+        "s3",
+        region_name="us-east-1",
+        aws_access_key_id=key["AccessKeyId"],
+        aws_secret_access_key=key["SecretAccessKey"],
+        aws_session_token=None,
+    )
 
 
 def test_list_objects_v2_is_authorized_as_s3_list_bucket_as_on_aws(aws_env, monkeypatch):

@@ -59,7 +59,12 @@ def test_raw_bars_reach_production_unchanged(loaded):
         for bar in _raw_bars(loaded, day):
             row = prod.loc[(bar["ticker"], bar["t"])]
             assert (row["open"], row["high"], row["low"], row["close"], row["volume"]) == (
-                bar["o"], bar["h"], bar["l"], bar["c"], bar["v"])
+                bar["o"],
+                bar["h"],
+                bar["l"],
+                bar["c"],
+                bar["v"],
+            )
 
 
 def test_variance_matches_a_hand_computation(loaded):
@@ -100,6 +105,9 @@ def test_table_metadata_counts_a_partition_only_when_the_run_is_one_day():
 
     day = Window(datetime(2026, 11, 24, tzinfo=timezone.utc), datetime(2026, 11, 25, tzinfo=timezone.utc))
     two = Window(datetime(2026, 11, 23, tzinfo=timezone.utc), datetime(2026, 11, 25, tzinfo=timezone.utc))
-    assert table_set("t", 49, window=day) == {"dagster/table_name": "t", "dagster/row_count": 49,
-                                              "dagster/partition_row_count": 49}
+    assert table_set("t", 49, window=day) == {
+        "dagster/table_name": "t",
+        "dagster/row_count": 49,
+        "dagster/partition_row_count": 49,
+    }
     assert table_set("t", 98, window=two) == {"dagster/table_name": "t", "dagster/row_count": 98}

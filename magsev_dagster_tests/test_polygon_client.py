@@ -159,8 +159,12 @@ def test_403_not_entitled_reads_as_a_plan_limit(source, fake_polygon):
 
 
 def test_not_authorized_in_a_200_body_reads_as_a_plan_limit(source, fake_polygon):
-    fake_polygon.script(raw_body(b'{"status":"NOT_AUTHORIZED","request_id":"r1","message":"You are not entitled '
-                                 b'to this data. Please upgrade your plan at https://polygon.io/pricing"}'))
+    fake_polygon.script(
+        raw_body(
+            b'{"status":"NOT_AUTHORIZED","request_id":"r1","message":"You are not entitled '
+            b'to this data. Please upgrade your plan at https://polygon.io/pricing"}'
+        )
+    )
     with pytest.raises(PolygonAuthError, match="plan limit.*You are not entitled to this data"):
         fetch(source())
 
@@ -263,8 +267,10 @@ def test_next_url_on_another_host_is_followed_on_the_configured_server(source, f
 
 
 def test_a_next_url_that_repeats_is_an_error_not_an_endless_loop(source, fake_polygon):
-    page = (b'{"ticker":"AAPL","queryCount":0,"resultsCount":0,"adjusted":true,"status":"OK","request_id":"x",'
-            b'"count":0,"next_url":"' + fake_polygon.url.encode() + AGGS.encode() + b'1/2?cursor=abc"}')
+    page = (
+        b'{"ticker":"AAPL","queryCount":0,"resultsCount":0,"adjusted":true,"status":"OK","request_id":"x",'
+        b'"count":0,"next_url":"' + fake_polygon.url.encode() + AGGS.encode() + b'1/2?cursor=abc"}'
+    )
     fake_polygon.script(raw_body(page), raw_body(page), raw_body(page))
     with pytest.raises(PolygonAPIError, match="next_url repeats"):
         fetch(source())

@@ -180,27 +180,33 @@ def test_a_bad_ticker_fails_before_any_request(source, fake_polygon):
     assert fake_polygon.seen == []
 
 
-@pytest.mark.parametrize("env, expected", [
-    ({}, 1),  # the free plan's 5 requests a minute: more threads would only queue behind the pacing
-    ({"POLYGON_REQUESTS_PER_MINUTE": "0"}, 16),
-    ({"POLYGON_REQUESTS_PER_MINUTE": "100"}, 1),
-    ({"POLYGON_REQUESTS_PER_MINUTE": "0", "POLYGON_CONCURRENCY": " "}, 16),
-    ({"POLYGON_CONCURRENCY": "3"}, 3),
-    ({"POLYGON_REQUESTS_PER_MINUTE": "0", "POLYGON_CONCURRENCY": "64"}, 64),
-])
+@pytest.mark.parametrize(
+    "env, expected",
+    [
+        ({}, 1),  # the free plan's 5 requests a minute: more threads would only queue behind the pacing
+        ({"POLYGON_REQUESTS_PER_MINUTE": "0"}, 16),
+        ({"POLYGON_REQUESTS_PER_MINUTE": "100"}, 1),
+        ({"POLYGON_REQUESTS_PER_MINUTE": "0", "POLYGON_CONCURRENCY": " "}, 16),
+        ({"POLYGON_CONCURRENCY": "3"}, 3),
+        ({"POLYGON_REQUESTS_PER_MINUTE": "0", "POLYGON_CONCURRENCY": "64"}, 64),
+    ],
+)
 def test_default_concurrency_follows_the_rate_limit(tmp_path, env, expected):
     settings = local_settings(tmp_path, **env)
     assert settings.polygon_concurrency == expected
     assert polygon_source(settings).concurrency == expected
 
 
-@pytest.mark.parametrize("value, says", [
-    ("0", "POLYGON_CONCURRENCY must be between 1 and 64, got '0'"),
-    ("-2", "POLYGON_CONCURRENCY must be between 1 and 64, got '-2'"),
-    ("65", "POLYGON_CONCURRENCY must be between 1 and 64, got '65'"),
-    ("four", "POLYGON_CONCURRENCY must be an integer, got 'four'"),
-    ("2.5", "POLYGON_CONCURRENCY must be an integer, got '2.5'"),
-])
+@pytest.mark.parametrize(
+    "value, says",
+    [
+        ("0", "POLYGON_CONCURRENCY must be between 1 and 64, got '0'"),
+        ("-2", "POLYGON_CONCURRENCY must be between 1 and 64, got '-2'"),
+        ("65", "POLYGON_CONCURRENCY must be between 1 and 64, got '65'"),
+        ("four", "POLYGON_CONCURRENCY must be an integer, got 'four'"),
+        ("2.5", "POLYGON_CONCURRENCY must be an integer, got '2.5'"),
+    ],
+)
 def test_bad_concurrency_is_refused_by_name(value, says):
     with pytest.raises(SettingsError) as err:
         Settings.from_env({"POLYGON_CONCURRENCY": value})

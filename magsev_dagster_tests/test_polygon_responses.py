@@ -8,13 +8,29 @@ from magsev_dagster.polygon.client import strip_api_key
 from magsev_dagster.polygon.errors import MalformedResponseError, PolygonAPIError, PolygonAuthError
 from magsev_dagster.polygon.responses import parse_page
 
-BAR = {"v": 70790813, "vw": 131.6292, "o": 130.465, "c": 130.15, "h": 133.41, "l": 129.89, "t": 1673240400000,
-       "n": 645365}
+BAR = {
+    "v": 70790813,
+    "vw": 131.6292,
+    "o": 130.465,
+    "c": 130.15,
+    "h": 133.41,
+    "l": 129.89,
+    "t": 1673240400000,
+    "n": 645365,
+}
 
 
 def body(**doc) -> bytes:
-    base = {"ticker": "AAPL", "queryCount": 1, "resultsCount": 1, "adjusted": True, "results": [BAR],
-            "status": "OK", "request_id": "6a7e466379af0a71039d60cc78e72282", "count": 1}
+    base = {
+        "ticker": "AAPL",
+        "queryCount": 1,
+        "resultsCount": 1,
+        "adjusted": True,
+        "results": [BAR],
+        "status": "OK",
+        "request_id": "6a7e466379af0a71039d60cc78e72282",
+        "count": 1,
+    }
     return json.dumps({**base, **doc}).encode()
 
 
@@ -27,23 +43,33 @@ def test_a_real_page_parses_with_unknown_fields_kept():
 
 def test_delayed_and_empty_pages_are_valid():
     assert parse_page(body(status="DELAYED"), where="p").status == "DELAYED"
-    empty = {"ticker": "AAPL", "queryCount": 0, "resultsCount": 0, "adjusted": True, "status": "OK",
-             "request_id": "x", "count": 0}
+    empty = {
+        "ticker": "AAPL",
+        "queryCount": 0,
+        "resultsCount": 0,
+        "adjusted": True,
+        "status": "OK",
+        "request_id": "x",
+        "count": 0,
+    }
     assert parse_page(json.dumps(empty).encode(), where="p").bars == []
 
 
-@pytest.mark.parametrize("raw, message", [
-    (b'{"ticker":"AAPL","results":[{"v":1', "AAPL page 2: response is not valid JSON"),
-    (b"<html>502 Bad Gateway</html>", "not valid JSON"),
-    (b"\xff\xfe", "not valid JSON"),
-    (b"[]", "expected a JSON object, got list"),
-    (body(results={"t": 1}), "'results' is a dict, not a list of bars"),
-    (body(results=[1]), "bar 0 is a int, not an object"),
-    (body(results=[{**BAR, "t": 1673240400000.5}]), "bar 0 has a non-integer bar start"),
-    (body(results=[{**BAR, "t": "1673240400000"}]), "non-integer bar start"),
-    (body(results=[{**BAR, "c": "130.15"}]), "bar 0 has non-numeric c"),
-    (body(next_url=5), "'next_url' is a int"),
-])
+@pytest.mark.parametrize(
+    "raw, message",
+    [
+        (b'{"ticker":"AAPL","results":[{"v":1', "AAPL page 2: response is not valid JSON"),
+        (b"<html>502 Bad Gateway</html>", "not valid JSON"),
+        (b"\xff\xfe", "not valid JSON"),
+        (b"[]", "expected a JSON object, got list"),
+        (body(results={"t": 1}), "'results' is a dict, not a list of bars"),
+        (body(results=[1]), "bar 0 is a int, not an object"),
+        (body(results=[{**BAR, "t": 1673240400000.5}]), "bar 0 has a non-integer bar start"),
+        (body(results=[{**BAR, "t": "1673240400000"}]), "non-integer bar start"),
+        (body(results=[{**BAR, "c": "130.15"}]), "bar 0 has non-numeric c"),
+        (body(next_url=5), "'next_url' is a int"),
+    ],
+)
 def test_malformed_bodies_fail_clearly(raw, message):
     with pytest.raises(MalformedResponseError, match=message):
         parse_page(raw, where="AAPL page 2")

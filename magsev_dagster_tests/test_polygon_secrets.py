@@ -34,8 +34,9 @@ def debug_everywhere(caplog):
         lg.setLevel(level)
 
 
-def test_the_key_appears_nowhere_on_success_and_failure_paths(tmp_path, data_dir, fake_polygon, monkeypatch,
-                                                              debug_everywhere):
+def test_the_key_appears_nowhere_on_success_and_failure_paths(
+    tmp_path, data_dir, fake_polygon, monkeypatch, debug_everywhere
+):
     monkeypatch.setenv("POLYGON_API_KEY", FAKE_KEY)
     instance = dg.DagsterInstance.ephemeral()
     env = fake_polygon.env(MAGSEV_TICKERS="AAPL,X:BTCUSD", POLYGON_MAX_RETRIES="1")
@@ -63,13 +64,17 @@ def test_the_key_appears_nowhere_on_success_and_failure_paths(tmp_path, data_dir
     assert any(r.name == "magsev_dagster.polygon.client" for r in debug_everywhere.records)
 
     leaks = [f"url {s.url}" for s in fake_polygon.seen if FAKE_KEY in s.url]
-    leaks += [f"log {r.name}" for r in debug_everywhere.records
-              if FAKE_KEY in r.getMessage() or FAKE_KEY in (r.exc_text or "")]
+    leaks += [
+        f"log {r.name}"
+        for r in debug_everywhere.records
+        if FAKE_KEY in r.getMessage() or FAKE_KEY in (r.exc_text or "")
+    ]
     stored_events = [e for r in results for e in instance.all_logs(r.run_id)]
     assert len(stored_events) > 100
     leaks += [f"event {e.dagster_event_type}" for e in stored_events if FAKE_KEY in dg.serialize_value(e)]
-    leaks += [f"run config {r.run_id}" for r in results
-              if FAKE_KEY in dg.serialize_value(instance.get_run_by_id(r.run_id))]
+    leaks += [
+        f"run config {r.run_id}" for r in results if FAKE_KEY in dg.serialize_value(instance.get_run_by_id(r.run_id))
+    ]
     errors = [e.step_failure_data.error.to_string() for r in results[1:] for e in r.get_step_failure_events()]
     assert len(errors) == 3 and "You are not entitled to this data" in errors[1]
     leaks += [f"error {text[:80]}" for text in errors if FAKE_KEY in text]

@@ -55,8 +55,11 @@ def test_request_shape_pagination_and_key_only_in_the_header(source, fake_polygo
     seen = fake_polygon.splits_requests()
     assert len(seen) == fetched.requests == len(fetched.pages) == 2
     assert seen[0].path == "/stocks/v1/splits"
-    assert seen[0].query == {"ticker.any_of": ["NVDA"], "sort": ["execution_date.asc"],
-                             "limit": [str(SPLITS_PAGE_LIMIT)]}
+    assert seen[0].query == {
+        "ticker.any_of": ["NVDA"],
+        "sort": ["execution_date.asc"],
+        "limit": [str(SPLITS_PAGE_LIMIT)],
+    }
     assert list(seen[1].query) == ["cursor"]  # the cursor carries the query, as Polygon's next_url does
     for request in seen:
         assert request.authorization == f"Bearer {FAKE_KEY}"
@@ -65,8 +68,12 @@ def test_request_shape_pagination_and_key_only_in_the_header(source, fake_polygo
 
 
 def test_a_next_url_on_api_massive_com_is_followed_on_the_configured_server(source, fake_polygon):
-    first = {"results": [SYNTHETIC_SPLITS[0]], "status": "OK", "request_id": "r1",
-             "next_url": "https://api.massive.com/stocks/v1/splits?cursor=b2Zmc2V0PTE"}
+    first = {
+        "results": [SYNTHETIC_SPLITS[0]],
+        "status": "OK",
+        "request_id": "r1",
+        "next_url": "https://api.massive.com/stocks/v1/splits?cursor=b2Zmc2V0PTE",
+    }
     fake_polygon.script(raw_body(json.dumps(first).encode()), endpoint="splits")
     fetched, _ = fetch_splits(source(), "AAPL")
     second = fake_polygon.splits_requests()[1]
@@ -76,8 +83,12 @@ def test_a_next_url_on_api_massive_com_is_followed_on_the_configured_server(sour
 
 
 def test_a_next_url_to_another_endpoint_is_refused(source, fake_polygon):
-    page = {"results": [], "status": "OK", "request_id": "r1",
-            "next_url": f"{fake_polygon.url}/v2/aggs/ticker/NVDA/range/1/hour/1/2?cursor=x"}
+    page = {
+        "results": [],
+        "status": "OK",
+        "request_id": "r1",
+        "next_url": f"{fake_polygon.url}/v2/aggs/ticker/NVDA/range/1/hour/1/2?cursor=x",
+    }
     fake_polygon.script(raw_body(json.dumps(page).encode()), endpoint="splits")
     with pytest.raises(PolygonAPIError, match=r"next_url does not point at the /stocks/v1/splits"):
         fetch_splits(source())
@@ -106,12 +117,18 @@ def test_not_entitled_reads_as_a_plan_limit(source, fake_polygon):
         fetch_splits(source())
 
 
-@pytest.mark.parametrize("split, problem", [
-    ({"execution_date": "2024-06-10", "split_from": 1, "split_to": 0, "ticker": "NVDA"}, "no positive split_to"),
-    ({"execution_date": "2024-06-10", "split_from": "1", "split_to": 10, "ticker": "NVDA"}, "no positive split_from"),
-    ({"execution_date": "10/06/2024", "split_from": 1, "split_to": 10, "ticker": "NVDA"}, "not a YYYY-MM-DD day"),
-    ({"execution_date": "2024-06-10", "split_from": 1, "split_to": 10}, "has no ticker"),
-])
+@pytest.mark.parametrize(
+    "split, problem",
+    [
+        ({"execution_date": "2024-06-10", "split_from": 1, "split_to": 0, "ticker": "NVDA"}, "no positive split_to"),
+        (
+            {"execution_date": "2024-06-10", "split_from": "1", "split_to": 10, "ticker": "NVDA"},
+            "no positive split_from",
+        ),
+        ({"execution_date": "10/06/2024", "split_from": 1, "split_to": 10, "ticker": "NVDA"}, "not a YYYY-MM-DD day"),
+        ({"execution_date": "2024-06-10", "split_from": 1, "split_to": 10}, "has no ticker"),
+    ],
+)
 def test_a_split_that_cannot_adjust_prices_is_malformed_and_kept(source, fake_polygon, split, problem):
     body = json.dumps({"results": [split], "status": "OK", "request_id": "r1"}).encode()
     fake_polygon.script(raw_body(body), endpoint="splits")
@@ -130,9 +147,14 @@ def test_synthetic_splits_are_the_real_historic_ones(tmp_path):
     src = polygon_source(local_settings(tmp_path)).process_config_and_initialize()
     assert src.synthetic
     found = {t: events(fetch_splits(src, t)[0]) for t in ("AAPL", "AMZN", "GOOGL", "TSLA", "NVDA", "MSFT")}
-    assert found == {"AAPL": [("2020-08-31", 1, 4)], "AMZN": [("2022-06-06", 1, 20)],
-                     "GOOGL": [("2022-07-18", 1, 20)], "TSLA": [("2020-08-31", 1, 5), ("2022-08-25", 1, 3)],
-                     "NVDA": NVDA_SPLITS, "MSFT": []}
+    assert found == {
+        "AAPL": [("2020-08-31", 1, 4)],
+        "AMZN": [("2022-06-06", 1, 20)],
+        "GOOGL": [("2022-07-18", 1, 20)],
+        "TSLA": [("2020-08-31", 1, 5), ("2022-08-25", 1, 3)],
+        "NVDA": NVDA_SPLITS,
+        "MSFT": [],
+    }
 
 
 def test_many_tickers_are_a_few_batched_requests_within_the_url_length(source, fake_polygon):
@@ -140,8 +162,9 @@ def test_many_tickers_are_a_few_batched_requests_within_the_url_length(source, f
     letters = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
     tickers = ["AAPL", "NVDA", "REVS", "STKD"] + [a + b + c for a in "BCD" for b in letters for c in letters][:996]
     kept: list[tuple[str, int, bytes]] = []
-    fetched = list(source(POLYGON_CONCURRENCY="3").fetch_splits_many(
-        tickers, lambda t, n, body: kept.append((t, n, body))))
+    fetched = list(
+        source(POLYGON_CONCURRENCY="3").fetch_splits_many(tickers, lambda t, n, body: kept.append((t, n, body)))
+    )
     seen = fake_polygon.splits_requests()
     assert 2 <= len(seen) == len(fetched) <= 5  # 1,000 tickers: a handful of requests, not 1,000
     assert fake_polygon.max_in_flight >= 2  # the batches run side by side
@@ -150,8 +173,12 @@ def test_many_tickers_are_a_few_batched_requests_within_the_url_length(source, f
     assert all(len(s.url.split("?", 1)[1]) <= SPLITS_QUERY_MAX for s in seen)
     assert not [s for s in fake_polygon.seen if s.path.startswith("/v3/")]  # never the deprecated endpoint
     found = {(s["ticker"], s["adjustment_type"]) for f in fetched for s in f.bars}
-    assert found == {("AAPL", "forward_split"), ("NVDA", "forward_split"), ("REVS", "reverse_split"),
-                     ("STKD", "stock_dividend")}
+    assert found == {
+        ("AAPL", "forward_split"),
+        ("NVDA", "forward_split"),
+        ("REVS", "reverse_split"),
+        ("STKD", "stock_dividend"),
+    }
     assert sorted(t for t, _, _ in kept) == sorted(f.ticker for f in fetched)
 
 
@@ -160,12 +187,17 @@ def test_splits_batches_cut_at_the_query_length_and_keep_every_ticker():
     batches = splits_batches(tickers, query_max=200)
     assert [t for b in batches for t in b] == tickers and len(batches) > 1
     assert all(len(splits_query(b)) <= 200 for b in batches)
-    assert all(len(splits_query([*b, n[0]])) > 200 for b, n in zip(batches, batches[1:], strict=False))  # each batch full
+    assert all(
+        len(splits_query([*b, n[0]])) > 200 for b, n in zip(batches, batches[1:], strict=False)
+    )  # each batch full
 
 
 def test_the_deprecated_endpoint_is_gone_from_the_fake(fake_polygon):
     import requests
 
-    response = requests.get(f"{fake_polygon.url}/v3/reference/splits?ticker=AAPL",
-                            headers={"Authorization": f"Bearer {FAKE_KEY}"}, timeout=5)
+    response = requests.get(
+        f"{fake_polygon.url}/v3/reference/splits?ticker=AAPL",
+        headers={"Authorization": f"Bearer {FAKE_KEY}"},
+        timeout=5,
+    )
     assert response.status_code == 404

@@ -42,7 +42,10 @@ def test_a_day_reads_back_with_the_tables_types_whatever_its_bars_hold(data_dir,
     assert described == {**RAW_COLUMNS, "dt": "VARCHAR"}
     schema = pq.read_schema(next((data_dir / layout.PARQUET_PREFIX).rglob("*.parquet")))
     assert (schema.field("volume").type, schema.field("vwap").type, schema.field("trades").type) == (
-        pa.float64(), pa.float64(), pa.int64())
+        pa.float64(),
+        pa.float64(),
+        pa.int64(),
+    )
     assert prod.dtypes["volume"] == "float64" and prod["volume"].gt(0).all()
     if craft is _without_vw_and_n:
         assert not any("vw" in bar or "n" in bar for bar in raw)

@@ -39,8 +39,9 @@ def warehouse(tmp_path_factory):
 
 def rows_between(warehouse, table: str, first: str, last: str | None) -> int:
     with warehouse.connect() as con:
-        return con.execute(f"SELECT count(*) FROM {table} WHERE dt >= ? AND dt <= ?",
-                           [first, last or "9999-12-31"]).fetchone()[0]
+        return con.execute(
+            f"SELECT count(*) FROM {table} WHERE dt >= ? AND dt <= ?", [first, last or "9999-12-31"]
+        ).fetchone()[0]
 
 
 def test_the_history_is_longer_than_any_statement_may_read(warehouse):
@@ -80,14 +81,20 @@ def test_the_dt_predicates_sent_to_athena_are_on_the_partition_column_itself(key
     for column in columns:
         predicate = column.parent
         assert isinstance(predicate, COMPARISONS) and predicate.this is column, f"{key}: {predicate.sql('athena')}"
-        bounds = [predicate.args["low"], predicate.args["high"]] if isinstance(predicate, exp.Between) \
+        bounds = (
+            [predicate.args["low"], predicate.args["high"]]
+            if isinstance(predicate, exp.Between)
             else [predicate.expression]
+        )
         assert all(isinstance(b, exp.Literal) for b in bounds), f"{key}: {predicate.sql('athena')}"
 
 
 def test_every_statement_and_panel_is_covered():
-    covered = {r.name if r.sender in ("report", "run") else f"checks/{r.name}" for r in STATEMENTS.values()
-               if r.sender != "panel"}
+    covered = {
+        r.name if r.sender in ("report", "run") else f"checks/{r.name}"
+        for r in STATEMENTS.values()
+        if r.sender != "panel"
+    }
     views = {ADJUSTED_VIEW, VARIANCE_VIEW}  # DDL: what they read is covered by their row count, preview, panels
     unranged = {f"checks/{name}" for name in UNRANGED_CHECKS}
     assert sorted((covered & set(sql.names())) | views | unranged) == sql.names()

@@ -26,12 +26,15 @@ def test_the_schedule_runs_at_minute_5_and_is_off_until_turned_on(defs):
     assert schedule.job_name == "magsev_hourly_job"
 
 
-@pytest.mark.parametrize("at, day", [
-    (datetime(2026, 11, 24, 15, 5, tzinfo=UTC), "2026-11-24"),  # closes 14:00-15:00 of today
-    (datetime(2026, 11, 24, 1, 5, tzinfo=UTC), "2026-11-24"),  # the first hour of the day
-    (datetime(2026, 11, 24, 0, 5, tzinfo=UTC), "2026-11-23"),  # 00:05 closes yesterday's last hour
-    (datetime(2027, 1, 1, 0, 5, tzinfo=UTC), "2026-12-31"),  # and last year's
-])
+@pytest.mark.parametrize(
+    "at, day",
+    [
+        (datetime(2026, 11, 24, 15, 5, tzinfo=UTC), "2026-11-24"),  # closes 14:00-15:00 of today
+        (datetime(2026, 11, 24, 1, 5, tzinfo=UTC), "2026-11-24"),  # the first hour of the day
+        (datetime(2026, 11, 24, 0, 5, tzinfo=UTC), "2026-11-23"),  # 00:05 closes yesterday's last hour
+        (datetime(2027, 1, 1, 0, 5, tzinfo=UTC), "2026-12-31"),  # and last year's
+    ],
+)
 def test_a_tick_requests_the_day_holding_the_hour_that_just_closed(defs, at, day):
     request = tick(defs, at)
     assert request.partition_key == day
@@ -76,8 +79,11 @@ def test_todays_run_covers_the_closed_hours_only(defs, data_dir, monkeypatch):
     assert result.success and all(check_results(result).values())
     prod = read_table(data_dir, "polygon_hourly_prod")
     assert sorted(set(prod["bar_start"].dt.hour)) == [14, 15, 16]
-    evaluations = {e.event_specific_data.check_name: e.event_specific_data.metadata
-                   for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"}
+    evaluations = {
+        e.event_specific_data.check_name: e.event_specific_data.metadata
+        for e in result.all_events
+        if e.event_type_value == "ASSET_CHECK_EVALUATION"
+    }
     for check in ("tickers_complete", "prod_fresh_and_complete"):
         assert evaluations[check]["complete_through"].value == "2026-11-24T16:00:00+00:00"
         assert evaluations[check]["expected_bars"].value == 7 * 3

@@ -66,36 +66,49 @@ def readable(path: Path) -> bytes:
 
 
 def scan_tree(root: Path, values: dict[str, str]) -> dict[str, list[str]]:
-    return {str(p.relative_to(root)): found for p in sorted(root.rglob("*"))
-            if p.is_file() and (found := leaks(readable(p), values))}
+    return {
+        str(p.relative_to(root)): found
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and (found := leaks(readable(p), values))
+    }
 
 
 def run(defs, instance) -> dg.ExecuteInProcessResult:
     return defs.resolve_job_def(JOB).execute_in_process(
-        run_config=DEBUG_RUN_CONFIG, instance=instance, raise_on_error=False,
+        run_config=DEBUG_RUN_CONFIG,
+        instance=instance,
+        raise_on_error=False,
         tags={RANGE_START_TAG: DAY[0], RANGE_END_TAG: DAY[1]},
     )
 
 
 def _echo_key_error(status: int):
     """A server error that echoes the key back (the worst a server can do)."""
+
     def respond(request):
         from werkzeug import Response
+
         key = request.headers.get("Authorization", "").removeprefix("Bearer ")
-        return Response(json.dumps({"status": "ERROR", "request_id": "r1", "error": f"Unknown API Key {key}"}),
-                        status=status, content_type="application/json")
+        return Response(
+            json.dumps({"status": "ERROR", "request_id": "r1", "error": f"Unknown API Key {key}"}),
+            status=status,
+            content_type="application/json",
+        )
+
     return respond
 
 
 def test_secrets_stay_out_of_logs_run_storage_metadata_errors_and_objects(
-        fake_secrets, data_dir, httpserver, monkeypatch, caplog, capfd):
+    fake_secrets, data_dir, httpserver, monkeypatch, caplog, capfd
+):
     caplog.set_level(logging.DEBUG)  # every Python logger, urllib3's and requests' included
     server = FakePolygon(httpserver, craft=two_pages, echo_key=True)  # the key comes back in next_url
     env = polygon_env(server, monkeypatch, key=fake_secrets["POLYGON_API_KEY"])
     defs = local_defs(data_dir, MAGSEV_TICKERS="AAPL,X:BTCUSD", POLYGON_MAX_RETRIES="1", **env)
     # The resource as Dagster resolves it at run time, to look at its exceptions directly.
-    source = PolygonSource(api_key=fake_secrets["POLYGON_API_KEY"], base_url=server.base_url,
-                           requests_per_minute=0, max_retries=1)
+    source = PolygonSource(
+        api_key=fake_secrets["POLYGON_API_KEY"], base_url=server.base_url, requests_per_minute=0, max_retries=1
+    )
     window = Window(datetime(2026, 11, 24, tzinfo=timezone.utc), datetime(2026, 11, 25, tzinfo=timezone.utc))
 
     with dg.DagsterInstance.get() as instance:
@@ -103,8 +116,9 @@ def test_secrets_stay_out_of_logs_run_storage_metadata_errors_and_objects(
         assert ok.success, failure_messages(ok)
         # The key really was used, only as a header, and next_url was followed without it.
         assert any("cursor=1" in r["query"] for r in server.requests)
-        assert server.requests and all(r["authorization"] == f"Bearer {fake_secrets['POLYGON_API_KEY']}"
-                                       for r in server.requests)
+        assert server.requests and all(
+            r["authorization"] == f"Bearer {fake_secrets['POLYGON_API_KEY']}" for r in server.requests
+        )
         assert not any(leaks(r["path"] + r["query"], fake_secrets) for r in server.requests)
         # The bodies that echoed the key in next_url are kept (bundled, gzip'd): scanned decompressed,
         # now, because the failing runs below replace the window's bundle.
@@ -163,8 +177,10 @@ def test_no_tracked_file_holds_the_fake_values_or_anything_shaped_like_a_real_ke
     for path in tracked_files():
         data = path.read_bytes()
         hits = leaks(data, fake_secrets) + [
-            f"{shape}: {m.group(0)[:12]!r}..." for shape, rx in KEY_SHAPES.items()
-            for m in rx.finditer(data) if not any(a in m.group(0) for a in ALLOWED)
+            f"{shape}: {m.group(0)[:12]!r}..."
+            for shape, rx in KEY_SHAPES.items()
+            for m in rx.finditer(data)
+            if not any(a in m.group(0) for a in ALLOWED)
         ]
         if hits:
             found[str(path.relative_to(REPO))] = hits
@@ -174,9 +190,12 @@ def test_no_tracked_file_holds_the_fake_values_or_anything_shaped_like_a_real_ke
 def test_key_shapes_catch_what_they_are_for():
     """The repository scan above must be able to fail."""
     polygon, aws_id = "Zx" * 16, "AKIA" + "Q7" * 8
-    samples = {"Polygon key": f"POLYGON_API_KEY={polygon}", "AWS access key id": f"aws_access_key_id = {aws_id}",
-               "AWS secret key": "aws_secret_access_key: " + "a/B+" * 10,
-               "Bearer token": f"Authorization: Bearer {polygon}"}
+    samples = {
+        "Polygon key": f"POLYGON_API_KEY={polygon}",
+        "AWS access key id": f"aws_access_key_id = {aws_id}",
+        "AWS secret key": "aws_secret_access_key: " + "a/B+" * 10,
+        "Bearer token": f"Authorization: Bearer {polygon}",
+    }
     assert samples.keys() == KEY_SHAPES.keys()
     for shape, sample in samples.items():
         assert KEY_SHAPES[shape].search(sample.encode()), shape
@@ -189,11 +208,30 @@ def test_secrets_stay_out_of_cli_runs(fake_secrets, tmp_path, httpserver):
     DEBUG logs on."""
     server = FakePolygon(httpserver, craft=two_pages, echo_key=True)
     data_dir, home = tmp_path / "data", Path(os.environ["DAGSTER_HOME"])
-    env = {**os.environ, "PYTHONPATH": str(REPO), "MAGSEV_DATA_DIR": str(data_dir), "MAGSEV_TICKERS": "AAPL,X:BTCUSD",
-           "POLYGON_BASE_URL": server.base_url, "POLYGON_REQUESTS_PER_MINUTE": "0", "POLYGON_MAX_RETRIES": "0"}
-    command = [sys.executable, "-m", "dagster", "asset", "materialize", "-m", "magsev_dagster.definitions",
-               "--select", "*", "--partition-range", f"{DAY[0]}...{DAY[1]}",
-               "--config-json", json.dumps(DEBUG_RUN_CONFIG)]
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(REPO),
+        "MAGSEV_DATA_DIR": str(data_dir),
+        "MAGSEV_TICKERS": "AAPL,X:BTCUSD",
+        "POLYGON_BASE_URL": server.base_url,
+        "POLYGON_REQUESTS_PER_MINUTE": "0",
+        "POLYGON_MAX_RETRIES": "0",
+    }
+    command = [
+        sys.executable,
+        "-m",
+        "dagster",
+        "asset",
+        "materialize",
+        "-m",
+        "magsev_dagster.definitions",
+        "--select",
+        "*",
+        "--partition-range",
+        f"{DAY[0]}...{DAY[1]}",
+        "--config-json",
+        json.dumps(DEBUG_RUN_CONFIG),
+    ]
 
     ok = subprocess.run(command, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert ok.returncode == 0, ok.stderr[-3000:]

@@ -48,8 +48,11 @@ def metadata(result, asset: str) -> dict:
 
 
 def check_evaluation(result, name: str):
-    [evaluation] = [e.event_specific_data for e in result.all_events
-                    if e.event_type_value == "ASSET_CHECK_EVALUATION" and e.event_specific_data.check_name == name]
+    [evaluation] = [
+        e.event_specific_data
+        for e in result.all_events
+        if e.event_type_value == "ASSET_CHECK_EVALUATION" and e.event_specific_data.check_name == name
+    ]
     return evaluation
 
 
@@ -67,7 +70,9 @@ def bundle_bodies(data_dir, run_id: str) -> dict[str, str]:
 
 def raw_digests(data_dir) -> dict[str, str]:
     root = data_dir / layout.RAW_TABLE_PREFIX
-    return {str(p.relative_to(data_dir)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(root.rglob("*.jsonl"))}
+    return {
+        str(p.relative_to(data_dir)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(root.rglob("*.jsonl"))
+    }
 
 
 @pytest.fixture(scope="module")
@@ -84,7 +89,9 @@ def test_a_backfill_across_the_split_stores_as_traded_and_serves_a_continuous_ad
     # production holds the bars as traded: ten times the price (a tenth of the volume) before the split
     prod = table(data_dir, "SELECT * FROM polygon_hourly_prod WHERE ticker = 'NVDA' ORDER BY bar_start")
     assert (prod["close"].to_numpy() == bars["close_as_traded"].to_numpy()).all()
-    assert prod.loc[prod["dt"] < SPLIT_DAY, "close"].min() > 1000 > 200 > prod.loc[prod["dt"] >= SPLIT_DAY, "close"].max()
+    assert (
+        prod.loc[prod["dt"] < SPLIT_DAY, "close"].min() > 1000 > 200 > prod.loc[prod["dt"] >= SPLIT_DAY, "close"].max()
+    )
     assert (before["split_factor"] == 10).all() and (after["split_factor"] == 1).all()
     for price in ("open", "high", "low", "close", "vwap"):
         assert np.allclose(before[f"{price}_as_traded"], 10 * before[price], rtol=1e-12)
@@ -96,7 +103,9 @@ def test_a_backfill_across_the_split_stores_as_traded_and_serves_a_continuous_ad
     as_traded = moves(bars, "open_as_traded", "close_as_traded")
     assert as_traded.idxmin() == after.index[0] and 0.09 < as_traded.min() < 0.11
     # and the adjusted prices are what Polygon's adjusted=true would serve
-    adjusted = synthetic_bars("NVDA", datetime(2024, 6, 5, tzinfo=UTC), datetime(2024, 6, 12, tzinfo=UTC), adjusted=True)
+    adjusted = synthetic_bars(
+        "NVDA", datetime(2024, 6, 5, tzinfo=UTC), datetime(2024, 6, 12, tzinfo=UTC), adjusted=True
+    )
     assert np.allclose(bars["close"], [b["c"] for b in adjusted], rtol=1e-5)
 
 
@@ -120,20 +129,35 @@ def test_the_variance_view_is_adjusted_and_keeps_the_as_traded_columns(backfill)
 def test_polygon_splits_holds_the_events_with_its_raw_responses_and_metadata(backfill):
     data_dir, result = backfill
     splits = table(data_dir, "SELECT * FROM polygon_splits ORDER BY ticker, execution_date")
-    expected = sorted((s for s in SYNTHETIC_SPLITS if s["ticker"] in ("NVDA", "AAPL")),
-                      key=lambda s: (s["ticker"], s["execution_date"]))
+    expected = sorted(
+        (s for s in SYNTHETIC_SPLITS if s["ticker"] in ("NVDA", "AAPL")),
+        key=lambda s: (s["ticker"], s["execution_date"]),
+    )
     assert splits.to_dict(orient="records") == [{name: s[name] for name in SPLIT_COLUMNS} for s in expected]
-    assert list(splits.columns) == ["ticker", "execution_date", "adjustment_type", "split_from", "split_to",
-                                    "historical_adjustment_factor", "id"]  # every field the endpoint gives
+    assert list(splits.columns) == [
+        "ticker",
+        "execution_date",
+        "adjustment_type",
+        "split_from",
+        "split_to",
+        "historical_adjustment_factor",
+        "id",
+    ]  # every field the endpoint gives
     meta = metadata(result, "polygon_splits")
     assert meta["dagster/row_count"] == 3 and meta["tickers_asked"] == 2
     assert meta["tickers_not_asked"] == "X:BTCUSD"  # crypto has no splits
     assert meta["requests"] == 0 and meta["pages"] == 1 and meta["batches"] == 1  # one batch, no request
     assert meta["endpoint"] == "/stocks/v1/splits"
     assert [c.name for c in meta["dagster/column_schema"].columns] == list(SPLIT_COLUMNS)
-    assert {"ticker": "NVDA", "execution_date": SPLIT_DAY, "adjustment_type": "forward_split",
-            "split_from": "1.0000", "split_to": "10.0000", "historical_adjustment_factor": "0.1000",
-            "id": NVDA_2024["id"]} in markdown_rows(meta["preview"])
+    assert {
+        "ticker": "NVDA",
+        "execution_date": SPLIT_DAY,
+        "adjustment_type": "forward_split",
+        "split_from": "1.0000",
+        "split_to": "10.0000",
+        "historical_adjustment_factor": "0.1000",
+        "id": NVDA_2024["id"],
+    } in markdown_rows(meta["preview"])
     assert meta["location"].endswith("warehouse.duckdb::polygon_splits") and meta["synthetic"] is True
     # the bodies as received, before parsing: one per ticker asked, in Polygon's format
     records = bundle_bodies(data_dir, result.run_id)
@@ -149,7 +173,8 @@ def test_the_guard_passes_on_a_split_that_is_recorded(backfill):
 
 
 def test_a_split_announced_after_the_days_were_stored_changes_the_view_without_a_refetch(
-        data_dir, fake_polygon, monkeypatch):
+    data_dir, fake_polygon, monkeypatch
+):
     monkeypatch.setenv("POLYGON_API_KEY", FAKE_KEY)
     fake_polygon.splits = [s for s in SYNTHETIC_SPLITS if s is not NVDA_2024]  # Polygon does not know it yet
     defs = local_defs(data_dir, MAGSEV_TICKERS="NVDA", **fake_polygon.env())
@@ -161,8 +186,11 @@ def test_a_split_announced_after_the_days_were_stored_changes_the_view_without_a
     guard = check_evaluation(stored, "no_unexplained_jumps")
     assert not guard.passed and "1 unexplained jumps" in guard.description and "NVDA" in guard.description
     [row] = markdown_rows(guard.metadata["sample"].value)  # ...and the guard names the two bars
-    assert (row["ticker"], row["previous_bar_start"], row["bar_start"]) == ("NVDA", "2024-06-07 19:00:00",
-                                                                            "2024-06-10 13:00:00")
+    assert (row["ticker"], row["previous_bar_start"], row["bar_start"]) == (
+        "NVDA",
+        "2024-06-07 19:00:00",
+        "2024-06-10 13:00:00",
+    )
     raw = raw_digests(data_dir)
 
     fake_polygon.splits.append(NVDA_2024)  # announced: the next run's splits refresh picks it up
@@ -225,8 +253,11 @@ def test_an_unexplained_fifty_percent_jump_fails_the_guard_by_name(data_dir, fak
     assert guard.severity == dg.AssetCheckSeverity.WARN and guard.metadata["unexplained_jumps"].value == 1
     assert guard.metadata["threshold"].value == MAX_UNEXPLAINED_JUMP
     [row] = markdown_rows(guard.metadata["sample"].value)
-    assert (row["ticker"], row["previous_bar_start"], row["bar_start"]) == ("AAPL", "2024-06-11 15:00:00",
-                                                                            "2024-06-11 16:00:00")
+    assert (row["ticker"], row["previous_bar_start"], row["bar_start"]) == (
+        "AAPL",
+        "2024-06-11 15:00:00",
+        "2024-06-11 16:00:00",
+    )
     assert float(row["unexplained_move"]) == pytest.approx(1.5, rel=0.02) and float(row["split_ratio"]) == 1
 
 
@@ -247,8 +278,13 @@ def test_a_malformed_splits_answer_is_quarantined_and_leaves_the_table_as_it_was
     good = run_range(defs, LAST, LAST, selection=["polygon_splits"])
     assert good.success
     before = splits_table(data_dir)
-    bad = json.dumps({"results": [{"execution_date": "2024-06-10", "split_from": 1, "split_to": 0, "ticker": "NVDA"}],
-                      "status": "OK", "request_id": "r1"}).encode()
+    bad = json.dumps(
+        {
+            "results": [{"execution_date": "2024-06-10", "split_from": 1, "split_to": 0, "ticker": "NVDA"}],
+            "status": "OK",
+            "request_id": "r1",
+        }
+    ).encode()
     fake_polygon.script(raw_body(bad), ticker="NVDA", endpoint="splits")
     result = run_range(defs, LAST, LAST)
     assert not result.success
@@ -267,17 +303,22 @@ def test_a_malformed_splits_answer_is_quarantined_and_leaves_the_table_as_it_was
 def test_two_ratios_for_one_split_day_is_a_clear_error(data_dir, fake_polygon, monkeypatch):
     monkeypatch.setenv("POLYGON_API_KEY", FAKE_KEY)
     fake_polygon.splits = [*SYNTHETIC_SPLITS, {**NVDA_2024, "id": "Eother", "split_to": 4}]
-    result = run_range(local_defs(data_dir, MAGSEV_TICKERS="NVDA", **fake_polygon.env()), LAST, LAST,
-                       selection=["polygon_splits"])
+    result = run_range(
+        local_defs(data_dir, MAGSEV_TICKERS="NVDA", **fake_polygon.env()), LAST, LAST, selection=["polygon_splits"]
+    )
     assert not result.success
-    assert (f"Massive (formerly Polygon.io) lists different splits of NVDA on {SPLIT_DAY}: 10-for-1 (id {NVDA_2024['id']}), "
-            "4-for-1 (id Eother)") in failure_of(result, "polygon_splits")
+    assert (
+        f"Massive (formerly Polygon.io) lists different splits of NVDA on {SPLIT_DAY}: "
+        f"10-for-1 (id {NVDA_2024['id']}), "
+        "4-for-1 (id Eother)"
+    ) in failure_of(result, "polygon_splits")
 
 
 def test_the_same_split_listed_twice_counts_once(data_dir, fake_polygon, monkeypatch):
     monkeypatch.setenv("POLYGON_API_KEY", FAKE_KEY)
     fake_polygon.splits = [*SYNTHETIC_SPLITS, {**NVDA_2024, "id": "Eagain"}]
-    result = run_range(local_defs(data_dir, MAGSEV_TICKERS="NVDA", **fake_polygon.env()), LAST, LAST,
-                       selection=["polygon_splits"])
+    result = run_range(
+        local_defs(data_dir, MAGSEV_TICKERS="NVDA", **fake_polygon.env()), LAST, LAST, selection=["polygon_splits"]
+    )
     assert result.success and metadata(result, "polygon_splits")["duplicates_dropped"] == 1
     assert splits_table(data_dir) == [("NVDA", "2021-07-20", 4.0), ("NVDA", SPLIT_DAY, 10.0)]

@@ -14,8 +14,13 @@ from magsev_dagster.tables import BAR_COLUMNS
 from magsev_dagster_tests.helpers import run_range
 
 # The guard's extra placeholders (checks.no_unexplained_jumps) are bound the same way.
-PARAMS = {**day_window("2026-11-24", "2026-11-24").params(), "since_dt": "2026-11-20", "lookback_dt": "2026-11-10",
-          "max_jump": 1.45, "sample_rows": 5}
+PARAMS = {
+    **day_window("2026-11-24", "2026-11-24").params(),
+    "since_dt": "2026-11-20",
+    "lookback_dt": "2026-11-10",
+    "max_jump": 1.45,
+    "sample_rows": 5,
+}
 
 
 @pytest.mark.parametrize("name", sql.names())
@@ -40,11 +45,17 @@ def test_a_missing_placeholder_is_a_clear_error():
 
 # What each statement returns on a clean Tuesday of the Magnificent 7 (7 tickers x 7 session hours).
 EXPECTED_ROWS = {
-    "polygon_parquet_fp": 49, "polygon_hourly_prod": 49, "checks/bars_in_window": 49,
-    "checks/prod_bars_in_window": 49, "checks/row_counts": 1, "reports/latest_variance": 7,
-    "reports/prod_rows_per_ticker": 7, "checks/prod_newest_bars": 7, **{f"checks/{n}": 0 for n in
-                                          ("bar_rules", "unexplained_jumps",
-                                           "provider_factors")},  # the mag7's factors agree with the view
+    "polygon_parquet_fp": 49,
+    "polygon_hourly_prod": 49,
+    "checks/bars_in_window": 49,
+    "checks/prod_bars_in_window": 49,
+    "checks/row_counts": 1,
+    "reports/latest_variance": 7,
+    "reports/prod_rows_per_ticker": 7,
+    "checks/prod_newest_bars": 7,
+    **{
+        f"checks/{n}": 0 for n in ("bar_rules", "unexplained_jumps", "provider_factors")
+    },  # the mag7's factors agree with the view
 }
 
 
@@ -62,20 +73,31 @@ def test_every_statement_runs_on_the_local_warehouse(defs):
 
 # -- split adjustment on read: sql/polygon_hourly_adjusted.sql and sql/checks/unexplained_jumps.sql --------------
 
-SPLITS = pd.DataFrame([  # ticker, execution_date, split_from, split_to, id
-    ("AAA", "2024-01-10", 1, 2, "a1"), ("AAA", "2024-03-01", 1, 3, "a2"),  # two forward splits: x6 before both
-    ("BBB", "2024-02-01", 10, 1, "b1"),  # a 1-for-10 reverse split: earlier prices were a tenth
-    ("CCC", "2024-02-01", 1, 2, "c1"), ("CCC", "2024-02-01", 1, 5, "c2"),  # two on one day multiply
-    ("ZZZ", "2024-02-01", 1, 7, "z1"),  # a ticker without bars changes nothing
-    ("DDD", "2999-01-02", 1, 100, "d0"),  # announced, not executed yet: it counts from its day on, not now
-], columns=["ticker", "execution_date", "split_from", "split_to", "id"])
+SPLITS = pd.DataFrame(
+    [  # ticker, execution_date, split_from, split_to, id
+        ("AAA", "2024-01-10", 1, 2, "a1"),
+        ("AAA", "2024-03-01", 1, 3, "a2"),  # two forward splits: x6 before both
+        ("BBB", "2024-02-01", 10, 1, "b1"),  # a 1-for-10 reverse split: earlier prices were a tenth
+        ("CCC", "2024-02-01", 1, 2, "c1"),
+        ("CCC", "2024-02-01", 1, 5, "c2"),  # two on one day multiply
+        ("ZZZ", "2024-02-01", 1, 7, "z1"),  # a ticker without bars changes nothing
+        ("DDD", "2999-01-02", 1, 100, "d0"),  # announced, not executed yet: it counts from its day on, not now
+    ],
+    columns=["ticker", "execution_date", "split_from", "split_to", "id"],
+)
 BARS = [  # ticker, bar start (UTC), close as traded
-    ("AAA", "2024-01-09 15:00", 600.0), ("AAA", "2024-01-10 00:00", 600.0),  # after-hours of Jan 9 (19:00 EST)
-    ("AAA", "2024-01-10 09:00", 300.0), ("AAA", "2024-01-10 15:00", 300.0),  # pre-market and session of Jan 10
-    ("AAA", "2024-02-29 20:00", 300.0), ("AAA", "2024-03-01 15:00", 100.0),
-    ("BBB", "2024-01-31 15:00", 5.0), ("BBB", "2024-02-01 15:00", 50.0),
-    ("CCC", "2024-01-31 15:00", 1000.0), ("CCC", "2024-02-01 15:00", 100.0),
-    ("DDD", "2024-01-31 15:00", 42.0), ("X:BTCUSD", "2024-02-01 03:00", 42000.0),
+    ("AAA", "2024-01-09 15:00", 600.0),
+    ("AAA", "2024-01-10 00:00", 600.0),  # after-hours of Jan 9 (19:00 EST)
+    ("AAA", "2024-01-10 09:00", 300.0),
+    ("AAA", "2024-01-10 15:00", 300.0),  # pre-market and session of Jan 10
+    ("AAA", "2024-02-29 20:00", 300.0),
+    ("AAA", "2024-03-01 15:00", 100.0),
+    ("BBB", "2024-01-31 15:00", 5.0),
+    ("BBB", "2024-02-01 15:00", 50.0),
+    ("CCC", "2024-01-31 15:00", 1000.0),
+    ("CCC", "2024-02-01 15:00", 100.0),
+    ("DDD", "2024-01-31 15:00", 42.0),
+    ("X:BTCUSD", "2024-02-01 03:00", 42000.0),
 ]
 
 
@@ -102,8 +124,21 @@ def split_warehouse(tmp_path):
         con.execute(f"CREATE TABLE polygon_hourly_prod AS {_empty_select(BAR_COLUMNS)}")
         con.executemany(
             "INSERT INTO polygon_hourly_prod VALUES (?, ?, ?, ?, ?, ?, ?, 1000.0, ?, 10, ?)",
-            [(t, ts, int(ts.replace(tzinfo=timezone.utc).timestamp() * 1000), c, c * 1.01, c * 0.99, c, c,
-              ts.date().isoformat()) for t, ts, c in rows])
+            [
+                (
+                    t,
+                    ts,
+                    int(ts.replace(tzinfo=timezone.utc).timestamp() * 1000),
+                    c,
+                    c * 1.01,
+                    c * 0.99,
+                    c,
+                    c,
+                    ts.date().isoformat(),
+                )
+                for t, ts, c in rows
+            ],
+        )
     warehouse.replace_splits(SPLITS)
     warehouse.create_adjusted_view()
     warehouse.create_variance_view()
@@ -130,8 +165,9 @@ def test_the_adjusted_view_divides_by_the_splits_after_each_bars_trading_day(spl
 
 def test_a_split_recorded_later_changes_the_view_not_production(split_warehouse):
     prod_before = select(split_warehouse, "SELECT * FROM polygon_hourly_prod ORDER BY ticker, bar_start")
-    split_warehouse.replace_splits(pd.concat([SPLITS, pd.DataFrame(
-        [("DDD", "2024-02-15", 1, 4, "d1")], columns=SPLITS.columns)]))
+    split_warehouse.replace_splits(
+        pd.concat([SPLITS, pd.DataFrame([("DDD", "2024-02-15", 1, 4, "d1")], columns=SPLITS.columns)])
+    )
     ddd = select(split_warehouse, "SELECT close, split_factor FROM polygon_hourly_adjusted WHERE ticker = 'DDD'")
     assert ddd.to_dict(orient="records") == [{"close": 10.5, "split_factor": 4.0}]
     after = select(split_warehouse, "SELECT * FROM polygon_hourly_prod ORDER BY ticker, bar_start")
@@ -154,7 +190,10 @@ def test_the_guard_flags_what_no_recorded_split_explains(split_warehouse):
     split_warehouse.replace_splits(SPLITS[SPLITS["id"] != "a2"])  # AAA's 3-for-1 goes missing
     [row] = guard_rows(split_warehouse, 1.45).to_dict(orient="records")
     assert (row["ticker"], str(row["previous_bar_start"]), str(row["bar_start"])) == (
-        "AAA", "2024-02-29 20:00:00", "2024-03-01 15:00:00")
+        "AAA",
+        "2024-02-29 20:00:00",
+        "2024-03-01 15:00:00",
+    )
     assert row["split_ratio"] == 1.0 and row["unexplained_move"] == pytest.approx(1 / 3)
     assert guard_rows(split_warehouse, 3.5).empty  # the threshold is the line: x/3 passes x/3.5
 

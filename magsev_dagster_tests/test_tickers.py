@@ -10,12 +10,31 @@ from magsev_dagster.partitions import Window
 from magsev_dagster.resources import resources_for
 from magsev_dagster.resources.universe import TickerUniverse
 from magsev_dagster.tickers import GROUPS, TickerError, resolve_universe, validate_ticker
-from magsev_dagster_tests.fakes.polygon_server import FAKE_KEY, fake_polygon, polygon_http_server  # noqa: F401
+from magsev_dagster_tests.fakes.polygon_server import FAKE_KEY, fake_polygon, polygon_http_server  # noqa: F401  (pytest fixtures, used by name)
 from magsev_dagster_tests.helpers import local_defs, local_settings
 
 VALID = ["AAPL", "BRK.B", "X:BTCUSD", "I:SPX", "GOOGL", "C:EURUSD", "META"]
-INVALID = ["aapl", "Aapl", "AAPL'", 'AA"PL', "AA PL", " AAPL", "AAPL\n", "../AAPL", "AAPL/../../etc",
-           "AAPL;DROP TABLE x", "AAPL' OR '1'='1", "AAPL--", "", "X:", "BRK.", ".B", "Z:ABC", "AÄPL", "%41APL"]
+INVALID = [
+    "aapl",
+    "Aapl",
+    "AAPL'",
+    'AA"PL',
+    "AA PL",
+    " AAPL",
+    "AAPL\n",
+    "../AAPL",
+    "AAPL/../../etc",
+    "AAPL;DROP TABLE x",
+    "AAPL' OR '1'='1",
+    "AAPL--",
+    "",
+    "X:",
+    "BRK.",
+    ".B",
+    "Z:ABC",
+    "AÄPL",
+    "%41APL",
+]
 
 
 def universe_of(tmp_path, **env) -> list[str]:
@@ -41,14 +60,17 @@ def test_groups_are_selected_without_code_changes(tmp_path):
     assert mixed == [*GROUPS["mag7"], "SPY", "QQQ", "DIA", "X:BTCUSD", "X:ETHUSD", "BRK.B", "I:SPX"]
 
 
-@pytest.mark.parametrize("spec, message", [
-    ("AAPL,MSFT'", "invalid ticker \"MSFT'\""),
-    ("AAPL,../x", "invalid ticker '../x'"),
-    ("AAPL; DROP TABLE polygon_hourly_prod", "invalid ticker"),
-    ("aapl", "unknown ticker group 'aapl'.*upper-case"),
-    ("faang", "unknown ticker group 'faang': known groups are benchmarks, crypto, mag7"),
-    (" , ", "resolved to no tickers"),
-])
+@pytest.mark.parametrize(
+    "spec, message",
+    [
+        ("AAPL,MSFT'", 'invalid ticker "MSFT\'"'),
+        ("AAPL,../x", "invalid ticker '../x'"),
+        ("AAPL; DROP TABLE polygon_hourly_prod", "invalid ticker"),
+        ("aapl", "unknown ticker group 'aapl'.*upper-case"),
+        ("faang", "unknown ticker group 'faang': known groups are benchmarks, crypto, mag7"),
+        (" , ", "resolved to no tickers"),
+    ],
+)
 def test_bad_ticker_settings_fail_before_definitions_are_built(tmp_path, spec, message):
     with pytest.raises(TickerError, match=message):
         local_defs(tmp_path, MAGSEV_TICKERS=spec)
@@ -63,8 +85,11 @@ def test_the_universe_resource_validates_its_tickers():
 
 def test_storage_keys_refuse_invalid_tickers():
     with pytest.raises(TickerError):
-        layout.quarantine_key("../../etc", Window(datetime(2026, 11, 24, tzinfo=timezone.utc),
-                                                  datetime(2026, 11, 25, tzinfo=timezone.utc)), 1)
+        layout.quarantine_key(
+            "../../etc",
+            Window(datetime(2026, 11, 24, tzinfo=timezone.utc), datetime(2026, 11, 25, tzinfo=timezone.utc)),
+            1,
+        )
 
 
 def test_the_polygon_resource_refuses_an_invalid_ticker_before_any_request(tmp_path, fake_polygon, monkeypatch):

@@ -121,8 +121,11 @@ def test_graph_shows_every_asset_grouped_described_owned_and_checked(asset_nodes
 
 
 def test_hourly_schedule_exists_stopped_on_the_partitioned_job(server):
-    selector = {"repositoryLocationName": LOCATION, "repositoryName": REPOSITORY,
-                "scheduleName": "magsev_hourly_schedule"}
+    selector = {
+        "repositoryLocationName": LOCATION,
+        "repositoryName": REPOSITORY,
+        "scheduleName": "magsev_hourly_schedule",
+    }
     schedule = server.graphql(SCHEDULE, {"selector": selector})["scheduleOrError"]
     assert schedule["__typename"] == "Schedule", schedule
     assert schedule["scheduleState"]["status"] == "STOPPED"
@@ -132,8 +135,12 @@ def test_hourly_schedule_exists_stopped_on_the_partitioned_job(server):
     assert len(ticks) == 2 and all(t.minute == 5 for t in ticks) and ticks[1] - ticks[0] == timedelta(hours=1)
 
 
-FRESH_POLICY = {"__typename": "CronFreshnessPolicy", "deadlineCron": "35 * * * *",
-                "lowerBoundDeltaSeconds": 1800, "timezone": "UTC"}
+FRESH_POLICY = {
+    "__typename": "CronFreshnessPolicy",
+    "deadlineCron": "35 * * * *",
+    "lowerBoundDeltaSeconds": 1800,
+    "timezone": "UTC",
+}
 
 
 def test_production_has_a_freshness_policy_unknown_before_its_first_run(server):
@@ -154,16 +161,18 @@ def test_unknown_job_is_a_clear_client_error(client):
 @pytest.fixture(scope="module")
 def one_partition_run(server, client) -> str:
     """ONE_PARTITION materialized through the API the UI's Materialize button uses; its run id."""
-    run_id = client.submit_job_execution(JOB, repository_location_name=LOCATION, repository_name=REPOSITORY,
-                                         tags={"dagster/partition": ONE_PARTITION})
+    run_id = client.submit_job_execution(
+        JOB, repository_location_name=LOCATION, repository_name=REPOSITORY, tags={"dagster/partition": ONE_PARTITION}
+    )
     assert wait_for_run(server, run_id)["status"] == "SUCCESS", server.log_tail()
     return run_id
 
 
 def check_executions(server, asset: str, check: str, partition: str) -> list[dict]:
     """Newest first, as the asset's Checks tab lists them."""
-    return server.graphql(CHECK_EXECUTIONS, {"key": {"path": [asset]}, "check": check,
-                                             "partition": partition})["assetCheckExecutions"]
+    return server.graphql(CHECK_EXECUTIONS, {"key": {"path": [asset]}, "check": check, "partition": partition})[
+        "assetCheckExecutions"
+    ]
 
 
 def latest_materialization(server, asset: str, partition: str) -> dict:
@@ -216,10 +225,13 @@ def rerun_warehouse_with_a_negative_low(server, client, partition: str) -> str:
     first = next(i for i, bar in enumerate(bars) if bar["ticker"] == "NVDA")
     bars[first]["l"] = -1.0
     storage.put(key, b"".join(json.dumps(bar).encode() + b"\n" for bar in bars))
-    return client.submit_job_execution(JOB, repository_location_name=LOCATION, repository_name=REPOSITORY,
-                                       tags={"dagster/partition": partition},
-                                       asset_selection=["magsev_polygon_raw", "polygon_parquet_fp",
-                                                        "polygon_hourly_prod"])
+    return client.submit_job_execution(
+        JOB,
+        repository_location_name=LOCATION,
+        repository_name=REPOSITORY,
+        tags={"dagster/partition": partition},
+        asset_selection=["magsev_polygon_raw", "polygon_parquet_fp", "polygon_hourly_prod"],
+    )
 
 
 def test_failing_check_shows_its_sample_and_production_keeps_its_content(server, client, one_partition_run):
@@ -252,8 +264,10 @@ def test_two_day_backfill_from_the_ui_api_is_one_run(server):
     assert (tags[RANGE_START_TAG], tags[RANGE_END_TAG]) == (partitions[0], partitions[-1])
     # That one run took every targeted partition of every asset: nothing is left for another run.
     # (The daemon marks the backfill completed on its next pass; the browser test waits for it.)
-    statuses = {"/".join(s["assetKey"]["path"]): s
-                for s in backfill(server, backfill_id)["assetBackfillData"]["assetBackfillStatuses"]}
+    statuses = {
+        "/".join(s["assetKey"]["path"]): s
+        for s in backfill(server, backfill_id)["assetBackfillData"]["assetBackfillStatuses"]
+    }
     assert statuses.keys() == PARTITIONED
     for status in statuses.values():
         assert status["numPartitionsTargeted"] == len(partitions) == 2, status

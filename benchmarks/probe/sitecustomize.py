@@ -42,9 +42,17 @@ class _Watch:
             try:
                 exec_module(module)
             finally:
-                _write({"event": "project_imported", "pid": os.getpid(), "ppid": os.getppid(),
-                        "ready_s": round(time.time() - _T0, 3), "definitions_exec_s": round(time.time() - began, 3),
-                        "matplotlib": "matplotlib" in sys.modules, "argv": " ".join(sys.argv)[:160]})
+                _write(
+                    {
+                        "event": "project_imported",
+                        "pid": os.getpid(),
+                        "ppid": os.getppid(),
+                        "ready_s": round(time.time() - _T0, 3),
+                        "definitions_exec_s": round(time.time() - began, 3),
+                        "matplotlib": "matplotlib" in sys.modules,
+                        "argv": " ".join(sys.argv)[:160],
+                    }
+                )
 
         spec.loader.exec_module = timed
         return spec

@@ -20,8 +20,9 @@ PARTITIONED: dict[str, Any] = {  # keyword arguments of dg.asset
 TABLE_WRITER: dict[str, Any] = {**PARTITIONED, "pool": TABLE_WRITERS_POOL}
 
 
-def materialize_table(context: dg.AssetExecutionContext, warehouse, table: str, build,
-                      order_by: tuple[str, ...] = ("ticker", "bar_start")) -> dg.MaterializeResult:
+def materialize_table(
+    context: dg.AssetExecutionContext, warehouse, table: str, build, order_by: tuple[str, ...] = ("ticker", "bar_start")
+) -> dg.MaterializeResult:
     """Build a table's share of the run's window with `build(window)`, then describe what it now holds."""
     window = window_of(context)
     with warehouse.session():

@@ -40,14 +40,22 @@ def fetch_window(polygon: PolygonSource, bundle: ResponseBundle, tickers: list[s
             kept = days.add(fetched.ticker, fetched.bars)
             statuses |= fetched.statuses
             totals.update(requests=fetched.requests, retries=fetched.retries, pages=len(fetched.pages))
-            per_ticker.append({"ticker": fetched.ticker, "bars": kept, "pages": len(fetched.pages),
-                               "requests": fetched.requests, "statuses": ", ".join(sorted(fetched.statuses))})
+            per_ticker.append(
+                {
+                    "ticker": fetched.ticker,
+                    "bars": kept,
+                    "pages": len(fetched.pages),
+                    "requests": fetched.requests,
+                    "statuses": ", ".join(sorted(fetched.statuses)),
+                }
+            )
     except MalformedResponseError as exc:
         raise _quarantine(bundle.storage, window, exc) from None
     except PolygonError as exc:
         # A bad key or a plan limit will not fix itself: no op retry for those.
-        raise dg.Failure(description=f"{SOURCE} request failed: {exc}",
-                         allow_retries=not isinstance(exc, PolygonAuthError)) from None
+        raise dg.Failure(
+            description=f"{SOURCE} request failed: {exc}", allow_retries=not isinstance(exc, PolygonAuthError)
+        ) from None
     finally:
         bundle.finish()
     return days, sorted(per_ticker, key=lambda row: str(row["ticker"])), totals, statuses
@@ -80,12 +88,18 @@ def raw_polygon_aggregates(
     days, per_ticker, totals, statuses = fetch_window(polygon, bundle, universe.tickers)
     written, deleted = days.write(storage)
     totals.update(response_parts=bundle.parts, response_parts_deleted=bundle.supersede())
-    streamed = storage.stream(line for by_ticker in days.lines.values() for chunk in by_ticker.values()
-                              for line in chunk.splitlines(keepends=True))
+    streamed = storage.stream(
+        line
+        for by_ticker in days.lines.values()
+        for chunk in by_ticker.values()
+        for line in chunk.splitlines(keepends=True)
+    )
     # One line per run, not per ticker: each log line is an event-log write.
     empty = [row["ticker"] for row in per_ticker if not row["bars"]]
-    context.log.info(f"{len(per_ticker)} tickers, {days.bars} bars in {window} ({polygon.source_label}); "
-                     f"without bars: {', '.join(empty[:20]) + (' ...' if len(empty) > 20 else '') or 'none'}")
+    context.log.info(
+        f"{len(per_ticker)} tickers, {days.bars} bars in {window} ({polygon.source_label}); "
+        f"without bars: {', '.join(empty[:20]) + (' ...' if len(empty) > 20 else '') or 'none'}"
+    )
     if "DELAYED" in statuses:
         context.log.warning(f"{SOURCE} marked data DELAYED (plan limit): bars may lag real time")
     return dg.MaterializeResult(
@@ -112,4 +126,3 @@ def raw_polygon_aggregates(
             **({"firehose_records": streamed} if streamed else {}),
         }
     )
-

@@ -61,10 +61,14 @@ def splits_frame(events: list[dict]) -> tuple[pd.DataFrame, Counter]:
     clash = unique[unique.duplicated(subset=["ticker", "execution_date"], keep=False)]
     if not clash.empty:
         first = clash.iloc[0]
-        ratios = ", ".join(f"{r.split_to:g}-for-{r.split_from:g} (id {r.id})"
-                           for r in clash[clash["ticker"] == first["ticker"]].itertuples())
-        raise ConflictingSplitsError(f"Massive (formerly Polygon.io) lists different splits of {first['ticker']} on "
-                                     f"{first['execution_date']}: {ratios}; the splits table is left as it was")
+        ratios = ", ".join(
+            f"{r.split_to:g}-for-{r.split_from:g} (id {r.id})"
+            for r in clash[clash["ticker"] == first["ticker"]].itertuples()
+        )
+        raise ConflictingSplitsError(
+            f"Massive (formerly Polygon.io) lists different splits of {first['ticker']} on "
+            f"{first['execution_date']}: {ratios}; the splits table is left as it was"
+        )
     return unique.sort_values(["ticker", "execution_date"]).reset_index(drop=True), dropped
 
 
@@ -91,8 +95,13 @@ def splits_frame(events: list[dict]) -> tuple[pd.DataFrame, Counter]:
     # `--select '*' --partition-range ...` refuses a range when a selected asset has no policy.
     backfill_policy=dg.BackfillPolicy.single_run(),
 )
-def polygon_splits(context: dg.AssetExecutionContext, polygon: PolygonSource, storage: RawStore,
-                   universe: TickerUniverse, warehouse: Warehouse) -> dg.MaterializeResult:
+def polygon_splits(
+    context: dg.AssetExecutionContext,
+    polygon: PolygonSource,
+    storage: RawStore,
+    universe: TickerUniverse,
+    warehouse: Warehouse,
+) -> dg.MaterializeResult:
     # What stops the run's partitioned assets before any request or write stops this one too.
     try:
         check_run_days(dict(context.run.tags))
@@ -102,43 +111,47 @@ def polygon_splits(context: dg.AssetExecutionContext, polygon: PolygonSource, st
     tickers = [t for t in universe.tickers if can_split(t)]
     earlier = recent_refresh(context, warehouse, tickers, polygon.splits_max_age_hours)
     if earlier is not None:
-        context.log.info(f"splits of these tickers refreshed by run {earlier.run_id}, under "
-                         f"{polygon.splits_max_age_hours:g} h ago: not asked again")
+        context.log.info(
+            f"splits of these tickers refreshed by run {earlier.run_id}, under "
+            f"{polygon.splits_max_age_hours:g} h ago: not asked again"
+        )
         return dg.MaterializeResult(metadata=kept_metadata(earlier, polygon.splits_max_age_hours))
     events, per_ticker, totals, bundle = refresh(polygon, storage, tickers, context.run.run_id)
     try:
         frame, dropped = splits_frame(events)
     except ConflictingSplitsError as exc:
-        raise dg.Failure(description=f"{exc}; the response bodies are kept in {bundle.uri}",
-                         allow_retries=False) from None
+        raise dg.Failure(
+            description=f"{exc}; the response bodies are kept in {bundle.uri}", allow_retries=False
+        ) from None
     details = warehouse.replace_splits(frame)
     context.log.info(f"{len(frame)} splits of {len(tickers)} tickers ({polygon.source_label})")
-    return dg.MaterializeResult(metadata={
-        **table_set(SPLITS_TABLE, len(frame), column_schema(SPLIT_COLUMNS)),
-        "source": polygon.source_label,
-        "synthetic": polygon.synthetic,
-        "tickers_asked": len(tickers),
-        "tickers_digest": tickers_digest(tickers),
-        "refreshed": True,
-        "tickers_not_asked": ", ".join(t for t in universe.tickers if not can_split(t)) or "none",
-        "endpoint": SPLITS_PATH,
-        **{name: int(totals[name]) for name in ("requests", "retries", "pages", "batches")},
-        **{name: int(dropped[name]) for name in ("duplicates_dropped", "other_tickers_dropped")},
-        "response_bodies": bundle.bodies,
-        "rows_per_ticker": markdown(pd.DataFrame(per_ticker), rows=50),
-        "preview": markdown(frame, rows=20),
-        "location": location_value(warehouse.location(SPLITS_TABLE)),
-        "responses": location_value(bundle.uri),
-        **details,
-    })
+    return dg.MaterializeResult(
+        metadata={
+            **table_set(SPLITS_TABLE, len(frame), column_schema(SPLIT_COLUMNS)),
+            "source": polygon.source_label,
+            "synthetic": polygon.synthetic,
+            "tickers_asked": len(tickers),
+            "tickers_digest": tickers_digest(tickers),
+            "refreshed": True,
+            "tickers_not_asked": ", ".join(t for t in universe.tickers if not can_split(t)) or "none",
+            "endpoint": SPLITS_PATH,
+            **{name: int(totals[name]) for name in ("requests", "retries", "pages", "batches")},
+            **{name: int(dropped[name]) for name in ("duplicates_dropped", "other_tickers_dropped")},
+            "response_bodies": bundle.bodies,
+            "rows_per_ticker": markdown(pd.DataFrame(per_ticker), rows=50),
+            "preview": markdown(frame, rows=20),
+            "location": location_value(warehouse.location(SPLITS_TABLE)),
+            "responses": location_value(bundle.uri),
+            **details,
+        }
+    )
 
 
 def tickers_digest(tickers: list[str]) -> str:
     return hashlib.sha256(",".join(sorted(tickers)).encode()).hexdigest()[:16]
 
 
-def recent_refresh(context: dg.AssetExecutionContext, warehouse: Warehouse, tickers: list[str],
-                   max_age_hours: float):
+def recent_refresh(context: dg.AssetExecutionContext, warehouse: Warehouse, tickers: list[str], max_age_hours: float):
     """The last materialization that really asked Polygon for these tickers' splits, when it is younger
     than `max_age_hours` and its table is still there; None means: ask again."""
     if max_age_hours <= 0:
@@ -161,11 +174,30 @@ def recent_refresh(context: dg.AssetExecutionContext, warehouse: Warehouse, tick
 
 def kept_metadata(earlier, max_age_hours: float) -> dict:
     """What a skipped refresh says: the table as the earlier run left it, and why it was kept."""
-    kept = {k: v for k, v in earlier.asset_materialization.metadata.items()
-            if k in ("dagster/row_count", "dagster/table_name", "source", "synthetic", "tickers_asked", "endpoint",
-                     "tickers_digest", "rows_per_ticker", "preview", "location")}
-    return {**kept, "refreshed": False, "refreshed_by_run": earlier.run_id,
-            "requests": 0, "max_age_hours": max_age_hours}
+    kept = {
+        k: v
+        for k, v in earlier.asset_materialization.metadata.items()
+        if k
+        in (
+            "dagster/row_count",
+            "dagster/table_name",
+            "source",
+            "synthetic",
+            "tickers_asked",
+            "endpoint",
+            "tickers_digest",
+            "rows_per_ticker",
+            "preview",
+            "location",
+        )
+    }
+    return {
+        **kept,
+        "refreshed": False,
+        "refreshed_by_run": earlier.run_id,
+        "requests": 0,
+        "max_age_hours": max_age_hours,
+    }
 
 
 def check_run_days(tags: dict[str, str]) -> None:
@@ -190,8 +222,9 @@ def refresh(polygon: PolygonSource, storage: RawStore, tickers: list[str], run_i
         raise dg.Failure(description=f"{exc}; kept at {storage.uri(key)}", allow_retries=False) from None
     except PolygonError as exc:
         # A bad key or a plan limit will not fix itself: no op retry for those.
-        raise dg.Failure(description=f"{SOURCE} splits request failed: {exc}",
-                         allow_retries=not isinstance(exc, PolygonAuthError)) from None
+        raise dg.Failure(
+            description=f"{SOURCE} splits request failed: {exc}", allow_retries=not isinstance(exc, PolygonAuthError)
+        ) from None
     finally:
         bundle.finish()
     bundle.supersede()  # complete answers: the day's other runs' bundles go

@@ -22,20 +22,44 @@ from magsev_dagster.resources.warehouse import Warehouse
 from magsev_dagster.tables import ADJUSTED_VIEW, BAR_COLUMNS, PROD_TABLE, SPLITS_TABLE, VARIANCE_VIEW
 
 # The as-traded prices and volume next to their split-adjusted values, and the divisor between them.
-AS_TRADED_COLUMNS = {"split_factor": "DOUBLE", "open_as_traded": "DOUBLE", "high_as_traded": "DOUBLE",
-                     "low_as_traded": "DOUBLE", "close_as_traded": "DOUBLE", "volume_as_traded": "DOUBLE"}
-ADJUSTED_COLUMNS = {"ticker": "VARCHAR", "bar_start": "TIMESTAMP", "bar_start_ms": "BIGINT", "dt": "VARCHAR",
-                    **{k: BAR_COLUMNS[k] for k in ("open", "high", "low", "close", "volume", "vwap", "trades")},
-                    **AS_TRADED_COLUMNS, "vwap_as_traded": "DOUBLE"}
-VARIANCE_COLUMNS = {
-    "ticker": "VARCHAR", "bar_start": "TIMESTAMP", "dt": "VARCHAR", "open": "DOUBLE", "high": "DOUBLE",
-    "low": "DOUBLE", "close": "DOUBLE", "volume": "DOUBLE", "price_range": "DOUBLE", "range_pct": "DOUBLE",
-    "change_pct": "DOUBLE", "index_day": "DOUBLE", **AS_TRADED_COLUMNS,
+AS_TRADED_COLUMNS = {
+    "split_factor": "DOUBLE",
+    "open_as_traded": "DOUBLE",
+    "high_as_traded": "DOUBLE",
+    "low_as_traded": "DOUBLE",
+    "close_as_traded": "DOUBLE",
+    "volume_as_traded": "DOUBLE",
 }
-SPLIT_ADJUSTED = ("Prices (open, high, low, close, vwap) and volume are split-adjusted to today's share basis: "
-                  "divided, volume multiplied, by split_factor, the product of split_to/split_from of the "
-                  "ticker's splits executed after the bar's trading day. The *_as_traded columns hold them "
-                  "as traded, as stored in production.")
+ADJUSTED_COLUMNS = {
+    "ticker": "VARCHAR",
+    "bar_start": "TIMESTAMP",
+    "bar_start_ms": "BIGINT",
+    "dt": "VARCHAR",
+    **{k: BAR_COLUMNS[k] for k in ("open", "high", "low", "close", "volume", "vwap", "trades")},
+    **AS_TRADED_COLUMNS,
+    "vwap_as_traded": "DOUBLE",
+}
+VARIANCE_COLUMNS = {
+    "ticker": "VARCHAR",
+    "bar_start": "TIMESTAMP",
+    "dt": "VARCHAR",
+    "open": "DOUBLE",
+    "high": "DOUBLE",
+    "low": "DOUBLE",
+    "close": "DOUBLE",
+    "volume": "DOUBLE",
+    "price_range": "DOUBLE",
+    "range_pct": "DOUBLE",
+    "change_pct": "DOUBLE",
+    "index_day": "DOUBLE",
+    **AS_TRADED_COLUMNS,
+}
+SPLIT_ADJUSTED = (
+    "Prices (open, high, low, close, vwap) and volume are split-adjusted to today's share basis: "
+    "divided, volume multiplied, by split_factor, the product of split_to/split_from of the "
+    "ticker's splits executed after the bar's trading day. The *_as_traded columns hold them "
+    "as traded, as stored in production."
+)
 
 
 def recent_window(context: dg.AssetExecutionContext, days: int = DEFAULT_DAYS) -> Window:
@@ -51,8 +75,7 @@ def _define_view(context: dg.AssetExecutionContext, warehouse: Warehouse, view: 
     """(Re)define a view, then describe its last days."""
     with warehouse.session():
         details = create()
-        described = table_metadata(warehouse, view, recent_window(context), docs=SPLIT_ADJUSTED_DOCS,
-                                    partitioned=False)
+        described = table_metadata(warehouse, view, recent_window(context), docs=SPLIT_ADJUSTED_DOCS, partitioned=False)
     return dg.MaterializeResult(metadata={**described, **details})
 
 
@@ -102,7 +125,8 @@ def hourly_price_variance(context: dg.AssetExecutionContext, warehouse: Warehous
         "newest day and drawn to a PNG, shown here in the materialization's metadata."
     ),
 )
-def grafana_dashboard(context: dg.AssetExecutionContext, warehouse: Warehouse, storage: RawStore,
-                      universe: TickerUniverse) -> dg.MaterializeResult:
+def grafana_dashboard(
+    context: dg.AssetExecutionContext, warehouse: Warehouse, storage: RawStore, universe: TickerUniverse
+) -> dg.MaterializeResult:
     picture = publish_picture(warehouse, storage, universe.tickers, recent_window(context).end)
     return dg.MaterializeResult(metadata=picture)

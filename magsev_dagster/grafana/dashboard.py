@@ -52,33 +52,47 @@ def series_panel(panel: Panel) -> timeseries.Panel:
     builder = _place(timeseries.Panel(), panel).with_target(_query(panel.sql, FormatOptions.TIME_SERIES))
     builder = (
         builder.display_name(f"${{__field.labels.{panel.label}}}")
-        .legend(common_b.VizLegendOptions().show_legend(True).display_mode(common.LegendDisplayMode.TABLE)
-                .placement(common.LegendPlacement.RIGHT).calcs(["lastNotNull", "max"]))
-        .tooltip(common_b.VizTooltipOptions().mode(common.TooltipDisplayMode.MULTI)
-                 .sort(common.SortOrder.DESCENDING))
-        .line_width(1).span_nulls(False).insert_nulls(GAP_MS)
+        .legend(
+            common_b.VizLegendOptions()
+            .show_legend(True)
+            .display_mode(common.LegendDisplayMode.TABLE)
+            .placement(common.LegendPlacement.RIGHT)
+            .calcs(["lastNotNull", "max"])
+        )
+        .tooltip(common_b.VizTooltipOptions().mode(common.TooltipDisplayMode.MULTI).sort(common.SortOrder.DESCENDING))
+        .line_width(1)
+        .span_nulls(False)
+        .insert_nulls(GAP_MS)
     )
     if panel.kind == "bars":
-        builder = builder.draw_style(common.GraphDrawStyle.BARS).fill_opacity(70).bar_alignment(
-            common.BarAlignment.CENTER)
+        builder = (
+            builder.draw_style(common.GraphDrawStyle.BARS).fill_opacity(70).bar_alignment(common.BarAlignment.CENTER)
+        )
     if panel.log_scale:
         builder = builder.scale_distribution(
-            common_b.ScaleDistributionConfig().type(common.ScaleDistribution.LOG).log(10))
+            common_b.ScaleDistributionConfig().type(common.ScaleDistribution.LOG).log(10)
+        )
     return builder
 
 
 def table_panel(panel: Panel) -> table.Panel:
     """Freshness and QA per ticker; qa_status coloured, hours_behind in hours."""
-    status_colours = model.ValueMap(options={
-        "PASS": model.ValueMappingResult(text="PASS", color="green", index=0),
-        "FAIL": model.ValueMappingResult(text="FAIL", color="red", index=1),
-    })
+    status_colours = model.ValueMap(
+        options={
+            "PASS": model.ValueMappingResult(text="PASS", color="green", index=0),
+            "FAIL": model.ValueMappingResult(text="FAIL", color="red", index=1),
+        }
+    )
     return (
-        _place(table.Panel(), panel).with_target(_query(panel.sql, FormatOptions.TABLE))
-        .override_by_name("qa_status", [
-            model.DynamicConfigValue(id_val="mappings", value=[status_colours]),
-            model.DynamicConfigValue(id_val="custom.cellOptions", value={"type": "color-background"}),
-        ])
+        _place(table.Panel(), panel)
+        .with_target(_query(panel.sql, FormatOptions.TABLE))
+        .override_by_name(
+            "qa_status",
+            [
+                model.DynamicConfigValue(id_val="mappings", value=[status_colours]),
+                model.DynamicConfigValue(id_val="custom.cellOptions", value={"type": "color-background"}),
+            ],
+        )
         .override_by_name("bars", [model.DynamicConfigValue(id_val="unit", value="none")])
         .override_by_name("qa_violations", [model.DynamicConfigValue(id_val="unit", value="none")])
     )
@@ -86,26 +100,43 @@ def table_panel(panel: Panel) -> table.Panel:
 
 def variables() -> list:
     group = (
-        dashboard.CustomVariable("group").id("group").label("Group").values(",".join(group_names()))
-        .multi(True).include_all(True).current(ALL)
+        dashboard.CustomVariable("group")
+        .id("group")
+        .label("Group")
+        .values(",".join(group_names()))
+        .multi(True)
+        .include_all(True)
+        .current(ALL)
     )
     ticker = (
-        dashboard.QueryVariable("ticker").id("ticker").label("Ticker").datasource(DATASOURCE)
+        dashboard.QueryVariable("ticker")
+        .id("ticker")
+        .label("Ticker")
+        .datasource(DATASOURCE)
         .query(_query(TICKER_OPTIONS_SQL, FormatOptions.TABLE).build().to_json())
-        .refresh(model.VariableRefresh.ON_TIME_RANGE_CHANGED).sort(model.VariableSort.ALPHABETICAL_ASC)
-        .multi(True).include_all(True).current(ALL)
+        .refresh(model.VariableRefresh.ON_TIME_RANGE_CHANGED)
+        .sort(model.VariableSort.ALPHABETICAL_ASC)
+        .multi(True)
+        .include_all(True)
+        .current(ALL)
     )
     return [group, ticker]
 
 
 def build() -> model.Dashboard:
     builder = (
-        dashboard.Dashboard(DASHBOARD_TITLE).uid(DASHBOARD_UID)
-        .description("Hourly Polygon.io aggregates of the Magnificent 7 and comparison tickers, from the "
-                     "magsev_dagster pipeline's Athena tables (hourly_price_variance, polygon_hourly_adjusted), "
-                     "split-adjusted to today's shares: stored as traded, adjusted on read.")
-        .tags(["magsev", "polygon", "athena"]).timezone("utc").editable()
-        .time(f"now-{DEFAULT_DAYS}d", "now").refresh("1h")
+        dashboard.Dashboard(DASHBOARD_TITLE)
+        .uid(DASHBOARD_UID)
+        .description(
+            "Hourly Polygon.io aggregates of the Magnificent 7 and comparison tickers, from the "
+            "magsev_dagster pipeline's Athena tables (hourly_price_variance, polygon_hourly_adjusted), "
+            "split-adjusted to today's shares: stored as traded, adjusted on read."
+        )
+        .tags(["magsev", "polygon", "athena"])
+        .timezone("utc")
+        .editable()
+        .time(f"now-{DEFAULT_DAYS}d", "now")
+        .refresh("1h")
         .tooltip(model.DashboardCursorSync.CROSSHAIR)
         .variables(variables())
     )

@@ -31,8 +31,9 @@ def typed(frame: pd.DataFrame, panel: Panel) -> pd.DataFrame:
     if frame.empty:
         return frame
     time_column = frame.columns[0]
-    return frame.assign(**{time_column: pd.to_datetime(frame[time_column]),
-                           panel.value: pd.to_numeric(frame[panel.value])})
+    return frame.assign(
+        **{time_column: pd.to_datetime(frame[time_column]), panel.value: pd.to_numeric(frame[panel.value])}
+    )
 
 
 def panel_frames(warehouse, time_range: TimeRange, variables: dict[str, list[str]]) -> list[tuple[Panel, pd.DataFrame]]:
@@ -43,11 +44,17 @@ def panel_frames(warehouse, time_range: TimeRange, variables: dict[str, list[str
 
 
 def _summary(frames: list[tuple[Panel, pd.DataFrame]]) -> pd.DataFrame:
-    return pd.DataFrame([
-        {"panel": p.title, "sql": f"sql/grafana/{p.sql}.sql", "rows": len(f),
-         "series": int(f[p.label].nunique()) if not f.empty else 0}
-        for p, f in frames
-    ])
+    return pd.DataFrame(
+        [
+            {
+                "panel": p.title,
+                "sql": f"sql/grafana/{p.sql}.sql",
+                "rows": len(f),
+                "series": int(f[p.label].nunique()) if not f.empty else 0,
+            }
+            for p, f in frames
+        ]
+    )
 
 
 def _qa_status(frames: list[tuple[Panel, pd.DataFrame]]) -> str:

@@ -22,10 +22,24 @@ from magsev_dagster.tickers import GROUPS, group_of
 # Grafana's dark theme, so the picture reads like the dashboard.
 BACKGROUND, PANEL_BG, HEADER_BG, TEXT, MUTED, GRID = "#111217", "#181b1f", "#22252b", "#ccccdc", "#8e8e8e", "#2c3235"
 # One colour per Magnificent 7 ticker; benchmarks in greys (dashed), crypto in purple/pink (dotted).
-COLOURS = {"AAPL": "#73bf69", "MSFT": "#fade2a", "GOOGL": "#6ed0e0", "AMZN": "#ff9830", "NVDA": "#f2495c",
-           "META": "#5794f2", "TSLA": "#b877d9", "SPY": "#ffffff", "QQQ": "#c7c7c7", "DIA": "#8e8e8e",
-           "X:BTCUSD": "#ff7383", "X:ETHUSD": "#ca95e5",
-           "mag7": "#5794f2", "benchmarks": "#c7c7c7", "crypto": "#ff7383", "other": "#73bf69"}
+COLOURS = {
+    "AAPL": "#73bf69",
+    "MSFT": "#fade2a",
+    "GOOGL": "#6ed0e0",
+    "AMZN": "#ff9830",
+    "NVDA": "#f2495c",
+    "META": "#5794f2",
+    "TSLA": "#b877d9",
+    "SPY": "#ffffff",
+    "QQQ": "#c7c7c7",
+    "DIA": "#8e8e8e",
+    "X:BTCUSD": "#ff7383",
+    "X:ETHUSD": "#ca95e5",
+    "mag7": "#5794f2",
+    "benchmarks": "#c7c7c7",
+    "crypto": "#ff7383",
+    "other": "#73bf69",
+}
 FALLBACK = ["#37872d", "#c4162a", "#1f60c4", "#8f3bb8", "#e0b400", "#fa6400"]
 LINESTYLES = {"benchmarks": "--", "crypto": ":"}
 STATUS_COLOURS = {"PASS": "#37872d", "FAIL": "#c4162a"}
@@ -108,11 +122,16 @@ def draw_chart(ax, panel: Panel, frame: pd.DataFrame, order: list[str], time_ran
         _no_data(ax)
         return
     (_bars if panel.kind == "bars" else _series)(ax, panel, frame, order, time_range)
-    ax.set_ylabel({"currencyUSD": "USD", "percent": "%"}.get(panel.unit, "index (100 = start)"),
-                  color=TEXT, fontsize=8)
+    ax.set_ylabel({"currencyUSD": "USD", "percent": "%"}.get(panel.unit, "index (100 = start)"), color=TEXT, fontsize=8)
     series = frame[panel.label].nunique()
-    legend = ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=7, frameon=False,
-                       title=f"first {MAX_SERIES} of {series}" if series > MAX_SERIES else None, title_fontsize=7)
+    legend = ax.legend(
+        loc="upper left",
+        bbox_to_anchor=(1.0, 1.0),
+        fontsize=7,
+        frameon=False,
+        title=f"first {MAX_SERIES} of {series}" if series > MAX_SERIES else None,
+        title_fontsize=7,
+    )
     legend.get_title().set_color(MUTED)
     for text in legend.get_texts():
         text.set_color(TEXT)
@@ -160,8 +179,9 @@ def _compact_png(fig, dpi: int) -> bytes:
     return out.getvalue()
 
 
-def render_png(panels: list[tuple[Panel, pd.DataFrame]], time_range: TimeRange, tickers: list[str],
-               source: str, dpi: int = 80) -> bytes:
+def render_png(
+    panels: list[tuple[Panel, pd.DataFrame]], time_range: TimeRange, tickers: list[str], source: str, dpi: int = 80
+) -> bytes:
     """The panels laid out like the dashboard (two charts per row, the table below) as PNG bytes."""
     charts = [(p, f) for p, f in panels if p.kind != "table"]
     tables = [(p, f) for p, f in panels if p.kind == "table"]
@@ -170,17 +190,40 @@ def render_png(panels: list[tuple[Panel, pd.DataFrame]], time_range: TimeRange, 
     heights = [4.0] * chart_rows + [0.5 + 0.2 * (rows + 1)] * len(tables)
     total = sum(heights) + 1.1
     fig = plt.figure(figsize=(14.4, total), facecolor=BACKGROUND)  # 1152 px: fits the UI dialog
-    grid = fig.add_gridspec(len(heights), 2, height_ratios=heights, left=0.055, right=0.92, top=1 - 1.05 / total,
-                            bottom=0.01, hspace=0.32, wspace=0.3)
+    grid = fig.add_gridspec(
+        len(heights),
+        2,
+        height_ratios=heights,
+        left=0.055,
+        right=0.92,
+        top=1 - 1.05 / total,
+        bottom=0.01,
+        hspace=0.32,
+        wspace=0.3,
+    )
     order = [*tickers, *GROUPS, "other"]
     for i, (panel, frame) in enumerate(charts):
         draw_chart(fig.add_subplot(grid[i // 2, i % 2]), panel, frame, order, time_range)
     for j, (panel, frame) in enumerate(tables):
         draw_table(fig.add_subplot(grid[chart_rows + j, :]), panel, frame)
-    fig.text(0.05, 1 - 0.32 / total, f"{DASHBOARD_TITLE}   ·   {time_range.ts('start')} → {time_range.ts('end')} UTC",
-             color=TEXT, fontsize=13, ha="left", va="center")
-    fig.text(0.05, 1 - 0.6 / total, f"The Grafana dashboard's panel SQL, {source}", color=MUTED, fontsize=8,
-             ha="left", va="center")
+    fig.text(
+        0.05,
+        1 - 0.32 / total,
+        f"{DASHBOARD_TITLE}   ·   {time_range.ts('start')} → {time_range.ts('end')} UTC",
+        color=TEXT,
+        fontsize=13,
+        ha="left",
+        va="center",
+    )
+    fig.text(
+        0.05,
+        1 - 0.6 / total,
+        f"The Grafana dashboard's panel SQL, {source}",
+        color=MUTED,
+        fontsize=8,
+        ha="left",
+        va="center",
+    )
     try:
         return _compact_png(fig, dpi)
     finally:

@@ -41,8 +41,9 @@ MAX_REQUESTS_PER_SECOND = 90.0
 
 def splits_query(tickers: list[str]) -> str:
     # Commas stay readable: Massive splits ticker.any_of on them (its docs' example is AAPL,TSLA).
-    return urlencode({"ticker.any_of": ",".join(tickers), "sort": "execution_date.asc",
-                      "limit": SPLITS_PAGE_LIMIT}, safe=",")
+    return urlencode(
+        {"ticker.any_of": ",".join(tickers), "sort": "execution_date.asc", "limit": SPLITS_PAGE_LIMIT}, safe=","
+    )
 
 
 def splits_batches(tickers: list[str], query_max: int = SPLITS_QUERY_MAX) -> list[list[str]]:
@@ -68,8 +69,9 @@ class RateLimiter:
     `per_second_cap` a second, spaced evenly. One limiter serves every thread: each caller reserves
     the next free slot under the lock, then sleeps outside it."""
 
-    def __init__(self, per_minute: float, clock=time.monotonic, sleep=time.sleep,
-                 per_second_cap: float = MAX_REQUESTS_PER_SECOND):
+    def __init__(
+        self, per_minute: float, clock=time.monotonic, sleep=time.sleep, per_second_cap: float = MAX_REQUESTS_PER_SECOND
+    ):
         self.interval = max(60.0 / per_minute if per_minute > 0 else 0.0, 1.0 / per_second_cap)
         self._clock, self._sleep, self._next = clock, sleep, None
         self._lock = threading.Lock()
@@ -94,8 +96,9 @@ def strip_api_key(url: str) -> str:
     return parts._replace(query=urlencode([(k, v) for k, v in pairs if k.lower() != "apikey"])).geturl()
 
 
-def retry_after_seconds(value: str | None,
-                        now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)) -> float | None:
+def retry_after_seconds(
+    value: str | None, now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
+) -> float | None:
     """Retry-After in seconds: either delta-seconds or an HTTP date; None when absent or unreadable."""
     if not value:
         return None
@@ -125,8 +128,10 @@ class PolygonClient:
         rng: random.Random | None = None,
     ):
         if not api_key:
-            raise PolygonAuthError("the Massive API key (MASSIVE_API_KEY or POLYGON_API_KEY) is empty: set it, "
-                                   "or unset it to use synthetic data")
+            raise PolygonAuthError(
+                "the Massive API key (MASSIVE_API_KEY or POLYGON_API_KEY) is empty: set it, "
+                "or unset it to use synthetic data"
+            )
         self._key = api_key
         self.base_url = base_url.rstrip("/")
         self.timeout, self.max_retries = timeout, max_retries
@@ -139,8 +144,9 @@ class PolygonClient:
         self._sessions_lock = threading.Lock()
         self.sessions_created = 0
 
-    def aggregates_url(self, ticker: str, start_ms: int, end_ms: int, multiplier: int = 1,
-                       timespan: str = "hour") -> str:
+    def aggregates_url(
+        self, ticker: str, start_ms: int, end_ms: int, multiplier: int = 1, timespan: str = "hour"
+    ) -> str:
         # As traded (adjusted=false): split-adjusted bars are adjusted as of the day they are fetched, so
         # days stored before a split would disagree with days stored after it. Splits are applied on read.
         query = urlencode({"adjusted": "false", "sort": "asc", "limit": PAGE_LIMIT})

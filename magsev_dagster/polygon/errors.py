@@ -20,8 +20,10 @@ def auth_error(where: str, status: str, message: str, http_status: int | None = 
     if http_status == 401:
         hint = "the API key is missing or invalid (check MASSIVE_API_KEY or POLYGON_API_KEY)"
     else:
-        hint = ("the API key is not entitled to this data: a plan limit (free keys get end-of-day data only; "
-                f"recent hours need a paid plan, see {PRICING_URL}), not a crash")
+        hint = (
+            "the API key is not entitled to this data: a plan limit (free keys get end-of-day data only; "
+            f"recent hours need a paid plan, see {PRICING_URL}), not a crash"
+        )
     return PolygonAuthError(f"{where}: {hint}. {said}")
 
 

@@ -22,8 +22,18 @@ from magsev_dagster.tickers import is_crypto
 MINUTES_PER_HOURLY_BAR = 60  # the base minute bars an hourly aggregate counts against `limit`
 
 BASE_PRICES = {
-    "AAPL": 230.0, "MSFT": 420.0, "GOOGL": 170.0, "AMZN": 190.0, "NVDA": 130.0, "META": 560.0,
-    "TSLA": 250.0, "SPY": 570.0, "QQQ": 490.0, "DIA": 420.0, "X:BTCUSD": 65000.0, "X:ETHUSD": 2600.0,
+    "AAPL": 230.0,
+    "MSFT": 420.0,
+    "GOOGL": 170.0,
+    "AMZN": 190.0,
+    "NVDA": 130.0,
+    "META": 560.0,
+    "TSLA": 250.0,
+    "SPY": 570.0,
+    "QQQ": 490.0,
+    "DIA": 420.0,
+    "X:BTCUSD": 65000.0,
+    "X:ETHUSD": 2600.0,
 }
 HOUR_MS = 3_600_000
 DAY_MS = 86_400_000
@@ -80,13 +90,24 @@ def adjustment_type(split_from: float, split_to: float) -> str:
     return "forward_split" if float(split_to / split_from).is_integer() else "stock_dividend"
 
 
-def split_event(ticker: str, execution_date: str, split_from: float, split_to: float,
-                historical_adjustment_factor: float | None = None) -> dict:
+def split_event(
+    ticker: str,
+    execution_date: str,
+    split_from: float,
+    split_to: float,
+    historical_adjustment_factor: float | None = None,
+) -> dict:
     """One split in Massive's /stocks/v1/splits result format (decimal ratio, string id shaped like
     Massive's: 'E' + 64 hex digits)."""
     digest = hashlib.sha256(f"{ticker}|{execution_date}|{split_from}|{split_to}".encode()).hexdigest()
-    event = {"adjustment_type": adjustment_type(split_from, split_to), "execution_date": execution_date,
-             "id": f"E{digest}", "split_from": float(split_from), "split_to": float(split_to), "ticker": ticker}
+    event = {
+        "adjustment_type": adjustment_type(split_from, split_to),
+        "execution_date": execution_date,
+        "id": f"E{digest}",
+        "split_from": float(split_from),
+        "split_to": float(split_to),
+        "ticker": ticker,
+    }
     if historical_adjustment_factor is not None:
         event["historical_adjustment_factor"] = historical_adjustment_factor
     return event
@@ -118,8 +139,14 @@ def split_factors(t_ms: np.ndarray, splits: Iterable[dict]) -> np.ndarray:
     return factor
 
 
-def synthetic_bars(ticker: str, start: datetime, end: datetime, extended_hours: bool = False,
-                   adjusted: bool = False, splits: Iterable[dict] = SYNTHETIC_SPLITS) -> list[dict]:
+def synthetic_bars(
+    ticker: str,
+    start: datetime,
+    end: datetime,
+    extended_hours: bool = False,
+    adjusted: bool = False,
+    splits: Iterable[dict] = SYNTHETIC_SPLITS,
+) -> list[dict]:
     """The ticker's bars for [start, end): as traded, or split-adjusted (by `splits`) when `adjusted`."""
     hours = expected_hours(ticker, start, end, extended=extended_hours)
     if not hours:
@@ -138,8 +165,16 @@ def synthetic_bars(ticker: str, start: datetime, end: datetime, extended_hours: 
     volume = np.round(volume / factor)
     vwap = (high + low + close) / 3
     return [
-        {"v": float(v), "vw": round(float(w), 4), "o": round(float(o), 4), "c": round(float(c), 4),
-         "h": round(float(h), 4), "l": round(float(lo), 4), "t": int(ts), "n": int(n)}
+        {
+            "v": float(v),
+            "vw": round(float(w), 4),
+            "o": round(float(o), 4),
+            "c": round(float(c), 4),
+            "h": round(float(h), 4),
+            "l": round(float(lo), 4),
+            "t": int(ts),
+            "n": int(n),
+        }
         for v, w, o, c, h, lo, ts, n in zip(volume, vwap, open_, close, high, low, t, trades, strict=True)
     ]
 
@@ -153,9 +188,11 @@ def splits_document(splits: list[dict], request_id: str, next_url: str | None = 
 def synthetic_split_bodies(tickers: list[str], splits: Iterable[dict] = SYNTHETIC_SPLITS) -> list[bytes]:
     """The response bodies /stocks/v1/splits returns for a batch of tickers (pages of at most 5,000)."""
     found = sorted((s for s in splits if s["ticker"] in tickers), key=lambda s: (s["execution_date"], s["ticker"]))
-    chunks = [found[i: i + SPLITS_PAGE_LIMIT] for i in range(0, len(found), SPLITS_PAGE_LIMIT)] or [[]]
-    return [json.dumps(splits_document(chunk, request_id=f"synthetic-splits-{tickers[0]}-{n}")).encode()
-            for n, chunk in enumerate(chunks)]
+    chunks = [found[i : i + SPLITS_PAGE_LIMIT] for i in range(0, len(found), SPLITS_PAGE_LIMIT)] or [[]]
+    return [
+        json.dumps(splits_document(chunk, request_id=f"synthetic-splits-{tickers[0]}-{n}")).encode()
+        for n, chunk in enumerate(chunks)
+    ]
 
 
 def synthetic_bodies(ticker: str, start: datetime, end: datetime, extended_hours: bool = False) -> list[bytes]:

@@ -17,9 +17,14 @@ import requests
 from magsev_dagster.settings import resource_field
 
 # Variables whose values never leave in an alert, whatever text happened to carry them.
-SECRET_VARIABLES = ("MASSIVE_API_KEY", "POLYGON_API_KEY", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
-                    "DAGSTER_PG_PASSWORD",
-                    "MAGSEV_ALERT_WEBHOOK_URL")
+SECRET_VARIABLES = (
+    "MASSIVE_API_KEY",
+    "POLYGON_API_KEY",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "DAGSTER_PG_PASSWORD",
+    "MAGSEV_ALERT_WEBHOOK_URL",
+)
 SNS_SUBJECT_MAX = 100  # SNS rejects longer subjects
 
 
@@ -67,8 +72,10 @@ class Alert:
         return "\n".join(lines)
 
     def redacted(self) -> "Alert":
-        fields = {k: ([redact_secrets(x) for x in v] if isinstance(v, list) else redact_secrets(v))
-                  for k, v in asdict(self).items()}
+        fields = {
+            k: ([redact_secrets(x) for x in v] if isinstance(v, list) else redact_secrets(v))
+            for k, v in asdict(self).items()
+        }
         return Alert(**fields)  # type: ignore[arg-type]  # each field keeps its type: str stays str, list list
 
 
@@ -96,8 +103,10 @@ class AlertNotifier(dg.ConfigurableResource):
         return [name for name, configured, _ in self._targets() if configured]
 
     def _targets(self):
-        return [(f"sns:{self.sns_topic_arn}", self.sns_topic_arn, self._publish_sns),
-                ("webhook", self.webhook_url, self._post_webhook)]
+        return [
+            (f"sns:{self.sns_topic_arn}", self.sns_topic_arn, self._publish_sns),
+            ("webhook", self.webhook_url, self._post_webhook),
+        ]
 
     def send(self, alert: Alert, only: list[str] | None = None) -> list[str]:
         """Deliver to every target (or those named in `only`; one failing does not stop the other);
@@ -116,8 +125,9 @@ class AlertNotifier(dg.ConfigurableResource):
                 errors.append(redact_secrets(f"{name}: {type(exc).__name__}: {exc}"))
             failed.append(name)
         if errors:
-            raise AlertDeliveryError(f"alert not delivered ({'; '.join(errors)}); delivered to: {sent or 'none'}",
-                                     failed, sent)
+            raise AlertDeliveryError(
+                f"alert not delivered ({'; '.join(errors)}); delivered to: {sent or 'none'}", failed, sent
+            )
         return sent
 
     def _publish_sns(self, alert: Alert) -> None:
@@ -126,7 +136,8 @@ class AlertNotifier(dg.ConfigurableResource):
         subject = " ".join(alert.subject.split())  # one line, as SNS requires
         subject = subject if len(subject) <= SNS_SUBJECT_MAX else subject[: SNS_SUBJECT_MAX - 3] + "..."
         boto3.client("sns", region_name=self.region).publish(
-            TopicArn=self.sns_topic_arn, Subject=subject.encode("ascii", "replace").decode(), Message=alert.text)
+            TopicArn=self.sns_topic_arn, Subject=subject.encode("ascii", "replace").decode(), Message=alert.text
+        )
 
     def _post_webhook(self, alert: Alert) -> None:
         # `text` is what Slack and most chat webhooks show; the fields are for machines.

@@ -58,8 +58,9 @@ class PolygonSource(dg.ConfigurableResource):
     `concurrency` request series at once, all paced by one shared rate limit."""
 
     # Defaults, validation and docs come from the settings' one declaration (settings.py).
-    api_key: str | None = Field(default=None, description=(
-        "MASSIVE_API_KEY or POLYGON_API_KEY, through EnvVar; unset = synthetic"))
+    api_key: str | None = Field(
+        default=None, description=("MASSIVE_API_KEY or POLYGON_API_KEY, through EnvVar; unset = synthetic")
+    )
     base_url: str = resource_field("polygon_base_url")
     requests_per_minute: float = resource_field("polygon_requests_per_minute")
     timeout_seconds: float = resource_field("polygon_timeout_seconds")
@@ -138,14 +139,18 @@ class PolygonSource(dg.ConfigurableResource):
                 yield self._fetch_one(ticker, window, _for_ticker(keep_body, ticker))
             return
         yield from self._fetch_parallel(
-            tickers, lambda ticker: self._fetch_one(ticker, window, _for_ticker(keep_body, ticker)))
+            tickers, lambda ticker: self._fetch_one(ticker, window, _for_ticker(keep_body, ticker))
+        )
 
     def fetch_splits_many(self, tickers: Sequence[str], keep_body: KeepTickerBody) -> Iterator[Fetched]:
         """`fetch_splits` of the tickers in batches within a safe URL length (1,000 tickers are a
         handful of request series, not 1,000), like `fetch_many`: up to `concurrency` at once, as
         each completes. `keep_body` gets the batch's first ticker."""
         batches = {b[0]: b for b in splits_batches([validate_ticker(t) for t in tickers])}
-        fetch = lambda first: self.fetch_splits(batches[first], _for_ticker(keep_body, first))  # noqa: E731
+
+        def fetch(first: str):
+            return self.fetch_splits(batches[first], _for_ticker(keep_body, first))
+
         if self.synthetic or self.concurrency == 1 or len(batches) < 2:
             yield from map(fetch, batches)
             return
@@ -213,8 +218,9 @@ class PolygonSource(dg.ConfigurableResource):
         url = self.client().aggregates_url(fetched.ticker, window.start_ms, window.end_ms - 1)
         self._follow(fetched, url, AGGREGATES_PATHS, parse_page, keep_body, fetched.ticker)
 
-    def _follow(self, fetched: Fetched, url: str | None, endpoint: tuple[str, ...], parse: Parse,
-                keep_body: KeepBody, name: str) -> None:
+    def _follow(
+        self, fetched: Fetched, url: str | None, endpoint: tuple[str, ...], parse: Parse, keep_body: KeepBody, name: str
+    ) -> None:
         """The first URL, then next_url (kept on `endpoint`) to the end."""
         client = self.client()
         page_no, seen = 0, set()

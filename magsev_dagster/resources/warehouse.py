@@ -93,15 +93,20 @@ def _ensure_splits_table(con) -> str:
     """The splits table with exactly SPLIT_COLUMNS: 'created', 'unchanged', or 'migrated' from another shape
     (the /v3/reference/splits one of earlier versions) in one transaction: its rows kept, each column cast
     to its type, the fields it lacks NULL until the next refresh fills them; never half-typed."""
-    have = dict(con.execute("SELECT column_name, data_type FROM duckdb_columns() WHERE table_name = ? "
-                            "ORDER BY column_index", [SPLITS_TABLE]).fetchall())
+    have = dict(
+        con.execute(
+            "SELECT column_name, data_type FROM duckdb_columns() WHERE table_name = ? ORDER BY column_index",
+            [SPLITS_TABLE],
+        ).fetchall()
+    )
     if not have:
         con.execute(f"CREATE TABLE IF NOT EXISTS {SPLITS_TABLE} AS {_empty_select(SPLIT_COLUMNS)}")
         return "created"
     if list(have.items()) == list(SPLIT_COLUMNS.items()):
         return "unchanged"
-    columns = ", ".join(f"CAST({name if name in have else 'NULL'} AS {typ}) AS {name}"
-                        for name, typ in SPLIT_COLUMNS.items())
+    columns = ", ".join(
+        f"CAST({name if name in have else 'NULL'} AS {typ}) AS {name}" for name, typ in SPLIT_COLUMNS.items()
+    )
     con.execute("BEGIN TRANSACTION")
     try:
         con.execute(f"CREATE OR REPLACE TABLE {SPLITS_TABLE} AS SELECT {columns} FROM {SPLITS_TABLE}")
@@ -144,8 +149,10 @@ def _sql_string(value: str) -> str:
 def _read_json_select(files: str) -> str:
     """DuckDB's reader of raw JSON lines (`files`: a quoted glob); `dt` comes from the Hive path."""
     columns = "{" + ", ".join(f"'{k}': '{v}'" for k, v in RAW_COLUMNS.items()) + "}"
-    return (f"SELECT * FROM read_json({files}, format = 'newline_delimited', hive_partitioning = true, "
-            f"hive_types_autocast = false, columns = {columns})")
+    return (
+        f"SELECT * FROM read_json({files}, format = 'newline_delimited', hive_partitioning = true, "
+        f"hive_types_autocast = false, columns = {columns})"
+    )
 
 
 def _empty_select(columns: dict[str, str]) -> str:
@@ -203,8 +210,7 @@ class DuckDBWarehouse(Warehouse):
             lock.acquire()
         except Timeout:
             raise WarehouseBusyError(
-                f"the local warehouse {self.database_path} stayed locked by another process for "
-                f"{LOCK_TIMEOUT_SECONDS}s"
+                f"the local warehouse {self.database_path} stayed locked by another process for {LOCK_TIMEOUT_SECONDS}s"
             ) from None
         try:
             yield
@@ -249,7 +255,7 @@ class DuckDBWarehouse(Warehouse):
         files: list[str | None] = []
         with self.connect() as con:
             for first in range(0, len(window.days), REWRITE_CHUNK_DAYS):
-                chunk = window.days[first: first + REWRITE_CHUNK_DAYS]
+                chunk = window.days[first : first + REWRITE_CHUNK_DAYS]
                 params = {**window.params(), "start_dt": chunk[0].isoformat(), "end_dt": chunk[-1].isoformat()}
                 table = con.sql(sql.render(PARQUET_TABLE, "duckdb", **params)).to_arrow_table()
                 files.extend(self._replace_day(table, day.isoformat()) for day in chunk)
@@ -258,8 +264,11 @@ class DuckDBWarehouse(Warehouse):
         return {"files_written": len(written), "days_rewritten": len(window.days)}
 
     def _replace_day(self, table: pa.Table, day: str) -> str | None:
-        rows = table.filter(pc.equal(table["dt"], day)).drop_columns(["dt"]).sort_by(
-            [("ticker", "ascending"), ("bar_start_ms", "ascending")])
+        rows = (
+            table.filter(pc.equal(table["dt"], day))
+            .drop_columns(["dt"])
+            .sort_by([("ticker", "ascending"), ("bar_start_ms", "ascending")])
+        )
         target_dir = self.root / layout.table_day_prefix(layout.PARQUET_PREFIX, day)
         target = target_dir / "data.parquet"
         if rows.num_rows == 0:
@@ -308,8 +317,10 @@ class DuckDBWarehouse(Warehouse):
             con.register("fetched_splits", splits.reindex(columns=list(SPLIT_COLUMNS)))  # a field absent: NULL
             con.execute("BEGIN TRANSACTION")
             try:
-                con.execute(f"CREATE OR REPLACE TABLE {SPLITS_TABLE} AS SELECT {columns} FROM fetched_splits "
-                            "ORDER BY ticker, execution_date")
+                con.execute(
+                    f"CREATE OR REPLACE TABLE {SPLITS_TABLE} AS SELECT {columns} FROM fetched_splits "
+                    "ORDER BY ticker, execution_date"
+                )
                 con.execute("COMMIT")
             except BaseException:
                 con.execute("ROLLBACK")

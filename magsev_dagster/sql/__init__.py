@@ -72,9 +72,14 @@ def window_summary(table: str, limit: int, order_by: tuple[str, ...] = ("ticker"
     (summary_row <= limit: the preview) and the first row of every ticker (summary_ticker_row = 1),
     which carries the ticker's row count (summary_ticker_rows)."""
     order = ", ".join(order_by)
-    return cast(exp.Query, sqlglot.parse_one(
-        f"SELECT * FROM (SELECT *, row_number() OVER (ORDER BY {order}) AS summary_row, "
-        f"row_number() OVER (PARTITION BY ticker ORDER BY {order}) AS summary_ticker_row, "
-        f"count(*) OVER (PARTITION BY ticker) AS summary_ticker_rows "
-        f"FROM {table} WHERE dt BETWEEN :start_dt AND :end_dt) AS summary "
-        f"WHERE summary_row <= {int(limit)} OR summary_ticker_row = 1 ORDER BY {order}", read=SOURCE_DIALECT))
+    return cast(
+        exp.Query,
+        sqlglot.parse_one(
+            f"SELECT * FROM (SELECT *, row_number() OVER (ORDER BY {order}) AS summary_row, "
+            f"row_number() OVER (PARTITION BY ticker ORDER BY {order}) AS summary_ticker_row, "
+            f"count(*) OVER (PARTITION BY ticker) AS summary_ticker_rows "
+            f"FROM {table} WHERE dt BETWEEN :start_dt AND :end_dt) AS summary "
+            f"WHERE summary_row <= {int(limit)} OR summary_ticker_row = 1 ORDER BY {order}",
+            read=SOURCE_DIALECT,
+        ),
+    )

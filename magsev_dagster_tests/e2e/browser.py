@@ -17,9 +17,16 @@ from magsev_dagster_tests.requirements import missing, require_module
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-output" / "e2e"
 
 CHROMIUM_FLAGS = (
-    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--disable-dev-shm-usage", "--window-size=2400,1300",
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+    "--window-size=2400,1300",
 )
 
 
@@ -28,8 +35,10 @@ def system_chromium() -> tuple[str, str]:
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     driver = shutil.which("chromedriver")
     if not (chromium and driver):
-        missing("system Chromium not installed (needs `chromium` and `chromium-driver` from Debian: "
-                    "apt-get install -y chromium chromium-driver, which `make test` and `make test-e2e` do)")
+        missing(
+            "system Chromium not installed (needs `chromium` and `chromium-driver` from Debian: "
+            "apt-get install -y chromium chromium-driver, which `make test` and `make test-e2e` do)"
+        )
     return chromium, driver
 
 

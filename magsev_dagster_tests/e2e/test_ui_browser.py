@@ -1,9 +1,10 @@
 """The Dagster UI in headless Chromium: what a user does on the embedded default, click by click.
 
-Open the asset graph and find every asset; see production's freshness unknown; materialize one day from
-the Materialize dialog; see the run succeed, the check results and production's freshness passing; backfill two days from the same dialog and see that the days ran
-as one run (the unpartitioned view and dashboard once more, after it). GraphQL is the oracle (run ids, statuses), the browser is the user. Screenshots of each
-step land in test-output/e2e/. Run with `make test-e2e`; skipped (never passed) without Chromium.
+Open the asset graph and find every asset; see production's freshness unknown; materialize one day from the
+Materialize dialog; see the run succeed, the check results and production's freshness passing; backfill two
+days from the same dialog and see that the days ran as one run (the unpartitioned view and dashboard once
+more, after it). GraphQL is the oracle (run ids, statuses), the browser is the user. Screenshots of each step
+land in test-output/e2e/. Run with `make test-e2e`; skipped (never passed) without Chromium.
 """
 
 from __future__ import annotations
@@ -37,8 +38,10 @@ ONE_PARTITION = "2026-11-23"  # Monday (not the GraphQL test's partition: own se
 BACKFILL_RANGE = ("2026-11-19", "2026-11-20")  # two daily partitions
 WAIT = 60  # seconds for the UI to show what GraphQL already says
 # The production table's freshness policy as its asset page states it (schedules.freshness_policy).
-POLICY_TEXT = ("Deadline: At 35 minutes past the hour",
-               "Fresh if materialized no earlier than 30 minutes before each deadline.")
+POLICY_TEXT = (
+    "Deadline: At 35 minutes past the hour",
+    "Fresh if materialized no earlier than 30 minutes before each deadline.",
+)
 
 RUNS_WITH_PARTITION = """
 query Runs($value: String!) { runsOrError(filter: {tags: [{key: "dagster/partition", value: $value}]}) {

@@ -57,6 +57,7 @@ def serve_athena_rest_json() -> list[str]:
 
 def _signed_as_sent(create_aws_request):
     """moto's request-to-verify, with the empty payload a client signs for an Athena rest GET."""
+
     def create(self):
         request = create_aws_request(self)
         if self._service == "athena" and self._method in _BODILESS and not self._body:

@@ -65,9 +65,14 @@ def catalog_properties(moto_url: str, region: str = "us-east-1") -> dict[str, st
     """The Hive connector on the moto server's Glue and S3 (as Trino's own moto tests configure it)."""
     keys = {"aws-access-key": TRINO_ACCESS_KEY, "aws-secret-key": TRINO_SECRET_KEY}
     return {
-        "hive.metastore": "glue", "hive.metastore.glue.region": region, "hive.metastore.glue.endpoint-url": moto_url,
+        "hive.metastore": "glue",
+        "hive.metastore.glue.region": region,
+        "hive.metastore.glue.endpoint-url": moto_url,
         **{f"hive.metastore.glue.{k}": v for k, v in keys.items()},
-        "fs.native-s3.enabled": "true", "s3.endpoint": moto_url, "s3.region": region, "s3.path-style-access": "true",
+        "fs.native-s3.enabled": "true",
+        "s3.endpoint": moto_url,
+        "s3.region": region,
+        "s3.path-style-access": "true",
         **{f"s3.{k}": v for k, v in keys.items()},
         "hive.non-managed-table-writes-enabled": "true",  # Athena INSERTs into external tables
     }
@@ -123,9 +128,20 @@ def column_info(columns: list[dict]) -> list[dict]:
     info = []
     for column in columns:
         name, precision, scale = athena_type(column["type"])
-        info.append({"CatalogName": "hive", "SchemaName": "", "TableName": "", "Name": column["name"],
-                     "Label": column["name"], "Type": name, "Precision": precision, "Scale": scale,
-                     "Nullable": "UNKNOWN", "CaseSensitive": name in ("varchar", "char")})
+        info.append(
+            {
+                "CatalogName": "hive",
+                "SchemaName": "",
+                "TableName": "",
+                "Name": column["name"],
+                "Label": column["name"],
+                "Type": name,
+                "Precision": precision,
+                "Scale": scale,
+                "Nullable": "UNKNOWN",
+                "CaseSensitive": name in ("varchar", "char"),
+            }
+        )
     return info
 
 
@@ -136,8 +152,9 @@ def statement_type(statement: str) -> str:
 
 # -- translations of Athena-only statements ---------------------------------------------------------
 
-UNLOAD = re.compile(r"\s*UNLOAD\s*\((?P<select>.*)\)\s*TO\s*'(?P<target>s3://[^']+)'\s*WITH\s*\((?P<props>.*)\)\s*",
-                    re.S | re.I)
+UNLOAD = re.compile(
+    r"\s*UNLOAD\s*\((?P<select>.*)\)\s*TO\s*'(?P<target>s3://[^']+)'\s*WITH\s*\((?P<props>.*)\)\s*", re.S | re.I
+)
 
 
 @dataclass(frozen=True)
@@ -157,17 +174,23 @@ def translate_unload(text: str, catalog: str, schema: str) -> Translation | None
     match = UNLOAD.fullmatch(text)
     if not match:
         return None
-    props = dict((k.lower(), v.strip()) for k, v in re.findall(r"(\w+)\s*=\s*('[^']*'|ARRAY\s*\[[^\]]*\])",
-                                                                 match["props"], re.I))
+    props = dict(
+        (k.lower(), v.strip()) for k, v in re.findall(r"(\w+)\s*=\s*('[^']*'|ARRAY\s*\[[^\]]*\])", match["props"], re.I)
+    )
     table = f'"{catalog}"."{schema}"."magsev_unload_{uuid.uuid4().hex[:12]}"'
-    properties = [f"external_location = '{match['target']}'", f"format = {props.get('format', chr(39) + 'PARQUET' + chr(39))}"]
+    properties = [
+        f"external_location = '{match['target']}'",
+        f"format = {props.get('format', chr(39) + 'PARQUET' + chr(39))}",
+    ]
     if "partitioned_by" in props:
         properties.append(f"partitioned_by = {props['partitioned_by']}")
     session = {}
     if "compression" in props:
         session[f"{catalog}.compression_codec"] = props["compression"].strip("'").upper()
-    return Translation([f"CREATE TABLE {table} WITH ({', '.join(properties)}) AS\n{match['select'].strip()}",
-                        f"DROP TABLE {table}"], session)
+    return Translation(
+        [f"CREATE TABLE {table} WITH ({', '.join(properties)}) AS\n{match['select'].strip()}", f"DROP TABLE {table}"],
+        session,
+    )
 
 
 # -- the engine --------------------------------------------------------------------------------------
@@ -202,8 +225,9 @@ class AthenaEngine:
     def submit(self, execution) -> None:
         run = self.runs[execution.id] = TrinoRun()
         schema = (execution.context or {}).get("Database") or "default"
-        thread = threading.Thread(target=self._run, args=(execution, run, schema), daemon=True,
-                                  name=f"athena-{execution.id[:8]}")
+        thread = threading.Thread(
+            target=self._run, args=(execution, run, schema), daemon=True, name=f"athena-{execution.id[:8]}"
+        )
         self.threads.append(thread)
         thread.start()
 
@@ -217,8 +241,9 @@ class AthenaEngine:
         translation = translate_unload(execution.query, self.catalog, schema) or Translation([execution.query])
         run.trino_statements = translation.statements
         try:
-            results = [self.client.execute(s, self.catalog, schema, translation.session)
-                       for s in translation.statements]
+            results = [
+                self.client.execute(s, self.catalog, schema, translation.session) for s in translation.statements
+            ]
         except TrinoQueryError as err:
             run.reason = self._athena_words(f"{err.name}: {err.message}")
             run.error_type = err.error_type
@@ -243,7 +268,9 @@ class AthenaEngine:
 
     def _athena_words(self, message: str) -> str:
         """Trino's message as Athena shows it: the catalog is awsdatacatalog there."""
-        return message.replace(f"'{self.catalog}.", f"'{ATHENA_CATALOG}.").replace(f"{self.catalog}.", f"{ATHENA_CATALOG}.")
+        return message.replace(f"'{self.catalog}.", f"'{ATHENA_CATALOG}.").replace(
+            f"{self.catalog}.", f"{ATHENA_CATALOG}."
+        )
 
     @staticmethod
     def _write_results_csv(execution, run: TrinoRun) -> None:
@@ -251,7 +278,7 @@ class AthenaEngine:
         location = (execution.config or {}).get("OutputLocation")
         if not location or not location.startswith("s3://"):
             return
-        bucket, key = location[len("s3://"):].split("/", 1)
+        bucket, key = location[len("s3://") :].split("/", 1)
         out = io.StringIO()
         for row in run.rows:
             out.write(",".join("" if v is None else '"' + v.replace('"', '""') + '"' for v in row) + "\n")
@@ -267,10 +294,13 @@ class AthenaEngine:
 def _page(run: TrinoRun, max_results: int, token: str | None) -> dict:
     start = int(token or 0)
     end = start + max_results
-    body = {"ResultSet": {"Rows": [{"Data": [{} if v is None else {"VarCharValue": v} for v in row]}
-                                   for row in run.rows[start:end]],
-                          "ResultSetMetadata": {"ColumnInfo": run.columns}},
-            "UpdateCount": run.update_count}
+    body = {
+        "ResultSet": {
+            "Rows": [{"Data": [{} if v is None else {"VarCharValue": v} for v in row]} for row in run.rows[start:end]],
+            "ResultSetMetadata": {"ColumnInfo": run.columns},
+        },
+        "UpdateCount": run.update_count,
+    }
     if end < len(run.rows):
         body["NextToken"] = str(end)
     return body
@@ -303,13 +333,20 @@ def _patch_athena(monkeypatch, engine_of) -> None:
             status["CompletionDateTime"] = run.completed
         if run.state == "FAILED":
             status["StateChangeReason"] = run.reason
-            status["AthenaError"] = {"ErrorCategory": 2 if run.error_type == "USER_ERROR" else 1,
-                                     "ErrorType": 1006 if run.error_type == "USER_ERROR" else 401,
-                                     "Retryable": run.error_type != "USER_ERROR", "ErrorMessage": run.reason}
+            status["AthenaError"] = {
+                "ErrorCategory": 2 if run.error_type == "USER_ERROR" else 1,
+                "ErrorType": 1006 if run.error_type == "USER_ERROR" else 401,
+                "Retryable": run.error_type != "USER_ERROR",
+                "ErrorMessage": run.reason,
+            }
         execution["Status"] = status
-        execution["Statistics"].update({"DataScannedInBytes": run.scanned_bytes,
-                                        "EngineExecutionTimeInMillis": run.engine_ms,
-                                        "TotalExecutionTimeInMillis": run.engine_ms})
+        execution["Statistics"].update(
+            {
+                "DataScannedInBytes": run.scanned_bytes,
+                "EngineExecutionTimeInMillis": run.engine_ms,
+                "TotalExecutionTimeInMillis": run.engine_ms,
+            }
+        )
         return json.dumps(body)
 
     def get_query_results(self):
@@ -321,8 +358,9 @@ def _patch_athena(monkeypatch, engine_of) -> None:
         if run.state in ("QUEUED", "RUNNING"):
             raise QueryStillRunning(current_status=run.state)
         if run.state != "SUCCEEDED":
-            raise JsonRESTError("InvalidRequestException",
-                                f"Query did not finish successfully. Final query state: {run.state}")
+            raise JsonRESTError(
+                "InvalidRequestException", f"Query did not finish successfully. Final query state: {run.state}"
+            )
         max_results = int(self._get_param("MaxResults") or MAX_RESULTS)
         if not 1 <= max_results <= MAX_RESULTS:
             raise JsonRESTError("InvalidRequestException", f"MaxResults must be between 1 and {MAX_RESULTS}")
@@ -364,14 +402,13 @@ def _patch_column_statistics(monkeypatch) -> None:
 
     for scope in ("table", "partition"):
         for name, fn in (("get", get), ("update", update), ("delete", delete)):
-            monkeypatch.setattr(glue_responses.GlueResponse, f"{name}_column_statistics_for_{scope}", fn,
-                                raising=False)
+            monkeypatch.setattr(glue_responses.GlueResponse, f"{name}_column_statistics_for_{scope}", fn, raising=False)
 
 
 def _s3_folders(bucket: str, prefix: str) -> list[str]:
     """The `key=value/` folder names right under `prefix` in moto's S3."""
     keys = s3_backends[DEFAULT_ACCOUNT_ID]["aws"].get_bucket(bucket).keys.keys()
-    return sorted({k[len(prefix):].split("/", 1)[0] for k in keys if k.startswith(prefix) and "/" in k[len(prefix):]})
+    return sorted({k[len(prefix) :].split("/", 1)[0] for k in keys if k.startswith(prefix) and "/" in k[len(prefix) :]})
 
 
 def register_partitions(backend, database: str, table_name: str) -> int:
@@ -383,7 +420,7 @@ def register_partitions(backend, database: str, table_name: str) -> int:
     if len(keys) != 1 or not storage.get("Location", "").startswith("s3://"):
         return 0
     location = storage["Location"].rstrip("/") + "/"
-    bucket, prefix = location[len("s3://"):].split("/", 1)
+    bucket, prefix = location[len("s3://") :].split("/", 1)
     created = 0
     for folder in _s3_folders(bucket, prefix):
         name, _, value = folder.partition("=")
@@ -465,7 +502,7 @@ def attach(moto_url: str, trino_url: str) -> Iterator[AthenaEngine]:
     """Serve the moto server's Athena with Trino, from a catalog of its own on that Trino."""
     client = TrinoClient(trino_url)
     catalog = f"moto_{re.sub(r'[^0-9a-z]', '_', moto_url.rsplit(':', 1)[-1])}_{uuid.uuid4().hex[:6]}"
-    props = ", ".join(f'"{k}" = \'{v}\'' for k, v in catalog_properties(moto_url).items())
+    props = ", ".join(f"\"{k}\" = '{v}'" for k, v in catalog_properties(moto_url).items())
     client.execute(f"CREATE CATALOG {catalog} USING hive WITH ({props})")
     engine = AthenaEngine(client, catalog)
     with _patched():

@@ -33,8 +33,19 @@ LOCATION = "magsev_dagster"
 REPOSITORY = "__repository__"
 DONE = {dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED}
 # The caller's settings never reach the deployment (a real key, another environment).
-SCRUBBED = ("MASSIVE_API_KEY", "POLYGON_API_KEY", "MASSIVE_BASE_URL", "POLYGON_BASE_URL", "MAGSEV_ENV", "MAGSEV_TICKERS", "AWS_ENDPOINT_URL",
-            "MAGSEV_SCHEDULE_CRON", "MAGSEV_ALERT_SNS_TOPIC_ARN", "MAGSEV_ALERT_WEBHOOK_URL", "DAGSTER_HOME")
+SCRUBBED = (
+    "MASSIVE_API_KEY",
+    "POLYGON_API_KEY",
+    "MASSIVE_BASE_URL",
+    "POLYGON_BASE_URL",
+    "MAGSEV_ENV",
+    "MAGSEV_TICKERS",
+    "AWS_ENDPOINT_URL",
+    "MAGSEV_SCHEDULE_CRON",
+    "MAGSEV_ALERT_SNS_TOPIC_ARN",
+    "MAGSEV_ALERT_WEBHOOK_URL",
+    "DAGSTER_HOME",
+)
 
 START_SCHEDULE = """
 mutation Start($selector: ScheduleSelector!) { startSchedule(scheduleSelector: $selector) {
@@ -95,8 +106,11 @@ class Deployment:
 
     def launch_run(self, job: str, tags: dict[str, str]) -> str:
         """What the UI's Launchpad sends: a run of `job` with these tags, into the run queue."""
-        params = {"selector": {"repositoryLocationName": LOCATION, "repositoryName": REPOSITORY, "jobName": job},
-                  "runConfigData": {}, "executionMetadata": {"tags": [{"key": k, "value": v} for k, v in tags.items()]}}
+        params = {
+            "selector": {"repositoryLocationName": LOCATION, "repositoryName": REPOSITORY, "jobName": job},
+            "runConfigData": {},
+            "executionMetadata": {"tags": [{"key": k, "value": v} for k, v in tags.items()]},
+        }
         result = self.graphql(LAUNCH_RUN, {"params": params})["launchRun"]
         if result["__typename"] != "LaunchRunSuccess":
             raise DeploymentError(f"run not launched: {result}")
@@ -107,15 +121,18 @@ class Deployment:
         places its cursor: runs that end before it are not looked at)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            states = [s for s in self.instance.all_instigator_state(instigator_type=InstigatorType.SENSOR)
-                      if s.name == name]
+            states = [
+                s for s in self.instance.all_instigator_state(instigator_type=InstigatorType.SENSOR) if s.name == name
+            ]
             if states and self.instance.get_ticks(states[0].instigator_origin_id, states[0].selector_id, limit=1):
                 return
             time.sleep(0.5)
         raise DeploymentError(f"sensor {name} not evaluated after {timeout:.0f}s:\n{self.log_tail()}")
 
     def log_tail(self, chars: int = 6000) -> str:
-        return "\n".join(f"--- {p.name}\n{p.read_text(errors='replace')[-chars:]}" for p in sorted(self.root.glob("*.log")))
+        return "\n".join(
+            f"--- {p.name}\n{p.read_text(errors='replace')[-chars:]}" for p in sorted(self.root.glob("*.log"))
+        )
 
     def wait_for_runs(self, tag: tuple[str, str], count: int = 1, timeout: float = 180) -> list[dg.DagsterRun]:
         """The runs carrying `tag`, once `count` of them exist and all are done."""
@@ -137,8 +154,9 @@ def instance_yaml(config: dict, root: Path) -> Path:
 
 def workspace_yaml(root: Path, port: int) -> Path:
     path = root / "workspace.yaml"
-    path.write_text(yaml.safe_dump({"load_from": [{"grpc_server": {"host": "127.0.0.1", "port": port,
-                                                                   "location_name": LOCATION}}]}))
+    path.write_text(
+        yaml.safe_dump({"load_from": [{"grpc_server": {"host": "127.0.0.1", "port": port, "location_name": LOCATION}}]})
+    )
     return path
 
 
@@ -185,8 +203,22 @@ def code_server(root: Path, home: Path, env: dict[str, str]) -> Iterator[int]:
     """`dagster api grpc` serving magsev_dagster.definitions on a free port; runs it launches use this
     Python (--use-python-environment-entry-point), whatever `dagster` is on PATH."""
     port, log = free_port(), root / "code_server.log"
-    cmd = [sys.executable, "-m", "dagster", "api", "grpc", "-m", "magsev_dagster.definitions", "-h", "127.0.0.1",
-           "-p", str(port), "--location-name", LOCATION, "--use-python-environment-entry-point"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "dagster",
+        "api",
+        "grpc",
+        "-m",
+        "magsev_dagster.definitions",
+        "-h",
+        "127.0.0.1",
+        "-p",
+        str(port),
+        "--location-name",
+        LOCATION,
+        "--use-python-environment-entry-point",
+    ]
     proc = _spawn(cmd, _process_env(home, env), log)
     try:
         _wait_for_code_server(port, proc, log)

@@ -35,8 +35,13 @@ from moto.server import ThreadedMotoServer
 
 from magsev_dagster_tests.fakes.athena_rest import serve_athena_rest_json
 
-FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                    "AWS_SESSION_TOKEN": "testing", "AWS_REGION": "us-east-1", "AWS_DEFAULT_REGION": "us-east-1"}
+FAKE_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_REGION": "us-east-1",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
 
 
 @dataclass
@@ -54,21 +59,28 @@ class MotoAws:
 
     def crawls_finish(self) -> None:
         """Crawls end (COMPLETED) at the next status read instead of running forever."""
-        self.post("/moto-api/state-manager/set-transition",
-                  {"model_name": "glue::crawl", "transition": {"progression": "immediate"}})
+        self.post(
+            "/moto-api/state-manager/set-transition",
+            {"model_name": "glue::crawl", "transition": {"progression": "immediate"}},
+        )
 
     def crawls_never_finish(self) -> None:
         self.post("/moto-api/state-manager/unset-transition", {"model_name": "glue::crawl"})
 
     def queue_athena_result(self, columns: dict[str, str], rows: list[tuple]) -> None:
         """One SELECT result as Athena returns it: a header row, then strings (None = NULL)."""
+
         def row(values):
             return {"Data": [{} if v is None else {"VarCharValue": str(v)} for v in values]}
 
-        info = [{"Name": n, "Label": n, "Type": t, "Nullable": "UNKNOWN", "CaseSensitive": False}
-                for n, t in columns.items()]
-        self.post("/moto-api/static/athena/query-results",
-                  {"results": [{"rows": [row(columns), *map(row, rows)], "column_info": info}]})
+        info = [
+            {"Name": n, "Label": n, "Type": t, "Nullable": "UNKNOWN", "CaseSensitive": False}
+            for n, t in columns.items()
+        ]
+        self.post(
+            "/moto-api/static/athena/query-results",
+            {"results": [{"rows": [row(columns), *map(row, rows)], "column_info": info}]},
+        )
 
 
 @contextmanager
@@ -109,11 +121,13 @@ def answer_queries(moto: MotoAws, answers: Callable[[str], tuple[dict, list[tupl
 
 def athena_results(columns: dict[str, str], rows: list[tuple]) -> athena_models.QueryResults:
     """One SELECT result as Athena returns it: a header row, then strings (None = NULL)."""
+
     def row(values):
         return {"Data": [{} if v is None else {"VarCharValue": str(v)} for v in values]}
 
-    info = [{"Name": n, "Label": n, "Type": t, "Nullable": "UNKNOWN", "CaseSensitive": False}
-            for n, t in columns.items()]
+    info = [
+        {"Name": n, "Label": n, "Type": t, "Nullable": "UNKNOWN", "CaseSensitive": False} for n, t in columns.items()
+    ]
     return athena_models.QueryResults([row(columns), *map(row, rows)], info)
 
 
@@ -181,11 +195,19 @@ def failing_queries(monkeypatch, contains: str, reason: str) -> None:
 # - an update while a crawl runs ("If a crawler is running, you must stop it ... before updating it", UpdateCrawler);
 # - new targets while "Crawl new folders only" is on ("you can't change the Amazon S3 target data stores",
 #   Glue developer guide, "Incremental crawls"; read strictly: even in the update that turns it off).
-CRAWLER_FIELDS = {"Role": "role", "DatabaseName": "database_name", "Description": "description",
-                  "Targets": "targets", "Classifiers": "classifiers", "TablePrefix": "table_prefix",
-                  "SchemaChangePolicy": "schema_change_policy", "RecrawlPolicy": "recrawl_policy",
-                  "LineageConfiguration": "lineage_configuration", "Configuration": "configuration",
-                  "CrawlerSecurityConfiguration": "crawler_security_configuration"}
+CRAWLER_FIELDS = {
+    "Role": "role",
+    "DatabaseName": "database_name",
+    "Description": "description",
+    "Targets": "targets",
+    "Classifiers": "classifiers",
+    "TablePrefix": "table_prefix",
+    "SchemaChangePolicy": "schema_change_policy",
+    "RecrawlPolicy": "recrawl_policy",
+    "LineageConfiguration": "lineage_configuration",
+    "Configuration": "configuration",
+    "CrawlerSecurityConfiguration": "crawler_security_configuration",
+}
 
 
 def _crawler_errors(targets: dict, schema_change: dict, recrawl: dict) -> str | None:
@@ -193,10 +215,16 @@ def _crawler_errors(targets: dict, schema_change: dict, recrawl: dict) -> str | 
     others = [k for k, v in (targets or {}).items() if v and k != "S3Targets"]
     if incremental and others:
         return 'RecrawlBehavior "Crawl new folders only" can only apply to Amazon S3 target.'
-    if incremental and (schema_change or {}).get("UpdateBehavior", "UPDATE_IN_DATABASE") != "LOG" \
-            or incremental and (schema_change or {}).get("DeleteBehavior", "DEPRECATE_IN_DATABASE") != "LOG":
-        return ('The SchemaChangePolicy for "Crawl new folders only" Amazon S3 target can have only LOG '
-                'DeleteBehavior value and LOG UpdateBehavior value.')
+    if (
+        incremental
+        and (schema_change or {}).get("UpdateBehavior", "UPDATE_IN_DATABASE") != "LOG"
+        or incremental
+        and (schema_change or {}).get("DeleteBehavior", "DEPRECATE_IN_DATABASE") != "LOG"
+    ):
+        return (
+            'The SchemaChangePolicy for "Crawl new folders only" Amazon S3 target can have only LOG '
+            "DeleteBehavior value and LOG UpdateBehavior value."
+        )
     if (targets or {}).get("CatalogTargets") and (schema_change or {}).get("DeleteBehavior") != "LOG":
         return "A crawler with catalog targets can have only LOG DeleteBehavior value."
     return None
@@ -210,22 +238,52 @@ def glue_crawler_rules(monkeypatch) -> None:
 
     create = glue_models.GlueBackend.create_crawler
 
-    def create_crawler(self, name, role, database_name, description, targets, schedule, classifiers, table_prefix,
-                       schema_change_policy, recrawl_policy, *args, **kwargs):
+    def create_crawler(
+        self,
+        name,
+        role,
+        database_name,
+        description,
+        targets,
+        schedule,
+        classifiers,
+        table_prefix,
+        schema_change_policy,
+        recrawl_policy,
+        *args,
+        **kwargs,
+    ):
         error = _crawler_errors(targets, schema_change_policy, recrawl_policy)
         if error:
             raise glue_errors.InvalidInputException("CreateCrawler", error)
-        return create(self, name, role, database_name, description, targets, schedule, classifiers, table_prefix,
-                      schema_change_policy, recrawl_policy, *args, **kwargs)
+        return create(
+            self,
+            name,
+            role,
+            database_name,
+            description,
+            targets,
+            schedule,
+            classifiers,
+            table_prefix,
+            schema_change_policy,
+            recrawl_policy,
+            *args,
+            **kwargs,
+        )
 
     def update_crawler(self, name: str, changes: dict) -> None:
         crawler = self.get_crawler(name)
         if crawler.status != "READY":
             raise glue_errors.CrawlerRunningException(f"Crawler with name {name} has already started")
-        if "Targets" in changes and changes["Targets"] != crawler.targets \
-                and (crawler.recrawl_policy or {}).get("RecrawlBehavior") == "CRAWL_NEW_FOLDERS_ONLY":
+        if (
+            "Targets" in changes
+            and changes["Targets"] != crawler.targets
+            and (crawler.recrawl_policy or {}).get("RecrawlBehavior") == "CRAWL_NEW_FOLDERS_ONLY"
+        ):
             raise glue_errors.InvalidInputException(
-                "UpdateCrawler", 'Targets cannot be changed while RecrawlBehavior is "Crawl new folders only".')
+                "UpdateCrawler", 'Targets cannot be changed while RecrawlBehavior is "Crawl new folders only".'
+            )
         merged = {k: changes.get(k, getattr(crawler, attr)) for k, attr in CRAWLER_FIELDS.items()}
         error = _crawler_errors(merged["Targets"], merged["SchemaChangePolicy"], merged["RecrawlPolicy"])
         if error:
@@ -263,8 +321,10 @@ def unloads_write_files(monkeypatch) -> Unloads:
         if not query.lstrip().upper().startswith("UNLOAD"):
             return
         bucket, prefix = re.search(r"\bTO 's3://([^/']+)/([^']*)'", query).groups()
-        first, last = (date.fromisoformat(d) for d in re.search(
-            r"dt BETWEEN '(\d{4}-\d{2}-\d{2})' AND '(\d{4}-\d{2}-\d{2})'", query).groups())
+        first, last = (
+            date.fromisoformat(d)
+            for d in re.search(r"dt BETWEEN '(\d{4}-\d{2}-\d{2})' AND '(\d{4}-\d{2}-\d{2})'", query).groups()
+        )
         s3 = s3_backends[DEFAULT_ACCOUNT_ID]["aws"]
         empty = not any(k.startswith(prefix) for k in s3.get_bucket(bucket).keys.keys())
         written = []

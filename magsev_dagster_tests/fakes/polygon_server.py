@@ -56,7 +56,9 @@ from magsev_dagster.polygon.client import PAGE_LIMIT
 from magsev_dagster.polygon.synthetic import SYNTHETIC_SPLITS, split_factors, splits_document, synthetic_bars
 
 FAKE_KEY = "fake-key-9f3c1e7a5b2d4c6e8a0b"
-AGGS_PATH = re.compile(r"^/v2/aggs/ticker/(?P<ticker>[^/]+)/range/(?P<mult>\d+)/(?P<span>\w+)/(?P<start>\d+)/(?P<end>\d+)$")
+AGGS_PATH = re.compile(
+    r"^/v2/aggs/ticker/(?P<ticker>[^/]+)/range/(?P<mult>\d+)/(?P<span>\w+)/(?P<start>\d+)/(?P<end>\d+)$"
+)
 SPLITS_PATH = "/stocks/v1/splits"
 # The aggregates' `limit` counts base minute bars: a bar of the span is this many of them (an hourly bar of a
 # regular session is 60). Massive caps `limit` at 50,000 (the client's PAGE_LIMIT) and defaults it to 5,000.
@@ -65,8 +67,10 @@ SPAN_MINUTES = {"minute": 1, "hour": MINUTES_PER_HOUR}
 DEFAULT_LIMIT = 5000
 DEFAULT_LATENCY = 0.1  # seconds: what real Massive takes to answer (the benchmarks' default)
 NOT_ENTITLED = "You are not entitled to this data. Please upgrade your plan at https://massive.com/pricing"
-TOO_MANY = ("You've exceeded the maximum requests per minute, please wait or upgrade your subscription "
-            "to continue. https://massive.com/pricing")
+TOO_MANY = (
+    "You've exceeded the maximum requests per minute, please wait or upgrade your subscription "
+    "to continue. https://massive.com/pricing"
+)
 
 BarSource = Callable[[str, datetime, datetime], list[dict]]
 Fault = Callable[[Request], "Response | None"]  # None: go on and answer normally
@@ -101,19 +105,23 @@ def raw_body(body: bytes, status: int = 200) -> Fault:
 
 def slow(seconds: float) -> Fault:
     """Answer normally, but only after `seconds` (longer than the client's timeout: it gives up)."""
+
     def fault(request: Request) -> None:
         time.sleep(seconds)
         return None
+
     return fault
 
 
 def drop_connection() -> Fault:
     """Close the socket without an answer: the client sees a connection error."""
+
     def fault(request: Request) -> Response:
         sock: socket.socket = request.environ["werkzeug.socket"]
         sock.shutdown(socket.SHUT_RDWR)
         sock.close()
         return Response(b"", status=500)
+
     return fault
 
 
@@ -178,8 +186,13 @@ class FakePolygon:
 
     def env(self, **more: str) -> dict[str, str]:
         """Settings pointing the project at this server, with no real waiting between requests."""
-        return {"POLYGON_BASE_URL": self.url, "POLYGON_REQUESTS_PER_MINUTE": "0",
-                "POLYGON_BACKOFF_SECONDS": "0", "POLYGON_TIMEOUT_SECONDS": "5", **more}
+        return {
+            "POLYGON_BASE_URL": self.url,
+            "POLYGON_REQUESTS_PER_MINUTE": "0",
+            "POLYGON_BACKOFF_SECONDS": "0",
+            "POLYGON_TIMEOUT_SECONDS": "5",
+            **more,
+        }
 
     def script(self, *faults: Fault, ticker: str | None = None, endpoint: str = "aggs") -> "FakePolygon":
         """Answer the next requests of `endpoint` ("aggs" or "splits"), of `ticker` or of any ticker,
@@ -217,25 +230,41 @@ class FakePolygon:
             previous, self._last_at = self._last_at, now
             self.requests += 1
             if self.record:
-                self.seen.append(Seen(request.url, request.path, parse_qs(request.query_string.decode()),
-                                      request.headers.get("Authorization"), ticker, now))
+                self.seen.append(
+                    Seen(
+                        request.url,
+                        request.path,
+                        parse_qs(request.query_string.decode()),
+                        request.headers.get("Authorization"),
+                        ticker,
+                        now,
+                    )
+                )
             self._in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self._in_flight)
-            too_soon = bool(self.requests_per_minute) and previous is not None \
+            too_soon = (
+                bool(self.requests_per_minute)
+                and previous is not None
                 and now - previous < 60 / self.requests_per_minute
+            )
             self.rate_limited += too_soon
         try:
             if self.latency:
                 time.sleep(self.latency)
-            return _json(429, polygon_body("ERROR", error=TOO_MANY)) if too_soon else self._answer(request, match, splits, ticker, cursor)
+            return (
+                _json(429, polygon_body("ERROR", error=TOO_MANY))
+                if too_soon
+                else self._answer(request, match, splits, ticker, cursor)
+            )
         finally:
             with self._lock:
                 self._in_flight -= 1
                 if self.record:
                     self.timings.append(Timing(ticker, now, time.monotonic()))
 
-    def _answer(self, request: Request, match: re.Match | None, splits: bool, ticker: str | None,
-                cursor: dict) -> Response:
+    def _answer(
+        self, request: Request, match: re.Match | None, splits: bool, ticker: str | None, cursor: dict
+    ) -> Response:
         auth = request.headers.get("Authorization")
         if not auth and "apiKey" not in request.args:
             return _json(401, polygon_body("ERROR", error="API Key was not provided"))
@@ -244,7 +273,9 @@ class FakePolygon:
         if not (match or splits):
             return _json(404, polygon_body("NOT_FOUND", message="Route not found"))
         if match and match["span"] not in SPAN_MINUTES:  # the bar sources give hourly bars
-            return _json(400, polygon_body("ERROR", error=f"the fake serves minute and hour spans, not {match['span']}"))
+            return _json(
+                400, polygon_body("ERROR", error=f"the fake serves minute and hour spans, not {match['span']}")
+            )
         fault = self._next_fault("splits" if splits else "aggs", ticker)
         if fault is not None:
             response = fault(request)
@@ -260,8 +291,9 @@ class FakePolygon:
                 (self.splits_bodies if splits else self.bodies).append(body)
         return Response(body, status=200, content_type="application/json")
 
-    def _page(self, ticker: str, start_ms: int, end_ms: int, minutes_per_bar: int, cursor: dict,
-              request: Request) -> bytes:
+    def _page(
+        self, ticker: str, start_ms: int, end_ms: int, minutes_per_bar: int, cursor: dict, request: Request
+    ) -> bytes:
         """One page of the window's bars: as many as `limit` base minute bars make (at least one)."""
         offset = int(cursor.get("offset", 0))
         limit = min(int(cursor.get("limit", request.args.get("limit", DEFAULT_LIMIT))), self.max_limit)
@@ -269,7 +301,7 @@ class FakePolygon:
         adjusted = cursor.get("adjusted", request.args.get("adjusted", "true")) == "true"  # Polygon's default
         start, end = (datetime.fromtimestamp(ms / 1000, tz=timezone.utc) for ms in (start_ms, end_ms + 1))
         bars = [bar for bar in self.bars(ticker, start, end) if start_ms <= bar["t"] <= end_ms]  # `to` is inclusive
-        page = [{**bar, **self.extra_bar_fields} for bar in bars[offset: offset + per_page]]
+        page = [{**bar, **self.extra_bar_fields} for bar in bars[offset : offset + per_page]]
         if adjusted:
             page = self._adjusted(ticker, page)
         doc = {"ticker": ticker, "queryCount": len(page), "resultsCount": len(page), "adjusted": adjusted}
@@ -277,18 +309,22 @@ class FakePolygon:
             doc["results"] = page  # Polygon leaves `results` out when there are none
         doc.update(status=self.status, request_id=_request_id(), count=len(page))
         if offset + per_page < len(bars):
-            next_cursor = _encode_cursor({"offset": offset + per_page, "limit": limit, "sort": "asc",
-                                          "adjusted": str(adjusted).lower()})
+            next_cursor = _encode_cursor(
+                {"offset": offset + per_page, "limit": limit, "sort": "asc", "adjusted": str(adjusted).lower()}
+            )
             doc["next_url"] = f"{self.url}{request.path}?cursor={next_cursor}{self.next_url_extra}"
         return json.dumps(doc).encode()
 
     def _adjusted(self, ticker: str, bars: list[dict]) -> list[dict]:
         """The bars divided by the ticker's splits after each bar's day (volumes multiplied)."""
-        factors = split_factors(np.array([b["t"] for b in bars], dtype=np.int64),
-                                [s for s in self.splits if s["ticker"] == ticker])
+        factors = split_factors(
+            np.array([b["t"] for b in bars], dtype=np.int64), [s for s in self.splits if s["ticker"] == ticker]
+        )
         prices = ("o", "h", "l", "c", "vw")
-        return [{**b, **{k: round(b[k] / f, 4) for k in prices if k in b}, "v": b["v"] * f}
-                for b, f in zip(bars, factors, strict=True)]
+        return [
+            {**b, **{k: round(b[k] / f, 4) for k in prices if k in b}, "v": b["v"] * f}
+            for b, f in zip(bars, factors, strict=True)
+        ]
 
     def _splits_page(self, ticker: str | None, cursor: dict, request: Request) -> bytes:
         """/stocks/v1/splits: the known splits (of the tickers asked, ticker.any_of or ticker), oldest
@@ -298,14 +334,21 @@ class FakePolygon:
         asked = cursor.get("tickers", request.args.get("ticker.any_of", request.args.get("ticker", "")))
         tickers = set(filter(None, asked.split(",")))
         ascending = cursor.get("sort", request.args.get("sort", "execution_date.desc")) == "execution_date.asc"
-        found = sorted((s for s in self.splits if not tickers or s["ticker"] in tickers),
-                       key=lambda s: (s["execution_date"], s["ticker"]), reverse=not ascending)
+        found = sorted(
+            (s for s in self.splits if not tickers or s["ticker"] in tickers),
+            key=lambda s: (s["execution_date"], s["ticker"]),
+            reverse=not ascending,
+        )
         next_url = None
         if offset + limit < len(found):
-            state = {"offset": offset + limit, "limit": limit, "tickers": asked,
-                     "sort": "execution_date.asc" if ascending else "execution_date.desc"}
+            state = {
+                "offset": offset + limit,
+                "limit": limit,
+                "tickers": asked,
+                "sort": "execution_date.asc" if ascending else "execution_date.desc",
+            }
             next_url = f"{self.url}{SPLITS_PATH}?cursor={_encode_cursor(state)}{self.next_url_extra}"
-        return json.dumps(splits_document(found[offset: offset + limit], _request_id(), next_url)).encode()
+        return json.dumps(splits_document(found[offset : offset + limit], _request_id(), next_url)).encode()
 
 
 def _json(status: int, body: bytes) -> Response:
@@ -426,19 +469,33 @@ def main() -> None:
     parser.add_argument("--key", required=True)
     parser.add_argument("--extended-hours", action="store_true", help="pre- and after-market bars too")
     parser.add_argument("--latency", type=float, default=DEFAULT_LATENCY, help="seconds each answer waits")
-    parser.add_argument("--requests-per-minute", type=float, default=0.0,
-                        help="the plan's quota: a request sooner than 60/N s after the previous one gets a 429")
+    parser.add_argument(
+        "--requests-per-minute",
+        type=float,
+        default=0.0,
+        help="the plan's quota: a request sooner than 60/N s after the previous one gets a 429",
+    )
     args = parser.parse_args()
     # Every page of a ticker's window is cut from the same bars: generate them once, not once a page.
     bars = functools.lru_cache(maxsize=64)(functools.partial(synthetic_bars, extended_hours=args.extended_hours))
-    fake = FakePolygon(None, api_key=args.key, bars=bars, latency=args.latency,
-                       requests_per_minute=args.requests_per_minute, record=False)
+    fake = FakePolygon(
+        None,
+        api_key=args.key,
+        bars=bars,
+        latency=args.latency,
+        requests_per_minute=args.requests_per_minute,
+        record=False,
+    )
     nyse()  # the calendar loaded before the first request
     with serve(fake):
         print(fake.url, flush=True)
         sys.stdin.read()
-        print(json.dumps({"requests": fake.requests, "max_in_flight": fake.max_in_flight,
-                          "rate_limited": fake.rate_limited}), flush=True)
+        print(
+            json.dumps(
+                {"requests": fake.requests, "max_in_flight": fake.max_in_flight, "rate_limited": fake.rate_limited}
+            ),
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -40,13 +40,18 @@ def find_bin_dir() -> Path:
     """The directory holding initdb and pg_ctl: PATH first, then Debian's newest version."""
     on_path = shutil.which("initdb")
     candidates = [Path(on_path).resolve().parent] if on_path else []
-    candidates += sorted((Path(p) for p in glob.glob(DEBIAN_BIN_GLOB)),
-                         key=lambda p: int(p.parent.name) if p.parent.name.isdigit() else 0, reverse=True)
+    candidates += sorted(
+        (Path(p) for p in glob.glob(DEBIAN_BIN_GLOB)),
+        key=lambda p: int(p.parent.name) if p.parent.name.isdigit() else 0,
+        reverse=True,
+    )
     for path in candidates:
         if (path / "initdb").exists() and (path / "pg_ctl").exists():
             return path
-    raise PostgresUnavailable("PostgreSQL binaries (initdb, pg_ctl) not found on PATH or in "
-                              f"{DEBIAN_BIN_GLOB}: install Debian's postgresql package (`make test` does)")
+    raise PostgresUnavailable(
+        "PostgreSQL binaries (initdb, pg_ctl) not found on PATH or in "
+        f"{DEBIAN_BIN_GLOB}: install Debian's postgresql package (`make test` does)"
+    )
 
 
 def _server_user() -> str | None:
@@ -76,8 +81,9 @@ class PostgresServer:
         """A fresh, empty database (each test gets its own, the server is shared)."""
         import psycopg2
 
-        con = psycopg2.connect(host=self.host, port=self.port, user=self.user, password=self.password,
-                               dbname="postgres")
+        con = psycopg2.connect(
+            host=self.host, port=self.port, user=self.user, password=self.password, dbname="postgres"
+        )
         try:
             con.autocommit = True
             with con.cursor() as cur:
@@ -95,7 +101,9 @@ def _as_user(user: str | None, cmd: list[str]) -> list[str]:
 def _run(cmd: list[str], what: str) -> None:
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     if result.returncode != 0:
-        raise PostgresUnavailable(f"{what} failed ({result.returncode}): {result.stdout[-2000:]}{result.stderr[-2000:]}")
+        raise PostgresUnavailable(
+            f"{what} failed ({result.returncode}): {result.stdout[-2000:]}{result.stderr[-2000:]}"
+        )
 
 
 @contextmanager
@@ -112,20 +120,58 @@ def postgres_server() -> Iterator[PostgresServer]:
             os.chown(path, entry.pw_uid, entry.pw_gid)
     server = PostgresServer("127.0.0.1", free_port(), SUPERUSER, password, root, bin_dir, run_as)
     try:
-        _run(_as_user(run_as, [str(bin_dir / "initdb"), "-D", str(data), "-U", SUPERUSER, "-E", "UTF8",
-                               "--locale=C", "--auth-local=trust", "--auth-host=scram-sha-256",
-                               f"--pwfile={pwfile}"]), "initdb")
+        _run(
+            _as_user(
+                run_as,
+                [
+                    str(bin_dir / "initdb"),
+                    "-D",
+                    str(data),
+                    "-U",
+                    SUPERUSER,
+                    "-E",
+                    "UTF8",
+                    "--locale=C",
+                    "--auth-local=trust",
+                    "--auth-host=scram-sha-256",
+                    f"--pwfile={pwfile}",
+                ],
+            ),
+            "initdb",
+        )
         pwfile.unlink()
         # Test data only: no fsync. The socket goes into the temporary directory, not /var/run.
-        options = (f"-p {server.port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off "
-                   "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200")
-        _run(_as_user(run_as, [str(bin_dir / "pg_ctl"), "-D", str(data), "-o", options,
-                               "-l", str(root / "server.log"), "-w", "-t", "60", "start"]), "pg_ctl start")
+        options = (
+            f"-p {server.port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off "
+            "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
+        )
+        _run(
+            _as_user(
+                run_as,
+                [
+                    str(bin_dir / "pg_ctl"),
+                    "-D",
+                    str(data),
+                    "-o",
+                    options,
+                    "-l",
+                    str(root / "server.log"),
+                    "-w",
+                    "-t",
+                    "60",
+                    "start",
+                ],
+            ),
+            "pg_ctl start",
+        )
         yield server
     finally:
         if (data / "postmaster.pid").exists():
-            subprocess.run(_as_user(run_as, [str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"]),
-                           capture_output=True, timeout=60)
+            subprocess.run(
+                _as_user(run_as, [str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"]),
+                capture_output=True,
+                timeout=60,
+            )
         shutil.rmtree(root, ignore_errors=True)
 
 
@@ -133,7 +179,9 @@ def postgres_server() -> Iterator[PostgresServer]:
 def postgres():
     """One PostgreSQL server per test process, shared by the tests that need one; a skip naming the
     reason when this machine cannot run it (a failure in CI)."""
-    require_module("dagster_postgres", "dagster-postgres is not installed: pip install -e '.[deploy]' (`make test` does)")
+    require_module(
+        "dagster_postgres", "dagster-postgres is not installed: pip install -e '.[deploy]' (`make test` does)"
+    )
     try:
         with postgres_server() as server:
             yield server

@@ -27,9 +27,8 @@ DEFAULT_COMMAND = [sys.executable, "-m", "dagster", "dev", "-w", "workspace.yaml
 
 
 def main(argv: list[str]) -> int:
-    command = argv[argv.index("--") + 1:] if "--" in argv else DEFAULT_COMMAND
-    with moto_server() as moto, pytest.MonkeyPatch.context() as patch, trino_server() as trino, \
-            attach(moto.url, trino):
+    command = argv[argv.index("--") + 1 :] if "--" in argv else DEFAULT_COMMAND
+    with moto_server() as moto, pytest.MonkeyPatch.context() as patch, trino_server() as trino, attach(moto.url, trino):
         env = {**FAKE_CREDENTIALS, "AWS_ENDPOINT_URL": moto.url, "MAGSEV_ENV": "aws"}
         for name, value in env.items():
             patch.setenv(name, value)

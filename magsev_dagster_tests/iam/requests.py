@@ -91,9 +91,14 @@ def _crawler(action: str) -> Callable:
     def requests(a: Account, p: dict, _r) -> list[Request]:
         found = _each(action, [a.glue(f"crawler/{p['Name']}")], f"glue {action} {p['Name']}")
         if "Role" in p:  # the crawler is handed its role: iam:PassRole, to Glue
-            found += _each("iam:PassRole", [a.role(p["Role"])], f"{action} passes {p['Role']}",
-                           **{"iam:PassedToService": "glue.amazonaws.com"})
+            found += _each(
+                "iam:PassRole",
+                [a.role(p["Role"])],
+                f"{action} passes {p['Role']}",
+                **{"iam:PassedToService": "glue.amazonaws.com"},
+            )
         return found
+
     return requests
 
 
@@ -113,13 +118,17 @@ def _s3_object(action: str) -> Callable:
 
 
 def _s3_list(a: Account, p: dict, _r) -> list[Request]:
-    return _each("s3:ListBucket", [a.bucket(p["Bucket"])], f"list {p.get('Prefix', '')}",
-                 **{"s3:prefix": p.get("Prefix", "")})
+    return _each(
+        "s3:ListBucket", [a.bucket(p["Bucket"])], f"list {p.get('Prefix', '')}", **{"s3:prefix": p.get("Prefix", "")}
+    )
 
 
 def _s3_delete(a: Account, p: dict, _r) -> list[Request]:
-    return [r for o in p["Delete"]["Objects"] for r in _each("s3:DeleteObject", [a.object(p["Bucket"], o["Key"])],
-                                                             f"delete {o['Key']}")]
+    return [
+        r
+        for o in p["Delete"]["Objects"]
+        for r in _each("s3:DeleteObject", [a.object(p["Bucket"], o["Key"])], f"delete {o['Key']}")
+    ]
 
 
 # (service, operation) -> the requests of one call. Operations whose action has another name:
@@ -127,9 +136,21 @@ def _s3_delete(a: Account, p: dict, _r) -> list[Request]:
 # multipart upload are s3:PutObject.
 CALLS: dict[tuple[str, str], Callable[[Account, dict, dict], list[Request]]] = {
     ("glue", "GetDatabase"): lambda a, p, r: _each("glue:GetDatabase", a.database(p["Name"]), "glue GetDatabase"),
-    **{("glue", op): _glue_table(f"glue:{op}") for op in (
-        "GetTable", "CreateTable", "UpdateTable", "GetPartition", "GetPartitions", "BatchGetPartition",
-        "BatchCreatePartition", "CreatePartition", "BatchUpdatePartition", "BatchDeletePartition")},
+    **{
+        ("glue", op): _glue_table(f"glue:{op}")
+        for op in (
+            "GetTable",
+            "CreateTable",
+            "UpdateTable",
+            "GetPartition",
+            "GetPartitions",
+            "BatchGetPartition",
+            "BatchCreatePartition",
+            "CreatePartition",
+            "BatchUpdatePartition",
+            "BatchDeletePartition",
+        )
+    },
     **{("glue", op): _crawler(f"glue:{op}") for op in ("GetCrawler", "StartCrawler", "UpdateCrawler")},
     ("iam", "GetRole"): lambda a, p, r: _each("iam:GetRole", [a.role(p["RoleName"])], "iam GetRole"),
     ("athena", "StartQueryExecution"): _start_query,
@@ -145,21 +166,24 @@ CALLS: dict[tuple[str, str], Callable[[Account, dict, dict], list[Request]]] = {
     ("s3", "ListObjects"): _s3_list,
     ("s3", "DeleteObjects"): _s3_delete,
     ("firehose", "PutRecordBatch"): lambda a, p, r: _each(
-        "firehose:PutRecordBatch", [f"arn:{a.partition}:firehose:{a.region}:{a.account}:deliverystream/"
-                                    f"{p['DeliveryStreamName']}"], "firehose PutRecordBatch"),
+        "firehose:PutRecordBatch",
+        [f"arn:{a.partition}:firehose:{a.region}:{a.account}:deliverystream/{p['DeliveryStreamName']}"],
+        "firehose PutRecordBatch",
+    ),
     ("sns", "Publish"): lambda a, p, r: _each("sns:Publish", [p["TopicArn"]], "sns Publish"),
 }
 
 
-def call_requests(account: Account, service: str, operation: str, params: dict,
-                  response: dict | None) -> list[Request]:
+def call_requests(account: Account, service: str, operation: str, params: dict, response: dict | None) -> list[Request]:
     """The requests of one call (`response` None when it failed: it was authorized all the same)."""
     try:
         requests = CALLS[(service, operation)]
     except KeyError:
-        raise AssertionError(f"{service} {operation}: a call the IAM proof does not know; add its request to "
-                             f"magsev_dagster_tests/iam/requests.py and its permission to "
-                             f"magsev_dagster/iam_policy.py") from None
+        raise AssertionError(
+            f"{service} {operation}: a call the IAM proof does not know; add its request to "
+            f"magsev_dagster_tests/iam/requests.py and its permission to "
+            f"magsev_dagster/iam_policy.py"
+        ) from None
     return requests(account, params, response)
 
 
@@ -197,8 +221,11 @@ def _reads(a: Account, catalog: Catalog, tables: list[str], why: str, data: bool
             found += _reads(a, catalog, _tables_read(sql.parse(table)), f"{why} (view {table})", data)
             continue
         if table in catalog.partitioned:
-            found += [r for action in ("glue:GetPartitions", "glue:GetPartition")
-                      for r in _each(action, a.table(catalog.database, table), why)]
+            found += [
+                r
+                for action in ("glue:GetPartitions", "glue:GetPartition")
+                for r in _each(action, a.table(catalog.database, table), why)
+            ]
         if data:
             bucket, prefix = catalog.locations[table]
             found += _each("s3:ListBucket", [a.bucket(bucket)], why, **{"s3:prefix": prefix})
@@ -207,22 +234,33 @@ def _reads(a: Account, catalog: Catalog, tables: list[str], why: str, data: bool
 
 
 def _writes(a: Account, bucket: str, prefix: str, why: str) -> list[Request]:
-    return [r for action in ("s3:PutObject", "s3:AbortMultipartUpload")
-            for r in _each(action, [a.object(bucket, f"{prefix}part-00000")], why)]
+    return [
+        r
+        for action in ("s3:PutObject", "s3:AbortMultipartUpload")
+        for r in _each(action, [a.object(bucket, f"{prefix}part-00000")], why)
+    ]
 
 
 def athena_requests(a: Account, catalog: Catalog, query_id: str, text: str) -> list[Request]:
     why = f"Athena runs {text.split(None, 3)[:3]} ({query_id})"
     bucket, prefix = catalog.output
-    found = [r for action in ("s3:PutObject", "s3:GetObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts")
-             for r in _each(action, [a.object(bucket, f"{prefix}{query_id}.csv")], f"{why}: its result")]
-    found += [r for action in ("s3:GetBucketLocation", "s3:ListBucketMultipartUploads")
-              for r in _each(action, [a.bucket(bucket)], f"{why}: its result")]
+    found = [
+        r
+        for action in ("s3:PutObject", "s3:GetObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts")
+        for r in _each(action, [a.object(bucket, f"{prefix}{query_id}.csv")], f"{why}: its result")
+    ]
+    found += [
+        r
+        for action in ("s3:GetBucketLocation", "s3:ListBucketMultipartUploads")
+        for r in _each(action, [a.bucket(bucket)], f"{why}: its result")
+    ]
     found += _each("s3:ListBucket", [a.bucket(bucket)], f"{why}: its result", **{"s3:prefix": prefix})
     if text.lstrip().upper().startswith("UNLOAD"):
         select, target, _ = unload_parts(text)
         target_bucket, _, target_prefix = target.removeprefix("s3://").partition("/")
-        found += _each("s3:ListBucket", [a.bucket(target_bucket)], f"{why}: target empty?", **{"s3:prefix": target_prefix})
+        found += _each(
+            "s3:ListBucket", [a.bucket(target_bucket)], f"{why}: target empty?", **{"s3:prefix": target_prefix}
+        )
         found += _writes(a, target_bucket, target_prefix, why)
         return found + _reads(a, catalog, _tables_read(sqlglot.parse_one(select, read="athena")), why)
     tree = sqlglot.parse_one(text, read="athena")
@@ -233,8 +271,11 @@ def athena_requests(a: Account, catalog: Catalog, query_id: str, text: str) -> l
             found += _each("glue:UpdateTable", a.table(catalog.database, name), why)
             found += _each("glue:GetTable", a.table(catalog.database, name), why)
         query = tree.expression
-        return found + (_reads(a, catalog, _tables_read(query), why, data=False) if query else
-                        _each("glue:GetDatabase", a.database(catalog.database), why))
+        return found + (
+            _reads(a, catalog, _tables_read(query), why, data=False)
+            if query
+            else _each("glue:GetDatabase", a.database(catalog.database), why)
+        )
     if isinstance(tree, exp.Insert):
         table = _name(tree.this)
         bucket, prefix = catalog.locations[table]

@@ -36,15 +36,28 @@ def require_simulator() -> None:
 def simulate(policy: dict, requests: Iterable[Request], principal: str, account: str) -> list[Decision]:
     """Each distinct request evaluated against the identity policy, as AWS's policy evaluation logic does."""
     unique = list(dict.fromkeys(requests))
-    payload = {"policy": policy, "principal": principal, "account": account,
-               "requests": [r.as_json() for r in unique]}
-    done = subprocess.run(["node", str(HERE / "simulate.mjs")], input=json.dumps(payload), capture_output=True,
-                          text=True, cwd=HERE, timeout=120, check=False)
+    payload = {"policy": policy, "principal": principal, "account": account, "requests": [r.as_json() for r in unique]}
+    done = subprocess.run(
+        ["node", str(HERE / "simulate.mjs")],
+        input=json.dumps(payload),
+        capture_output=True,
+        text=True,
+        cwd=HERE,
+        timeout=120,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     answers = json.loads(done.stdout)
-    return [Decision(r, a["result"], tuple(a["statements"]), a.get("error", "")) for r, a in zip(unique, answers, strict=True)]
+    return [
+        Decision(r, a["result"], tuple(a["statements"]), a.get("error", ""))
+        for r, a in zip(unique, answers, strict=True)
+    ]
 
 
 def denied(decisions: list[Decision]) -> list[str]:
-    return [f"{d.result}: {d.request.action} on {d.request.resource} {dict(d.request.context) or ''} "
-            f"({d.request.why}) {d.error}".rstrip() for d in decisions if d.result != "Allowed"]
+    return [
+        f"{d.result}: {d.request.action} on {d.request.resource} {dict(d.request.context) or ''} "
+        f"({d.request.why}) {d.error}".rstrip()
+        for d in decisions
+        if d.result != "Allowed"
+    ]

@@ -15,8 +15,11 @@ from magsev_dagster.settings import Settings
 
 def aws_backends(settings: Settings) -> dict:
     """{"storage": S3RawStore, "warehouse": AthenaWarehouse} for the settings' bucket, database and workgroup."""
-    store = S3RawStore(bucket=settings.s3_bucket, s3=S3Resource(region_name=settings.aws_region),
-                       firehose_stream=settings.firehose_stream or None)
+    store = S3RawStore(
+        bucket=settings.s3_bucket,
+        s3=S3Resource(region_name=settings.aws_region),
+        firehose_stream=settings.firehose_stream or None,
+    )
     warehouse = AthenaWarehouse(
         store=store,
         database=settings.glue_database,

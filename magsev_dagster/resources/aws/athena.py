@@ -63,8 +63,15 @@ def cost_metadata(runs: list[QueryRun]) -> dict:
 
 _CONVERTERS: dict[str, Callable[[str], Any]] = {
     "boolean": lambda v: v.lower() == "true",
-    "tinyint": int, "smallint": int, "integer": int, "int": int, "bigint": int,
-    "double": float, "float": float, "real": float, "decimal": Decimal,
+    "tinyint": int,
+    "smallint": int,
+    "integer": int,
+    "int": int,
+    "bigint": int,
+    "double": float,
+    "float": float,
+    "real": float,
+    "decimal": Decimal,
     "date": date.fromisoformat,
     "timestamp": lambda v: datetime.fromisoformat(v.replace(" UTC", "")),
 }
@@ -94,8 +101,15 @@ def _unknown_workgroup(message: str) -> bool:
 class AthenaQueries(AthenaClient):
     """Start a query in the project's workgroup and database, poll with backoff, surface failures."""
 
-    def __init__(self, client, workgroup: str, database: str, output_location: str,
-                 poll_seconds: float = 1.0, timeout_seconds: float = 1800.0):
+    def __init__(
+        self,
+        client,
+        workgroup: str,
+        database: str,
+        output_location: str,
+        poll_seconds: float = 1.0,
+        timeout_seconds: float = 1800.0,
+    ):
         # max_polls is unused: `wait` polls until `timeout_seconds` instead of counting polls.
         super().__init__(client, workgroup=workgroup, polling_interval=poll_seconds, max_polls=1)
         self.database = database
@@ -125,8 +139,10 @@ class AthenaQueries(AthenaClient):
             if status["State"] in DONE:
                 break
             if time.monotonic() + interval > deadline:
-                raise AthenaTimeout(f"Athena query {query_id} still {status['State']} after "
-                                    f"{self.timeout_seconds:g} s (MAGSEV_ATHENA_TIMEOUT_SECONDS)")
+                raise AthenaTimeout(
+                    f"Athena query {query_id} still {status['State']} after "
+                    f"{self.timeout_seconds:g} s (MAGSEV_ATHENA_TIMEOUT_SECONDS)"
+                )
             time.sleep(interval)
             interval = min(max(interval * POLL_GROWTH, 0.05), MAX_POLL_SECONDS)
         if status["State"] != "SUCCEEDED":

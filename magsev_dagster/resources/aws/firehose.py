@@ -34,8 +34,14 @@ def batches(records: list[bytes]) -> list[list[bytes]]:
     return out + ([current] if current else [])
 
 
-def deliver(client, stream: str, records: list[bytes], max_attempts: int = 5, backoff: float = 0.5,
-            sleep: Callable[[float], None] = time.sleep) -> int:
+def deliver(
+    client,
+    stream: str,
+    records: list[bytes],
+    max_attempts: int = 5,
+    backoff: float = 0.5,
+    sleep: Callable[[float], None] = time.sleep,
+) -> int:
     """PutRecordBatch every record; resend only the ones Firehose reports as failed, with backoff."""
     for batch in batches(records):
         pending = batch
@@ -49,7 +55,8 @@ def deliver(client, stream: str, records: list[bytes], max_attempts: int = 5, ba
                 codes = sorted({res["ErrorCode"] for _, res in failed})
                 raise FirehoseDeliveryError(
                     f"Firehose stream {stream!r} refused {len(failed)} of {len(records)} records after "
-                    f"{max_attempts} attempts ({', '.join(codes)})")
+                    f"{max_attempts} attempts ({', '.join(codes)})"
+                )
             pending = [r for r, _ in failed]
             sleep(backoff * 2 ** (attempt - 1) * random.uniform(0.5, 1.0))
     return len(records)

@@ -18,9 +18,13 @@ from magsev_dagster.tables import RAW_COLUMNS
 # Partitions inherit the table's schema (a day whose `v` values are all integers, or without any `vw` or
 # `n`, would otherwise be catalogued with its own types or columns: HIVE_PARTITION_SCHEMA_MISMATCH or a
 # missing column); a field new to the data is merged in as a column, an existing one never re-typed.
-CRAWLER_CONFIGURATION = {"Version": 1.0, "CrawlerOutput": {
-    "Partitions": {"AddOrUpdateBehavior": "InheritFromTable"},
-    "Tables": {"AddOrUpdateBehavior": "MergeNewColumns"}}}
+CRAWLER_CONFIGURATION = {
+    "Version": 1.0,
+    "CrawlerOutput": {
+        "Partitions": {"AddOrUpdateBehavior": "InheritFromTable"},
+        "Tables": {"AddOrUpdateBehavior": "MergeNewColumns"},
+    },
+}
 # Merging needs UPDATE_IN_DATABASE; catalog targets need DeleteBehavior LOG. Glue crawls only new folders
 # for S3 targets alone (and then only with LOG/LOG), so a catalog target is crawled whole each time.
 SCHEMA_CHANGE_POLICY = {"UpdateBehavior": "UPDATE_IN_DATABASE", "DeleteBehavior": "LOG"}
@@ -32,8 +36,10 @@ _HIVE_TYPES = {"BIGINT": "bigint", "DOUBLE": "double", "VARCHAR": "string", "TIM
 PARQUET_FORMATS = {
     "InputFormat": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat",
     "OutputFormat": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat",
-    "SerdeInfo": {"SerializationLibrary": "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe",
-                  "Parameters": {"serialization.format": "1"}},
+    "SerdeInfo": {
+        "SerializationLibrary": "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe",
+        "Parameters": {"serialization.format": "1"},
+    },
 }
 
 
@@ -50,7 +56,7 @@ class OldRawLayout(RuntimeError):
 
 
 def batches(items: list, size: int = PARTITION_BATCH) -> list[list]:
-    return [items[i:i + size] for i in range(0, len(items), size)]
+    return [items[i : i + size] for i in range(0, len(items), size)]
 
 
 def error_values(error: dict) -> list[str]:
@@ -76,8 +82,9 @@ class GlueCatalog:
             self.client.get_database(Name=self.database)
             return False
         except self.client.exceptions.EntityNotFoundException:
-            self.client.create_database(DatabaseInput={
-                "Name": self.database, "Description": "magsev_dagster: Polygon hourly aggregates"})
+            self.client.create_database(
+                DatabaseInput={"Name": self.database, "Description": "magsev_dagster: Polygon hourly aggregates"}
+            )
             return True
 
     def require_database(self) -> None:
@@ -149,7 +156,8 @@ class GlueCatalog:
             if time.monotonic() >= deadline:
                 raise CrawlerTimeout(
                     f"Glue crawler {name} still {crawler['State']} after {timeout_seconds:g} s "
-                    f"(MAGSEV_CRAWLER_TIMEOUT_SECONDS); the raw table may lack this run's partitions")
+                    f"(MAGSEV_CRAWLER_TIMEOUT_SECONDS); the raw table may lack this run's partitions"
+                )
             time.sleep(interval)
             interval = min(interval * 2, 30.0)  # crawls take minutes: back off up to 30 s
         if last.get("Status") == "FAILED":
@@ -188,21 +196,27 @@ class GlueCatalog:
                 f"layer is now one object per day (raw/polygon_raw/dt=D/bars.jsonl, ticker a column). Convert the "
                 f"old raw objects with `python -m magsev_dagster.migrate`, then delete the table (aws glue "
                 f"delete-table --database-name {self.database} --name {table}) so it is defined again with dt as "
-                f"its only partition key")
+                f"its only partition key"
+            )
 
     def ensure_parquet_table(self, table: str, location: str, columns: dict[str, str]) -> bool:
         """A dt-partitioned parquet table whose partitions the code registers itself (never MSCK)."""
         if self.table_exists(table):
             return False
-        self.client.create_table(DatabaseName=self.database, TableInput={
-            "Name": table,
-            "TableType": "EXTERNAL_TABLE",
-            "Parameters": {"classification": "parquet", "EXTERNAL": "TRUE", "parquet.compression": "SNAPPY"},
-            "PartitionKeys": [{"Name": "dt", "Type": "string"}],
-            "StorageDescriptor": {
-                "Columns": [{"Name": n, "Type": _HIVE_TYPES[t]} for n, t in columns.items() if n != "dt"],
-                "Location": location, **PARQUET_FORMATS},
-        })
+        self.client.create_table(
+            DatabaseName=self.database,
+            TableInput={
+                "Name": table,
+                "TableType": "EXTERNAL_TABLE",
+                "Parameters": {"classification": "parquet", "EXTERNAL": "TRUE", "parquet.compression": "SNAPPY"},
+                "PartitionKeys": [{"Name": "dt", "Type": "string"}],
+                "StorageDescriptor": {
+                    "Columns": [{"Name": n, "Type": _HIVE_TYPES[t]} for n, t in columns.items() if n != "dt"],
+                    "Location": location,
+                    **PARQUET_FORMATS,
+                },
+            },
+        )
         return True
 
     def storage(self, table: str) -> dict:
@@ -216,39 +230,48 @@ class GlueCatalog:
             pending = [{"Values": v} for v in batch]
             for _ in range(GET_ATTEMPTS):
                 response = self.client.batch_get_partition(
-                    DatabaseName=self.database, TableName=table, PartitionsToGet=pending)
+                    DatabaseName=self.database, TableName=table, PartitionsToGet=pending
+                )
                 found.update((tuple(p["Values"]), p) for p in response.get("Partitions", []))
                 pending = response.get("UnprocessedKeys") or []
                 if not pending:
                     break
             else:
-                raise RuntimeError(f"Glue BatchGetPartition on {self.database}.{table} still left {len(pending)} "
-                                   f"partitions unprocessed after {GET_ATTEMPTS} attempts")
+                raise RuntimeError(
+                    f"Glue BatchGetPartition on {self.database}.{table} still left {len(pending)} "
+                    f"partitions unprocessed after {GET_ATTEMPTS} attempts"
+                )
         return found
 
     def create_partition_batch(self, table: str, inputs: list[dict]) -> list[dict]:
         """BatchCreatePartition of at most 100 PartitionInputs; Glue's per-entry errors are returned."""
         return self.client.batch_create_partition(
-            DatabaseName=self.database, TableName=table, PartitionInputList=inputs).get("Errors", [])
+            DatabaseName=self.database, TableName=table, PartitionInputList=inputs
+        ).get("Errors", [])
 
     def update_partition_batch(self, table: str, inputs: list[dict]) -> list[dict]:
         """BatchUpdatePartition of at most 100 PartitionInputs (same values, new descriptor); per-entry
         errors come back in an HTTP 200 answer, so they are returned for the caller to judge."""
         entries = [{"PartitionValueList": p["Values"], "PartitionInput": p} for p in inputs]
-        return self.client.batch_update_partition(
-            DatabaseName=self.database, TableName=table, Entries=entries).get("Errors", [])
+        return self.client.batch_update_partition(DatabaseName=self.database, TableName=table, Entries=entries).get(
+            "Errors", []
+        )
 
     def delete_partition_batch(self, table: str, values: list[list[str]]) -> list[dict]:
         return self.client.batch_delete_partition(
-            DatabaseName=self.database, TableName=table,
-            PartitionsToDelete=[{"Values": v} for v in values]).get("Errors", [])
+            DatabaseName=self.database, TableName=table, PartitionsToDelete=[{"Values": v} for v in values]
+        ).get("Errors", [])
 
     def ensure_reference_table(self, table: str, columns: dict[str, str], location: str, description: str) -> str:
         """An unpartitioned table over the JSON lines under `location`, with exactly `columns`:
         'created', 'updated' (columns or location had drifted) or 'unchanged'."""
-        wanted: dict[str, Any] = {"Name": table, "Description": description, "TableType": "EXTERNAL_TABLE",
-                  "Parameters": {"classification": "json", "EXTERNAL": "TRUE"},
-                  "StorageDescriptor": _json_storage(location, columns)}
+        wanted: dict[str, Any] = {
+            "Name": table,
+            "Description": description,
+            "TableType": "EXTERNAL_TABLE",
+            "Parameters": {"classification": "json", "EXTERNAL": "TRUE"},
+            "StorageDescriptor": _json_storage(location, columns),
+        }
         try:
             current = self.client.get_table(DatabaseName=self.database, Name=table)["Table"]
         except self.client.exceptions.EntityNotFoundException:
@@ -264,12 +287,15 @@ class GlueCatalog:
         """Register JSON partitions; those that already exist are skipped, any other error raises."""
         created = existing = 0
         for batch in batches(values_and_locations):
-            errors = self.create_partition_batch(table, [
-                {"Values": values, "StorageDescriptor": _json_storage(location)} for values, location in batch])
+            errors = self.create_partition_batch(
+                table, [{"Values": values, "StorageDescriptor": _json_storage(location)} for values, location in batch]
+            )
             other = [e for e in errors if e["ErrorDetail"].get("ErrorCode") != "AlreadyExistsException"]
             if other:
-                raise RuntimeError(f"Glue BatchCreatePartition on {self.database}.{table} failed for "
-                                   f"{error_values(other[0])}: {describe_error(other[0])}")
+                raise RuntimeError(
+                    f"Glue BatchCreatePartition on {self.database}.{table} failed for "
+                    f"{error_values(other[0])}: {describe_error(other[0])}"
+                )
             existing += len(errors)
             created += len(batch) - len(errors)
         return {"partitions_created": created, "partitions_already_registered": existing}
@@ -293,18 +319,25 @@ def raw_table_name(table_prefix: str) -> str:
 
 def _raw_table_input(table: str, location: str, merged: list[dict]) -> dict:
     storage = _json_storage(location)
-    return {"Name": table, "TableType": "EXTERNAL_TABLE", "Parameters": {"classification": "json", "EXTERNAL": "TRUE"},
-            "PartitionKeys": [{"Name": "dt", "Type": "string"}],
-            "StorageDescriptor": {**storage, "Columns": storage["Columns"] + merged}}
+    return {
+        "Name": table,
+        "TableType": "EXTERNAL_TABLE",
+        "Parameters": {"classification": "json", "EXTERNAL": "TRUE"},
+        "PartitionKeys": [{"Name": "dt", "Type": "string"}],
+        "StorageDescriptor": {**storage, "Columns": storage["Columns"] + merged},
+    }
 
 
 def _shape(table: dict) -> tuple:
     """What the pinned schema fixes: columns and partition keys (names, types), location, formats."""
     storage = table.get("StorageDescriptor", {})
-    return ([(c["Name"], c["Type"]) for c in storage.get("Columns", [])],
-            [(k["Name"], k["Type"]) for k in table.get("PartitionKeys", [])],
-            storage.get("Location"), storage.get("InputFormat"),
-            storage.get("SerdeInfo", {}).get("SerializationLibrary"))
+    return (
+        [(c["Name"], c["Type"]) for c in storage.get("Columns", [])],
+        [(k["Name"], k["Type"]) for k in table.get("PartitionKeys", [])],
+        storage.get("Location"),
+        storage.get("InputFormat"),
+        storage.get("SerdeInfo", {}).get("SerializationLibrary"),
+    )
 
 
 def _crawl_id(crawler: dict) -> tuple | None:
@@ -330,5 +363,8 @@ def _same_crawler(current: dict, wanted: dict) -> bool:
     catalog = [(t.get("DatabaseName"), t.get("Tables")) for t in targets.get("CatalogTargets", [])]
     others = [k for k, v in targets.items() if v and k != "CatalogTargets"]
     config = json.loads(current.get("Configuration") or "{}")
-    return (not others and config == CRAWLER_CONFIGURATION
-            and catalog == [(t["DatabaseName"], t["Tables"]) for t in wanted["Targets"]["CatalogTargets"]])
+    return (
+        not others
+        and config == CRAWLER_CONFIGURATION
+        and catalog == [(t["DatabaseName"], t["Tables"]) for t in wanted["Targets"]["CatalogTargets"]]
+    )

@@ -102,10 +102,13 @@ class PartitionSwitch:
             if problems:
                 raise PartitionSwitchFailed(
                     f"{exc}; pointing the switched partitions back failed too ({problems}): some days of "
-                    f"{self.catalog.database}.{self.table} show the new data; re-run the publish") from exc
+                    f"{self.catalog.database}.{self.table} show the new data; re-run the publish"
+                ) from exc
             if isinstance(exc, PartitionSwitchFailed):
-                raise PartitionSwitchFailed(f"{exc}; the switched partitions were pointed back: production "
-                                            f"keeps its previous data for this run's days") from None
+                raise PartitionSwitchFailed(
+                    f"{exc}; the switched partitions were pointed back: production "
+                    f"keeps its previous data for this run's days"
+                ) from None
             raise
         return self
 
@@ -113,7 +116,8 @@ class PartitionSwitch:
         for batch in batches(days):
             self.updated += [current[d] for d in batch]  # counted before the call: a lost answer is rolled back too
             errors = self.catalog.update_partition_batch(
-                self.table, [_partition_input(d, template, targets[d]) for d in batch])
+                self.table, [_partition_input(d, template, targets[d]) for d in batch]
+            )
             failed = {tuple(error_values(e)) for e in errors}
             self.updated = [p for p in self.updated if tuple(p["Values"]) not in failed]
             if errors:
@@ -123,7 +127,8 @@ class PartitionSwitch:
         for batch in batches(days):
             self.created += batch
             errors = self.catalog.create_partition_batch(
-                self.table, [_partition_input(d, template, targets[d]) for d in batch])
+                self.table, [_partition_input(d, template, targets[d]) for d in batch]
+            )
             failed = {v for e in errors for v in error_values(e)[:1]}
             self.created = [d for d in self.created if d not in failed]
             if errors:
@@ -132,8 +137,10 @@ class PartitionSwitch:
     def _message(self, operation: str, errors: list[dict]) -> str:
         first = errors[0]
         more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-        return (f"Glue {operation} on {self.catalog.database}.{self.table} failed for "
-                f"dt={','.join(error_values(first))}: {describe_error(first)}{more}")
+        return (
+            f"Glue {operation} on {self.catalog.database}.{self.table} failed for "
+            f"dt={','.join(error_values(first))}: {describe_error(first)}{more}"
+        )
 
     def _rollback(self) -> str:
         problems = []
@@ -142,8 +149,11 @@ class PartitionSwitch:
             problems += [f"dt={','.join(error_values(e))}: {describe_error(e)}" for e in errors]
         for batch in batches([[d] for d in self.created]):
             errors = self.catalog.delete_partition_batch(self.table, batch)
-            problems += [f"dt={','.join(error_values(e))}: {describe_error(e)}" for e in errors
-                         if e.get("ErrorDetail", {}).get("ErrorCode") != "EntityNotFoundException"]
+            problems += [
+                f"dt={','.join(error_values(e))}: {describe_error(e)}"
+                for e in errors
+                if e.get("ErrorDetail", {}).get("ErrorCode") != "EntityNotFoundException"
+            ]
         return "; ".join(problems)
 
 
@@ -176,8 +186,11 @@ class RetiredPrefixes:
     def collect(self, now: datetime, current_locations) -> dict:
         """Delete the prefixes of manifests older than the grace period that no partition points at,
         then the manifests. `current_locations(days)` gives each day's partition location now."""
-        due = [(key, m) for key, m in ((k, self._read(k)) for k in self.store.list(self.manifests))
-               if now - m["retired_at"] >= self.grace]
+        due = [
+            (key, m)
+            for key, m in ((k, self._read(k)) for k in self.store.list(self.manifests))
+            if now - m["retired_at"] >= self.grace
+        ]
         locations = sorted({loc for _, m in due for loc in m["locations"]})
         days = sorted({day for day in map(day_of, locations) if day})
         current = current_locations(days) if locations else {}
@@ -185,15 +198,19 @@ class RetiredPrefixes:
         dead = [loc for loc in locations if loc not in live]
         deleted = self.store.delete(self._objects_under(dead))
         self.store.delete([key for key, _ in due])
-        return {"retired_manifests_collected": len(due), "retired_prefixes_deleted": len(dead),
-                "retired_objects_deleted": deleted, "retired_prefixes_still_referenced": len(live)}
+        return {
+            "retired_manifests_collected": len(due),
+            "retired_prefixes_deleted": len(dead),
+            "retired_objects_deleted": deleted,
+            "retired_prefixes_still_referenced": len(live),
+        }
 
     def _key(self, location: str) -> str | None:
         """The S3 prefix of one of this table's day folders, None for anything else."""
         root = self.store.uri(f"{self.table_prefix}/")
         if not location.startswith(root) or day_of(location) is None:
             return None
-        return location[len(self.store.uri()):]
+        return location[len(self.store.uri()) :]
 
     def _read(self, key: str) -> dict:
         try:
@@ -201,16 +218,19 @@ class RetiredPrefixes:
             manifest["retired_at"] = datetime.fromisoformat(manifest["retired_at"])
             locations = [folder(loc) for loc in manifest["locations"]]
         except (ValueError, KeyError, TypeError) as exc:
-            raise RetiredManifestError(f"retirement manifest {self.store.uri(key)} is unreadable ({exc!r}); "
-                                       f"fix or delete it") from None
+            raise RetiredManifestError(
+                f"retirement manifest {self.store.uri(key)} is unreadable ({exc!r}); fix or delete it"
+            ) from None
         if manifest["retired_at"].tzinfo is None:
-            raise RetiredManifestError(f"retirement manifest {self.store.uri(key)} has a retired_at without a "
-                                       f"time zone; fix or delete it")
+            raise RetiredManifestError(
+                f"retirement manifest {self.store.uri(key)} has a retired_at without a time zone; fix or delete it"
+            )
         outside = [loc for loc in locations if self._key(loc) is None]
         if outside:
             raise RetiredManifestError(
                 f"retirement manifest {self.store.uri(key)} lists {outside[0]}, not a dt folder of "
-                f"{self.store.uri(self.table_prefix + '/')}: nothing deleted; fix or delete it")
+                f"{self.store.uri(self.table_prefix + '/')}: nothing deleted; fix or delete it"
+            )
         manifest["locations"] = locations
         return manifest
 
@@ -220,12 +240,12 @@ class RetiredPrefixes:
         for loc in locations:
             prefix = self._key(loc)
             assert prefix is not None, "_read refuses manifests listing other locations"
-            parent = prefix[:prefix.rindex("dt=")]
+            parent = prefix[: prefix.rindex("dt=")]
             by_parent.setdefault(parent if "/gen=" in parent else prefix, set()).add(prefix)
         found = []
         for parent, prefixes in by_parent.items():
             for key in self.store.list(parent):
-                rest = key[len(parent):]
+                rest = key[len(parent) :]
                 if parent in prefixes or parent + rest.split("/", 1)[0] + "/" in prefixes:
                     found.append(key)
         return found

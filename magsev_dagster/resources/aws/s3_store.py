@@ -34,10 +34,14 @@ def s3_errors(operation: str, uri: str) -> Iterator[None]:
         error = exc.response.get("Error", {})
         code, message = error.get("Code", "Unknown"), error.get("Message", "")
         if code == "NoSuchBucket":  # whatever key was asked for: the bucket is the problem
-            raise MissingAwsResource("S3 bucket", uri.removeprefix("s3://").split("/", 1)[0],
-                                     "MAGSEV_S3_BUCKET") from None
-        hint = (" (the runs' role needs the policy of `make provision PROVISION_ARGS=--print-policy`)"
-                if code in ("AccessDenied", "403") else "")
+            raise MissingAwsResource(
+                "S3 bucket", uri.removeprefix("s3://").split("/", 1)[0], "MAGSEV_S3_BUCKET"
+            ) from None
+        hint = (
+            " (the runs' role needs the policy of `make provision PROVISION_ARGS=--print-policy`)"
+            if code in ("AccessDenied", "403")
+            else ""
+        )
         raise S3AccessError(f"S3 {operation} on {uri} failed: {code}: {message}{hint}") from None
 
 
@@ -56,7 +60,8 @@ class S3RawStore(RawStore):
         if boto3.Session().get_credentials() is None:
             raise MissingAwsConfiguration(
                 "MAGSEV_ENV=aws but no AWS credentials were found (environment variables, ~/.aws, "
-                "or an instance/task role): configure the standard boto3 credential chain")
+                "or an instance/task role): configure the standard boto3 credential chain"
+            )
 
     @property
     def client(self):
@@ -108,7 +113,8 @@ class S3RawStore(RawStore):
         folders: list[str] = []
         with s3_errors("ListObjectsV2", self.uri(prefix)):
             pages = self.client.get_paginator("list_objects_v2").paginate(
-                Bucket=self.bucket, Prefix=prefix, Delimiter="/")
+                Bucket=self.bucket, Prefix=prefix, Delimiter="/"
+            )
             for page in pages:
                 folders.extend(p["Prefix"] for p in page.get("CommonPrefixes", []))
         return sorted(folders)
@@ -116,12 +122,15 @@ class S3RawStore(RawStore):
     def delete(self, keys: Iterable[str]) -> int:
         keys = list(keys)
         for start in range(0, len(keys), DELETE_BATCH):
-            batch = keys[start:start + DELETE_BATCH]
+            batch = keys[start : start + DELETE_BATCH]
             with s3_errors("DeleteObjects", self.uri(batch[0])):
                 response = self.client.delete_objects(
-                    Bucket=self.bucket, Delete={"Objects": [{"Key": k} for k in batch], "Quiet": True})
+                    Bucket=self.bucket, Delete={"Objects": [{"Key": k} for k in batch], "Quiet": True}
+                )
             if response.get("Errors"):
                 first = response["Errors"][0]
-                raise S3AccessError(f"S3 DeleteObjects failed for {len(response['Errors'])} keys, first "
-                                    f"{self.uri(first['Key'])}: {first.get('Code')}: {first.get('Message')}")
+                raise S3AccessError(
+                    f"S3 DeleteObjects failed for {len(response['Errors'])} keys, first "
+                    f"{self.uri(first['Key'])}: {first.get('Code')}: {first.get('Message')}"
+                )
         return len(keys)

@@ -54,7 +54,7 @@ log = logging.getLogger(__name__)
 
 
 def day_chunks(days: list[date], size: int = MAX_PARTITIONS_PER_WRITE) -> list[list[date]]:
-    return [days[i:i + size] for i in range(0, len(days), size)]
+    return [days[i : i + size] for i in range(0, len(days), size)]
 
 
 class AthenaWarehouse(Warehouse):
@@ -88,9 +88,14 @@ class AthenaWarehouse(Warehouse):
 
     @property
     def athena(self) -> AthenaQueries:
-        return AthenaQueries(self._client("athena"), workgroup=self.workgroup, database=self.database,
-                             output_location=self.output_location, poll_seconds=self.poll_seconds,
-                             timeout_seconds=self.athena_timeout_seconds)
+        return AthenaQueries(
+            self._client("athena"),
+            workgroup=self.workgroup,
+            database=self.database,
+            output_location=self.output_location,
+            poll_seconds=self.poll_seconds,
+            timeout_seconds=self.athena_timeout_seconds,
+        )
 
     @property
     def catalog(self) -> GlueCatalog:
@@ -113,15 +118,22 @@ class AthenaWarehouse(Warehouse):
         tree = sql.parse(statement) if isinstance(statement, str) else statement
         if self.raw_table != RAW_TABLE:
             tree = tree.transform(
-                lambda n: exp.to_table(self.raw_table) if isinstance(n, exp.Table) and n.name == RAW_TABLE else n)
+                lambda n: exp.to_table(self.raw_table) if isinstance(n, exp.Table) and n.name == RAW_TABLE else n
+            )
         return sql.render(tree, sql.SOURCE_DIALECT, **params)
 
     def insert_statements(self, table: str, window: Window) -> list[tuple[list[date], str]]:
         """INSERT INTO `table` <sql/table.sql> per chunk of at most 100 dt days."""
         insert = exp.insert(sql.parse(table).copy(), table)
-        return [(chunk, self.render(insert, **{**window.params(), "start_dt": chunk[0].isoformat(),
-                                               "end_dt": chunk[-1].isoformat()}))
-                for chunk in day_chunks(window.days)]
+        return [
+            (
+                chunk,
+                self.render(
+                    insert, **{**window.params(), "start_dt": chunk[0].isoformat(), "end_dt": chunk[-1].isoformat()}
+                ),
+            )
+            for chunk in day_chunks(window.days)
+        ]
 
     def unload_statements(self, window: Window, generation: Generation) -> list[tuple[list[date], str, str]]:
         """(days, target prefix, UNLOAD of sql/polygon_hourly_prod.sql) per chunk of at most 100 dt days,
@@ -130,8 +142,9 @@ class AthenaWarehouse(Warehouse):
             raise ValueError(f"sql/{PROD_TABLE}.sql must select dt last: UNLOAD partitions by the last column")
         statements = []
         for n, chunk in enumerate(day_chunks(window.days), start=1):
-            select = self.render(PROD_TABLE, **{**window.params(), "start_dt": chunk[0].isoformat(),
-                                                "end_dt": chunk[-1].isoformat()})
+            select = self.render(
+                PROD_TABLE, **{**window.params(), "start_dt": chunk[0].isoformat(), "end_dt": chunk[-1].isoformat()}
+            )
             target = generation.target(n)
             statements.append((chunk, target, unload_statement(select, self.store.uri(target))))
         return statements
@@ -158,12 +171,15 @@ class AthenaWarehouse(Warehouse):
         catalog = self.catalog
         catalog.require_database()
         location = self.location(RAW_TABLE)
-        table = {"raw_table": catalog.ensure_raw_table(self.raw_table, location),
-                 "glue_table": f"{self.database}.{self.raw_table}"}
+        table = {
+            "raw_table": catalog.ensure_raw_table(self.raw_table, location),
+            "glue_table": f"{self.database}.{self.raw_table}",
+        }
         if self.raw_catalog == "crawler":
             self._require_crawler_role()
-            state = catalog.ensure_crawler(create=False, name=self.crawler, role=self.crawler_role,
-                                           table_prefix=self.table_prefix)
+            state = catalog.ensure_crawler(
+                create=False, name=self.crawler, role=self.crawler_role, table_prefix=self.table_prefix
+            )
             crawl = catalog.run_crawler(self.crawler, self.crawler_timeout_seconds, self.poll_seconds)
             return {"catalog": "glue crawler", "crawler_settings": state, **crawl, **table}
         registered = catalog.create_partitions(self.raw_table, self._raw_partitions(window))
@@ -207,8 +223,14 @@ class AthenaWarehouse(Warehouse):
             deleted += self.store.delete(self._day_keys(PARQUET_TABLE, chunk))
             dropped += self.catalog.drop_partitions(PARQUET_TABLE, [[d.isoformat()] for d in chunk])
             runs.append(self.athena.run(statement))
-        return {"table_created": created, "days_rewritten": len(window.days), "insert_statements": len(statements),
-                "objects_deleted": deleted, "partitions_dropped": dropped, **cost_metadata(runs)}
+        return {
+            "table_created": created,
+            "days_rewritten": len(window.days),
+            "insert_statements": len(statements),
+            "objects_deleted": deleted,
+            "partitions_dropped": dropped,
+            **cost_metadata(runs),
+        }
 
     def publish_prod(self, window: Window) -> dict:
         """UNLOAD the validated days to a new generation, switch their Glue partitions to it, retire the
@@ -220,39 +242,57 @@ class AthenaWarehouse(Warehouse):
         runs: list[QueryRun] = []
         now = datetime.now(timezone.utc)
         created = self._ensure_prod_table()
-        retired = RetiredPrefixes(self.store, PROD_TABLE, layout.PROD_PREFIX,
-                                  timedelta(minutes=self.retired_grace_minutes))
+        retired = RetiredPrefixes(
+            self.store, PROD_TABLE, layout.PROD_PREFIX, timedelta(minutes=self.retired_grace_minutes)
+        )
         collected = retired.collect(now, self._prod_locations)
         generation = new_generation(layout.PROD_PREFIX, now)
         statements = self.unload_statements(window, generation)
-        targets = {d.isoformat(): self.store.uri(f"{target}dt={d.isoformat()}/")
-                   for chunk, target, _ in statements for d in chunk}
+        targets = {
+            d.isoformat(): self.store.uri(f"{target}dt={d.isoformat()}/")
+            for chunk, target, _ in statements
+            for d in chunk
+        }
         try:
             for _, _, statement in statements:
                 runs.append(self.athena.run(statement))
-            current = {values[0]: p for values, p in self.catalog.get_partitions(
-                PROD_TABLE, [[d] for d in targets]).items()}
-            switch = PartitionSwitch(self.catalog, PROD_TABLE).run(
-                targets, current, self.catalog.storage(PROD_TABLE))
+            current = {
+                values[0]: p for values, p in self.catalog.get_partitions(PROD_TABLE, [[d] for d in targets]).items()
+            }
+            switch = PartitionSwitch(self.catalog, PROD_TABLE).run(targets, current, self.catalog.storage(PROD_TABLE))
         except Exception:
             self._abandon(retired, generation, list(targets.values()))
             raise
         previous = [p["StorageDescriptor"]["Location"] for p in switch.updated]
-        manifest, recorded = retired.record(previous, f"{generation.id}-replaced", datetime.now(timezone.utc),
-                                            reason=f"replaced by {self.store.uri(generation.prefix)}")
-        return {"table_created": created, "days_published": len(targets), "unload_statements": len(statements),
-                "generation": self.store.uri(generation.prefix),
-                "partitions_updated": len(switch.updated), "partitions_created": len(switch.created),
-                "retired_prefixes_recorded": recorded,
-                "retired_manifest": self.store.uri(manifest) if manifest else "none",
-                **collected, **cost_metadata(runs)}
+        manifest, recorded = retired.record(
+            previous,
+            f"{generation.id}-replaced",
+            datetime.now(timezone.utc),
+            reason=f"replaced by {self.store.uri(generation.prefix)}",
+        )
+        return {
+            "table_created": created,
+            "days_published": len(targets),
+            "unload_statements": len(statements),
+            "generation": self.store.uri(generation.prefix),
+            "partitions_updated": len(switch.updated),
+            "partitions_created": len(switch.created),
+            "retired_prefixes_recorded": recorded,
+            "retired_manifest": self.store.uri(manifest) if manifest else "none",
+            **collected,
+            **cost_metadata(runs),
+        }
 
     def _abandon(self, retired: RetiredPrefixes, generation: Generation, locations: list[str]) -> None:
         """A failed publish's generation goes the way of any retired prefix: deleted after the grace
         period (an UNLOAD that timed out may still be writing), never while a partition points at it."""
         try:
-            retired.record(locations, f"{generation.id}-abandoned", datetime.now(timezone.utc),
-                           reason="publish failed before every partition was switched")
+            retired.record(
+                locations,
+                f"{generation.id}-abandoned",
+                datetime.now(timezone.utc),
+                reason="publish failed before every partition was switched",
+            )
         except Exception:  # the publish's own error is the one to report
             log.exception("could not record the abandoned generation %s", self.store.uri(generation.prefix))
 
@@ -273,19 +313,29 @@ class AthenaWarehouse(Warehouse):
     def replace_splits(self, splits: pd.DataFrame) -> dict:
         """The whole table as one JSON-lines object (one PutObject: Athena reads the old or the new table),
         catalogued as the Glue table polygon_splits over its folder."""
-        rows = splits.reindex(columns=list(SPLIT_COLUMNS)).astype(object).where(splits.reindex(
-            columns=list(SPLIT_COLUMNS)).notna(), None).to_dict(orient="records")  # NaN is not JSON: null
+        rows = (
+            splits.reindex(columns=list(SPLIT_COLUMNS))
+            .astype(object)
+            .where(splits.reindex(columns=list(SPLIT_COLUMNS)).notna(), None)
+            .to_dict(orient="records")
+        )  # NaN is not JSON: null
         lines = "".join(json.dumps(r, separators=(",", ":")) + "\n" for r in rows)
         self.store.put(layout.SPLITS_OBJECT, lines.encode())
         state = self.ensure_splits_table()
-        return {"glue_table": f"{self.database}.{SPLITS_TABLE}", "glue_table_state": state,
-                "object": self.store.uri(layout.SPLITS_OBJECT)}
+        return {
+            "glue_table": f"{self.database}.{SPLITS_TABLE}",
+            "glue_table_state": state,
+            "object": self.store.uri(layout.SPLITS_OBJECT),
+        }
 
     def ensure_splits_table(self) -> str:
         self.catalog.require_database()
         return self.catalog.ensure_reference_table(
-            SPLITS_TABLE, SPLIT_COLUMNS, self.location(SPLITS_TABLE),
-            "magsev_dagster: stock splits of the configured tickers (Massive, formerly Polygon.io: /stocks/v1/splits)")
+            SPLITS_TABLE,
+            SPLIT_COLUMNS,
+            self.location(SPLITS_TABLE),
+            "magsev_dagster: stock splits of the configured tickers (Massive, formerly Polygon.io: /stocks/v1/splits)",
+        )
 
     def create_adjusted_view(self) -> dict:
         return cost_metadata(self._adjusted_view())
