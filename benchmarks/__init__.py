@@ -1,1 +1,1 @@
-"""Scale and cost benchmarks of magsev_dagster (`make bench`); not timed tests, see README.md."""
+"""Scale and cost benchmarks of magsev_dagster (`make bench`); not timed tests, see benchmarks/README.md."""

@@ -90,8 +90,8 @@ Where to look next - start the UI with `make ui`, then open {ui_url}:
   - the dashboard picture (mag7 vs benchmarks vs crypto): Catalog -> grafana_dashboard, latest
     materialization -> `dashboard`; the PNG is {picture}
   - hourly refresh and freshness: Automation -> switch on magsev_hourly_schedule and magsev_freshness_schedule
-  - the same panels in Grafana: README, "Connecting Grafana"; deploying with Postgres, pools and alerts:
-    README, "Deployment"
+  - the same panels in Grafana: docs/how-to/grafana.md; deploying with Postgres, pools and alerts:
+    docs/how-to/postgres-pools-alerts.md
 """.rstrip()
 
 

@@ -156,7 +156,7 @@ def s3_grants(names: Names) -> list[Grant]:
             ("s3:PutObject",),
             (names.objects(bucket, f"{layout.COMPUTE_LOGS_PREFIX}/"),),
             "dagster-aws's S3ComputeLogManager of deploy/dagster.yaml.example uploads each run's stdout/stderr "
-            "(the webserver's role reads them: README, Deployment)",
+            "(the webserver's role reads them: docs/how-to/postgres-pools-alerts.md)",
         ),
         Grant(
             "AthenaQueryResults",
