@@ -27,6 +27,7 @@ from datetime import datetime, timezone
 
 from moto.athena import models as athena_models
 from moto.core import DEFAULT_ACCOUNT_ID
+from moto.glue.models import glue_backends
 from moto.moto_api import state_manager
 from moto.s3.models import s3_backends
 from moto.server import ThreadedMotoServer
@@ -85,17 +86,33 @@ def answer(query: str, bucket: str) -> athena_models.QueryResults | None:
     return None
 
 
+def define_view(query: str, database: str | None) -> None:
+    """A CREATE OR REPLACE VIEW leaves its view in Glue, as Athena's does (moto's Athena runs nothing), so a
+    run's later statement sees the view it defined (the warehouse keeps an unchanged view)."""
+    view = re.match(r"\s*CREATE OR REPLACE VIEW (\w+)", query)
+    if not view or not database:
+        return
+    glue = glue_backends[DEFAULT_ACCOUNT_ID]["us-east-1"]
+    try:
+        glue.delete_table(database, view.group(1))
+    except Exception:  # not there yet
+        pass
+    glue.create_table(database, view.group(1), {"Name": view.group(1), "TableType": "VIRTUAL_VIEW", "Parameters": {}})
+
+
 def install(overhead: float, bucket: str, answers: bool = True) -> None:
     """Patch the server's Athena: statements take `overhead` seconds, the checks get their rows (unless a
     Trino runs the statements)."""
     backend_start = athena_models.AthenaBackend.start_query_execution
     status = athena_models.Execution.status
 
-    def start_query_execution(self, query, *args, **kwargs):
-        exec_id = backend_start(self, query, *args, **kwargs)
+    def start_query_execution(self, query, context, *args, **kwargs):
+        exec_id = backend_start(self, query, context, *args, **kwargs)
         found = answer(query, bucket) if answers else None
         if found is not None:
             self.query_results[exec_id] = found
+        if answers:  # moto's Athena, no Trino: the view Athena would leave in Glue
+            define_view(query, (context or {}).get("Database"))
         with _lock:
             RECORD[exec_id] = {"query": query, "started": time.time(), "done": None}
         return exec_id

@@ -24,7 +24,8 @@ from magsev_dagster.definitions import build_defs
 from magsev_dagster.partitions import day_window
 from magsev_dagster.provision import provision
 from magsev_dagster.resources import resources_for
-from magsev_dagster.resources.aws.warehouse import AthenaWarehouse
+from magsev_dagster.resources.aws.glue_catalog import TABLE_INPUT_FIELDS
+from magsev_dagster.resources.aws.warehouse import VIEW_DEFINITION_PARAMETER, AthenaWarehouse
 from magsev_dagster.resources.warehouse import DuckDBWarehouse
 from magsev_dagster.statements import ranged_statements, unranged_statements
 from magsev_dagster_tests.fakes.athena_trino import AthenaEngine, athena_on_trino, attach, trino_url  # noqa: F401  (pytest fixtures, used by name)
@@ -105,6 +106,24 @@ def test_the_whole_graph_runs_green_on_trino_with_the_crawler(provisioned):
         DatabaseName="fp_db_polygon_io", TableName="magsev_polygon_raw"
     )["Partitions"]
     assert sorted(p["Values"][0] for p in partitions) == [FIRST, "2026-11-18", LAST]  # registered by the crawl
+
+
+def test_a_view_is_defined_again_only_when_its_definition_changed(provisioned):
+    """The views the run defined on Trino are kept (no DDL round trip) until their statement changes."""
+    assert_green(run_aws(MAGSEV_RAW_CATALOG="partitions"), provisioned)
+    warehouse = resources_for(trino_settings())["warehouse"]
+    glue = boto3.client("glue", region_name="us-east-1")
+    assert warehouse.create_adjusted_view()["athena_queries"] == 0
+    assert warehouse.create_variance_view()["athena_queries"] == 0
+    table = glue.get_table(DatabaseName="fp_db_polygon_io", Name="hourly_price_variance")["Table"]
+    table["Parameters"][VIEW_DEFINITION_PARAMETER] = "an earlier definition"
+    glue.update_table(
+        DatabaseName="fp_db_polygon_io", TableInput={k: table[k] for k in TABLE_INPUT_FIELDS if k in table}
+    )
+    assert warehouse.create_variance_view()["athena_queries"] == 1  # defined again, and readable
+    [(rows,)] = warehouse.athena.execute_query("SELECT count(*) FROM hourly_price_variance", fetch_results=True)
+    assert int(rows) > 0
+    assert warehouse.create_variance_view()["athena_queries"] == 0
 
 
 # -- parity: every statement answers the same on Trino as on the local DuckDB warehouse ------------------

@@ -69,6 +69,22 @@ def describe_error(error: dict) -> str:
     return f"{detail.get('ErrorCode', 'UnknownError')}: {(detail.get('ErrorMessage') or 'no message').rstrip('.')}"
 
 
+# The fields of GetTable's Table that UpdateTable's TableInput takes back.
+TABLE_INPUT_FIELDS = (
+    "Name",
+    "Description",
+    "Owner",
+    "Retention",
+    "StorageDescriptor",
+    "PartitionKeys",
+    "ViewOriginalText",
+    "ViewExpandedText",
+    "TableType",
+    "Parameters",
+    "TargetTable",
+)
+
+
 @dataclass
 class GlueCatalog:
     """Thin, idempotent operations on one Glue database (client: a boto3 Glue client)."""
@@ -95,11 +111,22 @@ class GlueCatalog:
             raise MissingAwsResource("Glue database", self.database, "MAGSEV_GLUE_DATABASE") from None
 
     def table_exists(self, table: str) -> bool:
+        return self.table_parameters(table) is not None
+
+    def table_parameters(self, table: str) -> dict[str, str] | None:
+        """The table's (or view's) Parameters; None when it does not exist."""
         try:
-            self.client.get_table(DatabaseName=self.database, Name=table)
-            return True
+            return self.client.get_table(DatabaseName=self.database, Name=table)["Table"].get("Parameters", {})
         except self.client.exceptions.EntityNotFoundException:
-            return False
+            return None
+
+    def add_table_parameters(self, table: str, parameters: dict[str, str]) -> None:
+        """`parameters` added to the table's own, the rest of its definition as it is (UpdateTable replaces
+        the whole TableInput, so it is copied from GetTable's answer)."""
+        current = self.client.get_table(DatabaseName=self.database, Name=table)["Table"]
+        table_input = {k: current[k] for k in TABLE_INPUT_FIELDS if k in current}
+        table_input["Parameters"] = {**current.get("Parameters", {}), **parameters}
+        self.client.update_table(DatabaseName=self.database, TableInput=table_input)
 
     # -- crawler ---------------------------------------------------------------------------------
 
