@@ -1,7 +1,6 @@
 """The tests' moto server speaks Athena's rest-json protocol (botocore >= 1.44.18) for every call the
 product makes, checked against botocore's own model of those operations."""
 
-import json
 import re
 
 import boto3
@@ -12,7 +11,7 @@ from botocore.serialize import create_serializer
 from moto import settings as moto_settings
 
 from magsev_dagster_tests.fakes.athena_rest import rest_paths
-from magsev_dagster_tests.fakes.moto_server import aws_env, moto  # noqa: F401  (fixtures)
+from magsev_dagster_tests.fakes.moto_server import aws_env, client_of_a_new_user, moto  # noqa: F401  (fixtures)
 
 # Every Athena operation the product (resources/aws/athena.py, provision.py) and its tests' helpers call,
 # with parameters as they send them.
@@ -65,26 +64,11 @@ def test_a_json_protocol_model_needs_no_rules():
     assert rest_paths(as_json) == {}
 
 
-def signed_by_a_user_with(action: str, monkeypatch) -> "boto3.client":
+def signed_by_a_user_with(action: str, monkeypatch):
     """An Athena client of a new IAM user allowed `action`; moto checks signatures and policies from now on."""
-    iam = boto3.client("iam", region_name="us-east-1")
-    iam.create_user(UserName="athena-user")
-    iam.put_user_policy(
-        UserName="athena-user",
-        PolicyName="athena",
-        PolicyDocument=json.dumps(
-            {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": action, "Resource": "*"}]}
-        ),
-    )
-    key = iam.create_access_key(UserName="athena-user")["AccessKey"]
+    athena = client_of_a_new_user("athena", "athena-user", {"Effect": "Allow", "Action": action, "Resource": "*"})
     monkeypatch.setattr(moto_settings, "INITIAL_NO_AUTH_ACTION_COUNT", 0)
-    return boto3.client(
-        "athena",
-        region_name="us-east-1",
-        aws_access_key_id=key["AccessKeyId"],
-        aws_secret_access_key=key["SecretAccessKey"],
-        aws_session_token=None,
-    )
+    return athena
 
 
 @pytest.mark.parametrize("signed", [False, True], ids=["unchecked", "signature-and-policy-checked"])

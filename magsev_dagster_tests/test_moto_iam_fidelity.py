@@ -8,46 +8,26 @@ written for AWS is refused and a policy granting the non-existent action is hono
 moto below it (pyproject.toml); this test is how `make upgrade` tells whether a newer moto is fixed.
 """
 
-import json
-
 import boto3
 import pytest
 from moto import settings as moto_settings
 
-from magsev_dagster_tests.fakes.moto_server import aws_env, moto  # noqa: F401  (fixtures)
+from magsev_dagster_tests.fakes.moto_server import aws_env, client_of_a_new_user, moto  # noqa: F401  (fixtures)
 
 BUCKET = "magsev-iam-fidelity"
 
 
-def lister(action: str) -> "boto3.client":
+def lister(action: str):
     """An S3 client of a new user whose only permission is `action` on the bucket, for prefixes under raw/."""
-    iam = boto3.client("iam", region_name="us-east-1")
-    name = action.replace(":", "-")
-    iam.create_user(UserName=name)
-    iam.put_user_policy(
-        UserName=name,
-        PolicyName="list",
-        PolicyDocument=json.dumps(
-            {
-                "Version": "2012-10-17",
-                "Statement": [
-                    {
-                        "Effect": "Allow",
-                        "Action": action,
-                        "Resource": f"arn:aws:s3:::{BUCKET}",
-                        "Condition": {"StringLike": {"s3:prefix": ["raw/*"]}},
-                    }
-                ],
-            }
-        ),
-    )
-    key = iam.create_access_key(UserName=name)["AccessKey"]
-    return boto3.client(
+    return client_of_a_new_user(
         "s3",
-        region_name="us-east-1",
-        aws_access_key_id=key["AccessKeyId"],
-        aws_secret_access_key=key["SecretAccessKey"],
-        aws_session_token=None,
+        action.replace(":", "-"),
+        {
+            "Effect": "Allow",
+            "Action": action,
+            "Resource": f"arn:aws:s3:::{BUCKET}",
+            "Condition": {"StringLike": {"s3:prefix": ["raw/*"]}},
+        },
     )
 
 

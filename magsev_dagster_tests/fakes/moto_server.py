@@ -357,6 +357,23 @@ def athena_statements(region: str = "us-east-1") -> list[str]:
     return [e["Query"] for e in executions]
 
 
+def client_of_a_new_user(service: str, name: str, statement: dict):
+    """A boto3 `service` client signed by a new IAM user whose only policy is `statement` (made while moto
+    does not enforce IAM yet)."""
+    iam = boto3.client("iam", region_name="us-east-1")
+    iam.create_user(UserName=name)
+    document = {"Version": "2012-10-17", "Statement": [statement]}
+    iam.put_user_policy(UserName=name, PolicyName=name, PolicyDocument=json.dumps(document))
+    key = iam.create_access_key(UserName=name)["AccessKey"]
+    return boto3.client(
+        service,
+        region_name="us-east-1",
+        aws_access_key_id=key["AccessKeyId"],
+        aws_secret_access_key=key["SecretAccessKey"],
+        aws_session_token=None,
+    )
+
+
 # -- pytest fixtures (import them into a test module) --------------------------------------------
 
 
