@@ -120,13 +120,17 @@ class GlueCatalog:
         except self.client.exceptions.EntityNotFoundException:
             return None
 
-    def add_table_parameters(self, table: str, parameters: dict[str, str]) -> None:
+    def add_table_parameters(self, table: str, parameters: dict[str, str]) -> bool:
         """`parameters` added to the table's own, the rest of its definition as it is (UpdateTable replaces
-        the whole TableInput, so it is copied from GetTable's answer)."""
-        current = self.client.get_table(DatabaseName=self.database, Name=table)["Table"]
+        the whole TableInput, so it is copied from GetTable's answer); False when there is no such table."""
+        try:
+            current = self.client.get_table(DatabaseName=self.database, Name=table)["Table"]
+        except self.client.exceptions.EntityNotFoundException:
+            return False
         table_input = {k: current[k] for k in TABLE_INPUT_FIELDS if k in current}
         table_input["Parameters"] = {**current.get("Parameters", {}), **parameters}
         self.client.update_table(DatabaseName=self.database, TableInput=table_input)
+        return True
 
     # -- crawler ---------------------------------------------------------------------------------
 

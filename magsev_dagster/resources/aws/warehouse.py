@@ -318,15 +318,14 @@ class AthenaWarehouse(Warehouse):
     def _define_view(self, view: str, force: bool = False) -> list[QueryRun]:
         """CREATE OR REPLACE VIEW, unless Glue holds the view as defined by this very statement over the
         same table columns (each Athena statement costs a second or more before it reads anything)."""
-        statement = self.render(view)
-        views = [self.render(v) for v in (ADJUSTED_VIEW, VARIANCE_VIEW)]
-        definition = hashlib.sha256(json.dumps([views, BAR_COLUMNS, SPLIT_COLUMNS]).encode()).hexdigest()
+        statements = {v: self.render(v) for v in (ADJUSTED_VIEW, VARIANCE_VIEW)}
+        definition = hashlib.sha256(json.dumps([statements, BAR_COLUMNS, SPLIT_COLUMNS]).encode()).hexdigest()
         stored = (self.catalog.table_parameters(view) or {}).get(VIEW_DEFINITION_PARAMETER)
         if stored == definition and not force:
             return []
-        run = self.athena.run(statement)
-        if self.catalog.table_exists(view):  # Athena's view is a Glue table (moto's Athena makes none)
-            self.catalog.add_table_parameters(view, {VIEW_DEFINITION_PARAMETER: definition})
+        run = self.athena.run(statements[view])
+        # Athena's view is a Glue table; moto's Athena makes none (then nothing is kept, and it is redefined)
+        self.catalog.add_table_parameters(view, {VIEW_DEFINITION_PARAMETER: definition})
         return [run]
 
     def replace_splits(self, splits: pd.DataFrame) -> dict:
