@@ -46,6 +46,18 @@ PROD_PREVIOUS = f"s3://{BUCKET}/{layout.table_day_prefix(layout.PROD_PREFIX, DAY
 DATABASE = "fp_db_polygon_io"
 
 
+ALL_ASSETS = {
+    "raw_polygon_aggregates",
+    "magsev_polygon_raw",
+    "polygon_parquet_fp",
+    "polygon_hourly_prod",
+    "polygon_splits",
+    "polygon_hourly_adjusted",
+    "hourly_price_variance",
+    "grafana_dashboard",
+}
+
+
 def aws_settings(**env) -> Settings:
     return Settings.from_env(
         {
@@ -202,16 +214,7 @@ def test_the_graph_runs_green_on_aws_with_the_crawler(bucket, aws_operations):
     assert_policy_allows(aws_operations)
     checks = check_results(result)
     assert set(checks) == {spec.name for c in all_checks() for spec in c.check_specs} and all(checks.values()), checks
-    assert materialized(result) == {
-        "raw_polygon_aggregates",
-        "magsev_polygon_raw",
-        "polygon_parquet_fp",
-        "polygon_hourly_prod",
-        "polygon_splits",
-        "polygon_hourly_adjusted",
-        "hourly_price_variance",
-        "grafana_dashboard",
-    }
+    assert materialized(result) == ALL_ASSETS
 
     # S3: one bars object for the day holding every ticker's trading hours, plus the response bodies, bundled
     bars = raw_bars()

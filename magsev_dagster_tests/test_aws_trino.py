@@ -34,6 +34,7 @@ from magsev_dagster_tests.fakes.trino import launch
 from magsev_dagster_tests.fault_fakes import check_evaluations
 from magsev_dagster_tests.helpers import check_results, run_range, synthetic_range
 from magsev_dagster_tests.test_aws_pipeline import (
+    ALL_ASSETS,
     BUCKET,
     DAY,
     PROD_PREVIOUS,
@@ -61,16 +62,6 @@ from magsev_dagster_tests.test_checks_block import (
 
 FIRST, LAST = "2026-11-17", "2026-11-19"  # Tue..Thu; REVS splits 10:1 on 2026-11-18
 TICKERS = "AAPL,REVS,X:BTCUSD"
-ALL_ASSETS = {
-    "raw_polygon_aggregates",
-    "magsev_polygon_raw",
-    "polygon_parquet_fp",
-    "polygon_hourly_prod",
-    "polygon_splits",
-    "polygon_hourly_adjusted",
-    "hourly_price_variance",
-    "grafana_dashboard",
-}
 
 
 def trino_settings(**env):
